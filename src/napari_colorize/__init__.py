@@ -1,0 +1,46 @@
+"""napari-colorize: colorize grayscale images, in napari or from Python.
+
+Importing this package imports neither TensorFlow nor napari; they load
+lazily when first needed.
+
+>>> import napari_colorize as nc                        # doctest: +SKIP
+>>> model = nc.train("lookup", "reference.png")         # doctest: +SKIP
+>>> result = nc.colorize(gray, model, tile=512)         # doctest: +SKIP
+>>> result.rgb.shape                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+from .api import Colorization, builtin_models, colorize, train
+from .errors import Cancelled, ColorizeError, ConfigError, InputError, ModelFolderError
+from .methods import list_methods, load_model, make_model
+
+__all__ = [
+    "__version__",
+    "Colorization",
+    "colorize",
+    "train",
+    "load_model",
+    "make_model",
+    "list_methods",
+    "builtin_models",
+    "colorize_layer",
+    "train_from_layers",
+    "ColorizeError",
+    "InputError",
+    "ConfigError",
+    "ModelFolderError",
+    "Cancelled",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # napari-facing helpers live in the plugin subpackage; import on demand
+    if name in ("colorize_layer", "train_from_layers"):
+        from . import _napari
+
+        return getattr(_napari, name)
+    raise AttributeError(f"module 'napari_colorize' has no attribute {name!r}")

@@ -1,0 +1,195 @@
+"""Validated, JSON round-tripping configuration objects.
+
+Each method has one :class:`Config` subclass, a frozen dataclass.  Unknown
+keys are rejected, values are type-checked and validated, and
+``Config.from_dict(c.to_dict()) == c`` always holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any, ClassVar
+
+from .errors import ConfigError
+
+__all__ = ["Config", "TrainConfig", "parse_value", "config_fields"]
+
+
+def _check_type(name: str, value: Any, tp: Any) -> Any:
+    """Coerce ``value`` to the annotated type ``tp`` or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(name, value, arg)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{name}: {value!r} is not any of {tp}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{name} must be one of {', '.join(map(repr, args))}; got {value!r}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{name} must have {len(args)} items, got {value!r}")
+            return tuple(_check_type(name, v, a) for v, a in zip(value, args))
+        item = args[0] if args else Any
+        return tuple(_check_type(name, v, item) for v in value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        return value
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} must be a mapping, got {value!r}")
+        return dict(value)
+    return value
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``key=value`` command-line value: JSON if it parses, else a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        low = text.strip().lower()
+        if low in ("true", "yes", "on"):
+            return True
+        if low in ("false", "no", "off"):
+            return False
+        if low in ("none", "null"):
+            return None
+        return text
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config:
+    """Base of every method's config.
+
+    Subclasses are ``@dataclasses.dataclass(frozen=True, kw_only=True)`` with
+    annotated fields and defaults, and may override :meth:`validate`.
+    Field metadata ``help`` describes the field (shown by
+    ``napari-colorize methods`` and the napari Train widget).
+    """
+
+    method: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            object.__setattr__(self, f.name, _check_type(f.name, value, hints[f.name]))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for invalid values (override in subclasses)."""
+
+    # -- dict / JSON ----------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None = None, **overrides: Any) -> "Config":
+        """Build a config from a mapping, rejecting unknown keys."""
+        data = {**(data or {}), **overrides}
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                f"for method {cls.method!r}; valid keys: {', '.join(sorted(names))}"
+            )
+        try:
+            return cls(**data)
+        except TypeError as e:  # pragma: no cover - dataclass signature errors
+            raise ConfigError(str(e)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("config JSON must be an object")
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some values changed (validated, unknown keys rejected)."""
+        return type(self).from_dict({**self.to_dict(), **changes})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig(Config):
+    """Keys shared by every method that trains."""
+
+    epochs: int = dataclasses.field(default=10, metadata={"help": "passes over the training samples"})
+    batch_size: int = dataclasses.field(default=16, metadata={"help": "samples per gradient step"})
+    crop_size: int = dataclasses.field(default=128, metadata={"help": "side of the random training crops, px"})
+    val_split: float = dataclasses.field(default=0.1, metadata={"help": "fraction of images (or crops) held out"})
+    seed: int = dataclasses.field(default=0, metadata={"help": "random seed"})
+
+    def validate(self) -> None:
+        super().validate()
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.crop_size < 8:
+            raise ConfigError(f"crop_size must be >= 8, got {self.crop_size}")
+        if not 0.0 <= self.val_split < 1.0:
+            raise ConfigError(f"val_split must be in [0, 1), got {self.val_split}")
+
+
+def config_fields(cls: type[Config]) -> list[dict[str, Any]]:
+    """Describe a config class's fields: name, type, default and help."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        )
+        tp = hints[f.name]
+        choices = None
+        if typing.get_origin(tp) is typing.Literal:
+            choices = list(typing.get_args(tp))
+        out.append({
+            "name": f.name,
+            "type": getattr(tp, "__name__", str(tp)).replace("typing.", ""),
+            "default": list(default) if isinstance(default, tuple) else default,
+            "choices": choices,
+            "help": f.metadata.get("help", ""),
+        })
+    return out

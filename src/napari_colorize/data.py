@@ -1,0 +1,235 @@
+"""Training data: color images -> (L, ab) samples.
+
+:func:`as_sources` normalises what a user passes (paths, folders, arrays);
+:func:`iter_rgb` yields float32 RGB images one at a time (a folder of 10,000
+images is never loaded at once); :func:`make_dataset` builds a streaming
+``tf.data`` pipeline of random (L, ab) crops with flips, an optional resize
+and a validation split by image.
+
+Only :func:`make_dataset` imports TensorFlow (lazily).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .color import rgb2lab, to_float01
+from .errors import InputError
+from .io import list_images, read_image
+
+__all__ = ["Source", "as_sources", "load_rgb", "iter_rgb", "iter_lab", "split_sources", "make_dataset"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One training image: a file path or an in-memory array, with an optional crop box.
+
+    ``box`` is ``(y0, x0, y1, x1)`` in pixels (the lookup project's
+    ``crop_to_bounding_box``), or None for the whole image.
+    """
+
+    path: Path | None = None
+    array: np.ndarray | None = None
+    box: tuple[int, int, int, int] | None = None
+
+    def describe(self) -> str:
+        return str(self.path) if self.path is not None else f"array{tuple(self.array.shape)}"
+
+
+def as_sources(data: Any, *, box: Sequence[int] | None = None) -> list[Source]:
+    """Normalise training data into a list of :class:`Source`.
+
+    Parameters
+    ----------
+    data : str, Path, ndarray, Source, or a list of them
+        Files, folders (searched recursively), RGB arrays (H, W, 3|4), or a
+        stack of RGB arrays (N, H, W, 3).
+    box : (y0, x0, y1, x1), optional
+        Crop applied to every source that has no box of its own.
+    """
+    if isinstance(data, (str, os.PathLike, np.ndarray, Source)):
+        data = [data]
+    if data is None:
+        raise InputError("no training images given")
+    out: list[Source] = []
+    b = tuple(int(v) for v in box) if box is not None else None
+    for item in data:
+        if isinstance(item, Source):
+            out.append(item if item.box is not None or b is None else Source(item.path, item.array, b))
+        elif isinstance(item, np.ndarray) or hasattr(item, "__array__"):
+            arr = np.asarray(item)
+            if arr.ndim == 4 and arr.shape[-1] in (3, 4):
+                out.extend(Source(array=a, box=b) for a in arr)
+            elif arr.ndim == 3 and arr.shape[-1] in (3, 4):
+                out.append(Source(array=arr, box=b))
+            else:
+                raise InputError(f"training images must be color (H, W, 3) arrays, got shape {arr.shape}")
+        else:
+            out.extend(Source(path=p, box=b) for p in list_images(item))
+    if not out:
+        raise InputError("no training images given")
+    return out
+
+
+def load_rgb(source: Source) -> np.ndarray:
+    """Read a source as float32 RGB (H, W, 3) in 0..1, cropped to its box."""
+    arr = read_image(source.path) if source.path is not None else np.asarray(source.array)
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+        raise InputError(f"{source.describe()}: training images must be color, got shape {arr.shape}")
+    if arr.ndim == 4:  # multi-page color TIFF: first page
+        arr = arr[0]
+    rgb = to_float01(arr[..., :3])
+    if source.box is not None:
+        y0, x0, y1, x1 = source.box
+        y0, x0 = max(0, y0), max(0, x0)
+        y1, x1 = min(rgb.shape[0], y1), min(rgb.shape[1], x1)
+        if y1 <= y0 or x1 <= x0:
+            raise InputError(f"{source.describe()}: crop box {source.box} is empty for an image of shape {rgb.shape[:2]}")
+        rgb = rgb[y0:y1, x0:x1]
+    return rgb
+
+
+def iter_rgb(sources: Sequence[Source]) -> Iterator[np.ndarray]:
+    """Yield each source as float32 RGB, one image in memory at a time."""
+    for s in sources:
+        yield load_rgb(s)
+
+
+def iter_lab(sources: Sequence[Source]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (L (H, W), ab (H, W, 2)) float32 per source."""
+    for rgb in iter_rgb(sources):
+        lab = rgb2lab(rgb)
+        yield lab[..., 0], lab[..., 1:]
+
+
+def split_sources(sources: Sequence[Source], val_split: float, *, seed: int = 0) -> tuple[list[Source], list[Source]]:
+    """Split sources into training and validation sets by image.
+
+    With a single image and ``val_split > 0``, the same image serves both
+    (validation then uses different random crops); with several images at
+    least one is held out.
+    """
+    sources = list(sources)
+    if val_split <= 0 or len(sources) < 2:
+        return sources, (sources if val_split > 0 else [])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(sources))
+    n_val = min(len(sources) - 1, max(1, int(round(val_split * len(sources)))))
+    val = [sources[i] for i in order[:n_val]]
+    train = [sources[i] for i in order[n_val:]]
+    return train, val
+
+
+def _random_crops(
+    sources: Sequence[Source],
+    *,
+    crop_size: int,
+    crops_per_image: int,
+    resize: int | None,
+    flip: bool,
+    seed: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless-free generator of (L (c, c, 1), ab (c, c, 2)) float32 crops.
+
+    Images are visited in random order, one at a time; ``crops_per_image``
+    crops are cut from each.  Images smaller than the crop are padded by
+    reflection.  With ``resize``, each crop is resized to ``resize`` px.
+    """
+    from skimage.transform import resize as sk_resize
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(sources))
+    for i in order:
+        rgb = load_rgb(sources[i])
+        h, w = rgb.shape[:2]
+        if h < crop_size or w < crop_size:
+            py, px = max(0, crop_size - h), max(0, crop_size - w)
+            rgb = np.pad(rgb, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="reflect" if min(h, w) > 1 else "edge")
+            h, w = rgb.shape[:2]
+        lab = rgb2lab(rgb)
+        for _ in range(crops_per_image):
+            y = int(rng.integers(0, h - crop_size + 1))
+            x = int(rng.integers(0, w - crop_size + 1))
+            c = lab[y : y + crop_size, x : x + crop_size]
+            if flip and rng.random() < 0.5:
+                c = c[:, ::-1]
+            if resize is not None and resize != crop_size:
+                c = sk_resize(c, (resize, resize), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
+            yield np.ascontiguousarray(c[..., :1]), np.ascontiguousarray(c[..., 1:])
+
+
+def make_dataset(
+    data: Any,
+    *,
+    crop_size: int,
+    batch_size: int,
+    val_split: float = 0.0,
+    crops_per_image: int = 8,
+    resize: int | None = None,
+    flip: bool = True,
+    seed: int = 0,
+    repeat: bool = False,
+) -> tuple[Any, Any | None]:
+    """A streaming ``tf.data`` pipeline of (L, ab) crop batches.
+
+    Parameters
+    ----------
+    data
+        Anything :func:`as_sources` accepts.
+    crop_size : int
+        Side of the random crops cut at the image's own resolution.
+    batch_size : int
+    val_split : float
+        Fraction of images held out for validation (see :func:`split_sources`).
+    crops_per_image : int
+        Crops cut from each image per pass (an epoch).
+    resize : int, optional
+        Resize each crop to this side (a method's fixed input size).
+    flip : bool
+        Random horizontal flips (training set only).
+    seed : int
+        Crops differ per epoch: the seed advances each pass.
+    repeat : bool
+        Repeat forever (use with ``steps_per_epoch``).
+
+    Returns
+    -------
+    train, val : tf.data.Dataset
+        Elements are ``(L, ab)`` with shapes (B, s, s, 1) and (B, s, s, 2),
+        float32, L in 0..100 and ab in Lab units (not normalised: methods
+        normalise with ``.map``).  ``val`` is None when ``val_split`` is 0.
+    """
+    import tensorflow as tf
+
+    sources = as_sources(data)
+    train_src, val_src = split_sources(sources, val_split, seed=seed)
+    side = resize or crop_size
+    spec = (
+        tf.TensorSpec((side, side, 1), tf.float32),
+        tf.TensorSpec((side, side, 2), tf.float32),
+    )
+
+    def build(src: list[Source], flip_: bool, base_seed: int) -> Any:
+        epoch = {"n": 0}
+
+        def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            epoch["n"] += 1
+            yield from _random_crops(
+                src, crop_size=crop_size, crops_per_image=crops_per_image, resize=resize,
+                flip=flip_, seed=base_seed + 1000 * epoch["n"],
+            )
+
+        ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
+        if repeat:
+            ds = ds.repeat()
+        return ds.shuffle(max(batch_size * 4, crops_per_image * 2), seed=base_seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    train = build(train_src, flip, seed)
+    val = build(val_src, False, seed + 7) if val_src else None
+    return train, val

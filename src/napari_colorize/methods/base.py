@@ -1,0 +1,238 @@
+"""The :class:`Colorizer` base class and model folders.
+
+A method is a :class:`Colorizer` subclass with a :class:`~napari_colorize.config.Config`
+subclass.  Its contract:
+
+- ``fit(data, *, epochs=None, callbacks=None)`` learns from color images;
+- ``predict_ab(L)`` maps a float32 (H, W) L (0..100) to float32 (H, W, 2) ab
+  in Lab units, at the same resolution;
+- ``save(path)`` writes a model folder (``config.json`` plus weights),
+  atomically; :func:`load_model` reads one back and refuses a folder of
+  another method, a newer package version or a corrupt file.
+
+This module must not import TensorFlow: method modules import it lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._version import __version__
+from ..config import Config
+from ..errors import ConfigError, InputError, ModelFolderError
+from ..io import atomic_dir
+
+__all__ = ["Colorizer", "FORMAT_VERSION", "read_model_info", "check_L"]
+
+#: Version of the model-folder layout.  Bump when the layout changes.
+FORMAT_VERSION = 1
+
+ProgressFn = Callable[[int, int], None]
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    out = []
+    for part in v.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+def check_L(L: Any, *, ndim: int = 2, name: str = "L") -> np.ndarray:
+    """Validate an L array: float32, finite, 0..100, ``ndim`` dimensions, non-empty."""
+    L = np.asarray(L)
+    if L.ndim != ndim:
+        raise InputError(f"{name} must have {ndim} dimensions, got shape {L.shape}")
+    if L.size == 0:
+        raise InputError(f"{name} is empty (shape {L.shape})")
+    if not (np.issubdtype(L.dtype, np.floating) or np.issubdtype(L.dtype, np.integer)):
+        raise InputError(f"{name} must be numeric, got dtype {L.dtype}")
+    L = L.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(L)):
+        raise InputError(f"{name} contains NaN or infinite values")
+    return np.clip(L, 0.0, 100.0)
+
+
+def read_model_info(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a model folder's ``config.json``.
+
+    Returns
+    -------
+    dict
+        With keys ``method``, ``config``, ``version``, ``format`` and
+        ``info`` (free-form provenance, e.g. what it was trained on).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelFolderError(f"no such model folder: {path}")
+    if not path.is_dir():
+        raise ModelFolderError(f"{path} is not a model folder (expected a folder with config.json)")
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise ModelFolderError(f"{path} is not a model folder: config.json is missing")
+    try:
+        info = json.loads(cfg.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFolderError(f"{cfg} is corrupt: {e}") from None
+    if not isinstance(info, dict) or not {"method", "config", "version"} <= set(info):
+        raise ModelFolderError(f"{cfg} is not a napari-colorize model config (needs method, config, version)")
+    if info.get("format", 1) > FORMAT_VERSION or _version_tuple(str(info["version"]))[:2] > _version_tuple(__version__)[:2]:
+        raise ModelFolderError(
+            f"{path} was saved by napari-colorize {info['version']} (format {info.get('format', 1)}), "
+            f"newer than this {__version__}; upgrade napari-colorize to load it"
+        )
+    return info
+
+
+class Colorizer(ABC):
+    """Base class of every colorization method.
+
+    Subclasses set ``name`` and ``Config`` and implement :meth:`fit`,
+    :meth:`predict_ab`, :meth:`_save_weights` and :meth:`_load_weights`.
+
+    Class attributes used by the tiling engine:
+
+    - ``block_size``: total downsampling; tiles are aligned to it;
+    - ``receptive_field``: half-width in px of the input a pixel's output
+      depends on (the default tile halo);
+    - ``default_tile`` and ``default_overlap``: tiling defaults, px.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[Config]] = Config
+    #: whether the weights depend on training (False for an untrained model)
+    trained: bool
+
+    def __init__(self, config: Config | dict[str, Any] | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = self.Config.from_dict(overrides)
+        elif isinstance(config, dict):
+            config = self.Config.from_dict(config, **overrides)
+        elif isinstance(config, self.Config):
+            if overrides:
+                config = config.replace(**overrides)
+        else:
+            raise ConfigError(f"{self.name}: config must be a {self.Config.__name__} or a dict, got {type(config).__name__}")
+        self.config = config
+        self.trained = False
+        #: provenance recorded in config.json (what it was trained on and how)
+        self.info: dict[str, Any] = {}
+
+    # -- tiling properties -------------------------------------------------
+    @property
+    def block_size(self) -> int:
+        return 1
+
+    @property
+    def receptive_field(self) -> int:
+        return 0
+
+    @property
+    def default_tile(self) -> int:
+        return 512
+
+    @property
+    def default_overlap(self) -> int:
+        return 64
+
+    # -- the contract ------------------------------------------------------
+    @abstractmethod
+    def fit(self, data: Any, *, epochs: int | None = None, callbacks: Sequence[Any] | None = None, **kwargs: Any) -> dict[str, list[float]]:
+        """Learn from color images.
+
+        Parameters
+        ----------
+        data : path, list of paths/folders, RGB array or list of RGB arrays
+            Training images (see :func:`napari_colorize.data.as_sources`).
+        epochs : int, optional
+            Overrides ``config.epochs`` where the method has epochs.
+        callbacks : list of keras.callbacks.Callback, optional
+            Passed to Keras (progress, stopping).  Methods that do not use
+            Keras call ``on_train_begin``/``on_epoch_end``/``on_train_end``
+            where they can.
+
+        Returns
+        -------
+        dict
+            Training history: metric name to a list of per-epoch values.
+        """
+
+    @abstractmethod
+    def predict_ab(self, L: np.ndarray) -> np.ndarray:
+        """Predict ab (H, W, 2) float32 in Lab units from L (H, W) float32 in 0..100."""
+
+    def predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
+        """Predict a batch: (N, H, W) L to (N, H, W, 2) ab.  Override for speed."""
+        L = np.asarray(L, dtype=np.float32)
+        if L.ndim != 3:
+            raise InputError(f"expected a batch (N, H, W) of L, got shape {L.shape}")
+        return np.stack([self.predict_ab(x) for x in L]).astype(np.float32)
+
+    # -- model folders -----------------------------------------------------
+    @abstractmethod
+    def _save_weights(self, folder: Path) -> None:
+        """Write the method's weights/state into ``folder`` (a temporary folder)."""
+
+    @abstractmethod
+    def _load_weights(self, folder: Path) -> None:
+        """Read what :meth:`_save_weights` wrote."""
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save as a model folder, atomically (the old folder survives a failure)."""
+        path = Path(path)
+        payload = {
+            "method": self.name,
+            "version": __version__,
+            "format": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "trained": self.trained,
+            "info": self.info,
+        }
+        with atomic_dir(path) as tmp:
+            self._save_weights(tmp)
+            (tmp / "config.json").write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Colorizer":
+        """Load a model folder saved by this method."""
+        path = Path(path)
+        info = read_model_info(path)
+        if info["method"] != cls.name:
+            raise ModelFolderError(
+                f"{path} holds a {info['method']!r} model, not a {cls.name!r} model"
+            )
+        try:
+            config = cls.Config.from_dict(info["config"])
+        except ConfigError as e:
+            raise ModelFolderError(f"{path}: invalid config.json: {e}") from None
+        model = cls(config)
+        model.info = dict(info.get("info") or {})
+        try:
+            model._load_weights(path)
+        except ModelFolderError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any reader error means a bad folder
+            raise ModelFolderError(f"cannot load weights from {path}: {type(e).__name__}: {e}") from None
+        model.trained = bool(info.get("trained", True))
+        return model
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
