@@ -26,6 +26,7 @@ __all__ = [
     "write_image",
     "list_images",
     "atomic_write",
+    "atomic_path",
     "atomic_dir",
     "to_uint8",
 ]
@@ -107,25 +108,32 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
-    """Open a temporary file beside ``path``; rename it onto ``path`` on success.
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     On any error (a full disk included) the temporary file is removed and
     ``path`` keeps its previous content.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+    """Open a temporary file beside ``path``; rename it onto ``path`` on success."""
+    with atomic_path(path) as tmp, open(tmp, mode) as f:
+        yield f
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, *, tiled: bool = False) -> Path:
@@ -140,7 +148,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, tiled: bool = Fal
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
-        with atomic_write(path) as f:
+        with atomic_path(path) as f:
             kwargs = {"tile": (256, 256)} if tiled and image.ndim >= 2 and min(image.shape[:2]) >= 256 else {}
             photometric = "rgb" if image.ndim == 3 and image.shape[-1] in (3, 4) else "minisblack"
             tifffile.imwrite(f, image, photometric=photometric, **kwargs)

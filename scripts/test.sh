@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run the whole test suite, slow tests included (what CI runs).
+# Engine tests (which import TensorFlow) and napari tests (which must never
+# import it: see DESIGN.md) run as two separate pytest processes.
+# Extra arguments go to both pytest runs (e.g. -m "not slow" while iterating).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+export TF_CPP_MIN_LOG_LEVEL=2 PYTHONFAULTHANDLER=1
+status=0
+run() {
+  echo "=== $*"
+  "$@"; rc=$?
+  # pytest exit code 5 = no tests collected: not a failure of this script
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=1; fi
+}
+run .venv/bin/npe2 validate napari-colorize
+run .venv/bin/python -m pytest tests/engine -p no:xvfb -p no:pytest-qt -ra "$@"
+run .venv/bin/python -m pytest tests/napari -ra "$@"
+if [ "$status" -eq 0 ]; then echo "ALL TEST RUNS PASSED"; else echo "SOME TEST RUNS FAILED"; fi
+exit $status
