@@ -264,6 +264,10 @@ COMMANDS = {
 }
 
 
+def _one_line(e: BaseException) -> str:
+    return "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
@@ -277,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ColorizeError as e:
         if debug:
             raise
-        print(f"napari-colorize {args.command}: error: {e}", file=sys.stderr)
+        print(f"napari-colorize {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"napari-colorize {args.command}: interrupted", file=sys.stderr)
@@ -285,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, MemoryError, ValueError) as e:
         if debug:
             raise
-        print(f"napari-colorize {args.command}: error: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"napari-colorize {args.command}: error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
         return 1
 
 

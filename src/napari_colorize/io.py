@@ -88,7 +88,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
             arr = iio.imread(path)
     except Exception as e:  # noqa: BLE001 - any decoder failure means a bad file
-        raise InputError(f"cannot read image {path}: {type(e).__name__}: {e}".strip()) from None
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise InputError(f"cannot read image {path}: not a readable image file ({type(e).__name__}: {first})") from None
     arr = np.asarray(arr)
     if arr.size == 0:
         raise InputError(f"image has no pixels: {path}")

@@ -1,0 +1,108 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from napari_colorize.cli import main
+
+
+@pytest.fixture
+def ref_png(tmp_path, coffee):
+    p = tmp_path / "ref" / "coffee.png"
+    p.parent.mkdir()
+    iio.imwrite(p, (coffee * 255).astype(np.uint8))
+    return p
+
+
+@pytest.fixture
+def lookup_model(tmp_path, ref_png):
+    out = tmp_path / "model"
+    assert main(["train", "--method", "lookup", "--images", str(ref_png.parent), "--out", str(out)]) == 0
+    return out
+
+
+def test_methods_lists_every_method_with_options(capsys):
+    assert main(["methods", "--json"]) == 0
+    methods = json.loads(capsys.readouterr().out)
+    assert "lookup" in methods
+    assert {"n_levels", "policy", "texture"} <= {f["name"] for f in methods["lookup"]}
+    assert main(["methods"]) == 0
+    assert "policy" in capsys.readouterr().out
+
+
+def test_train_colorize_evaluate_round_trip(tmp_path, lookup_model, ref_png, coffee, capsys):
+    assert json.loads((lookup_model / "config.json").read_text())["method"] == "lookup"
+    gray = tmp_path / "in" / "coffee.png"
+    gray.parent.mkdir()
+    iio.imwrite(gray, (coffee.mean(-1) * 255).astype(np.uint8))
+    tif = tmp_path / "in" / "stack.tif"
+    tifffile.imwrite(tif, np.stack([(coffee.mean(-1) * 65535).astype(np.uint16)] * 2), photometric="minisblack")
+    out = tmp_path / "out"
+    assert main(["colorize", str(gray.parent), "--model", str(lookup_model), "--out-dir", str(out), "--save-lab"]) == 0
+    rgb = iio.imread(out / "coffee_rgb.png")
+    assert rgb.shape == (200, 300, 3) and rgb.dtype == np.uint8
+    assert tifffile.imread(out / "stack_rgb.tif").shape == (2, 200, 300, 3)
+    assert tifffile.imread(out / "coffee_L.tif").shape == (200, 300)
+    assert tifffile.imread(out / "coffee_ab.tif").shape == (200, 300, 2)
+    # a color input is reduced to gray first (with a warning), so users can test on color photos
+    assert main(["colorize", str(ref_png), "--model", str(lookup_model), "--out-dir", str(tmp_path / "o2")]) == 0
+    capsys.readouterr()
+    js = tmp_path / "m.json"
+    assert main(["evaluate", "--pred", str(out / "coffee_rgb.png"), "--truth", str(ref_png), "--json", str(js)]) == 0
+    table = capsys.readouterr().out
+    assert "CIEDE2000" in table and "mean" in table
+    metrics = json.loads(js.read_text())
+    assert set(metrics["mean"]) == {"psnr", "ssim", "delta_e2000", "colorfulness", "delta_colorfulness", "auc"}
+    # pairing by stem, ignoring the _rgb suffix
+    assert main(["evaluate", "--pred", str(out), "--truth", str(ref_png.parent)]) == 0
+    assert "coffee_rgb.png" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["train", "--method", "lookup", "--images", "MISSING", "--out", "OUT"], "no such file"),
+        (["train", "--method", "nope", "--images", "REF", "--out", "OUT"], "unknown method"),
+        (["train", "--method", "lookup", "--images", "REF", "--out", "OUT", "--config", "bogus=1"], "unknown config key"),
+        (["train", "--method", "lookup", "--images", "EMPTY", "--out", "OUT"], "no images"),
+        (["colorize", "CORRUPT", "--model", "MODEL", "--out-dir", "OUT"], "cannot read image"),
+        (["colorize", "REF", "--model", "EMPTY", "--out-dir", "OUT"], "not a model folder"),
+    ],
+)
+def test_bad_input_is_one_line_error_with_status_2(tmp_path, lookup_model, ref_png, capsys, argv, msg):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "corrupt.png").write_bytes(b"garbage")
+    subs = {"MISSING": str(tmp_path / "missing.png"), "REF": str(ref_png), "OUT": str(tmp_path / "o"),
+            "EMPTY": str(tmp_path / "empty"), "CORRUPT": str(tmp_path / "corrupt.png"), "MODEL": str(lookup_model)}
+    code = main([subs.get(a, a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert msg in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_entry_point_runs_and_exits_cleanly(tmp_path):
+    exe = Path(sys.executable).parent / "napari-colorize"
+    r = subprocess.run([str(exe), "colorize", str(tmp_path / "x.png"), "--model", str(tmp_path), "--out-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "no such file" in r.stderr
+
+
+def test_demo_writes_outputs_and_metrics(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--samples", "coffee", "chelsea"]) == 0
+    d = tmp_path / "demo"
+    for stem in ["coffee", "chelsea"]:
+        for suffix in ["_gray.png", "_rgb.png", "_side_by_side.png", "_L.tif", "_ab.tif"]:
+            assert (d / f"{stem}{suffix}").is_file()
+    side = iio.imread(d / "coffee_side_by_side.png")
+    gray = iio.imread(d / "coffee_gray.png")
+    assert side.shape[1] > 3 * gray.shape[1]
+    m = json.loads((d / "metrics.json").read_text())
+    # the demo's colors beat the gray baseline
+    assert m["mean"]["delta_e2000"] < m["gray_baseline_mean"]["delta_e2000"]
+    assert (d / "metrics.md").read_text().count("|") > 20
