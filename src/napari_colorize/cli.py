@@ -166,7 +166,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     opts = dict(save_lab=args.save_lab, tile=args.tile, overlap=args.overlap, blend=args.blend,
                 global_anchor=args.global_anchor)
     if args.workers or args.scheduler:
-        from .pipeline import colorize_files_distributed
+        from .distributed import colorize_files_distributed
 
         if args.tiles_json:
             raise ConfigError("--tiles-json cannot be combined with --workers/--scheduler")

@@ -1,0 +1,102 @@
+"""Colorize many files on a dask distributed cluster.
+
+``napari-colorize colorize --workers N`` starts a local cluster of N worker
+processes; ``--scheduler ADDRESS`` uses an existing cluster.  Each worker
+process loads the model once (a per-process cache) and colorizes the files
+it is given with :func:`napari_colorize.pipeline.colorize_file`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["colorize_files_distributed"]
+
+# per worker process: model spec -> loaded model, and how many loads happened
+_MODELS: dict[str, Any] = {}
+_LOADS: dict[str, int] = {}
+
+
+def _worker_model(spec: str) -> Any:
+    if spec not in _MODELS:
+        from .api import resolve_model
+
+        _MODELS[spec] = resolve_model(spec)
+        _LOADS[spec] = _LOADS.get(spec, 0) + 1
+    return _MODELS[spec]
+
+
+def _colorize_one(path: str, spec: str, out_dir: str, opts: dict[str, Any]) -> dict[str, Any]:
+    from .pipeline import colorize_file
+
+    model = _worker_model(spec)
+    written = colorize_file(path, model, out_dir, **opts)
+    return {"written": [str(p) for p in written], "pid": os.getpid(), "loads": _LOADS[spec]}
+
+
+def colorize_files_distributed(
+    files: Sequence[str | os.PathLike],
+    model: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    return_info: bool = False,
+    **opts: Any,
+) -> list[Any]:
+    """Colorize ``files`` on a dask cluster; returns the written paths per file.
+
+    Parameters
+    ----------
+    files : list of paths
+    model : str or path
+        A model folder or a built-in model name (workers load it themselves).
+    out_dir : path
+    workers : int, optional
+        Start a local cluster with this many single-threaded worker processes.
+    scheduler : str, optional
+        Address of an existing dask scheduler (``tcp://host:8786``).
+    return_info : bool
+        Also return, per file, the worker pid and that worker's model load count.
+    **opts
+        Passed to :func:`~napari_colorize.pipeline.colorize_file` (tiling, ``save_lab``).
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        raise ConfigError("distributed colorization needs a model folder or built-in model name, not a loaded model")
+    if (workers is None) == (scheduler is None):
+        raise ConfigError("give exactly one of workers or scheduler")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    spec = str(Path(model).resolve()) if Path(model).exists() else str(model)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    cluster = None
+    if workers is not None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        from tqdm.auto import tqdm
+
+        futures = [client.submit(_colorize_one, str(f), spec, str(out_dir), opts, pure=False) for f in files]
+        index = {fut.key: i for i, fut in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
+        with tqdm(total=len(futures), desc="colorizing", unit="file") as bar:
+            for fut in as_completed(futures):
+                results[index[fut.key]] = fut.result()
+                bar.update(1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    if return_info:
+        return results
+    return [[Path(p) for p in r["written"]] for r in results]
