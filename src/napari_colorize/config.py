@@ -11,7 +11,7 @@ import dataclasses
 import json
 import types
 import typing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from .errors import ConfigError
 
@@ -160,6 +160,9 @@ class TrainConfig(Config):
     crop_size: int = dataclasses.field(default=128, metadata={"help": "side of the random training crops, px"})
     val_split: float = dataclasses.field(default=0.1, metadata={"help": "fraction of images (or crops) held out"})
     seed: int = dataclasses.field(default=0, metadata={"help": "random seed"})
+    distribute: Literal["default", "mirrored"] = dataclasses.field(
+        default="default", metadata={"help": "training strategy: 'mirrored' = tf.distribute.MirroredStrategy over all GPUs"}
+    )
 
     def validate(self) -> None:
         super().validate()
