@@ -1,0 +1,243 @@
+"""Keras 3 layers of the ECCV16 colorization network (Zhang et al., 2016).
+
+Imported lazily by :mod:`napari_colorize.methods.eccv16` (this module imports
+Keras and TensorFlow).  The layout follows the authors' PyTorch port
+(``richzhang/colorization``, ``colorizers/eccv16.py``) layer for layer, so
+that their weights load one to one:
+
+- blocks ``conv1`` .. ``conv7``: 3x3 convolutions with ReLU, then a
+  BatchNorm (epsilon 1e-5, as PyTorch); the last convolution of conv1-conv3
+  has stride 2, written as ``ZeroPadding2D(1)`` + ``'valid'`` so that the
+  sampling grid equals PyTorch's ``padding=1`` (Keras ``'same'`` would pad
+  on the bottom/right only); conv5 and conv6 are dilated by 2;
+- block ``conv8``: a 4x4 stride-2 transposed convolution (``'valid'`` then
+  cropped by 1 on each side, which is PyTorch's ``padding=1``), two 3x3
+  convolutions, then the 1x1 convolution ``conv8_313`` to the logits of the
+  Q ab bins, at 1/4 of the input resolution;
+- :class:`AnnealedMean`: ``softmax(logits / T)`` followed by the 1x1
+  convolution ``model_out`` whose weights are the bin centres / ab_scale,
+  times ab_scale (the authors' ``model_out`` and ``unnormalize_ab``).
+
+Channels are the original ones times ``width``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+#: (block, channels, [(kind, stride, dilation), ...], batchnorm)
+BLOCKS: list[tuple[str, int, list[tuple[str, int, int]], bool]] = [
+    ("conv1", 64, [("conv", 1, 1), ("conv", 2, 1)], True),
+    ("conv2", 128, [("conv", 1, 1), ("conv", 2, 1)], True),
+    ("conv3", 256, [("conv", 1, 1), ("conv", 1, 1), ("conv", 2, 1)], True),
+    ("conv4", 512, [("conv", 1, 1)] * 3, True),
+    ("conv5", 512, [("conv", 1, 2)] * 3, True),
+    ("conv6", 512, [("conv", 1, 2)] * 3, True),
+    ("conv7", 512, [("conv", 1, 1)] * 3, True),
+    ("conv8", 256, [("deconv", 2, 1), ("conv", 1, 1), ("conv", 1, 1)], False),
+]
+#: block names, bottom to top, for ``trainable_from`` (``conv8_313`` is the classifier alone)
+BLOCK_NAMES: tuple[str, ...] = tuple(b[0] for b in BLOCKS) + ("conv8_313",)
+#: input px per logit px
+OUTPUT_STRIDE = 4
+#: total downsampling inside the network (conv1-conv3 stride 2)
+BLOCK_SIZE = 8
+
+
+def channels(width: float) -> list[int]:
+    """Channels of each block for a width multiplier."""
+    return [max(1, int(round(c * width))) for _, c, _, _ in BLOCKS]
+
+
+def receptive_field() -> int:
+    """Full receptive field (px) of one logit, from :data:`BLOCKS`."""
+    rf, jump = 1, 1
+    for _, _, convs, _ in BLOCKS:
+        for kind, stride, dil in convs:
+            if kind == "deconv":
+                # each output of a k=4, s=2 transposed conv sees 2 inputs
+                rf += jump
+                jump //= 2
+            else:
+                rf += 2 * dil * jump
+                jump *= stride
+    # the 1x1 classifier adds nothing; the x4 bilinear upsampling adds one logit px
+    return rf + jump
+
+
+def block_of(layer_name: str) -> str | None:
+    """The block a layer belongs to (None for the input)."""
+    if layer_name.startswith("conv8_313"):
+        return "conv8_313"
+    head = layer_name.split("_")[0]
+    return head if head in BLOCK_NAMES else None
+
+
+def build_trunk(width: float, n_bins: int, *, name: str = "eccv16") -> keras.Model:
+    """The network from normalised L (B, H, W, 1) to bin logits (B, H/4, W/4, Q).
+
+    H and W must be multiples of 8 (:data:`BLOCK_SIZE`).
+    """
+    chans = channels(width)
+    x = inp = keras.Input((None, None, 1), name="L_norm")
+    for (block, _, convs, bn), c in zip(BLOCKS, chans):
+        for i, (kind, stride, dil) in enumerate(convs, start=1):
+            lname = f"{block}_{i}"
+            if kind == "deconv":
+                x = layers.Conv2DTranspose(c, 4, strides=2, padding="valid", name=lname)(x)
+                x = layers.Cropping2D(1, name=f"{lname}_crop")(x)
+            elif stride == 1:
+                x = layers.Conv2D(c, 3, padding="same", dilation_rate=dil, name=lname)(x)
+            else:
+                x = layers.ZeroPadding2D(1, name=f"{lname}_pad")(x)
+                x = layers.Conv2D(c, 3, strides=stride, padding="valid", name=lname)(x)
+            x = layers.ReLU(name=f"{lname}_relu")(x)
+        if bn:
+            x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{block}_norm")(x)
+    x = layers.Conv2D(n_bins, 1, name="conv8_313")(x)
+    return keras.Model(inp, x, name=name)
+
+
+def set_trainable_from(model: keras.Model, block: str | None) -> None:
+    """Freeze every layer below ``block`` (None: train everything)."""
+    start = 0 if block is None else BLOCK_NAMES.index(block)
+    for layer in model.layers:
+        b = block_of(layer.name)
+        if b is None:
+            continue
+        layer.trainable = BLOCK_NAMES.index(b) >= start
+
+
+class AnnealedMean(layers.Layer):
+    """Annealed-mean decoding: ``model_out(softmax(logits / T)) * ab_scale``.
+
+    ``model_out`` is a bias-free 1x1 convolution whose kernel holds the bin
+    centres divided by ``ab_scale`` (as in the authors' model), so the result
+    is the expectation of the bin centres under the annealed distribution.
+    """
+
+    def __init__(self, bins: np.ndarray, ab_scale: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bins = np.asarray(bins, dtype=np.float32)
+        self.ab_scale = float(ab_scale)
+        self.model_out = layers.Conv2D(2, 1, use_bias=False, name="model_out", trainable=False)
+
+    def build(self, input_shape: Any) -> None:
+        self.model_out.build((None, None, None, len(self.bins)))
+        self.model_out.set_weights([(self.bins / self.ab_scale)[None, None]])
+        self.built = True
+
+    def call(self, logits: Any, temperature: Any) -> Any:
+        p = tf.nn.softmax(logits / temperature, axis=-1)
+        return self.model_out(p) * self.ab_scale
+
+
+class Predictor:
+    """Compiled inference: normalised L -> ab in Lab units at a given size."""
+
+    def __init__(self, trunk: keras.Model, bins: np.ndarray, ab_scale: float) -> None:
+        self.trunk = trunk
+        self.decode = AnnealedMean(bins, ab_scale, name="annealed_mean")
+        self.decode.build((None, None, None, len(bins)))
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, None, None, 1], tf.float32),
+                tf.TensorSpec([2], tf.int32),
+                tf.TensorSpec([], tf.float32),
+            ]
+        )
+        def run(x: tf.Tensor, size: tf.Tensor, T: tf.Tensor) -> tf.Tensor:
+            logits = self.trunk(x, training=False)
+            ab = self.decode(logits, T)
+            # bilinear with half-pixel centres == PyTorch align_corners=False
+            return tf.image.resize(ab, size, method="bilinear")
+
+        self._run = run
+
+    def __call__(self, x: np.ndarray, size: tuple[int, int], T: float) -> np.ndarray:
+        return self._run(tf.convert_to_tensor(x, tf.float32), tf.constant(size, tf.int32), tf.constant(T, tf.float32)).numpy()
+
+
+def resize_L(L: np.ndarray, size: int) -> np.ndarray:
+    """Resize a batch of L (N, H, W, 1) to (N, size, size, 1), bilinear with antialiasing."""
+    return tf.image.resize(tf.convert_to_tensor(L, tf.float32), (size, size), method="bilinear", antialias=True).numpy()
+
+
+def make_loss(bins: np.ndarray, weights: np.ndarray | None, *, k: int, sigma: float) -> Any:
+    """Weighted cross-entropy against soft-encoded targets, at 1/4 resolution.
+
+    ``y_true`` is ab (B, H, W, 2) in Lab units at the input resolution; it is
+    average-pooled by 4 to the logits' grid, soft-encoded over the ``k``
+    nearest bins (Gaussian, ``sigma``), and each pixel's cross-entropy is
+    weighted by the rebalancing weight of its nearest bin (when ``weights``
+    is given).
+    """
+    c = tf.constant(np.asarray(bins, np.float32))  # (Q, 2)
+    c2 = tf.reduce_sum(c * c, axis=-1)
+    w = None if weights is None else tf.constant(np.asarray(weights, np.float32))
+    inv2s2 = 1.0 / (2.0 * float(sigma) ** 2)
+
+    def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        ab = tf.nn.avg_pool2d(tf.cast(y_true, tf.float32), OUTPUT_STRIDE, OUTPUT_STRIDE, "VALID")
+        d2 = tf.reduce_sum(ab * ab, -1, keepdims=True) - 2.0 * tf.tensordot(ab, c, [[-1], [1]]) + c2
+        d2 = tf.maximum(d2, 0.0)
+        kth = -tf.math.top_k(-d2, k=k).values  # ascending distances
+        dmin, dk = kth[..., :1], kth[..., -1:]
+        g = tf.exp(-(d2 - dmin) * inv2s2) * tf.cast(d2 <= dk, tf.float32)
+        target = tf.stop_gradient(g / tf.reduce_sum(g, -1, keepdims=True))
+        logp = tf.nn.log_softmax(tf.cast(y_pred, tf.float32), axis=-1)
+        ce = -tf.reduce_sum(target * logp, axis=-1)
+        if w is not None:
+            ce = ce * tf.gather(w, tf.argmin(d2, axis=-1))
+        return tf.reduce_mean(ce, axis=[1, 2])
+
+    return loss
+
+
+def torch_state_to_keras(trunk: keras.Model, state: dict[str, np.ndarray]) -> None:
+    """Load the authors' PyTorch state dict (numpy arrays) into ``trunk``.
+
+    Keys ``model1.*`` .. ``model8.*`` (convolutions, BatchNorms in order);
+    the last convolution of ``model8`` is the classifier ``conv8_313``.
+    Raises ValueError on a missing key or a shape mismatch.
+    """
+    for n, (block, _, convs, bn) in enumerate(BLOCKS, start=1):
+        prefix = f"model{n}."
+        idx = sorted({int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)})
+        targets = [f"{block}_{i}" for i in range(1, len(convs) + 1)]
+        if bn:
+            targets.append(f"{block}_norm")
+        if block == "conv8":
+            targets.append("conv8_313")
+        if len(idx) != len(targets):
+            raise ValueError(f"{prefix}*: expected {len(targets)} layers with weights, found {len(idx)}")
+        for i, lname in zip(idx, targets):
+            key = f"{prefix}{i}."
+            layer = trunk.get_layer(lname)
+            if isinstance(layer, layers.BatchNormalization):
+                ws = [state[key + s] for s in ("weight", "bias", "running_mean", "running_var")]
+            elif isinstance(layer, layers.Conv2DTranspose):
+                # torch (in, out, kh, kw) -> keras (kh, kw, out, in)
+                ws = [state[key + "weight"].transpose(2, 3, 1, 0), state[key + "bias"]]
+            else:
+                # torch (out, in, kh, kw) -> keras (kh, kw, in, out)
+                ws = [state[key + "weight"].transpose(2, 3, 1, 0), state[key + "bias"]]
+            want = [tuple(v.shape) for v in layer.get_weights()]
+            got = [tuple(v.shape) for v in ws]
+            if want != got:
+                raise ValueError(f"{key[:-1]} -> {lname}: shapes {got} do not match {want}")
+            layer.set_weights([np.asarray(v, np.float32) for v in ws])
+
+
+def describe() -> dict[str, Any]:
+    """Static facts used by the method (for tests and docs)."""
+    rf = receptive_field()
+    return {"receptive_field": rf, "half_receptive_field": int(math.ceil(rf / 2)), "block_size": BLOCK_SIZE}

@@ -1,0 +1,441 @@
+"""``eccv16``: Zhang, Isola and Efros, "Colorful Image Colorization" (ECCV 2016).
+
+Colorization as classification over quantised ab colors:
+
+- the network (:mod:`._eccv16_keras`) maps L, normalised as ``(L - 50) / 100``,
+  to logits over Q ab bins at 1/4 of the input resolution;
+- training minimises the cross-entropy against soft-encoded targets (Gaussian
+  weights, sigma 5, over the k nearest bins), optionally weighted by the
+  class-rebalancing weights of the target's nearest bin
+  (:func:`napari_colorize.quantize.rebalance_weights`, from the empirical
+  prior of the training data);
+- inference decodes with the annealed mean at temperature ``T`` (0.38) and
+  upsamples ab bilinearly (half-pixel centres) to the input size; the output
+  ab is joined with the full-resolution L by the caller.
+
+The bins are a property of each model, saved with its weights
+(``ab_bins.npy``): a new model uses the sRGB-gamut table of
+:mod:`napari_colorize.quantize` (261 bins on a grid of 10); a model imported
+from the authors' weights keeps their 313 bins.
+
+**Temperature and the authors' weights.**  The authors' Caffe deploy model
+scales the ``conv8_313`` logits by 2.606 (about 1/0.38) before the softmax
+and takes the expectation of the bin centres (``class8_ab``): the temperature
+sits on the logits.  Their PyTorch port (the weights
+``colorization_release_v2-9b330a0b.pth``) has no scaling layer: it applies a
+plain softmax to the output of ``model8`` and the 1x1 ``model_out``.  This
+method puts ``T`` where Caffe puts it, ``softmax(logits / T)``.
+:func:`import_torch_weights` multiplies the imported classifier's weights and
+bias by ``T`` so that, at that ``T``, the result equals the PyTorch model's
+exactly (tested); lowering ``T`` further sharpens towards the mode, ``T=1``
+then corresponds to the mean of the Caffe network's unscaled logits (if the
+port folded 1/0.38 into ``model8``, up to 2.606 vs 1/0.38 = 2.632).
+
+Inference modes (``inference``):
+
+- ``"resize"`` (default, as the authors): L is resized to ``input_size``
+  squared (bilinear, antialiased), ab predicted and upsampled back to the
+  input's size.  An input already of that size is not resized.
+- ``"native"``: fully convolutional at the input's own resolution, padded
+  (reflect) to a multiple of 8, the network's total downsampling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..config import TrainConfig
+from ..errors import ColorizeError, ConfigError, InputError, ModelFolderError
+from .base import Colorizer, check_L
+
+__all__ = ["ECCV16Config", "ECCV16Colorizer", "import_torch_weights", "BLOCK_NAMES"]
+
+#: block names for ``trainable_from`` (kept in sync with ``_eccv16_keras.BLOCK_NAMES``
+#: without importing Keras)
+BLOCK_NAMES: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7", "conv8", "conv8_313")
+#: total downsampling of the network
+_BLOCK_SIZE = 8
+#: full receptive field in px (``_eccv16_keras.receptive_field()``; checked by a test)
+_RECEPTIVE_FIELD = 353
+
+_WEIGHTS = "eccv16.weights.h5"
+_BINS = "ab_bins.npy"
+_PRIOR = "ab_prior.npy"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ECCV16Config(TrainConfig):
+    """Config of the ``eccv16`` method."""
+
+    method = "eccv16"
+
+    width: float = dataclasses.field(default=1.0, metadata={"help": "channel multiplier (1.0 = the paper's 32 M parameters; 0.25 trains on a CPU)"})
+    input_size: int = dataclasses.field(default=256, metadata={"help": "side of the network input in 'resize' inference, px (multiple of 8)"})
+    inference: Literal["resize", "native"] = dataclasses.field(default="resize", metadata={"help": "'resize': L resized to input_size, ab upsampled back (as the authors); 'native': fully convolutional at full resolution"})
+    T: float = dataclasses.field(default=0.38, metadata={"help": "annealed-mean temperature (->0: mode, 1: mean)"})
+    rebalance: bool = dataclasses.field(default=True, metadata={"help": "class-rebalancing weights in the loss (vivid colors; off: more accurate on little data)"})
+    k: int = dataclasses.field(default=5, metadata={"help": "soft-encoding: number of nearest bins"})
+    sigma: float = dataclasses.field(default=5.0, metadata={"help": "soft-encoding and prior smoothing Gaussian sigma, ab units"})
+    lam: float = dataclasses.field(default=0.5, metadata={"help": "rebalancing: weight of the uniform distribution mixed into the prior"})
+    ab_scale: float = dataclasses.field(default=110.0, metadata={"help": "ab normalisation (the decoding layer holds bin centres / ab_scale)"})
+    grid: int = dataclasses.field(default=10, metadata={"help": "ab bin size of a new model, Lab units"})
+    trainable_from: str | None = dataclasses.field(default=None, metadata={"help": f"train only this block and those above it ({', '.join(BLOCK_NAMES)}); empty: all"})
+    learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate (the paper: 3e-5 on ImageNet; use ~1e-4 to fine-tune)"})
+    crops_per_image: int = dataclasses.field(default=8, metadata={"help": "random crops per image per epoch"})
+    steps_per_epoch: int | None = dataclasses.field(default=None, metadata={"help": "gradient steps per epoch (default: crops / batch_size)"})
+    crop_size: int = dataclasses.field(default=176, metadata={"help": "side of the random training crops, px (multiple of 8; the paper: 176)"})
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 < self.width <= 4:
+            raise ConfigError(f"width must be in (0, 4], got {self.width}")
+        if self.input_size < 16 or self.input_size % _BLOCK_SIZE:
+            raise ConfigError(f"input_size must be a multiple of {_BLOCK_SIZE} and >= 16, got {self.input_size}")
+        if self.crop_size % _BLOCK_SIZE:
+            raise ConfigError(f"crop_size must be a multiple of {_BLOCK_SIZE}, got {self.crop_size}")
+        if self.T <= 0:
+            raise ConfigError(f"T must be positive, got {self.T}")
+        if self.k < 1:
+            raise ConfigError(f"k must be >= 1, got {self.k}")
+        if self.sigma <= 0:
+            raise ConfigError(f"sigma must be positive, got {self.sigma}")
+        if not 0 <= self.lam <= 1:
+            raise ConfigError(f"lam must be in [0, 1], got {self.lam}")
+        if self.ab_scale <= 0:
+            raise ConfigError(f"ab_scale must be positive, got {self.ab_scale}")
+        if self.grid < 1:
+            raise ConfigError(f"grid must be >= 1, got {self.grid}")
+        if self.trainable_from is not None and self.trainable_from not in BLOCK_NAMES:
+            raise ConfigError(f"trainable_from must be one of {', '.join(BLOCK_NAMES)}, got {self.trainable_from!r}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.crops_per_image < 1:
+            raise ConfigError(f"crops_per_image must be >= 1, got {self.crops_per_image}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
+
+
+def _pad_to(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pad (N, H, W) on the bottom/right to multiples of ``multiple`` (reflect)."""
+    h, w = x.shape[1:3]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x, (h, w)
+    mode = "reflect" if h > ph and w > pw else "symmetric" if h >= ph and w >= pw else "edge"
+    return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode=mode), (h, w)
+
+
+class ECCV16Colorizer(Colorizer):
+    """Zhang et al. (ECCV 2016) classification colorizer.  See the module docs."""
+
+    name = "eccv16"
+    Config = ECCV16Config
+
+    def __init__(self, config: ECCV16Config | dict[str, Any] | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self._bins: np.ndarray | None = None
+        self._prior: np.ndarray | None = None
+        self._net: Any = None
+        self._net_width: float | None = None
+        self._predictor: Any = None
+        self.history: dict[str, list[float]] = {}
+
+    # -- properties --------------------------------------------------------
+    @property
+    def bins(self) -> np.ndarray:
+        """The ab bin centres (Q, 2) of this model, Lab units."""
+        if self._bins is None:
+            from ..quantize import load_bins
+
+            self._bins = load_bins(self.config.grid)
+        return self._bins
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.bins)
+
+    @property
+    def prior(self) -> np.ndarray | None:
+        """The empirical ab prior (Q,) of the last training data, if trained with rebalancing."""
+        return self._prior
+
+    @property
+    def block_size(self) -> int:
+        return _BLOCK_SIZE
+
+    @property
+    def receptive_field(self) -> int:
+        # half-width in input px (native mode; in resize mode, in input_size px)
+        return int(math.ceil(_RECEPTIVE_FIELD / 2))
+
+    @property
+    def default_tile(self) -> int:
+        return 1024 if self.config.inference == "native" else 512
+
+    @property
+    def default_overlap(self) -> int:
+        return 192 if self.config.inference == "native" else 128
+
+    @property
+    def keras_model(self) -> Any:
+        """The Keras network L_norm -> logits (built on first use)."""
+        return self._ensure_net()
+
+    # -- network -----------------------------------------------------------
+    def _ensure_net(self) -> Any:
+        if self._net is None:
+            from . import _eccv16_keras as K
+            from .keras_utils import distribution_scope
+
+            with distribution_scope(self.config.distribute):
+                self._net = K.build_trunk(self.config.width, self.n_bins)
+            self._net_width = self.config.width
+            self._predictor = None
+        elif self._net_width != self.config.width:
+            raise ConfigError(
+                f"this model's network has width {self._net_width}; width cannot change to "
+                f"{self.config.width} (train a new model instead)"
+            )
+        return self._net
+
+    def _get_predictor(self) -> Any:
+        net = self._ensure_net()
+        if self._predictor is None:
+            from . import _eccv16_keras as K
+
+            self._predictor = K.Predictor(net, self.bins, self.config.ab_scale)
+        return self._predictor
+
+    # -- training ----------------------------------------------------------
+    def _compute_prior(self, sources: Sequence[Any], *, max_images: int = 500, stride: int = 4) -> np.ndarray:
+        from ..data import iter_lab
+        from ..quantize import empirical_prior
+
+        rng = np.random.default_rng(self.config.seed)
+        sources = list(sources)
+        if len(sources) > max_images:
+            sources = [sources[i] for i in rng.choice(len(sources), max_images, replace=False)]
+        counts = np.zeros(self.n_bins, dtype=np.float64)
+        total = 0
+        for _, ab in iter_lab(sources):
+            sub = ab[::stride, ::stride].reshape(-1, 2)
+            counts += empirical_prior(sub, self.bins) * len(sub)
+            total += len(sub)
+        return counts / max(total, 1)
+
+    def fit(self, data: Any, *, epochs: int | None = None, callbacks: Sequence[Any] | None = None, verbose: int = 0, **kwargs: Any) -> dict[str, list[float]]:
+        """Train (or fine-tune) on color images.
+
+        Uses random crops (``crop_size``) from :func:`napari_colorize.data.make_dataset`;
+        ``callbacks`` are passed to ``keras.Model.fit``.  With
+        ``trainable_from``, blocks below it are frozen (their BatchNorms run
+        in inference mode).
+        """
+        import keras
+
+        from ..data import as_sources, make_dataset, split_sources
+        from ..quantize import rebalance_weights
+        from . import _eccv16_keras as K
+        from .keras_utils import distribution_scope
+
+        if kwargs:
+            raise ConfigError(f"eccv16.fit: unknown options {', '.join(sorted(kwargs))}")
+        cfg = self.config
+        epochs = cfg.epochs if epochs is None else int(epochs)
+        if epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {epochs}")
+        if cfg.k > self.n_bins:
+            raise ConfigError(f"k={cfg.k} exceeds the model's {self.n_bins} bins")
+        sources = as_sources(data)
+        train_src, val_src = split_sources(sources, cfg.val_split, seed=cfg.seed)
+
+        weights = None
+        if cfg.rebalance:
+            self._prior = self._compute_prior(train_src)
+            weights = rebalance_weights(self._prior, self.bins, sigma=cfg.sigma, lam=cfg.lam)
+
+        net = self._ensure_net()
+        K.set_trainable_from(net, cfg.trainable_from)
+        with distribution_scope(cfg.distribute):
+            net.compile(
+                optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_2=0.99),
+                loss=K.make_loss(self.bins, weights, k=cfg.k, sigma=cfg.sigma),
+            )
+        train_ds, val_ds = make_dataset(
+            sources, crop_size=cfg.crop_size, batch_size=cfg.batch_size, val_split=cfg.val_split,
+            crops_per_image=cfg.crops_per_image, seed=cfg.seed, repeat=True,
+        )
+
+        def norm(L: Any, ab: Any) -> Any:
+            return (L - 50.0) / 100.0, ab
+
+        train_ds = train_ds.map(norm)
+        steps = cfg.steps_per_epoch or max(1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size))
+        fit_kw: dict[str, Any] = {}
+        if val_ds is not None:
+            fit_kw["validation_data"] = val_ds.map(norm)
+            fit_kw["validation_steps"] = max(1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size))
+        hist = net.fit(train_ds, epochs=epochs, steps_per_epoch=steps, callbacks=list(callbacks or []), verbose=verbose, **fit_kw)
+        self._predictor = None  # weights changed; rebuild the compiled function lazily
+        self.trained = True
+        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        self.info.setdefault("n_bins", self.n_bins)
+        return self.history
+
+    # -- inference ---------------------------------------------------------
+    def predict_ab(self, L: np.ndarray) -> np.ndarray:
+        """ab (H, W, 2) float32 in Lab units for L (H, W) in 0..100."""
+        L = check_L(L)
+        return self.predict_ab_batch(L[None])[0]
+
+    def predict_ab_batch(self, L: np.ndarray, *, batch_size: int = 4) -> np.ndarray:
+        """ab (N, H, W, 2) for a batch of L (N, H, W); runs ``batch_size`` at a time."""
+        L = np.asarray(L)
+        if L.ndim != 3:
+            raise InputError(f"expected a batch (N, H, W) of L, got shape {L.shape}")
+        L = check_L(L, ndim=3)
+        pred = self._get_predictor()
+        cfg = self.config
+        n, h, w = L.shape
+        out = np.empty((n, h, w, 2), dtype=np.float32)
+        for i in range(0, n, batch_size):
+            x = L[i : i + batch_size]
+            if cfg.inference == "native":
+                xp, _ = _pad_to(x, _BLOCK_SIZE)
+                xn = ((xp - 50.0) / 100.0)[..., None].astype(np.float32)
+                ab = pred(xn, xp.shape[1:3], cfg.T)
+                out[i : i + batch_size] = ab[:, :h, :w]
+            else:
+                s = cfg.input_size
+                xn = ((x - 50.0) / 100.0)[..., None].astype(np.float32)
+                if (h, w) != (s, s):
+                    from . import _eccv16_keras as K
+
+                    xn = K.resize_L(xn, s)
+                out[i : i + batch_size] = pred(xn, (h, w), cfg.T)
+        return out
+
+    # -- model folders -----------------------------------------------------
+    def _save_weights(self, folder: Path) -> None:
+        net = self._ensure_net()
+        np.save(folder / _BINS, self.bins.astype(np.float32))
+        if self._prior is not None:
+            np.save(folder / _PRIOR, self._prior)
+        net.save_weights(str(folder / _WEIGHTS))
+
+    def _load_weights(self, folder: Path) -> None:
+        bins_file, weights_file = folder / _BINS, folder / _WEIGHTS
+        for f in (bins_file, weights_file):
+            if not f.is_file():
+                raise ModelFolderError(f"{folder} is not a complete eccv16 model: {f.name} is missing")
+        bins = np.load(bins_file, allow_pickle=False)
+        if bins.ndim != 2 or bins.shape[1] != 2 or len(bins) < 2 or not np.all(np.isfinite(bins)):
+            raise ModelFolderError(f"{bins_file} is not a (Q, 2) table of ab bins (shape {bins.shape})")
+        self._bins = bins.astype(np.float32)
+        if (folder / _PRIOR).is_file():
+            self._prior = np.load(folder / _PRIOR, allow_pickle=False)
+        self._net = None
+        self._ensure_net().load_weights(str(weights_file))
+
+    def set_bins(self, bins: np.ndarray) -> None:
+        """Replace the bin table (only before the network is built)."""
+        if self._net is not None:
+            raise ConfigError("the bins of a built model cannot change")
+        bins = np.asarray(bins, dtype=np.float32)
+        if bins.ndim != 2 or bins.shape[1] != 2 or len(bins) < 2:
+            raise InputError(f"bins must have shape (Q, 2), got {bins.shape}")
+        self._bins = bins
+
+
+def _read_torch_state(path: Path) -> dict[str, np.ndarray]:
+    try:
+        import torch
+    except ImportError:
+        raise ColorizeError(
+            "reading PyTorch weights needs torch: pip install 'torch==2.13.0' "
+            "(or the extra: pip install 'napari-colorize[torch]')"
+        ) from None
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any reader error means a bad file
+        raise InputError(f"{path} is not a readable PyTorch state dict: {type(e).__name__}: {e}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise InputError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    out = {}
+    for k, v in state.items():
+        k = k[len("module."):] if k.startswith("module.") else k
+        if hasattr(v, "detach"):
+            out[k] = v.detach().cpu().float().numpy()
+    return out
+
+
+def import_torch_weights(path: str | os.PathLike, out: str | os.PathLike, *, T: float = 0.38) -> Path:
+    """Convert the authors' PyTorch ECCV16 weights into an ``eccv16`` model folder.
+
+    Parameters
+    ----------
+    path : path
+        The state dict ``colorization_release_v2-9b330a0b.pth`` (from
+        ``richzhang/colorization``), supplied by the user; nothing is
+        downloaded.  Needs ``torch`` (the ``torch`` extra).
+    out : path
+        The model folder to write (atomically).
+    T : float
+        Annealing temperature of the new model.  The classifier's weights
+        are multiplied by ``T`` so that ``softmax(logits / T)`` equals the
+        PyTorch model's softmax: at this ``T`` the output is the PyTorch
+        model's ab (see the module docs).
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such weights file: {path}")
+    if T <= 0:
+        raise ConfigError(f"T must be positive, got {T}")
+    state = _read_torch_state(path)
+    need = ("model1.0.weight", "model_out.weight")
+    missing = [k for k in need if k not in state]
+    if missing:
+        raise InputError(f"{path} is not an ECCV16 state dict: missing {', '.join(missing)}")
+    w_out = state["model_out.weight"]
+    if w_out.ndim != 4 or w_out.shape[0] != 2 or w_out.shape[2:] != (1, 1):
+        raise InputError(f"{path}: model_out.weight has shape {w_out.shape}, expected (2, Q, 1, 1)")
+    ab_scale = 110.0  # the authors' ab_norm
+    bins = w_out[:, :, 0, 0].T * ab_scale
+    width = state["model1.0.weight"].shape[0] / 64.0
+    last = max(int(k.split(".")[1]) for k in state if k.startswith("model8.") and k.endswith(".weight"))
+    for suffix in ("weight", "bias"):
+        key = f"model8.{last}.{suffix}"
+        state[key] = state[key] * np.float32(T)
+    model = ECCV16Colorizer(ECCV16Config(width=width, T=T, ab_scale=ab_scale))
+    model.set_bins(bins)
+    from . import _eccv16_keras as K
+
+    try:
+        K.torch_state_to_keras(model._ensure_net(), state)
+    except (KeyError, ValueError) as e:
+        raise InputError(f"{path} does not match the ECCV16 architecture: {e}") from None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    model.trained = True
+    model.info = {
+        "imported_from": path.name,
+        "sha256": digest,
+        "source": "Zhang, Isola, Efros: Colorful Image Colorization (ECCV 2016), richzhang/colorization PyTorch weights",
+        "n_bins": len(bins),
+        "logits_scaled_by_T": T,
+    }
+    return model.save(out)
