@@ -195,6 +195,39 @@ def _batches(tiles: Sequence[Tile], batch_size: int) -> list[list[Tile]]:
     return out
 
 
+class _TileCache:
+    """Write-box ab of tiles that neighbouring dask chunks share.
+
+    A tile crossing a chunk border is needed by several chunks; the first
+    to run it keeps its ab here until every chunk that needs it has taken
+    it (or ``max_bytes`` is reached: then it is simply run again).
+    """
+
+    def __init__(self, needs: dict[Any, int], max_bytes: int = 512 << 20) -> None:
+        self.needs = dict(needs)
+        self.max_bytes = max_bytes
+        self.data: dict[Any, np.ndarray] = {}
+        self.nbytes = 0
+        self._lock = threading.Lock()
+
+    def take(self, key: Any) -> np.ndarray | None:
+        with self._lock:
+            a = self.data.get(key)
+            if a is not None:
+                self.needs[key] -= 1
+                if self.needs[key] <= 0:
+                    del self.data[key]
+                    self.nbytes -= a.nbytes
+            return a
+
+    def give(self, key: Any, a: np.ndarray) -> None:
+        with self._lock:
+            self.needs[key] = self.needs.get(key, 1) - 1
+            if self.needs[key] > 0 and key not in self.data and self.nbytes + a.nbytes <= self.max_bytes:
+                self.data[key] = a
+                self.nbytes += a.nbytes
+
+
 def _run_tiles(
     read: Callable[[Tile], np.ndarray],
     tiles: Sequence[Tile],
@@ -204,15 +237,27 @@ def _run_tiles(
     batch_size: int,
     anchor: _Anchor | None,
     prog: _Progress,
+    cache: _TileCache | None = None,
+    cache_key: Any = (),
 ) -> np.ndarray:
-    for group in _batches(tiles, batch_size):
+    todo = []
+    for t in tiles:
+        a = cache.take(cache_key + (t.index,)) if cache is not None else None
+        if a is None:
+            todo.append(t)
+        else:
+            merger.add(t, a)
+    for group in _batches(todo, batch_size):
         prog.check()
         x = np.stack([read(t) for t in group])
         ab = _predict_padded(model, x, block)
         for t, a in zip(group, ab):
             if anchor is not None:
                 a = anchor.apply(a, t.read)
-            merger.add(t, np.ascontiguousarray(a[t.write_in_read()]))
+            a = np.ascontiguousarray(a[t.write_in_read()])
+            merger.add(t, a)
+            if cache is not None:
+                cache.give(cache_key + (t.index,), a)
         prog.step(len(group))
     return merger.result()
 
@@ -478,10 +523,16 @@ def _colorize_dask(
             box = (ycuts[a], xcuts[b], ycuts[a + 1], xcuts[b + 1])
             chunk_tiles[a, b] = (box, plan.tiles_in(box) if blend != "crop" else [t for t in plan.tiles if _hits(t.core, box)])
     nplanes = int(np.prod(lead)) if lead else 1
-    per_plane = sum(len(v[1]) for v in chunk_tiles.values()) + (1 if global_anchor else 0)
+    per_plane = len(plan) + (1 if global_anchor else 0)
     prog = _Progress(nplanes * per_plane, progress, should_stop)
+    needs: dict[Any, int] = {}
+    for idx in np.ndindex(*lead) if lead else [()]:
+        for _, tiles in chunk_tiles.values():
+            for t in tiles:
+                needs[idx + (t.index,)] = needs.get(idx + (t.index,), 0) + 1
+    cache = _TileCache(needs)
 
-    def run_chunk(Lreg: np.ndarray, region: tuple[int, int, int, int], box: tuple[int, int, int, int], tiles: list[Tile], anchor: Any) -> np.ndarray:
+    def run_chunk(Lreg: np.ndarray, region: tuple[int, int, int, int], box: tuple[int, int, int, int], tiles: list[Tile], anchor: Any, key: tuple[int, ...]) -> np.ndarray:
         Lreg = _check_plane(np.asarray(Lreg))
         merger = Merger(plan, blend, box)
 
@@ -490,12 +541,14 @@ def _colorize_dask(
             return Lreg[y0 - region[0] : y1 - region[0], x0 - region[1] : x1 - region[1]]
 
         try:
-            return _run_tiles(read, tiles, merger, model, block, bsize, anchor, prog)
+            return _run_tiles(read, tiles, merger, model, block, bsize, anchor, prog, cache, key)
         except _TileOOM:
             raise ColorizeError(
                 f"the model ran out of memory on one tile of {max(plan.tile)} px; pass a smaller tile"
             ) from None
 
+    anchor_cache: dict[tuple[int, ...], _Anchor] = {}
+    anchor_lock = threading.Lock()
     planes_out = []
     for idx in np.ndindex(*lead) if lead else [()]:
         Lp = L[idx]
@@ -504,13 +557,18 @@ def _colorize_dask(
             factor = _anchor_factor((H, W), anchor_size)
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
 
-            def make_anchor(s: np.ndarray, factor: tuple[int, int] = factor) -> _Anchor:
-                prog.check()
-                a = _anchor_from_small(_check_plane(s), model, block, factor, _anchor_sigma(factor, max(plan.tile)))
-                prog.step()
-                return a
+            def get_anchor(key: tuple[int, ...], small: Any = small, factor: tuple[int, int] = factor) -> _Anchor:
+                # computed once and cached: a caller computing the result band by band
+                # must not re-read the whole plane for every band
+                with anchor_lock:
+                    if key not in anchor_cache:
+                        prog.check()
+                        s = small.compute(scheduler="sync")
+                        anchor_cache[key] = _anchor_from_small(_check_plane(s), model, block, factor, _anchor_sigma(factor, max(plan.tile)))
+                        prog.step()
+                    return anchor_cache[key]
 
-            anchor = dask.delayed(make_anchor)(small)
+            anchor = dask.delayed(get_anchor)(idx)
         rows = []
         for a in range(len(ycuts) - 1):
             row = []
@@ -518,7 +576,7 @@ def _colorize_dask(
                 box, tiles = chunk_tiles[a, b]
                 region = (min(t.read[0] for t in tiles), min(t.read[1] for t in tiles), max(t.read[2] for t in tiles), max(t.read[3] for t in tiles))
                 Lreg = Lp[region[0] : region[2], region[1] : region[3]]
-                d = dask.delayed(run_chunk)(Lreg, region, box, tiles, anchor)
+                d = dask.delayed(run_chunk)(Lreg, region, box, tiles, anchor, idx)
                 row.append(da.from_delayed(d, shape=(box[2] - box[0], box[3] - box[1], 2), dtype=np.float32))
             rows.append(row)
         planes_out.append(da.concatenate([da.concatenate(row, axis=1) for row in rows], axis=0))

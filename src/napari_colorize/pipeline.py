@@ -1,17 +1,36 @@
-"""File-level colorization used by the command line (simple version; the tiling work extends it)."""
+"""File-level colorization used by the command line.
+
+:func:`colorize_file` reads one image file, colorizes it and writes
+``<stem>_rgb.png`` (PNG/JPEG/... input) or ``<stem>_rgb.tif`` (TIFF input; a
+multi-page TIFF is a stack and gives a multi-page TIFF), optionally the
+float32 ``<stem>_L.tif`` and ``<stem>_ab.tif``, and the tile plan as JSON.
+
+Big TIFFs (:data:`BIG_PIXELS` or more per plane) never sit in memory whole:
+they are read lazily (a memory map for uncompressed files, tifffile's zarr
+store otherwise), colorized by the engine's dask path, and written as tiled
+TIFFs tile by tile, in bands, so peak memory stays at a few bands.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .io import TIFF_SUFFIXES, read_image, write_image
+from .errors import InputError
+from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image
 
-__all__ = ["colorize_file"]
+__all__ = ["colorize_file", "BIG_PIXELS", "TIFF_TILE"]
+
+#: planes with at least this many pixels are processed lazily, tile by tile
+BIG_PIXELS = 10_000 * 10_000
+#: tile shape of the tiled TIFFs written for big images
+TIFF_TILE = (256, 256)
 
 
 def colorize_file(
@@ -20,35 +39,308 @@ def colorize_file(
     out_dir: str | Path,
     *,
     save_lab: bool = False,
-    tile: int | None = None,
+    tile: int | str | None = None,
     overlap: int | float | None = None,
     blend: str = "gaussian",
     global_anchor: bool = False,
     tiles_json: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    big_pixels: int | None = None,
 ) -> list[Path]:
-    """Colorize one image file; write ``<stem>_rgb.png`` (or ``.tif`` for TIFF input)."""
-    from .api import colorize
+    """Colorize one image file.
+
+    Parameters
+    ----------
+    path : path
+        PNG, JPEG, ... or TIFF (8/16 bit, multi-page = stack).  A color
+        image is reduced to gray by its luminance (with a warning).
+    model : Colorizer, model folder or built-in model name
+    out_dir : path
+        Folder for the outputs (created).
+    save_lab : bool
+        Also write ``<stem>_L.tif`` (float32 L) and ``<stem>_ab.tif``
+        (float32 ab, last axis a, b).
+    tile, overlap, blend, global_anchor
+        Tiling options, see :func:`napari_colorize.engine.colorize`.  A big
+        TIFF is always tiled (``tile="auto"`` when not given).
+    tiles_json : path, optional
+        Write ``{"image": ..., "plan": TilePlan.to_dict()}`` here (the write
+        boxes as napari rectangles under ``plan.rectangles``).
+    progress : callable(done, total), optional
+    big_pixels : int, optional
+        Threshold of the lazy path (default :data:`BIG_PIXELS`).
+
+    Returns
+    -------
+    list of Path
+        The files written, the RGB image first.
+    """
+    from .api import resolve_model
 
     path = Path(path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    image = read_image(path)
-    res = colorize(image, model, tile=tile, overlap=overlap, blend=blend, global_anchor=global_anchor, progress=progress)
+    model = resolve_model(model)
     is_tiff = path.suffix.lower() in TIFF_SUFFIXES
-    written = []
-    rgb_path = out_dir / f"{path.stem}_rgb{'.tif' if is_tiff else '.png'}"
-    rgb = np.asarray(res.rgb)
-    write_image(rgb_path, (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
-    written.append(rgb_path)
-    if save_lab:
-        written.append(write_image(out_dir / f"{path.stem}_L.tif", np.asarray(res.L, np.float32)))
-        written.append(write_image(out_dir / f"{path.stem}_ab.tif", np.asarray(res.ab, np.float32)))
+    opts = dict(tile=tile, overlap=overlap, blend=blend, global_anchor=global_anchor, progress=progress)
+    if is_tiff and _tiff_plane_pixels(path) >= (BIG_PIXELS if big_pixels is None else big_pixels):
+        written, plan, shape = _colorize_big_tiff(path, model, out_dir, save_lab=save_lab, **opts)
+    else:
+        written, plan, shape = _colorize_in_memory(path, model, out_dir, save_lab=save_lab, is_tiff=is_tiff, **opts)
     if tiles_json is not None:
-        from .io import atomic_write
+        from .tiling import TilePlan
 
-        plan = res.plan.to_dict() if res.plan is not None else None
+        plan = plan if plan is not None else TilePlan.whole(shape)
         with atomic_write(tiles_json, "w") as f:
-            json.dump({"image": str(path), "plan": plan}, f, indent=1)
+            json.dump({"image": str(path), "plan": plan.to_dict()}, f, indent=1)
         written.append(Path(tiles_json))
     return written
+
+
+# -- small files ---------------------------------------------------------------------------
+
+
+def _colorize_in_memory(path: Path, model: Any, out_dir: Path, *, save_lab: bool, is_tiff: bool, **opts: Any) -> tuple[list[Path], Any, tuple[int, ...]]:
+    from .api import colorize
+
+    image = read_image(path)
+    res = colorize(image, model, **opts)
+    rgb8 = to_uint8(np.asarray(res.rgb))
+    written = []
+    if is_tiff:
+        written.append(_write_tiff(out_dir / f"{path.stem}_rgb.tif", rgb8, rgb=True))
+    else:
+        if rgb8.ndim != 3:
+            raise InputError(f"{path}: cannot write a stack of shape {rgb8.shape} as {path.suffix}")
+        written.append(write_image(out_dir / f"{path.stem}_rgb.png", rgb8))
+    if save_lab:
+        written.append(_write_tiff(out_dir / f"{path.stem}_L.tif", np.asarray(res.L, np.float32)))
+        written.append(_write_tiff(out_dir / f"{path.stem}_ab.tif", np.asarray(res.ab, np.float32)))
+    return written, res.plan, tuple(np.shape(res.L))
+
+
+def _write_tiff(path: Path, data: np.ndarray, *, rgb: bool = False) -> Path:
+    """Write an array atomically; leading axes become pages (an RGB stack stays RGB)."""
+    import tifffile
+
+    big = data.nbytes > 2**31
+    with atomic_write(path) as f:
+        if rgb:
+            tifffile.imwrite(f, data, photometric="rgb", bigtiff=big)
+        else:
+            tifffile.imwrite(f, data, photometric="minisblack", bigtiff=big)
+    return path
+
+
+# -- big TIFFs -----------------------------------------------------------------------------
+
+
+def _tiff_plane_pixels(path: Path) -> int:
+    """Pixels per plane of a TIFF's first series (0 if it cannot be told)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            s = tif.series[0]
+            shape, axes = s.shape, s.axes
+    except Exception:  # noqa: BLE001 - let the normal reader report bad files
+        return 0
+    yx = [n for n, a in zip(shape, axes) if a in "YX"]
+    return int(np.prod(yx)) if len(yx) == 2 else 0
+
+
+def _open_lazy(path: Path) -> Any:
+    """A dask array over a TIFF's first series, read chunk by chunk."""
+    import dask.array as da
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        s = tif.series[0]
+        contiguous = s.dataoffset is not None
+        shape, dtype = s.shape, s.dtype
+    if contiguous:
+        arr: Any = tifffile.memmap(path, mode="r")
+        chunks = tuple(1 for _ in shape[:-2]) + (2048, 2048) if len(shape) >= 2 else "auto"
+        if len(shape) >= 3 and shape[-1] in (3, 4):
+            chunks = tuple(1 for _ in shape[:-3]) + (2048, 2048, -1)
+        return da.from_array(arr, chunks=chunks, lock=False, asarray=True), dtype
+    import zarr
+
+    z = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+    if not hasattr(z, "shape"):  # a multiscale group: the full-resolution level
+        z = z["0"]
+    a = da.from_zarr(z)
+    # merge small stored chunks (TIFF tiles/strips) into ~2048 px chunks
+    target = {a.ndim - 2: 2048, a.ndim - 1: 2048} if not (a.ndim >= 3 and a.shape[-1] in (3, 4)) else {a.ndim - 3: 2048, a.ndim - 2: 2048}
+    return a.rechunk(target), dtype
+
+
+def _colorize_big_tiff(
+    path: Path,
+    model: Any,
+    out_dir: Path,
+    *,
+    save_lab: bool,
+    tile: int | str | None,
+    overlap: int | float | None,
+    blend: str,
+    global_anchor: bool,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[Path], Any, tuple[int, ...]]:
+    import dask.array as da
+
+    from . import engine
+    from .color import Lab2rgb, gray2L
+
+    image, _ = _open_lazy(path)
+    is_rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    if is_rgb:
+        import warnings
+
+        from .color import GrayWarning
+
+        warnings.warn(f"{path.name}: a color image was given; it is colorized from its luminance (Lab L)", GrayWarning, stacklevel=3)
+
+        def to_L(block: np.ndarray) -> np.ndarray:
+            import warnings as w
+
+            with w.catch_warnings():
+                w.simplefilter("ignore", GrayWarning)
+                return gray2L(block, rgb=True)
+
+        L = image.map_blocks(to_L, dtype=np.float32, drop_axis=image.ndim - 1)
+    else:
+        L = image.map_blocks(gray2L, rgb=False, dtype=np.float32)
+    res = engine.colorize(L, model, tile=tile if tile is not None else "auto", overlap=overlap, blend=blend,
+                          global_anchor=global_anchor, progress=progress)
+    ab = res.ab
+    Lc = L.rechunk(ab.chunks[:-1])
+
+    def rgb_block(a: np.ndarray, l: np.ndarray) -> np.ndarray:
+        return to_uint8(Lab2rgb(l[..., 0], a))
+
+    rgb8 = da.map_blocks(rgb_block, ab, Lc[..., None], dtype=np.uint8, chunks=ab.chunks[:-1] + ((3,),))
+    outputs = [(out_dir / f"{path.stem}_rgb.tif", rgb8, "rgb")]
+    if save_lab:
+        outputs.append((out_dir / f"{path.stem}_L.tif", Lc, "minisblack"))
+        outputs.append((out_dir / f"{path.stem}_ab.tif", ab, "minisblack"))
+    _write_tiled_tiffs(outputs)
+    return [p for p, _, _ in outputs], res.plan, tuple(L.shape)
+
+
+def _write_tiled_tiffs(outputs: list[tuple[Path, Any, str]]) -> None:
+    """Compute dask arrays (..., H, W[, C]) band by band and write each as a tiled TIFF.
+
+    ``outputs`` holds (path, array, photometric); an array has channels
+    (a last axis) when it has one more axis than the first (the RGB image).
+    One pass over the bands computes all outputs together; a writer thread
+    per file takes the bands from a short queue and feeds tifffile its tiles
+    in order, so memory holds a couple of bands at most.
+    """
+    import dask
+
+    ref = outputs[0][1]
+    lead = ref.shape[:-3]
+    ychunks = ref.chunks[-3]
+    queues: list[queue.Queue] = [queue.Queue(maxsize=2) for _ in outputs]
+    errors: list[BaseException] = []
+    threads = []
+    for (p, arr, photometric), q in zip(outputs, queues):
+        chan = arr.ndim == ref.ndim
+        t = threading.Thread(target=_tiff_writer, args=(p, arr.shape, arr.dtype, photometric, chan, q, errors), daemon=True)
+        t.start()
+        threads.append(t)
+    try:
+        for idx in np.ndindex(*lead) if lead else [()]:
+            y0 = 0
+            for h in ychunks:
+                bands = dask.compute(*[a[idx][y0 : y0 + h] for _, a, _ in outputs])
+                for q, band in zip(queues, bands):
+                    _put(q, np.ascontiguousarray(band), errors)
+                y0 += h
+        for q in queues:
+            _put(q, None, errors)
+    except BaseException:
+        for q in queues:
+            _drain_and_stop(q)
+        for t in threads:
+            t.join(timeout=10)
+        raise
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def _put(q: queue.Queue, item: Any, errors: list[BaseException]) -> None:
+    while True:
+        if errors:
+            raise errors[0]
+        try:
+            q.put(item, timeout=0.5)
+            return
+        except queue.Full:
+            continue
+
+
+class _Stop:
+    """Tells a writer thread to give up (the producer failed)."""
+
+
+_STOP = _Stop()
+
+
+def _drain_and_stop(q: queue.Queue) -> None:
+    try:
+        while True:
+            q.get_nowait()
+    except queue.Empty:
+        pass
+    q.put(_STOP)
+
+
+def _tiff_writer(path: Path, shape: tuple[int, ...], dtype: Any, photometric: str, chan: bool, q: queue.Queue, errors: list[BaseException]) -> None:
+    """Write bands from ``q`` (None ends, _STOP aborts) as a tiled TIFF, atomically."""
+    import tifffile
+
+    th, tw = TIFF_TILE
+    H, W = (shape[-3], shape[-2]) if chan else (shape[-2], shape[-1])
+    pages = int(np.prod(shape[: -3 if chan else -2], dtype=np.int64))
+
+    def tiles() -> Iterator[np.ndarray]:
+        buf: np.ndarray | None = None
+        rows_done = 0
+        while rows_done < H * pages:
+            band = q.get()
+            if isinstance(band, _Stop):
+                raise InterruptedError("writing stopped")
+            if band is None:
+                raise InputError(f"{path.name}: fewer rows than expected")
+            buf = band if buf is None or len(buf) == 0 else np.concatenate([buf, band])
+            # emit whole tile rows, and a page's last partial one once it is all here
+            while len(buf) and (len(buf) >= th or rows_done % H + len(buf) >= H):
+                n = min(th, len(buf), H - rows_done % H)
+                row, buf = buf[:n], buf[n:]
+                for x in range(0, W, tw):
+                    yield row[:, x : x + tw]
+                rows_done += n
+
+    try:
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        with atomic_write(path) as f:
+            tifffile.imwrite(
+                f, tiles(), shape=shape, dtype=dtype, tile=TIFF_TILE, photometric=photometric,
+                planarconfig="contig" if chan else None, bigtiff=nbytes > 2**31,
+            )
+        end = q.get()  # the producer's None
+        if isinstance(end, np.ndarray):
+            raise InputError(f"{path.name}: more rows than expected")
+    except BaseException as e:  # noqa: BLE001 - handed to the main thread
+        errors.append(e)
+        try:  # keep draining so that the producer never blocks
+            while True:
+                item = q.get(timeout=1)
+                if item is None or isinstance(item, _Stop):
+                    break
+        except queue.Empty:
+            pass

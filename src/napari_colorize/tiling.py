@@ -437,6 +437,7 @@ class Merger:
         elif blend == "max":
             self.best = np.full((h, w), -1.0, np.float32)
         self._windows: dict[tuple[int, int], np.ndarray] = {}
+        self._normalised = False
 
     def _window(self, shape: tuple[int, int]) -> np.ndarray:
         win = self._windows.get(shape)
@@ -471,12 +472,12 @@ class Merger:
 
     def result(self) -> np.ndarray:
         """The merged ab (h, w, 2) float32 of ``box``."""
-        if self.blend in ("average", "gaussian", "hann"):
+        if self.blend in ("average", "gaussian", "hann") and not self._normalised:
             wsum = self.wsum
-            if np.any(wsum <= 0):
+            if not wsum.min() > 0:
                 raise InputError("some pixels are covered by no tile (plan does not cover the region)")
             self.out /= wsum[..., None]
-            self.wsum = np.ones_like(wsum)
+            self._normalised = True
         return self.out
 
 

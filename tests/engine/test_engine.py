@@ -352,3 +352,17 @@ def test_bad_input_errors(L_img):
 def test_tile_auto_uses_model_default(L_img):
     res = engine.colorize(L_img, Pointwise(), tile="auto")
     assert res.plan.tile == (64, 64) and res.plan.overlap == 16
+
+
+def test_dask_runs_each_tile_once(monkeypatch):
+    """Tiles crossing dask chunk borders are shared between chunks, not run again."""
+    import dask.array as da
+
+    monkeypatch.setattr(engine, "DASK_CHUNK", 100)
+    L = _gradient_image(300, 500)
+    m = Pointwise()
+    res = engine.colorize(da.from_array(L, chunks=(128, 128)), m, tile=64, overlap=16, halo=0)
+    assert res.ab.numblocks[:2] != (1, 1)
+    out = res.ab.compute(scheduler="sync")
+    assert len(m.seen) == len(res.plan)
+    np.testing.assert_allclose(out, m.predict_ab(L), rtol=RTOL, atol=ATOL)
