@@ -1,0 +1,14 @@
+"""The napari plugin: widgets, sample data and scripted helpers.
+
+The only subpackage that imports napari or Qt.  It never imports
+TensorFlow: the engine runs in :mod:`napari_colorize.worker`'s process.
+"""
+
+from ._api import (
+    colorize_layer,
+    evaluate_layers,
+    rgb_layer_to_gray,
+    train_from_layers,
+)
+
+__all__ = ["colorize_layer", "train_from_layers", "evaluate_layers", "rgb_layer_to_gray"]

@@ -1,0 +1,571 @@
+"""Scripted napari sessions: colorize a layer, train from layers, evaluate.
+
+Everything that needs TensorFlow runs in the engine worker process
+(:mod:`napari_colorize.worker`); this module only handles layers.
+
+Examples
+--------
+>>> import napari, napari_colorize as nc                        # doctest: +SKIP
+>>> viewer = napari.Viewer()                                     # doctest: +SKIP
+>>> ref = viewer.add_image(color_image, rgb=True)                # doctest: +SKIP
+>>> path = nc.train_from_layers(viewer, [ref], "lookup", "my_lookup")   # doctest: +SKIP
+>>> gray = viewer.add_image(gray_image, name="gray")             # doctest: +SKIP
+>>> layers = nc.colorize_layer(viewer, gray, path, tile=256)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import Cancelled, InputError, ModelFolderError
+from ..worker import Worker, describe_model_folder, get_worker
+
+__all__ = [
+    "colorize_layer",
+    "train_from_layers",
+    "evaluate_layers",
+    "rgb_layer_to_gray",
+    "check_gray_layer",
+    "check_rgb_layer",
+    "layer_box",
+    "OUTPUT_SUFFIXES",
+]
+
+#: names of the output layers: "<input name><suffix>"
+OUTPUT_SUFFIXES = {"L": " L", "a": " a", "b": " b", "rgb": " RGB", "tiles": " tiles"}
+
+TILING_KEYS = ("tile", "overlap", "blend", "global_anchor", "batch_size")
+
+
+# ---------------------------------------------------------------------------
+# input checks
+# ---------------------------------------------------------------------------
+def _is_empty(layer: Any) -> bool:
+    shape = getattr(layer.data, "shape", ())
+    return len(shape) < 2 or int(np.prod(shape)) == 0
+
+
+def check_gray_layer(layer: Any) -> None:
+    """Raise :class:`InputError` unless ``layer`` is a non-empty grayscale Image layer."""
+    from napari.layers import Image
+
+    if layer is None:
+        raise InputError("choose a grayscale Image layer to colorize")
+    if not isinstance(layer, Image):
+        raise InputError(f"layer {layer.name!r} is a {type(layer).__name__} layer, not an Image layer")
+    if getattr(layer, "multiscale", False):
+        raise InputError(f"layer {layer.name!r} is multiscale; colorize its full-resolution level as its own layer")
+    if _is_empty(layer):
+        raise InputError(f"layer {layer.name!r} is empty (shape {tuple(layer.data.shape)})")
+    if layer.rgb:
+        raise InputError(
+            f"layer {layer.name!r} is already RGB: colorize expects a grayscale layer. "
+            "Convert it to gray first (the notification's 'Convert to gray' action, "
+            "or napari_colorize._napari.rgb_layer_to_gray)."
+        )
+    data = layer.data
+    if not hasattr(data, "dask") and isinstance(data, np.ndarray) and data.size <= 400_000_000:
+        lo, hi = np.nanmin(data), np.nanmax(data)
+        if lo == hi:
+            raise InputError(f"layer {layer.name!r} is blank (every pixel is {lo}): there is nothing to colorize")
+    dtype = np.dtype(layer.data.dtype)
+    if not (np.issubdtype(dtype, np.number) or dtype == bool) or np.issubdtype(dtype, np.complexfloating):
+        raise InputError(f"layer {layer.name!r} has dtype {dtype}, expected a numeric gray image")
+
+
+def check_rgb_layer(layer: Any, *, role: str = "image") -> None:
+    """Raise :class:`InputError` unless ``layer`` is a non-empty RGB Image layer."""
+    from napari.layers import Image
+
+    if layer is None:
+        raise InputError(f"choose an RGB Image layer as the {role}")
+    if not isinstance(layer, Image) or not layer.rgb:
+        raise InputError(f"the {role} layer {layer.name!r} must be an RGB Image layer")
+    if _is_empty(layer):
+        raise InputError(f"the {role} layer {layer.name!r} is empty")
+
+
+def _gray_data(layer: Any) -> Any:
+    """The layer's data ready for :func:`~napari_colorize.color.gray2L`.
+
+    Integers and floats in 0..1 go through unchanged; other float data is
+    rescaled to 0..1 by the layer's contrast limits (what the user sees).
+    Dask arrays stay lazy.
+    """
+    data = layer.data
+    dtype = np.dtype(data.dtype)
+    if np.issubdtype(dtype, np.floating):
+        lo, hi = (float(v) for v in layer.contrast_limits)
+        sample = data if not hasattr(data, "dask") else None
+        outside = True
+        if sample is not None:
+            mn, mx = float(np.nanmin(sample)), float(np.nanmax(sample))
+            outside = mn < 0.0 or mx > 1.0
+        elif (lo, hi) == (0.0, 1.0):
+            outside = False
+        if outside:
+            scale = (hi - lo) or 1.0
+
+            def norm(x: Any) -> Any:
+                return np.clip((np.asarray(x, np.float32) - lo) / scale, 0.0, 1.0).astype(np.float32)
+
+            if hasattr(data, "map_blocks"):
+                return data.map_blocks(norm, dtype=np.float32)
+            return norm(data)
+    if dtype == bool:
+        return np.asarray(data, np.uint8) * 255
+    if np.issubdtype(dtype, np.signedinteger) or (np.issubdtype(dtype, np.unsignedinteger) and dtype.itemsize > 2):
+        lo, hi = (float(v) for v in layer.contrast_limits)
+        scale = (hi - lo) or 1.0
+        if hasattr(data, "map_blocks"):
+            return data.map_blocks(lambda x: np.clip((x.astype(np.float32) - lo) / scale, 0, 1), dtype=np.float32)
+        return np.clip((np.asarray(data, np.float32) - lo) / scale, 0, 1).astype(np.float32)
+    return data
+
+
+def _resolve_model_arg(model: Any) -> Any:
+    """A model spec the worker understands; checks folders here (no TF needed)."""
+    from ..api import builtin_models, user_models_dir
+    from ..methods.base import Colorizer
+
+    if isinstance(model, Colorizer):
+        # a loaded model lives in this process; send its folder if it was saved
+        src = getattr(model, "path", None) or getattr(model, "folder", None)
+        if src is None:
+            raise InputError("pass a saved model folder (or a built-in model name), not an in-memory model: "
+                             "the engine runs in a separate process")
+        model = src
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if not isinstance(model, str) or not model:
+        raise InputError(f"model must be a model folder or a model name, got {model!r}")
+    if model in builtin_models() and not Path(model).exists():
+        return model
+    p = Path(model).expanduser()
+    if not p.exists() and (user_models_dir() / model).is_dir():
+        p = user_models_dir() / model
+    if not p.exists():
+        raise ModelFolderError(f"no such model folder or model name: {model!r}")
+    describe_model_folder(p)  # raises ModelFolderError for a folder of the wrong kind
+    return str(p.resolve())
+
+
+def layer_box(shapes: Any, image: Any) -> tuple[int, int, int, int]:
+    """The first rectangle of a Shapes layer as a (y0, x0, y1, x1) box in ``image``'s pixels."""
+    if shapes is None or len(shapes.data) == 0:
+        raise InputError("the crop Shapes layer has no shapes; draw a rectangle")
+    pts = np.asarray(shapes.data[0], dtype=float)[:, -2:]
+    nd = shapes.ndim
+    full = np.zeros((len(pts), nd))
+    full[:, -2:] = pts
+    world = np.array([shapes.data_to_world(p) for p in full])
+    data_pts = np.array([image.world_to_data(p) for p in world])
+    if getattr(image, "rgb", False):
+        yx = data_pts[:, -2:]
+    else:
+        yx = data_pts[:, -2:]
+    shape = image.data.shape[-3:-1] if image.rgb else image.data.shape[-2:]
+    y0, x0 = np.floor(yx.min(0) + 0.5).astype(int)
+    y1, x1 = np.floor(yx.max(0) + 0.5).astype(int)
+    y0, x0 = max(y0, 0), max(x0, 0)
+    y1, x1 = min(y1, shape[0]), min(x1, shape[1])
+    if y1 - y0 < 2 or x1 - x0 < 2:
+        raise InputError(f"the crop rectangle does not overlap layer {image.name!r} (box {y0, x0, y1, x1})")
+    return int(y0), int(x0), int(y1), int(x1)
+
+
+# ---------------------------------------------------------------------------
+# outputs
+# ---------------------------------------------------------------------------
+def _diverging(name: str, neg: tuple[float, float, float], pos: tuple[float, float, float]) -> Any:
+    from napari.utils.colormaps import Colormap
+
+    return Colormap([[*neg, 1.0], [0.5, 0.5, 0.5, 1.0], [*pos, 1.0]], name=name)
+
+
+def _spatial(layer: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    return tuple(layer.scale), tuple(layer.translate)
+
+
+def _set_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
+    """Update layer ``name`` in place if it exists with the same kind, else add it."""
+    from napari import layers as nl
+
+    cls = {"image": nl.Image, "shapes": nl.Shapes}[kind]
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        same = isinstance(layer, cls) and (kind != "image" or bool(layer.rgb) == bool(kw.get("rgb", False)))
+        if same and (kind != "image" or layer.ndim == (data.ndim - (1 if kw.get("rgb") else 0))):
+            if kind == "image":
+                layer.data = data
+                for key in ("scale", "translate", "contrast_limits", "colormap", "metadata"):
+                    if key in kw:
+                        setattr(layer, key, kw[key])
+            else:
+                layer.data = []
+                if len(data):
+                    layer.add_rectangles(data, edge_color=kw.get("edge_color", "yellow"),
+                                         edge_width=kw.get("edge_width", 1), face_color="transparent")
+                layer.features = kw.get("features", {})
+                layer.text = kw.get("text")
+                for key in ("scale", "translate", "metadata"):
+                    if key in kw:
+                        setattr(layer, key, kw[key])
+            layer.refresh()
+            return layer
+        viewer.layers.remove(layer)
+    if kind == "image":
+        return viewer.add_image(data, name=name, **kw)
+    return viewer.add_shapes(data, shape_type="rectangle", name=name, **kw)
+
+
+def _add_outputs(viewer: Any, layer: Any, res: dict[str, Any], *, show_tiles: bool, tiled: bool,
+                 model_info: dict[str, Any] | None = None) -> list[Any]:
+    from ..io import to_uint8
+
+    name = layer.name
+    scale, translate = _spatial(layer)
+    meta = {"napari_colorize": {"source": name, "model": model_info or {}}}
+    L = np.asarray(res["L"], dtype=np.float32) if not isinstance(res["L"], np.memmap) else res["L"]
+    ab = res["ab"]
+    rgb = res["rgb"]
+    if not isinstance(rgb, np.memmap):
+        rgb = to_uint8(np.asarray(rgb))
+    a = ab[..., 0]
+    b = ab[..., 1]
+    lim = float(max(np.abs(np.asarray(a)).max(), np.abs(np.asarray(b)).max(), 1.0)) if a.size <= 50_000_000 else 100.0
+    common = {"scale": scale, "translate": translate}
+    out = [
+        _set_layer(viewer, name + OUTPUT_SUFFIXES["L"], L, "image", colormap="gray", contrast_limits=(0.0, 100.0),
+                   metadata={**meta, "role": "L"}, visible=False, **common),
+        _set_layer(viewer, name + OUTPUT_SUFFIXES["a"], a, "image",
+                   colormap=_diverging("colorize_a", (0.0, 0.6, 0.3), (0.85, 0.1, 0.55)),
+                   contrast_limits=(-lim, lim), metadata={**meta, "role": "a"}, visible=False, **common),
+        _set_layer(viewer, name + OUTPUT_SUFFIXES["b"], b, "image",
+                   colormap=_diverging("colorize_b", (0.1, 0.3, 0.9), (0.95, 0.8, 0.1)),
+                   contrast_limits=(-lim, lim), metadata={**meta, "role": "b"}, visible=False, **common),
+        _set_layer(viewer, name + OUTPUT_SUFFIXES["rgb"], rgb, "image", rgb=True,
+                   metadata={**meta, "role": "rgb"}, **common),
+    ]
+    tiles_name = name + OUTPUT_SUFFIXES["tiles"]
+    plan = res.get("plan") or {}
+    boxes = plan.get("write_boxes") or []
+    if show_tiles and tiled and boxes:
+        rects = [np.array([[y0 - 0.5, x0 - 0.5], [y1 - 0.5, x1 - 0.5]], dtype=float) for y0, x0, y1, x1 in boxes]
+        width = max(1.0, 0.004 * max(L.shape[-2:]))
+        kw = dict(
+            edge_color="yellow", edge_width=width, face_color="transparent",
+            features={"index": np.arange(len(rects))},
+            text={"string": "{index}", "color": "yellow", "size": 10, "anchor": "upper_left"},
+            scale=scale[-2:], translate=translate[-2:],
+            metadata={**meta, "role": "tiles", "plan": plan, "write_boxes": boxes},
+        )
+        out.append(_set_layer(viewer, tiles_name, rects, "shapes", **kw))
+    elif tiles_name in viewer.layers:
+        # stale outlines from an earlier run would lie about this result
+        viewer.layers.remove(tiles_name)
+    # keep the RGB result on top, with the tiles over it
+    return out
+
+
+# ---------------------------------------------------------------------------
+# colorize
+# ---------------------------------------------------------------------------
+def _colorize_gen(worker: Worker, layer: Any, model: Any, options: dict[str, Any]) -> Generator[dict, None, dict]:
+    info = yield from worker.iter_request("describe", model=model)
+    tile = options.get("tile")
+    if tile is not None:
+        bs = int(info.get("block_size", 1))
+        if int(tile) < bs:
+            raise InputError(f"tile {tile} is smaller than the {info.get('method')} model's block size {bs}")
+    data = _gray_data(layer)
+    res = yield from worker.iter_colorize(data, model, rgb=False, **options)
+    res["describe"] = info
+    return res
+
+
+def _split_tiling(tiling: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    tiling = dict(tiling)
+    show_tiles = bool(tiling.pop("show_tiles", True))
+    unknown = set(tiling) - set(TILING_KEYS)
+    if unknown:
+        raise InputError(f"unknown tiling option(s) {', '.join(sorted(unknown))}; use {', '.join(TILING_KEYS + ('show_tiles',))}")
+    if tiling.get("tile") is not None:
+        if int(tiling["tile"]) < 1:
+            raise InputError(f"tile must be a positive number of pixels, got {tiling['tile']}")
+        if tiling.get("overlap") is not None and not isinstance(tiling["overlap"], float) and int(tiling["overlap"]) >= int(tiling["tile"]):
+            raise InputError(f"overlap {tiling['overlap']} must be smaller than the tile {tiling['tile']}")
+    return tiling, show_tiles
+
+
+def _progress_bar(desc: str) -> Any:
+    from napari.utils import progress
+
+    return progress(total=0, desc=desc)
+
+
+def _feed(pbar: Any, ev: dict) -> None:
+    total, done = ev.get("total"), ev.get("done")
+    if ev.get("planes"):
+        total, done = ev["planes"], ev.get("plane", 0)
+    if total:
+        if pbar.total != total:
+            pbar.total = int(total)
+        pbar.n = int(done or 0)
+        pbar.refresh()
+
+
+def colorize_layer(viewer: Any, layer: Any, model: Any, *, blocking: bool = True,
+                   worker: Worker | None = None, on_done: Callable[[list], None] | None = None,
+                   on_error: Callable[[BaseException], None] | None = None, **tiling: Any) -> Any:
+    """Colorize a grayscale Image layer and add (or update) the result layers.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    layer : napari.layers.Image or str
+        A grayscale layer (2D, or nD with the last two axes spatial), or its name.
+    model : str or path
+        A model folder, a built-in model name, or the name of a folder in
+        :func:`napari_colorize.api.user_models_dir`.
+    blocking : bool
+        Wait and return the layers (scripts).  With ``False``, return the
+        started napari ``GeneratorWorker`` (widgets); layers are added when it
+        finishes.
+    worker : Worker, optional
+        The engine worker (the process-wide one by default).
+    on_done, on_error : callable, optional
+        Called with the new layers / the exception (non-blocking mode).
+    **tiling
+        ``tile`` (px, None = untiled), ``overlap``, ``blend``,
+        ``global_anchor``, ``batch_size`` and ``show_tiles`` (default True).
+
+    Returns
+    -------
+    list of layers, or a napari GeneratorWorker when ``blocking=False``
+        ``<name> L``, ``<name> a``, ``<name> b``, ``<name> RGB`` (rgb=True,
+        uint8, same scale and translate as the input) and, when tiled and
+        ``show_tiles``, ``<name> tiles`` (a Shapes layer of the write boxes).
+        Existing layers of those names are updated in place.
+
+    Notes
+    -----
+    Nothing is changed in the viewer unless colorization succeeds.  A
+    dask-backed stack is sent plane by plane, so it is never loaded whole;
+    the outputs are then memory-mapped ``.npy`` files.
+    """
+    if isinstance(layer, str):
+        layer = viewer.layers[layer]
+    check_gray_layer(layer)
+    options, show_tiles = _split_tiling(tiling)
+    model = _resolve_model_arg(model)
+    worker = worker or get_worker()
+    tiled = options.get("tile") is not None
+
+    def finish(res: dict) -> list:
+        return _add_outputs(viewer, layer, res, show_tiles=show_tiles, tiled=tiled, model_info=res.get("describe"))
+
+    if blocking:
+        gen = _colorize_gen(worker, layer, model, options)
+        pbar = None
+        try:
+            pbar = _progress_bar(f"colorizing {layer.name}")
+            while True:
+                _feed(pbar, next(gen))
+        except StopIteration as s:
+            res = s.value
+        finally:
+            if pbar is not None:
+                pbar.close()
+        return finish(res)
+
+    from napari.qt.threading import create_worker
+
+    def errored(exc: BaseException) -> None:
+        if on_error is not None:
+            on_error(exc)
+        else:
+            _notify_error(exc)
+
+    tw = create_worker(_colorize_gen, worker, layer, model, options, _start_thread=False,
+                       _connect={"errored": errored})
+    state: dict[str, Any] = {"pbar": None}
+
+    def yielded(ev: dict) -> None:
+        if state["pbar"] is None:
+            state["pbar"] = _progress_bar(f"colorizing {layer.name}")
+        _feed(state["pbar"], ev)
+
+    def close(*_: Any) -> None:
+        if state["pbar"] is not None:
+            state["pbar"].close()
+            state["pbar"] = None
+
+    def returned(res: dict) -> None:
+        layers = finish(res)
+        if on_done is not None:
+            on_done(layers)
+
+    tw.yielded.connect(yielded)
+    tw.returned.connect(returned)
+    tw.finished.connect(close)
+    tw.engine_worker = worker  # type: ignore[attr-defined]  # lets a Cancel button stop it
+    tw.start()
+    return tw
+
+
+def _notify_error(exc: BaseException) -> None:
+    from napari.utils.notifications import show_error, show_info
+
+    if isinstance(exc, Cancelled):
+        show_info(f"napari-colorize: {exc}")
+    else:
+        show_error(f"napari-colorize: {exc}")
+
+
+# ---------------------------------------------------------------------------
+# train
+# ---------------------------------------------------------------------------
+def _rgb_data(layer: Any) -> np.ndarray:
+    data = layer.data
+    data = np.asarray(data.compute() if hasattr(data, "compute") else data)
+    if data.ndim > 3:  # a stack of RGB planes: train on the current one
+        idx = tuple(int(i) for i in layer._data_slice.point[:data.ndim - 3]) if hasattr(layer, "_data_slice") else (0,) * (data.ndim - 3)
+        data = data[idx] if idx else data.reshape((-1,) + data.shape[-3:])[0]
+    if data.shape[-1] == 4:
+        data = data[..., :3]
+    return data
+
+
+def _train_args(viewer: Any, layers: Any, box: Any) -> tuple[Any, tuple[int, int, int, int] | None]:
+    if isinstance(layers, (str, os.PathLike)) and Path(layers).exists():
+        return str(layers), None
+    if not isinstance(layers, (list, tuple)):
+        layers = [layers]
+    if not layers:
+        raise InputError("choose at least one RGB layer (or a folder) to train on")
+    resolved = [viewer.layers[x] if isinstance(x, str) else x for x in layers]
+    for ly in resolved:
+        check_rgb_layer(ly, role="training")
+    images = [_rgb_data(ly) for ly in resolved]
+    if box is not None and not isinstance(box, (tuple, list)):
+        box = layer_box(box, resolved[0])
+    return images, (tuple(int(v) for v in box) if box is not None else None)
+
+
+def train_from_layers(viewer: Any, layers: Any, method: str, out: str | os.PathLike, *, blocking: bool = True,
+                      box: Any = None, worker: Worker | None = None,
+                      on_progress: Callable[[dict], None] | None = None,
+                      on_done: Callable[[Path], None] | None = None,
+                      on_error: Callable[[BaseException], None] | None = None, **config: Any) -> Any:
+    """Train a model from RGB layers (or a folder) and save it to ``out``.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    layers : RGB Image layer(s), their names, or a folder of images
+    method : str
+        A method name (``napari_colorize.list_methods()``).
+    out : path or str
+        The model folder to write.  A bare name (no path separator) is saved
+        in :func:`napari_colorize.api.user_models_dir`.
+    blocking : bool
+        Wait and return the path (scripts); with ``False`` return the started
+        napari ``GeneratorWorker``.
+    box : (y0, x0, y1, x1) or a Shapes layer, optional
+        Train only on this region (the first rectangle of a Shapes layer).
+    **config
+        Method config values (epochs, batch_size, crop_size, ...).
+
+    Returns
+    -------
+    pathlib.Path, or a napari GeneratorWorker when ``blocking=False``
+    """
+    from ..methods import get_config_class
+
+    cfg_cls = get_config_class(method)  # ConfigError for an unknown method; never imports TF
+    cfg_cls.from_dict(config)  # unknown keys / invalid values fail here, before the worker
+    images, box = _train_args(viewer, layers, box)
+    out_p = Path(out)
+    if isinstance(out, str) and os.sep not in out and "/" not in out and not out_p.is_absolute():
+        from ..api import user_models_dir
+
+        out_p = user_models_dir() / out
+    out_p = out_p.expanduser().resolve()
+    out_p.parent.mkdir(parents=True, exist_ok=True)
+    worker = worker or get_worker()
+
+    def gen() -> Generator[dict, None, dict]:
+        return (yield from worker.iter_train(method, images, out=out_p, config=config, box=box))
+
+    if blocking:
+        g = gen()
+        try:
+            while True:
+                ev = next(g)
+                if on_progress is not None:
+                    on_progress(ev)
+        except StopIteration as s:
+            res = s.value
+        return Path(res["path"])
+
+    from napari.qt.threading import create_worker
+
+    tw = create_worker(gen, _start_thread=False, _connect={"errored": on_error or _notify_error})
+    if on_progress is not None:
+        tw.yielded.connect(on_progress)
+    tw.returned.connect(lambda res: on_done(Path(res["path"])) if on_done else None)
+    tw.engine_worker = worker  # type: ignore[attr-defined]
+    tw.start()
+    return tw
+
+
+# ---------------------------------------------------------------------------
+# evaluate
+# ---------------------------------------------------------------------------
+def evaluate_layers(viewer: Any, pred: Any, truth: Any, *, error_layer: bool = False) -> dict[str, float]:
+    """Metrics of a colorized RGB layer against a ground-truth RGB layer.
+
+    Runs in this process (the metrics need no TensorFlow).  With
+    ``error_layer``, adds (or updates) ``<pred> ΔE2000``, the per-pixel
+    CIEDE2000 difference.
+    """
+    from ..color import rgb2lab, to_float01
+    from ..metrics import delta_e2000_lab, evaluate_pair
+
+    pred = viewer.layers[pred] if isinstance(pred, str) else pred
+    truth = viewer.layers[truth] if isinstance(truth, str) else truth
+    check_rgb_layer(pred, role="colorized")
+    check_rgb_layer(truth, role="ground-truth")
+    p, t = _rgb_data(pred), _rgb_data(truth)
+    if p.shape[:2] != t.shape[:2]:
+        raise InputError(f"the layers differ in size: {pred.name!r} is {p.shape[:2]}, {truth.name!r} is {t.shape[:2]}")
+    metrics = evaluate_pair(p, t)
+    if error_layer:
+        de = delta_e2000_lab(rgb2lab(to_float01(p)), rgb2lab(to_float01(t))).astype(np.float32)
+        _set_layer(viewer, f"{pred.name} ΔE2000", de, "image", colormap="magma",
+                   contrast_limits=(0.0, float(max(np.percentile(de, 99.5), 1.0))),
+                   scale=tuple(pred.scale)[-2:], translate=tuple(pred.translate)[-2:],
+                   metadata={"napari_colorize": {"role": "delta_e2000", "pred": pred.name, "truth": truth.name}})
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def rgb_layer_to_gray(viewer: Any, layer: Any) -> Any:
+    """Add ``<name> gray``: the lightness of an RGB layer as a uint8 gray layer (kept as is if present)."""
+    from ..color import Lab2rgb, rgb2L
+    from ..io import to_uint8
+
+    layer = viewer.layers[layer] if isinstance(layer, str) else layer
+    data = np.asarray(layer.data)
+    if data.shape[-1] == 4:
+        data = data[..., :3]
+    L = rgb2L(data)
+    # the sRGB gray level of the same lightness, so that gray2L gives L back
+    gray = to_uint8(Lab2rgb(L, np.zeros(L.shape + (2,), np.float32))[..., 0])
+    return _set_layer(viewer, f"{layer.name} gray", gray, "image", colormap="gray",
+                      scale=tuple(layer.scale), translate=tuple(layer.translate))

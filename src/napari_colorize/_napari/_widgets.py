@@ -1,0 +1,536 @@
+"""The dock widgets: Colorize, Train colorizer, Evaluate colorization.
+
+Each widget is a magicgui ``Container``; the work goes through
+:mod:`napari_colorize._napari._api`, which talks to the engine worker process.
+No TensorFlow is ever imported here.
+"""
+
+from __future__ import annotations
+
+import csv
+import weakref
+from pathlib import Path
+from typing import Any
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    RadioButtons,
+    Select,
+    SpinBox,
+    Table,
+)
+
+from ..errors import Cancelled, ColorizeError, InputError
+from ..worker import WorkerCrashed, describe_model_folder, get_worker, list_models
+from . import _api
+
+__all__ = ["ColorizeWidget", "TrainWidget", "EvaluateWidget", "LOAD_FOLDER"]
+
+LOAD_FOLDER = "load folder…"
+BLENDS = ["gaussian", "hann", "average", "max", "crop"]
+
+_COLORIZE_WIDGETS: "weakref.WeakSet[ColorizeWidget]" = weakref.WeakSet()
+_LIVE: "weakref.WeakSet[Container]" = weakref.WeakSet()
+
+
+def refresh_model_lists(select: str | None = None) -> None:
+    """Re-read the model folders in every open Colorize widget."""
+    for w in list(_COLORIZE_WIDGETS):
+        try:
+            w.refresh_models(select=select)
+        except RuntimeError:  # widget already deleted by Qt
+            pass
+
+
+def _notify(widget: Any, exc: BaseException | str, *, level: str = "error", actions: tuple = ()) -> None:
+    """Show a notification and remember it on the widget (``widget.messages``)."""
+    from napari.utils.notifications import Notification, NotificationSeverity, notification_manager
+
+    text = str(exc)
+    if isinstance(exc, WorkerCrashed):
+        text = f"The engine worker crashed; your layers are unchanged and the next run starts a new worker.\n{exc}"
+    if isinstance(exc, Cancelled):
+        level = "info"
+    widget.messages.append((level, text))
+    sev = {"error": NotificationSeverity.ERROR, "warning": NotificationSeverity.WARNING,
+           "info": NotificationSeverity.INFO}[level]
+    notification_manager.dispatch(Notification(f"napari-colorize: {text}", severity=sev, actions=actions))
+
+
+def _shutdown_if_unused(*_: Any) -> None:
+    """Stop the engine worker when the last widget is gone (viewer closed)."""
+    from ..worker import shutdown_worker
+
+    alive = [w for w in list(_LIVE) if not getattr(w, "_closed", False)]
+    if not alive:
+        shutdown_worker()
+
+
+class _Base(Container):
+    def __init__(self, viewer: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._viewer = viewer
+        self.messages: list[tuple[str, str]] = []
+        self._closed = False
+        self._tw: Any = None
+        _LIVE.add(self)
+        ev = viewer.layers.events
+        for name in ("inserted", "removed", "reordered", "changed"):
+            getattr(ev, name, None) and getattr(ev, name).connect(self._on_layers_changed)
+        self.native.destroyed.connect(self._on_destroyed)
+
+    def _on_layers_changed(self, *_: Any) -> None:
+        if not self._closed:
+            self.reset_choices()
+
+    def _on_destroyed(self, *_: Any) -> None:
+        self._closed = True
+        tw = self._tw
+        if tw is not None and getattr(tw, "engine_worker", None) is not None:
+            try:
+                tw.engine_worker.stop()
+            except Exception:  # noqa: BLE001
+                pass
+        _shutdown_if_unused()
+
+    @property
+    def running(self) -> bool:
+        return self._tw is not None
+
+    def _layers(self, *, rgb: bool | None = None, kind: str = "image") -> list[tuple[str, Any]]:
+        from napari.layers import Image, Shapes
+
+        cls = Image if kind == "image" else Shapes
+        out = []
+        for ly in self._viewer.layers:
+            if isinstance(ly, cls) and (rgb is None or bool(getattr(ly, "rgb", False)) == rgb):
+                out.append((ly.name, ly))
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Colorize
+# ---------------------------------------------------------------------------
+class ColorizeWidget(_Base):
+    """Colorize a grayscale Image layer with a model, optionally tiled."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(napari_viewer, labels=True)
+        self._extra_models: dict[str, str] = {}
+        self.image = ComboBox(label="gray image", choices=lambda w: self._layers(rgb=None), nullable=True,
+                              tooltip="a grayscale Image layer (2D, or nD with the last two axes spatial)")
+        self.model = ComboBox(label="model", choices=self._model_choices,
+                              tooltip="built-in models, models in your models folder, or a folder")
+        self.model_folder = FileEdit(label="model folder", mode="d", visible=False)
+        self.use_tiles = CheckBox(value=True, text="tile the image")
+        self.tile = SpinBox(label="tile size", value=512, min=1, max=65536, step=32)
+        self.overlap = SpinBox(label="overlap", value=32, min=0, max=8192, step=8)
+        self.blend = ComboBox(label="blend", choices=BLENDS, value="gaussian")
+        self.global_anchor = CheckBox(value=False, text="global color anchor")
+        self.show_tiles = CheckBox(value=True, text="show tiles")
+        self.run_button = PushButton(text="Colorize")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
+        self.status = Label(value="")
+        self.extend([self.image, self.model, self.model_folder, self.use_tiles, self.tile, self.overlap,
+                     self.blend, self.global_anchor, self.show_tiles, self.run_button, self.cancel_button,
+                     self.progress, self.status])
+        self.model.changed.connect(self._on_model_changed)
+        self.model_folder.changed.connect(self._on_folder_chosen)
+        self.use_tiles.changed.connect(self._on_tiles_toggled)
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        _COLORIZE_WIDGETS.add(self)
+        self.reset_choices()
+
+    # -- models --------------------------------------------------------------
+    def _model_choices(self, *_: Any) -> list[tuple[str, str]]:
+        models = {**list_models(), **self._extra_models}
+        return [(k, v) for k, v in models.items()] + [(LOAD_FOLDER, LOAD_FOLDER)]
+
+    def refresh_models(self, select: str | None = None) -> None:
+        self.model.reset_choices()
+        if select is not None:
+            for name, value in self._model_choices():
+                if name == select or value == select:
+                    self.model.value = value
+                    break
+
+    def _on_model_changed(self, value: Any) -> None:
+        self.model_folder.visible = value == LOAD_FOLDER
+
+    def _on_folder_chosen(self, value: Any) -> None:
+        path = Path(value)
+        if not str(value) or not path.is_dir():
+            return
+        try:
+            info = describe_model_folder(path)
+        except ColorizeError as e:
+            _notify(self, e)
+            return
+        self._extra_models[f"{path.name} ({info['method']})"] = str(path)
+        self.refresh_models(select=str(path))
+        self.model_folder.visible = False
+
+    def _on_tiles_toggled(self, value: bool) -> None:
+        for w in (self.tile, self.overlap, self.blend, self.show_tiles):
+            w.enabled = bool(value)
+
+    # -- running ---------------------------------------------------------------
+    def options(self) -> dict[str, Any]:
+        """The tiling options as :func:`colorize_layer` takes them."""
+        if not self.use_tiles.value:
+            return {"tile": None, "global_anchor": bool(self.global_anchor.value), "show_tiles": False}
+        return {"tile": int(self.tile.value), "overlap": int(self.overlap.value), "blend": self.blend.value,
+                "global_anchor": bool(self.global_anchor.value), "show_tiles": bool(self.show_tiles.value)}
+
+    def run(self, *_: Any) -> Any:
+        """Start colorizing (non-blocking); returns the napari worker or None on bad input."""
+        if self._tw is not None:
+            _notify(self, "a colorization is already running", level="warning")
+            return None
+        layer = self.image.value
+        model = self.model.value
+        try:
+            if layer is not None and getattr(layer, "rgb", False):
+                _notify(self, f"layer {layer.name!r} is RGB; the Colorize widget needs a grayscale layer.",
+                        level="warning",
+                        actions=(("Convert to gray", lambda *_: self._convert(layer)),))
+                return None
+            if model in (None, LOAD_FOLDER):
+                raise InputError("choose a model (or load a model folder)")
+            self.progress.value = 0
+            self.status.value = f"colorizing {layer.name if layer else ''}…"
+            tw = _api.colorize_layer(self._viewer, layer, model, blocking=False,
+                                     on_done=self._done, on_error=self._error, **self.options())
+        except ColorizeError as e:
+            _notify(self, e)
+            self.status.value = ""
+            return None
+        self._tw = tw
+        tw.yielded.connect(self._progress)
+        tw.finished.connect(self._finished)
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        return tw
+
+    def _convert(self, layer: Any) -> None:
+        gray = _api.rgb_layer_to_gray(self._viewer, layer)
+        self.reset_choices()
+        self.image.value = gray
+
+    def _progress(self, ev: dict) -> None:
+        total, done = ev.get("total"), ev.get("done")
+        if ev.get("planes"):
+            total, done = ev["planes"], ev.get("plane", 0)
+        if total:
+            self.progress.max = int(total)
+            self.progress.value = min(int(done or 0), int(total))
+
+    def _done(self, layers: list) -> None:
+        self.progress.value = self.progress.max
+        self.status.value = f"done: {', '.join(ly.name for ly in layers)}"
+
+    def _error(self, exc: BaseException) -> None:
+        self.status.value = "cancelled" if isinstance(exc, Cancelled) else "failed"
+        _notify(self, exc)
+
+    def _finished(self, *_: Any) -> None:
+        self._tw = None
+        if not self._closed:
+            self.run_button.enabled = True
+            self.cancel_button.enabled = False
+
+    def cancel(self, *_: Any) -> None:
+        tw = self._tw
+        if tw is not None:
+            self.status.value = "cancelling…"
+            tw.engine_worker.stop()
+
+
+# ---------------------------------------------------------------------------
+# Train
+# ---------------------------------------------------------------------------
+_SIMPLE = {"int", "float", "bool", "str"}
+
+
+def _field_widget(field: dict[str, Any]) -> Any:
+    name, default, help_ = field["name"], field["default"], field.get("help", "")
+    if field.get("choices"):
+        return ComboBox(name=name, label=name, choices=field["choices"], value=default, tooltip=help_)
+    t = field["type"]
+    if t == "bool":
+        return CheckBox(name=name, text=name, value=bool(default), tooltip=help_)
+    if t == "int":
+        return SpinBox(name=name, label=name, value=int(default), min=-(2**31), max=2**31 - 1, tooltip=help_)
+    if t == "float":
+        return FloatSpinBox(name=name, label=name, value=float(default), min=-1e9, max=1e9, step=0.01, tooltip=help_)
+    if t == "str":
+        return LineEdit(name=name, label=name, value=str(default or ""), tooltip=help_)
+    return None
+
+
+class TrainWidget(_Base):
+    """Train a colorization model from RGB layers (or a folder) in the engine worker."""
+
+    #: config fields not shown (set elsewhere in the widget, or advanced)
+    HIDDEN = {"crop"}
+
+    def __init__(self, napari_viewer: Any) -> None:
+        from ..methods import list_methods
+
+        super().__init__(napari_viewer, labels=True)
+        self._methods = list_methods()
+        self.source = RadioButtons(label="train on", choices=["layers", "folder"], value="layers",
+                                   orientation="horizontal")
+        self.layers = Select(label="RGB layers", choices=lambda w: self._layers(rgb=True))
+        self.folder = FileEdit(label="image folder", mode="d", visible=False)
+        self.crop = ComboBox(label="crop box", choices=lambda w: self._layers(kind="shapes"), nullable=True,
+                             value=None, tooltip="optional: train only inside the first rectangle of a Shapes layer")
+        self.method = ComboBox(label="method", choices=list(self._methods),
+                               value="lookup" if "lookup" in self._methods else None)
+        self.config = Container(labels=True)
+        self.model_name = LineEdit(label="model name", value="",
+                                   tooltip="saved in the user models folder; empty = <method>-<layer>")
+        self.train_button = PushButton(text="Train")
+        self.stop_button = PushButton(text="Stop", enabled=False)
+        self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
+        self.status = Label(value="")
+        self.extend([self.source, self.layers, self.folder, self.crop, self.method, self.config, self.model_name,
+                     self.train_button, self.stop_button, self.progress, self.status])
+        self.history: dict[str, list[float]] = {}
+        self.result_path: Path | None = None
+        self._setup_plot()
+        self.source.changed.connect(self._on_source)
+        self.method.changed.connect(self._build_config)
+        self.train_button.changed.connect(self.run)
+        self.stop_button.changed.connect(self.stop)
+        self._build_config()
+        self.reset_choices()
+
+    # -- plot ------------------------------------------------------------------
+    def _setup_plot(self) -> None:
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(3.5, 2.2), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(160)
+        self.ax = self.figure.add_subplot(111)
+        self.native.layout().addWidget(self.canvas)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        ax = self.ax
+        ax.clear()
+        for key, style in (("loss", "-o"), ("val_loss", "--s")):
+            vals = self.history.get(key) or []
+            if vals:
+                ax.plot(range(1, len(vals) + 1), vals, style, ms=3, label=key)
+        batch = self.history.get("batch_loss") or []
+        if batch and not self.history.get("loss"):
+            ax.plot([x for x, _ in batch], [y for _, y in batch], "-", lw=1, label="loss (batches)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        if ax.lines:
+            ax.legend(fontsize=7)
+        ax.tick_params(labelsize=7)
+        self.canvas.draw_idle()
+
+    # -- config -----------------------------------------------------------------
+    def _on_source(self, value: str) -> None:
+        self.layers.visible = value == "layers"
+        self.crop.visible = value == "layers"
+        self.folder.visible = value == "folder"
+
+    def _build_config(self, *_: Any) -> None:
+        self.config.clear()
+        fields = self._methods.get(self.method.value, [])
+        for f in fields:
+            if f["name"] in self.HIDDEN:
+                continue
+            w = _field_widget(f)
+            if w is not None:
+                self.config.append(w)
+
+    def config_values(self) -> dict[str, Any]:
+        """The config overrides set in the widget (only the values that differ from the defaults)."""
+        defaults = {f["name"]: f["default"] for f in self._methods.get(self.method.value, [])}
+        out = {}
+        for w in self.config:
+            if w.value != defaults.get(w.name):
+                out[w.name] = w.value
+        return out
+
+    def set_config(self, **values: Any) -> None:
+        for k, v in values.items():
+            getattr(self.config, k).value = v
+
+    # -- running ---------------------------------------------------------------
+    def run(self, *_: Any) -> Any:
+        """Start training (non-blocking); returns the napari worker or None on bad input."""
+        from ..api import user_models_dir
+
+        if self._tw is not None:
+            _notify(self, "training is already running", level="warning")
+            return None
+        method = self.method.value
+        try:
+            if not method:
+                raise InputError("choose a method")
+            box = None
+            if self.source.value == "folder":
+                folder = Path(self.folder.value)
+                if not str(self.folder.value) or not folder.is_dir():
+                    raise InputError("choose a folder of color images")
+                sources: Any = folder
+                stem = folder.name
+            else:
+                sources = list(self.layers.value)
+                if not sources:
+                    raise InputError("select at least one RGB layer to train on")
+                stem = sources[0].name
+                if self.crop.value is not None:
+                    box = _api.layer_box(self.crop.value, sources[0])
+            name = self.model_name.value.strip() or f"{method}-{stem}".replace(" ", "_").replace("/", "_")
+            if any(c in name for c in "/\\") or name in (".", ".."):
+                raise InputError(f"model name {name!r} must be a plain folder name")
+            out = user_models_dir() / name
+            self.history = {}
+            self._redraw()
+            self.progress.value = 0
+            self.status.value = f"training {method} → {out}"
+            tw = _api.train_from_layers(self._viewer, sources, method, out, blocking=False, box=box,
+                                        on_progress=self._on_event, on_done=self._done, on_error=self._error,
+                                        **self.config_values())
+        except ColorizeError as e:
+            _notify(self, e)
+            self.status.value = ""
+            return None
+        self._tw = tw
+        self._stopping = False
+        tw.finished.connect(self._finished)
+        self.train_button.enabled = False
+        self.stop_button.enabled = True
+        return tw
+
+    def _on_event(self, ev: dict) -> None:
+        stage = ev.get("stage")
+        epochs, steps = ev.get("epochs"), ev.get("steps")
+        if stage == "train_begin":
+            self.progress.max = int((epochs or 1) * (steps or 1))
+        elif stage == "batch":
+            if steps and epochs:
+                self.progress.max = int(epochs * steps)
+                self.progress.value = min(int(ev.get("epoch", 0) * steps + ev.get("batch", 0)), self.progress.max)
+            if "loss" in ev and steps:
+                self.history.setdefault("batch_loss", []).append(
+                    (ev.get("epoch", 0) + ev.get("batch", 0) / steps, ev["loss"]))
+                if not self.history.get("loss"):
+                    self._redraw()
+        elif stage == "epoch":
+            for k, v in (ev.get("logs") or {}).items():
+                self.history.setdefault(k, []).append(v)
+            if epochs:
+                self.progress.max = int(epochs * (steps or 1))
+                self.progress.value = min(int(ev.get("epoch", 0) * (steps or 1)), self.progress.max)
+            self.status.value = f"epoch {ev.get('epoch')}/{epochs or '?'}: " + ", ".join(
+                f"{k} {v:.4g}" for k, v in (ev.get("logs") or {}).items() if isinstance(v, float))
+            self._redraw()
+
+    def _done(self, path: Path) -> None:
+        self.result_path = Path(path)
+        self.progress.value = self.progress.max
+        stopped = getattr(self, "_stopping", False)
+        self.status.value = f"{'stopped early; ' if stopped else ''}saved {path.name}"
+        _notify(self, f"model saved to {path}" + (" (stopped early)" if stopped else ""), level="info")
+        refresh_model_lists(select=str(path))
+
+    def _error(self, exc: BaseException) -> None:
+        self.status.value = "stopped (nothing saved)" if isinstance(exc, Cancelled) else "failed"
+        _notify(self, exc)
+
+    def _finished(self, *_: Any) -> None:
+        self._tw = None
+        if not self._closed:
+            self.train_button.enabled = True
+            self.stop_button.enabled = False
+
+    def stop(self, *_: Any) -> None:
+        """Stop training: the model stops after the current batch and is saved."""
+        tw = self._tw
+        if tw is not None:
+            self._stopping = True
+            self.status.value = "stopping…"
+            tw.engine_worker.stop()
+
+
+# ---------------------------------------------------------------------------
+# Evaluate
+# ---------------------------------------------------------------------------
+METRIC_LABELS = {
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "delta_e2000": "CIEDE2000 (mean)",
+    "colorfulness": "colorfulness",
+    "delta_colorfulness": "ΔCF",
+    "auc": "AuC",
+}
+
+
+class EvaluateWidget(_Base):
+    """Metrics of a colorized RGB layer against a ground-truth RGB layer."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(napari_viewer, labels=True)
+        self.pred = ComboBox(label="colorized", choices=lambda w: self._layers(rgb=True), nullable=True)
+        self.truth = ComboBox(label="ground truth", choices=lambda w: self._layers(rgb=True), nullable=True)
+        self.error_layer = CheckBox(value=True, text="add ΔE2000 error layer")
+        self.eval_button = PushButton(text="Evaluate")
+        self.table = Table(value={"metric": [], "value": []})
+        self.csv_path = FileEdit(label="CSV file", mode="w", filter="*.csv")
+        self.export_button = PushButton(text="Export CSV")
+        self.extend([self.pred, self.truth, self.error_layer, self.eval_button, self.table, self.csv_path,
+                     self.export_button])
+        self.metrics: dict[str, float] = {}
+        self.eval_button.changed.connect(self.run)
+        self.export_button.changed.connect(self.export)
+        self.reset_choices()
+
+    def run(self, *_: Any) -> dict[str, float] | None:
+        try:
+            if self.pred.value is None or self.truth.value is None:
+                raise InputError("choose a colorized and a ground-truth RGB layer")
+            m = _api.evaluate_layers(self._viewer, self.pred.value, self.truth.value,
+                                     error_layer=bool(self.error_layer.value))
+        except ColorizeError as e:
+            _notify(self, e)
+            return None
+        self.metrics = m
+        self.table.value = {"metric": [METRIC_LABELS.get(k, k) for k in m],
+                            "value": [f"{v:.4g}" for v in m.values()]}
+        return m
+
+    def export(self, *_: Any, path: str | Path | None = None) -> Path | None:
+        path = Path(path or self.csv_path.value)
+        try:
+            if not self.metrics:
+                raise InputError("evaluate first, then export")
+            if not str(path) or path.is_dir() or str(path) == ".":
+                raise InputError("choose a CSV file to write")
+            with open(path, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["pred", "truth", *self.metrics])
+                w.writerow([self.pred.value.name, self.truth.value.name, *(f"{v:.6g}" for v in self.metrics.values())])
+        except (ColorizeError, OSError) as e:
+            _notify(self, e)
+            return None
+        return path
