@@ -1,0 +1,240 @@
+"""The engine worker process and its protocol, without napari."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from napari_colorize.errors import Cancelled, InputError, ModelFolderError
+from napari_colorize.worker import Worker, WorkerCrashed, plan_write_boxes
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0); read its state
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_dead(pid: int, timeout: float = 10.0) -> bool:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = Worker(stop_grace=5.0)
+    yield w
+    w.shutdown()
+
+
+@pytest.fixture(scope="module")
+def coffee():
+    from skimage import data
+
+    return data.coffee()
+
+
+@pytest.fixture(scope="module")
+def lookup_folder(worker, coffee, tmp_path_factory):
+    out = tmp_path_factory.mktemp("wk") / "lookup"
+    events = []
+    res = worker.train("lookup", [coffee], out=out, progress=events.append)
+    assert res["path"] == str(out) and (out / "config.json").is_file()
+    assert res["model"]["method"] == "lookup" and res["history"]["loss"]
+    assert any(ev.get("stage") == "epoch" for ev in events)
+    return out
+
+
+def test_colorize_matches_in_process(worker, coffee, lookup_folder):
+    from napari_colorize import api
+    from napari_colorize.color import rgb2L
+
+    gray = rgb2L(coffee)  # float L; colorize takes uint8 gray, so use the uint8 image below
+    gray8 = (np.clip(gray / 100, 0, 1) * 255).astype(np.uint8)
+    events = []
+    res = worker.colorize(gray8, lookup_folder, tile=160, overlap=16, blend="gaussian", progress=events.append)
+    ref = api.colorize(gray8, str(lookup_folder), tile=160, overlap=16, blend="gaussian")
+    assert res["L"].dtype == res["ab"].dtype == res["rgb"].dtype == np.float32
+    assert res["ab"].shape == coffee.shape[:2] + (2,) and res["rgb"].shape == coffee.shape
+    np.testing.assert_allclose(res["ab"], ref.ab, atol=1e-4)
+    np.testing.assert_allclose(res["L"], ref.L, atol=1e-5)
+    assert res["plan"]["write_boxes"] == plan_write_boxes(ref.plan) == [list(t.write) for t in ref.plan.tiles]
+    # progress counts the tiles and ends complete
+    tiles = [ev for ev in events if ev.get("stage") == "tiles"]
+    assert tiles and tiles[-1]["done"] == tiles[-1]["total"]
+    assert [ev["done"] for ev in tiles] == sorted(ev["done"] for ev in tiles)
+
+
+def test_dask_stack_goes_plane_by_plane(worker, coffee, lookup_folder):
+    import dask.array as da
+
+    gray = coffee.mean(-1).astype(np.uint8)[:128, :160]
+    stack = np.stack([gray, gray[::-1], np.roll(gray, 30, axis=1)])
+    lazy = da.from_array(stack, chunks=(1, 128, 160))
+    planes = []
+    res = worker.colorize(lazy, lookup_folder, tile=64, overlap=8, progress=planes.append)
+    ref = worker.colorize(stack, lookup_folder, tile=64, overlap=8)
+    assert isinstance(res["rgb"], np.memmap)  # written plane by plane to disk, not held in RAM
+    np.testing.assert_allclose(np.asarray(res["ab"]), ref["ab"], atol=1e-5)
+    assert {ev["plane"] for ev in planes if "plane" in ev} == {0, 1, 2}
+
+
+def test_errors_come_back_typed_and_worker_survives(worker, coffee, lookup_folder, tmp_path):
+    pid = worker.request("ping")["pid"]
+    with pytest.raises(ModelFolderError):
+        worker.colorize(coffee[..., 0], tmp_path)  # no config.json
+    with pytest.raises(InputError):
+        worker.colorize(np.zeros((0, 4), np.uint8), lookup_folder)
+    with pytest.raises(InputError, match="unknown colorize option"):
+        worker.colorize(coffee[..., 0], lookup_folder, tiles=3)
+    with pytest.raises(InputError, match="unknown worker command"):
+        worker.request("nonsense")
+    from napari_colorize.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="block size|overlap"):
+        worker.colorize(coffee[..., 0], lookup_folder, tile=16, overlap=16)
+    assert worker.request("ping")["pid"] == pid
+
+
+def test_cooperative_stop(worker):
+    pid = worker.request("ping")["pid"]
+    t0 = time.monotonic()
+    n = 0
+
+    def progress(ev):
+        nonlocal n
+        n += 1
+
+    with pytest.raises(Cancelled):
+        worker.request("_sleep", seconds=30, progress=progress, should_stop=lambda: n >= 2)
+    assert time.monotonic() - t0 < 5
+    assert worker.request("ping")["pid"] == pid  # the same process, still warm
+
+
+def test_stop_terminates_after_grace():
+    w = Worker(stop_grace=1.0)
+    try:
+        pid = w.request("ping")["pid"]
+        t0 = time.monotonic()
+        with pytest.raises(Cancelled, match="terminated"):
+            w.request("_sleep", seconds=60, cooperative=False, should_stop=lambda: True)
+        assert time.monotonic() - t0 < 8
+        assert _wait_dead(pid)
+        assert w.request("ping")["pid"] != pid
+        assert w.starts == 2
+    finally:
+        w.shutdown()
+
+
+def test_crash_is_reported_and_next_request_restarts(worker):
+    pid = worker.request("ping")["pid"]
+    with pytest.raises(WorkerCrashed, match="died"):
+        worker.request("_crash", code=1)
+    assert not worker.alive
+    new = worker.request("ping")["pid"]
+    assert new != pid
+    # killed from outside (as by the OOM killer) in the middle of a request
+    import threading
+
+    threading.Timer(0.5, lambda: os.kill(new, signal.SIGKILL)).start()
+    with pytest.raises(WorkerCrashed):
+        worker.request("_sleep", seconds=20)
+    assert worker.request("ping")["pid"] not in (pid, new)
+
+
+def test_unguarded_script_finishes_promptly(tmp_path):
+    """A user's plain script (no __main__ guard) uses the worker and exits at once."""
+    script = tmp_path / "plain_script.py"
+    script.write_text(textwrap.dedent(
+        """
+        import numpy as np
+        from skimage import data
+        from napari_colorize.worker import get_worker
+
+        w = get_worker()
+        img = data.coffee()[:128, :128]
+        w.train("lookup", [img], out=r"%s")
+        res = w.colorize(img.mean(-1).astype(np.uint8), r"%s", tile=64, overlap=8)
+        print("PID", w.pid, "SHAPE", res["rgb"].shape, flush=True)
+        """ % (tmp_path / "m", tmp_path / "m")
+    ))
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    words = proc.stdout.split()
+    assert words[words.index("SHAPE") + 1:] == ["(128,", "128,", "3)"]
+    # the script ran once (spawn would have re-run it in the child and printed twice)
+    assert proc.stdout.count("PID") == 1
+    child = int(words[words.index("PID") + 1])
+    assert _wait_dead(child, 5.0), "the worker outlived the script"
+    assert elapsed < 60
+
+
+def test_worker_exits_when_parent_is_killed(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(
+        """
+        import time
+        from napari_colorize.worker import get_worker
+        w = get_worker()
+        w.request("ping")
+        print(w.pid, flush=True)
+        time.sleep(120)
+        """
+    ))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(proc.stdout.readline())
+        assert _alive(child)
+        proc.kill()
+        proc.wait(10)
+        assert _wait_dead(child, 10.0), "an orphaned worker kept running"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_train_keras_method_stops_cooperatively(worker, coffee, tmp_path):
+    """Stop during Keras training: the model stops after a batch and is still saved."""
+    from napari_colorize.methods import available_methods, get_config_class
+
+    method = next((m for m in ("autoencoder", "window") if m in available_methods()), None)
+    if method is None:
+        pytest.skip("no Keras method available")
+    names = {f for f in get_config_class(method).__dataclass_fields__}
+    cfg = {k: v for k, v in {"epochs": 100, "batch_size": 4, "crop_size": 32, "steps_per_epoch": 2,
+                             "crops_per_image": 8}.items() if k in names}
+    epochs = []
+
+    def progress(ev):
+        if ev.get("stage") == "epoch":
+            epochs.append(ev)
+
+    res = worker.train(method, [coffee], out=tmp_path / "m", config=cfg, progress=progress,
+                       should_stop=lambda: len(epochs) >= 2)
+    assert res["stopped"] is True
+    assert 2 <= len(res["history"]["loss"]) < 100
+    assert (tmp_path / "m" / "config.json").is_file()
+    assert "loss" in epochs[0]["logs"]
+    assert worker.request("_modules")  # TensorFlow lives in the worker
+    assert "tensorflow" in worker.request("_modules")[0] or any(m.startswith("keras") for m in worker.request("_modules"))
