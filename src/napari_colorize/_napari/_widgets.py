@@ -17,7 +17,6 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    FloatSpinBox,
     Label,
     LineEdit,
     ProgressBar,
@@ -272,7 +271,10 @@ def _field_widget(field: dict[str, Any]) -> Any:
     if t == "int":
         return SpinBox(name=name, label=name, value=int(default), min=-(2**31), max=2**31 - 1, tooltip=help_)
     if t == "float":
-        return FloatSpinBox(name=name, label=name, value=float(default), min=-1e9, max=1e9, step=0.01, tooltip=help_)
+        # a text field: spin boxes round small values such as learning rates to 0
+        w = LineEdit(name=name, label=name, value=repr(float(default)), tooltip=help_)
+        w._colorize_float = True
+        return w
     if t == "str":
         return LineEdit(name=name, label=name, value=str(default or ""), tooltip=help_)
     return None
@@ -366,13 +368,22 @@ class TrainWidget(_Base):
         defaults = {f["name"]: f["default"] for f in self._methods.get(self.method.value, [])}
         out = {}
         for w in self.config:
-            if w.value != defaults.get(w.name):
-                out[w.name] = w.value
+            value = w.value
+            if getattr(w, "_colorize_float", False):
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise InputError(f"{w.name} must be a number, got {value!r}") from None
+            if value != defaults.get(w.name):
+                out[w.name] = value
         return out
 
     def set_config(self, **values: Any) -> None:
+        widgets = {w.name: w for w in self.config}  # by name: "width" etc. clash with attributes
         for k, v in values.items():
-            getattr(self.config, k).value = v
+            if k not in widgets:
+                raise InputError(f"{self.method.value} has no setting {k!r} in the widget")
+            widgets[k].value = repr(float(v)) if getattr(widgets[k], "_colorize_float", False) else v
 
     # -- running ---------------------------------------------------------------
     def run(self, *_: Any) -> Any:
