@@ -1,0 +1,157 @@
+"""Keras networks of the ``autoencoder`` and ``vgg_autoencoder`` methods.
+
+Private: imported lazily by :mod:`napari_colorize.methods.autoencoder` and
+:mod:`napari_colorize.methods.vgg_autoencoder`, never at package import
+(the napari process must not import TensorFlow).
+
+Both networks take raw lightness ``L`` (B, H, W, 1) in 0..100 and return
+``tanh`` outputs (B, H, W, 2), i.e. ``ab / ab_scale``.  The input
+normalisation lives inside the network (an :class:`LNorm` layer), so a
+saved ``model.weights.h5`` plus the config fully defines the predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+from ..errors import ConfigError
+
+__all__ = ["LNorm", "BilinearUpSampling2D", "build_from_spec", "build_autoencoder", "build_vgg_autoencoder", "load_encoder_weights"]
+
+#: ImageNet BGR means subtracted by ``keras.applications.vgg16.preprocess_input`` (caffe mode)
+_VGG_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+class LNorm(layers.Layer):
+    """Normalise raw L (0..100) for a network.
+
+    Modes
+    -----
+    ``"center"``
+        ``(L - 50) / 100``, one channel (range -0.5..0.5).
+    ``"center3"``
+        The same, stacked 3x (a VGG16 encoder with random weights).
+    ``"vgg"``
+        L scaled to 0..255, stacked 3x and passed through
+        ``keras.applications.vgg16.preprocess_input`` (an encoder with
+        ImageNet weights expects that).
+    """
+
+    def __init__(self, mode: str = "center", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("center", "center3", "vgg"):
+            raise ValueError(f"unknown LNorm mode {mode!r}")
+        self.mode = mode
+
+    def call(self, L: Any) -> Any:
+        if self.mode == "center":
+            return (L - 50.0) / 100.0
+        if self.mode == "center3":
+            x = (L - 50.0) / 100.0
+            return ops.concatenate([x, x, x], axis=-1)
+        x = L * (255.0 / 100.0)
+        x = ops.concatenate([x, x, x], axis=-1)
+        return keras.applications.vgg16.preprocess_input(x)
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        c = 1 if self.mode == "center" else 3
+        return tuple(input_shape[:-1]) + (c,)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mode": self.mode}
+
+
+class BilinearUpSampling2D(layers.UpSampling2D):
+    """Bilinear ``UpSampling2D`` that also works on unknown (None) spatial sizes in graph mode.
+
+    Keras' own bilinear path branches on static shapes and fails when a
+    training function is retraced with relaxed shapes.
+    """
+
+    def __init__(self, size: int = 2, **kwargs: Any) -> None:
+        kwargs.pop("interpolation", None)
+        super().__init__(size, interpolation="bilinear", **kwargs)
+
+    def call(self, inputs: Any) -> Any:
+        import tensorflow as tf
+
+        s = tf.shape(inputs)
+        fy, fx = self.size
+        return tf.image.resize(inputs, (s[1] * fy, s[2] * fx), method="bilinear")
+
+
+def build_from_spec(x: Any, spec: Sequence[tuple], *, prefix: str) -> Any:
+    """Apply a layer spec (see ``autoencoder.autoencoder_spec``) to tensor ``x``.
+
+    Spec items: ``("conv", filters, kernel, stride, activation)``,
+    ``("up", factor)`` (bilinear UpSampling2D) and ``("pool", size)``.
+    """
+    for i, item in enumerate(spec):
+        kind = item[0]
+        if kind == "conv":
+            _, filters, k, s, act = item
+            x = layers.Conv2D(filters, k, strides=s, padding="same", activation=act, name=f"{prefix}_conv{i}")(x)
+        elif kind == "up":
+            x = BilinearUpSampling2D(item[1], name=f"{prefix}_up{i}")(x)
+        elif kind == "pool":
+            x = layers.MaxPooling2D(item[1], name=f"{prefix}_pool{i}")(x)
+        else:  # pragma: no cover - specs are internal
+            raise ValueError(f"unknown spec item {item!r}")
+    return x
+
+
+def build_autoencoder(spec: Sequence[tuple]) -> keras.Model:
+    """The plain conv encoder-decoder: L (B, H, W, 1) -> ab/ab_scale (B, H, W, 2)."""
+    inp = keras.Input((None, None, 1), name="L")
+    x = LNorm("center", name="lnorm")(inp)
+    out = build_from_spec(x, spec, prefix="ae")
+    return keras.Model(inp, out, name="autoencoder")
+
+
+def build_vgg_autoencoder(decoder_spec: Sequence[tuple], *, imagenet_preprocess: bool) -> tuple[keras.Model, keras.Model]:
+    """VGG16 encoder (to block5_pool, 7x7x512 at 224 px) plus a Conv/UpSampling2D decoder.
+
+    Returns
+    -------
+    net, encoder : keras.Model
+        ``encoder`` is the ``keras.applications.VGG16(include_top=False,
+        weights=None)`` sub-model, built for any input size (multiples of 32).
+    """
+    encoder = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    inp = keras.Input((None, None, 1), name="L")
+    x = LNorm("vgg" if imagenet_preprocess else "center3", name="lnorm")(inp)
+    x = encoder(x)
+    out = build_from_spec(x, decoder_spec, prefix="dec")
+    return keras.Model(inp, out, name="vgg_autoencoder"), encoder
+
+
+def load_encoder_weights(encoder: keras.Model, path: str | Path) -> None:
+    """Load a local Keras VGG16 weights file into ``encoder`` (never downloads).
+
+    ``*.weights.h5`` files (Keras 3 ``save_weights`` of a VGG16 without top)
+    load by topology; legacy ``*.h5``/``*.hdf5`` files (such as Keras'
+    ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``) load by layer name.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(
+            f"encoder_weights file not found: {p}. Nothing is downloaded: give a local Keras VGG16 "
+            "weights file (e.g. vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5) or 'none'"
+        )
+    name = p.name.lower()
+    try:
+        if name.endswith(".weights.h5"):
+            encoder.load_weights(str(p))
+        elif name.endswith((".h5", ".hdf5")):
+            encoder.load_weights(str(p), by_name=True)
+        else:
+            raise ConfigError(f"encoder_weights must be a Keras .weights.h5 or .h5 file, got {p.name}")
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any reader error means an unusable file
+        raise ConfigError(f"cannot load VGG16 encoder weights from {p}: {type(e).__name__}: {e}") from None

@@ -1,0 +1,151 @@
+"""Method ``vgg_autoencoder``: a VGG16 encoder with a Conv + UpSampling2D decoder.
+
+After the Reverse-Oldification project: the lightness L, stacked three
+times, goes through ``keras.applications.VGG16(include_top=False)`` up to
+its 7x7x512 output for a 224x224 input (``block5_pool``); a decoder of 3x3
+convolutions and x2 upsamplings (bilinear ``UpSampling2D``) returns to
+224x224; ReLU throughout and a ``tanh`` output for ``ab / ab_scale``
+(``ab_scale`` 128).  The decoder is the project's:
+Conv 256, Conv 128, Up, Conv 64, Up, Conv 32, Up, Conv 16, Up, Conv 2
+(tanh), Up.
+
+Encoder weights (``encoder_weights``)
+    ``"none"``: random weights, input ``(L - 50) / 100`` stacked 3x.  A
+    path: a local Keras VGG16 weights file (for example the ImageNet
+    ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``, or a
+    ``*.weights.h5`` saved by ``VGG16(include_top=False).save_weights``),
+    loaded with ``load_weights`` when the network is first built; then the
+    stacked L is scaled to 0..255 and passed through
+    ``keras.applications.vgg16.preprocess_input``.  Nothing is ever
+    downloaded.  A saved model folder holds all weights, so the file is not
+    needed to load it later.
+
+``freeze_encoder`` keeps the encoder's weights fixed (train the decoder
+only; about 3x faster per step).
+
+VGG16 is heavy on a CPU (about 15 GFLOP per 224x224 forward pass), so the
+defaults train briefly: 6 epochs of 8 batches of 2 crops (about 100
+samples), which takes about 3 minutes on 2 cores.  Default inference is
+``resize`` (the whole image at 224x224, ab upsampled), as in the original;
+``native`` runs VGG16 fully convolutionally at the image's own size
+(padded to a multiple of 32).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from ..errors import ConfigError
+from .autoencoder import AutoencoderColorizer, KerasAEConfig, _field
+
+__all__ = ["VGGAutoencoderConfig", "VGGAutoencoderColorizer", "VGG16_SPEC", "vgg_decoder_spec"]
+
+#: VGG16 (include_top=False) as a layer spec, for the receptive field only
+VGG16_SPEC: list[tuple] = []
+for _filters, _n in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
+    VGG16_SPEC += [("conv", _filters, 3, 1, "relu")] * _n + [("pool", 2)]
+
+
+def vgg_decoder_spec() -> list[tuple]:
+    """The Reverse-Oldification decoder: 7x7x512 -> 224x224x2 for a 224 input."""
+    return [
+        ("conv", 256, 3, 1, "relu"),
+        ("conv", 128, 3, 1, "relu"),
+        ("up", 2),
+        ("conv", 64, 3, 1, "relu"),
+        ("up", 2),
+        ("conv", 32, 3, 1, "relu"),
+        ("up", 2),
+        ("conv", 16, 3, 1, "relu"),
+        ("up", 2),
+        ("conv", 2, 3, 1, "tanh"),
+        ("up", 2),
+    ]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VGGAutoencoderConfig(KerasAEConfig):
+    """Config of the ``vgg_autoencoder`` method."""
+
+    method: ClassVar[str] = "vgg_autoencoder"
+
+    epochs: int = _field(6, "passes of steps_per_epoch batches")
+    batch_size: int = _field(2, "crops per gradient step")
+    steps_per_epoch: int = _field(8, "batches per epoch")
+    crop_size: int = _field(256, "side of the random training crops at the image's own resolution, px (resized to input_size)")
+    input_size: int = _field(224, "side of the network input, px (a multiple of 32; 224 gives VGG16's 7x7x512)")
+    learning_rate: float = _field(1e-4, "Adam learning rate")
+    inference: Literal["native", "resize"] = _field(
+        "resize",
+        "resize: resize L to input_size, predict, upsample ab bilinearly; "
+        "native: run at the image's own size (padded to a multiple of 32)",
+    )
+    encoder_weights: str = _field("none", "'none' (random) or the path of a local Keras VGG16 weights file (.h5)")
+    freeze_encoder: bool = _field(False, "keep the VGG16 encoder's weights fixed (train the decoder only)")
+
+    def validate(self) -> None:
+        super().validate()
+        w = self.encoder_weights.strip()
+        if not w:
+            raise ConfigError("encoder_weights must be 'none' or the path of a local VGG16 weights file")
+        if w.lower() == "imagenet":
+            raise ConfigError(
+                "encoder_weights='imagenet' would need a download, which napari-colorize never does; "
+                "give the path of a local Keras VGG16 weights file "
+                "(e.g. vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5) instead"
+            )
+
+    def block_size(self) -> int:
+        return 32
+
+    def has_encoder_weights(self) -> bool:
+        return self.encoder_weights.strip().lower() != "none"
+
+    def arch_key(self) -> tuple:
+        # the input normalisation depends on whether ImageNet weights are used
+        return ("vgg16", self.has_encoder_weights())
+
+
+class VGGAutoencoderColorizer(AutoencoderColorizer):
+    """VGG16-encoder autoencoder colorizer (see the module docstring).
+
+    Shares training, prediction, tiling properties and model folders with
+    :class:`~napari_colorize.methods.autoencoder.AutoencoderColorizer`;
+    only the network differs.
+    """
+
+    name: ClassVar[str] = "vgg_autoencoder"
+    Config: ClassVar[type[VGGAutoencoderConfig]] = VGGAutoencoderConfig
+    config: VGGAutoencoderConfig
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self._encoder: Any = None
+        self._frozen: bool | None = None
+
+    def _spec(self) -> list[tuple]:
+        return VGG16_SPEC + vgg_decoder_spec()
+
+    def _build_net(self, *, for_loading: bool = False) -> Any:
+        from ._autoencoder_keras import build_vgg_autoencoder, load_encoder_weights
+
+        cfg = self.config
+        net, encoder = build_vgg_autoencoder(vgg_decoder_spec(), imagenet_preprocess=cfg.has_encoder_weights())
+        if cfg.has_encoder_weights() and not for_loading:
+            path = Path(cfg.encoder_weights).expanduser()
+            load_encoder_weights(encoder, path)
+            self.info["encoder_weights"] = str(path)
+        self._encoder = encoder
+        return net
+
+    def fit(self, data: Any, *, epochs: int | None = None, callbacks: Any = None, **kwargs: Any) -> dict[str, list[float]]:
+        """Train (see :meth:`AutoencoderColorizer.fit`); ``freeze_encoder`` is applied here."""
+        self._ensure_net()
+        freeze = bool(self.config.freeze_encoder)
+        if self._frozen is not freeze:
+            self._encoder.trainable = not freeze
+            self._compiled_lr = None  # trainable weights changed: recompile
+            self._frozen = freeze
+        return super().fit(data, epochs=epochs, callbacks=callbacks, **kwargs)
