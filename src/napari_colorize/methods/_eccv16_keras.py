@@ -134,7 +134,7 @@ class AnnealedMean(layers.Layer):
         self.model_out.set_weights([(self.bins / self.ab_scale)[None, None]])
         self.built = True
 
-    def call(self, logits: Any, temperature: Any) -> Any:
+    def call(self, logits: Any, temperature: Any = 1.0) -> Any:
         p = tf.nn.softmax(logits / temperature, axis=-1)
         return self.model_out(p) * self.ab_scale
 
@@ -156,7 +156,7 @@ class Predictor:
         )
         def run(x: tf.Tensor, size: tf.Tensor, T: tf.Tensor) -> tf.Tensor:
             logits = self.trunk(x, training=False)
-            ab = self.decode(logits, T)
+            ab = self.decode(logits, temperature=T)
             # bilinear with half-pixel centres == PyTorch align_corners=False
             return tf.image.resize(ab, size, method="bilinear")
 
