@@ -131,7 +131,12 @@ def colorize(
     )
     ab = res.ab
     if hasattr(ab, "dask"):
-        rgb_out = ab.map_blocks(lambda a, l: Lab2rgb(l, a), L[..., None], dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),))
+        import dask.array as da
+
+        # L aligned with ab's chunks (the engine may choose its own), with a
+        # trailing length-1 axis that the block function drops again
+        L_blocks = da.asarray(L)[..., None].rechunk(ab.chunks[:-1] + ((1,),))
+        rgb_out = ab.map_blocks(lambda a, l: Lab2rgb(l[..., 0], a), L_blocks, dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),))
     else:
         rgb_out = Lab2rgb(np.asarray(L), ab)
     return Colorization(L=L, ab=ab, rgb=rgb_out, plan=res.plan)
