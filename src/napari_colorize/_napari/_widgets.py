@@ -76,6 +76,7 @@ def _shutdown_if_unused(*_: Any) -> None:
 class _Base(Container):
     def __init__(self, viewer: Any, **kw: Any) -> None:
         super().__init__(**kw)
+        self._t0 = 0.0
         self._viewer = viewer
         self.messages: list[tuple[str, str]] = []
         self._closed = False
@@ -139,6 +140,7 @@ class ColorizeWidget(_Base):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)
         self.extend([self.image, self.model, self.model_folder, self.use_tiles, self.tile, self.overlap,
                      self.blend, self.global_anchor, self.show_tiles, self.run_button, self.cancel_button,
                      self.progress, self.status])
@@ -206,6 +208,9 @@ class ColorizeWidget(_Base):
                 return None
             if model in (None, LOAD_FOLDER):
                 raise InputError("choose a model (or load a model folder)")
+            import time
+
+            self._t0 = time.monotonic()
             self.progress.value = 0
             self.status.value = f"colorizing {layer.name if layer else ''}…"
             tw = _api.colorize_layer(self._viewer, layer, model, blocking=False,
@@ -235,8 +240,11 @@ class ColorizeWidget(_Base):
             self.progress.value = min(int(done or 0), int(total))
 
     def _done(self, layers: list) -> None:
+        import time
+
         self.progress.value = self.progress.max
-        self.status.value = f"done: {', '.join(ly.name for ly in layers)}"
+        rgb = next((ly.name for ly in layers if getattr(ly, "rgb", False)), "")
+        self.status.value = f"done in {time.monotonic() - self._t0:.1f} s: {rgb}"
 
     def _error(self, exc: BaseException) -> None:
         self.status.value = "cancelled" if isinstance(exc, Cancelled) else "failed"
@@ -306,6 +314,7 @@ class TrainWidget(_Base):
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)
         self.extend([self.source, self.layers, self.folder, self.crop, self.method, self.config, self.model_name,
                      self.train_button, self.stop_button, self.progress, self.status])
         self.history: dict[str, list[float]] = {}
