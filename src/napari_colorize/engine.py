@@ -31,7 +31,7 @@ __all__ = ["colorize", "EngineResult", "TileOOMWarning", "is_oom_error"]
 #: target side of a dask output chunk, px (a whole number of tile strides)
 DASK_CHUNK = 2048
 #: target pixels per model batch when batch_size is not given
-BATCH_PIXELS = 1 << 22
+BATCH_PIXELS = 1 << 20
 
 
 class TileOOMWarning(RuntimeWarning):
@@ -329,7 +329,7 @@ def colorize(
         keeping the tile's high-frequency detail.  Removes color drift
         between tiles.
     batch_size : int, optional
-        Tiles per model call (default: about 4 MP of tiles, at most 16).
+        Tiles per model call (default: about 1 MP of tiles, at most 16).
     halo : int, optional
         Context around each tile, px.  Defaults to ``model.receptive_field``
         capped at a quarter of the tile.

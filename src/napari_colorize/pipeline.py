@@ -149,6 +149,21 @@ def _tiff_plane_pixels(path: Path) -> int:
     return int(np.prod(yx)) if len(yx) == 2 else 0
 
 
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def _gray2L_fast(block: np.ndarray) -> np.ndarray:
+    """:func:`~napari_colorize.color.gray2L` of a gray block; a lookup table for 8/16-bit (same values)."""
+    from .color import gray2L
+
+    if block.dtype in (np.uint8, np.uint16):
+        lut = _LUTS.get(block.dtype.name)
+        if lut is None:
+            lut = _LUTS[block.dtype.name] = gray2L(np.arange(np.iinfo(block.dtype).max + 1, dtype=block.dtype)[None], rgb=False)[0]
+        return lut[block]
+    return gray2L(block, rgb=False)
+
+
 def _open_lazy(path: Path) -> Any:
     """A dask array over a TIFF's first series, read chunk by chunk."""
     import dask.array as da
@@ -210,14 +225,18 @@ def _colorize_big_tiff(
 
         L = image.map_blocks(to_L, dtype=np.float32, drop_axis=image.ndim - 1)
     else:
-        L = image.map_blocks(gray2L, rgb=False, dtype=np.float32)
+        L = image.map_blocks(_gray2L_fast, dtype=np.float32)
     res = engine.colorize(L, model, tile=tile if tile is not None else "auto", overlap=overlap, blend=blend,
                           global_anchor=global_anchor, progress=progress)
     ab = res.ab
     Lc = L.rechunk(ab.chunks[:-1])
 
     def rgb_block(a: np.ndarray, l: np.ndarray) -> np.ndarray:
-        return to_uint8(Lab2rgb(l[..., 0], a))
+        # in slices of rows: skimage's lab2rgb makes several float64 copies
+        out = np.empty(a.shape[:-1] + (3,), np.uint8)
+        for y in range(0, a.shape[0], 256):
+            out[y : y + 256] = to_uint8(Lab2rgb(l[y : y + 256, ..., 0], a[y : y + 256]))
+        return out
 
     rgb8 = da.map_blocks(rgb_block, ab, Lc[..., None], dtype=np.uint8, chunks=ab.chunks[:-1] + ((3,),))
     outputs = [(out_dir / f"{path.stem}_rgb.tif", rgb8, "rgb")]

@@ -366,3 +366,101 @@ def test_dask_runs_each_tile_once(monkeypatch):
     out = res.ab.compute(scheduler="sync")
     assert len(m.seen) == len(res.plan)
     np.testing.assert_allclose(out, m.predict_ab(L), rtol=RTOL, atol=ATOL)
+
+
+# -- files (pipeline.colorize_file) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gray_u8() -> np.ndarray:
+    from skimage import data
+
+    return data.camera()[::2, ::2][:200, :250].copy()  # 200 x 250 uint8
+
+
+def test_colorize_file_png_tiled_vs_untiled(tmp_path, gray_u8, lookup_model):
+    import imageio.v3 as iio
+
+    from napari_colorize.pipeline import colorize_file
+
+    src = tmp_path / "gray.png"
+    iio.imwrite(src, gray_u8)
+    a = colorize_file(src, lookup_model, tmp_path / "untiled")
+    b = colorize_file(src, lookup_model, tmp_path / "tiled", tile=64, overlap=16, blend="gaussian", tiles_json=tmp_path / "t.json")
+    assert a[0].name == "gray_rgb.png" and b[0].name == "gray_rgb.png"
+    ra, rb = iio.imread(a[0]), iio.imread(b[0])
+    assert ra.shape == (200, 250, 3) and ra.dtype == np.uint8
+    assert np.abs(ra.astype(int) - rb.astype(int)).max() <= 1
+    import json
+
+    d = json.loads((tmp_path / "t.json").read_text())
+    assert d["image"] == str(src) and len(d["plan"]["rectangles"]) == len(d["plan"]["tiles"]) > 1
+
+
+def test_colorize_file_color_input_is_reduced_to_gray(tmp_path, lookup_model):
+    import imageio.v3 as iio
+    from skimage import data
+
+    from napari_colorize.color import GrayWarning
+    from napari_colorize.pipeline import colorize_file
+
+    src = tmp_path / "color.jpg"
+    iio.imwrite(src, data.astronaut()[::4, ::4])
+    with pytest.warns(GrayWarning):
+        out = colorize_file(src, lookup_model, tmp_path / "o")
+    assert iio.imread(out[0]).shape == (128, 128, 3)
+
+
+def test_colorize_file_tiff_stack_and_lab(tmp_path, gray_u8, lookup_model):
+    import tifffile
+
+    from napari_colorize.pipeline import colorize_file
+
+    stack = np.stack([gray_u8, gray_u8[::-1], 255 - gray_u8])
+    src = tmp_path / "stack.tif"
+    tifffile.imwrite(src, stack)
+    out = colorize_file(src, lookup_model, tmp_path / "o", save_lab=True, tile=96)
+    assert [p.name for p in out] == ["stack_rgb.tif", "stack_L.tif", "stack_ab.tif"]
+    rgb, L, ab = (tifffile.imread(p) for p in out)
+    assert rgb.shape == (3, 200, 250, 3) and rgb.dtype == np.uint8
+    assert L.shape == (3, 200, 250) and L.dtype == np.float32
+    assert ab.shape == (3, 200, 250, 2) and ab.dtype == np.float32
+    one = colorize_file(_save_png(tmp_path, gray_u8[::-1]), lookup_model, tmp_path / "o1", tile=96)
+    import imageio.v3 as iio
+
+    assert np.abs(iio.imread(one[0]).astype(int) - rgb[1].astype(int)).max() <= 1
+
+
+def _save_png(tmp_path, img):
+    import imageio.v3 as iio
+
+    p = tmp_path / "plane.png"
+    iio.imwrite(p, img)
+    return p
+
+
+@pytest.mark.parametrize("layout", ["strips", "tiles_zlib"])
+@pytest.mark.parametrize("global_anchor", [False, True])
+def test_big_tiff_lazy_path_equals_in_memory(tmp_path, gray_u8, lookup_model, layout, global_anchor, monkeypatch):
+    """The lazy big-TIFF path (forced by a low threshold) writes the same files, as tiled TIFFs."""
+    import tifffile
+
+    from napari_colorize import pipeline
+
+    monkeypatch.setattr(engine, "DASK_CHUNK", 128)
+    img = np.tile(gray_u8, (3, 3))[:550, :700]
+    src = tmp_path / "big.tif"
+    if layout == "strips":
+        tifffile.imwrite(src, img, rowsperstrip=64)
+    else:
+        tifffile.imwrite(src, img, tile=(128, 128), compression="zlib")
+    opts = dict(tile=128, overlap=32, save_lab=True, global_anchor=global_anchor)
+    small = pipeline.colorize_file(src, lookup_model, tmp_path / "small", **opts)
+    big = pipeline.colorize_file(src, lookup_model, tmp_path / "big", big_pixels=1000, tiles_json=tmp_path / "t.json", **opts)
+    assert [p.name for p in big[:3]] == ["big_rgb.tif", "big_L.tif", "big_ab.tif"]
+    for a, b in zip(small, big):
+        A, B = tifffile.imread(a), tifffile.imread(b)
+        assert A.shape == B.shape and A.dtype == B.dtype
+        np.testing.assert_allclose(B.astype(np.float32), A.astype(np.float32), rtol=RTOL, atol=1 if A.dtype == np.uint8 else ATOL)
+    with tifffile.TiffFile(big[0]) as t:
+        assert t.pages[0].is_tiled and t.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
