@@ -55,29 +55,18 @@ from napari_colorize.metrics import METRICS, evaluate_pair, mean_metrics  # noqa
 #: should train in at most ~2 minutes on 2 CPU cores for one model.
 VARIANTS: dict[str, dict[str, Any]] = {
     "lookup": {"method": "lookup", "config": {}},
-    "window_mlp": {
-        "method": "window",
-        "config": {"arch": "mlp", "epochs": 6, "samples_per_epoch": 16384, "batch_size": 256},
-    },
-    "window_cnn": {
-        "method": "window",
-        "config": {"arch": "cnn", "epochs": 6, "samples_per_epoch": 16384, "batch_size": 256},
-    },
-    "autoencoder": {
-        "method": "autoencoder",
-        "config": {"epochs": 15, "crop_size": 128, "batch_size": 16, "val_split": 0.0},
-    },
-    "vgg_autoencoder": {
-        "method": "vgg_autoencoder",
-        "config": {"epochs": 15, "crop_size": 128, "batch_size": 16, "val_split": 0.0},
-    },
+    "window_mlp": {"method": "window", "config": {"arch": "mlp"}},
+    "window_cnn": {"method": "window", "config": {"arch": "cnn"}},
+    "autoencoder": {"method": "autoencoder", "config": {}},
+    "vgg_autoencoder": {"method": "vgg_autoencoder", "config": {}},
+    # as the built-in eccv16-lite default (scripts/train_defaults.py), rebalancing off and on
     "eccv16": {
         "method": "eccv16",
-        "config": {"rebalance": False, "width": 0.25, "epochs": 15, "crop_size": 128, "batch_size": 16, "val_split": 0.0},
+        "config": {"width": 0.25, "epochs": 12, "rebalance": False, "crop_size": 128, "input_size": 128},
     },
     "eccv16_rebalance": {
         "method": "eccv16",
-        "config": {"rebalance": True, "width": 0.25, "epochs": 15, "crop_size": 128, "batch_size": 16, "val_split": 0.0},
+        "config": {"width": 0.25, "epochs": 12, "rebalance": True, "crop_size": 128, "input_size": 128},
     },
 }
 

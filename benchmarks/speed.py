@@ -331,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-baselines", action="store_true", help="skip the per-pixel loop and PyTorch baselines")
     p.add_argument("--skip-big", action="store_true", help="skip the 100-megapixel peak-memory run")
     p.add_argument("--big-mp", type=float, default=100.0, help="megapixels of the big run (default 100)")
+    p.add_argument("--max-size", type=int, default=2048, help="leave out image sizes above this (default 2048); "
+                   "the tiling overhead is measured at min(2048, max-size)")
     p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown (e.g. docs/performance.md)")
     p.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")
     args = p.parse_args(argv)
@@ -345,8 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     desc = common.machine_description()
     notes: list[str] = []
     photos = [rgb for _, rgb in common.load_photos(list(TRAIN_PHOTOS))]
-    grays = {s: test_gray(s) for s in (256, 512, 2048)}
+    tsize = min(2048, args.max_size)
+    tile = min(TILE, max(64, tsize // 2))
+    grays = {s: test_gray(s) for s in {256, 512, 2048, tsize} if s <= args.max_size}
     Ls = {s: gray2L(g) for s, g in grays.items()}
+    Ls.setdefault(256, gray2L(test_gray(256)))  # the PyTorch comparison
     rows: list[dict[str, Any]] = []
     models_for_baseline: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -369,18 +374,18 @@ def main(argv: list[str] | None = None) -> int:
             row.update(tr)
             if "note" in tr:
                 notes.append(tr["note"])
-            for s in SIZES.get(method, SIZES["default"]):
+            for s in [s for s in SIZES.get(method, SIZES["default"]) if s <= args.max_size]:
                 med, times = common.timeit(lambda s=s: model.predict_ab(Ls[s]), repeat=args.repeat, warmup=1, max_seconds=60)
                 row[f"mps_{s}"] = s * s / 1e6 / med
                 row[f"s_{s}"] = med
                 log(f"  predict_ab {s}x{s}: {med:.3f} s median of {len(times)} -> {row[f'mps_{s}']:.2f} MP/s")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", GrayWarning)
-                g = grays[2048]
+                g = grays[tsize]
                 untiled, _ = common.timeit(lambda: nc.colorize(g, model), repeat=args.repeat, warmup=1, max_seconds=60)
-                tiled, _ = common.timeit(lambda: nc.colorize(g, model, tile=TILE), repeat=args.repeat, warmup=1, max_seconds=60)
+                tiled, _ = common.timeit(lambda: nc.colorize(g, model, tile=tile), repeat=args.repeat, warmup=1, max_seconds=60)
             row["tiling_overhead"] = tiled / untiled
-            log(f"  colorize 2048x2048: untiled {untiled:.3f} s, tile={TILE} {tiled:.3f} s")
+            log(f"  colorize {tsize}x{tsize}: untiled {untiled:.3f} s, tile={tile} {tiled:.3f} s")
             models_for_baseline[v] = row.get("mps_2048", float("nan"))
             del model
         except KeyboardInterrupt:
@@ -444,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         Column("mps_256", "MP/s 256²", "{:.3f}"),
         Column("mps_512", "MP/s 512²", "{:.3f}"),
         Column("mps_2048", "MP/s 2048²", "{:.3f}"),
-        Column("tiling_overhead", f"tiled/untiled (2048², tile {TILE})", "{:.2f}"),
+        Column("tiling_overhead", f"tiled/untiled ({tsize}², tile {tile})", "{:.2f}"),
         Column("train_rate", "train samples/s", "{:,.0f}"),
         Column("unit", "sample", "{}", "<"),
         Column("train_s", "train s", "{:.1f}"),
@@ -490,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"Each model first trains briefly on {', '.join(TRAIN_PHOTOS)} (768 px); its config is listed below. "
             "MP/s is megapixels per second of `model.predict_ab(L)` on a real photo's L resized to the size given. "
-            f"`tiled/untiled` is `napari_colorize.colorize` of a 2048² gray image with `tile={TILE}` over the same "
+            f"`tiled/untiled` is `napari_colorize.colorize` of a {tsize}² gray image with `tile={tile}` over the same "
             "call untiled (RGB assembly included in both). Training samples/s: Keras methods, `batch_size` over "
             "the median time between batches (a Keras callback; the first batch of each epoch left out); "
             "`lookup`, reference pixels per second of `fit`.",
