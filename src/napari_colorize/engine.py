@@ -5,9 +5,12 @@
 by :mod:`napari_colorize.tiling` and merged with a blend.  Tiles of the same
 shape are sent to the model in batches (``model.predict_ab_batch``).
 
-dask input stays lazy: the result is a dask array whose chunks each run the
-tiles that touch them, reading only the L they need, so a 100-megapixel
-image never sits in memory as float32 at once.
+dask input stays lazy: the result is a dask array whose chunks (about
+``DASK_CHUNK`` px, cut at tile starts) each run the tiles that touch them,
+reading only the L they need, so a 100-megapixel image never sits in memory
+as float32 at once.  A tile crossing a chunk border is run once and kept
+until its other chunks have used it.  With ``global_anchor`` the low-res
+whole-plane pass is computed once (a coarsened read of the plane) and cached.
 
 This module imports neither TensorFlow nor napari.
 """
@@ -327,7 +330,7 @@ def colorize(
         Colorize a downscaled copy of each plane once (at about the tile
         size) and replace each tile's low-frequency ab by the anchor's,
         keeping the tile's high-frequency detail.  Removes color drift
-        between tiles.
+        between tiles.  Ignored when untiled (``tile=None``).
     batch_size : int, optional
         Tiles per model call (default: about 1 MP of tiles, at most 16).
     halo : int, optional
@@ -372,9 +375,6 @@ def colorize(
             default_overlap=_model_int(model, "default_overlap", 64),
         )
         plan = plan_tiles((H, W), tile=tile_px, overlap=ov, halo=h, block_size=block)
-    elif overlap is not None or halo is not None:
-        # options that only make sense with tiles: still validate them cheaply
-        pass
     anchor_size = tile_px if tile_px else _model_int(model, "default_tile", 512)
     opts = dict(blend=blend, global_anchor=bool(global_anchor), batch_size=batch_size, block=block, anchor_size=anchor_size)
     if _is_dask(L):
@@ -509,12 +509,10 @@ def _colorize_dask(
         ab = Lw.map_blocks(whole, dtype=np.float32, chunks=Lw.chunks + ((2,),), new_axis=L.ndim)
         return EngineResult(ab, None)
 
-    stride = max(plan.tile) - plan.overlap if len(plan) > 1 else max(plan.tile)
     ys = sorted({t.write[0] for t in plan.tiles})
     xs = sorted({t.write[1] for t in plan.tiles})
     ycuts = _axis_chunks(ys, H, max(plan.tile[0] - plan.overlap, 1))
     xcuts = _axis_chunks(xs, W, max(plan.tile[1] - plan.overlap, 1))
-    del stride
     bsize = _default_batch(plan, batch_size)
     # work units: tiles per output chunk (tiles crossing chunk borders run in both)
     chunk_tiles = {}

@@ -69,10 +69,14 @@ __all__ = [
     "list_models",
     "describe_model_folder",
     "plan_write_boxes",
+    "STOP_GRACE",
+    "TRAIN_STOP_GRACE",
 ]
 
 #: seconds a cooperative stop may take before the worker is terminated
 STOP_GRACE = 10.0
+#: the same for training (a batch plus the epoch's validation must finish)
+TRAIN_STOP_GRACE = 60.0
 
 
 class WorkerError(ColorizeError):
@@ -550,6 +554,7 @@ class Worker:
         self._write_lock = threading.Lock()
         self._current: int | None = None
         self._stop_deadline: float | None = None
+        self._stop_grace_now = stop_grace
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
         self._tmp: Path | None = None
         self.starts = 0  # how many child processes were started (tests, diagnostics)
@@ -700,13 +705,18 @@ class Worker:
             proc.stdin.flush()
 
     # -- requests -----------------------------------------------------------
-    def stop(self) -> None:
-        """Ask the running request to stop (cooperatively); kill after ``stop_grace`` s."""
+    def stop(self, grace: float | None = None) -> None:
+        """Ask the running request to stop (cooperatively); kill after ``grace`` s.
+
+        ``grace`` defaults to :attr:`stop_grace`; training passes a longer one,
+        since a Keras batch plus the epoch's validation may take a while.
+        """
         rid = self._current
         if rid is None:
             return
         if self._stop_deadline is None:
-            self._stop_deadline = time.monotonic() + self.stop_grace
+            self._stop_grace_now = self.stop_grace if grace is None else float(grace)
+            self._stop_deadline = time.monotonic() + self._stop_grace_now
         try:
             self._send({"id": rid, "cmd": "stop"})
         except (OSError, ValueError, WorkerCrashed):
@@ -745,7 +755,7 @@ class Worker:
                             self._kill()
                             self._cleanup_proc()
                             raise Cancelled(f"{cmd} stopped: the engine worker was terminated after "
-                                            f"{self.stop_grace:g} s") from None
+                                            f"{self._stop_grace_now:g} s") from None
                         continue
                     ev = msg.get("event")
                     if ev == "dead":
@@ -867,7 +877,7 @@ class Worker:
     def train(self, method: str, images: Any, *, progress: Callable[[dict], None] | None = None,
               should_stop: Callable[[], bool] | None = None, **kw: Any) -> dict[str, Any]:
         """Blocking :meth:`iter_train`."""
-        return _drive(self.iter_train(method, images, **kw), self, progress, should_stop)
+        return _drive(self.iter_train(method, images, **kw), self, progress, should_stop, TRAIN_STOP_GRACE)
 
     def describe(self, model: Any) -> dict[str, Any]:
         """Block size, receptive field, default tiling and config of a model (loads it in the child)."""
@@ -883,14 +893,14 @@ def _clean_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _drive(gen: Generator, worker: Worker, progress: Callable[[dict], None] | None,
-           should_stop: Callable[[], bool] | None) -> Any:
+           should_stop: Callable[[], bool] | None, grace: float | None = None) -> Any:
     try:
         while True:
             ev = next(gen)
             if progress is not None:
                 progress(ev)
             if should_stop is not None and should_stop():
-                worker.stop()
+                worker.stop(grace)
     except StopIteration as s:
         return s.value
 

@@ -223,15 +223,17 @@ def test_train_keras_method_stops_cooperatively(worker, coffee, tmp_path):
         pytest.skip("no Keras method available")
     names = {f for f in get_config_class(method).__dataclass_fields__}
     cfg = {k: v for k, v in {"epochs": 100, "batch_size": 4, "crop_size": 32, "steps_per_epoch": 2,
-                             "crops_per_image": 8}.items() if k in names}
+                             "crops_per_image": 8, "input_size": 32, "width": 8, "depth": 2}.items() if k in names}
     epochs = []
 
     def progress(ev):
         if ev.get("stage") == "epoch":
             epochs.append(ev)
 
+    t0 = time.monotonic()
     res = worker.train(method, [coffee], out=tmp_path / "m", config=cfg, progress=progress,
                        should_stop=lambda: len(epochs) >= 2)
+    assert worker.alive  # stopped cooperatively, not killed
     assert res["stopped"] is True
     assert 2 <= len(res["history"]["loss"]) < 100
     assert (tmp_path / "m" / "config.json").is_file()

@@ -337,7 +337,8 @@ def test_train_widget_stop_button(make_napari_viewer, qtbot, wait_idle, coffee, 
     for k, v in small.items():
         if k in fields:
             tw.set_config(**{k: v})
-    for k, v in {"steps_per_epoch": 2, "crops_per_image": 8, "width": 8, "filters": 8}.items():
+    for k, v in {"steps_per_epoch": 2, "crops_per_image": 8, "width": 8, "filters": 8, "input_size": 32,
+                 "depth": 2}.items():
         if k in fields:
             tw.set_config(**{k: v})
     tw.layers.value = [ref]

@@ -488,9 +488,11 @@ class TrainWidget(_Base):
         """Stop training: the model stops after the current batch and is saved."""
         tw = self._tw
         if tw is not None:
+            from ..worker import TRAIN_STOP_GRACE
+
             self._stopping = True
-            self.status.value = "stopping…"
-            tw.engine_worker.stop()
+            self.status.value = "stopping after the current batch…"
+            tw.engine_worker.stop(grace=TRAIN_STOP_GRACE)
 
 
 # ---------------------------------------------------------------------------

@@ -199,6 +199,7 @@ def train(
         validation_steps=val_steps,
         callbacks=list(callbacks),
         verbose=verbose,
+        shuffle=False,  # the stream is random already
     )
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
