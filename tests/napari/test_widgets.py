@@ -404,3 +404,18 @@ def test_worker_process_is_separate():
     info = worker.request("ping")
     assert info["pid"] != __import__("os").getpid()
     assert "tensorflow" not in sys.modules
+
+
+def test_worker_stops_when_viewer_closes(make_napari_viewer, qtbot, coffee_gray, lookup_model):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(coffee_gray[:64, :64], name="small")
+    _api.colorize_layer(viewer, layer, lookup_model)
+    worker = get_worker()
+    assert worker.alive
+    pid = worker.pid
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.alive, timeout=10_000)
+    import os
+
+    qtbot.waitUntil(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
+                    timeout=10_000)

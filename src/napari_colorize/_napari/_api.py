@@ -42,6 +42,30 @@ OUTPUT_SUFFIXES = {"L": " L", "a": " a", "b": " b", "rgb": " RGB", "tiles": " ti
 TILING_KEYS = ("tile", "overlap", "blend", "global_anchor", "batch_size")
 
 
+#: ids of viewers that used the worker from a script; the worker stops when they are all closed
+_WATCHED: set[int] = set()
+
+
+def _watch_viewer(viewer: Any) -> None:
+    """Shut the engine worker down when this viewer (and every widget) is closed."""
+    key = id(viewer)
+    if key in _WATCHED:
+        return
+    try:
+        qtwin = viewer.window._qt_window
+    except AttributeError:  # a headless ViewerModel: nothing to watch
+        return
+    _WATCHED.add(key)
+
+    def gone(*_: Any) -> None:
+        _WATCHED.discard(key)
+        from ._widgets import _shutdown_if_unused
+
+        _shutdown_if_unused()
+
+    qtwin.destroyed.connect(gone)
+
+
 # ---------------------------------------------------------------------------
 # input checks
 # ---------------------------------------------------------------------------
@@ -365,6 +389,7 @@ def colorize_layer(viewer: Any, layer: Any, model: Any, *, blocking: bool = True
     options, show_tiles = _split_tiling(tiling)
     model = _resolve_model_arg(model)
     worker = worker or get_worker()
+    _watch_viewer(viewer)
     tiled = options.get("tile") is not None
 
     def finish(res: dict) -> list:
@@ -499,6 +524,7 @@ def train_from_layers(viewer: Any, layers: Any, method: str, out: str | os.PathL
     out_p = out_p.expanduser().resolve()
     out_p.parent.mkdir(parents=True, exist_ok=True)
     worker = worker or get_worker()
+    _watch_viewer(viewer)
 
     def gen() -> Generator[dict, None, dict]:
         return (yield from worker.iter_train(method, images, out=out_p, config=config, box=box))

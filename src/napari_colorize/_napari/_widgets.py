@@ -69,7 +69,7 @@ def _shutdown_if_unused(*_: Any) -> None:
     from ..worker import shutdown_worker
 
     alive = [w for w in list(_LIVE) if not getattr(w, "_closed", False)]
-    if not alive:
+    if not alive and not _api._WATCHED:
         shutdown_worker()
 
 
