@@ -278,6 +278,11 @@ def test_scripted_colorize_stack_and_dask(make_napari_viewer, lookup_model):
     assert names == ["cat stack gray L", "cat stack gray a", "cat stack gray b", "cat stack gray RGB", "cat stack gray tiles"]
     rgb = viewer.layers["cat stack gray RGB"]
     assert rgb.rgb and rgb.data.shape == stack.shape + (3,)
+    # a loaded model works too (handed to the worker as a saved folder)
+    from napari_colorize.methods import load_model
+
+    again = nc.colorize_layer(viewer, layer, load_model(lookup_model), tile=128, overlap=16)
+    assert again[3] is rgb
     # a dask-backed layer is sent plane by plane; same result as numpy
     lazy = viewer.add_image(da.from_array(stack, chunks=(1, 256, 256)), name="lazy")
     nc.colorize_layer(viewer, lazy, lookup_model, tile=128, overlap=16)
@@ -310,6 +315,19 @@ def test_train_widget_lookup_and_model_list(make_napari_viewer, qtbot, wait_idle
     # appears in the Colorize widget at once, selected
     assert cw.model.value == str(tw.result_path)
     assert "coffee-crop" in [cw.model.native.itemText(i) for i in range(cw.model.native.count())]
+    # a folder of images as the source
+    from napari_colorize.io import write_image
+
+    folder = user_models_dir.parent / "refs"
+    folder.mkdir(exist_ok=True)
+    write_image(folder / "a.png", coffee[:200, :300])
+    tw.source.value = "folder"
+    tw.folder.value = folder
+    tw.model_name.value = "from-folder"
+    tw.run()
+    wait_idle(tw)
+    assert tw.result_path == user_models_dir / "from-folder", tw.messages
+    tw.source.value = "layers"
     # bad inputs: nothing selected / a config value out of range
     tw.layers.value = []
     n = len(tw.messages)

@@ -152,18 +152,19 @@ def _gray_data(layer: Any) -> Any:
     return data
 
 
-def _resolve_model_arg(model: Any) -> Any:
+def _resolve_model_arg(model: Any, worker: Worker | None = None) -> Any:
     """A model spec the worker understands; checks folders here (no TF needed)."""
+    import tempfile
+
     from ..api import builtin_models, user_models_dir
     from ..methods.base import Colorizer
 
     if isinstance(model, Colorizer):
-        # a loaded model lives in this process; send its folder if it was saved
-        src = getattr(model, "path", None) or getattr(model, "folder", None)
-        if src is None:
-            raise InputError("pass a saved model folder (or a built-in model name), not an in-memory model: "
-                             "the engine runs in a separate process")
-        model = src
+        # A loaded model lives in this process; the engine runs in another one, so
+        # hand it over as a saved folder.  Saving imports nothing new: a Keras
+        # model already pulled TensorFlow in, and the others do not need it.
+        tmp = Path(tempfile.mkdtemp(prefix="model-", dir=(worker or get_worker())._tmpdir()))
+        model = str(model.save(tmp / model.name))
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     if not isinstance(model, str) or not model:
@@ -354,9 +355,10 @@ def colorize_layer(viewer: Any, layer: Any, model: Any, *, blocking: bool = True
     viewer : napari.Viewer
     layer : napari.layers.Image or str
         A grayscale layer (2D, or nD with the last two axes spatial), or its name.
-    model : str or path
-        A model folder, a built-in model name, or the name of a folder in
-        :func:`napari_colorize.api.user_models_dir`.
+    model : str, path or Colorizer
+        A model folder, a built-in model name, the name of a folder in
+        :func:`napari_colorize.api.user_models_dir`, or a loaded model (saved
+        to a temporary folder for the engine worker).
     blocking : bool
         Wait and return the layers (scripts).  With ``False``, return the
         started napari ``GeneratorWorker`` (widgets); layers are added when it
@@ -387,8 +389,8 @@ def colorize_layer(viewer: Any, layer: Any, model: Any, *, blocking: bool = True
         layer = viewer.layers[layer]
     check_gray_layer(layer)
     options, show_tiles = _split_tiling(tiling)
-    model = _resolve_model_arg(model)
     worker = worker or get_worker()
+    model = _resolve_model_arg(model, worker)
     _watch_viewer(viewer)
     tiled = options.get("tile") is not None
 
