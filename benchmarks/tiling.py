@@ -82,13 +82,14 @@ def train_lookup() -> Any:
     return m
 
 
-def train_autoencoder(inference: str, quick: bool) -> Any | None:
+def train_autoencoder(inference: str, steps: int) -> Any | None:
     try:
         from napari_colorize.methods.autoencoder import AutoencoderColorizer
     except Exception as e:  # noqa: BLE001
         log(f"autoencoder unavailable: {e}")
         return None
-    m = AutoencoderColorizer(inference=inference, epochs=1 if quick else 3, steps_per_epoch=5 if quick else 20)
+    # a short training: speed and memory do not depend on it; seams and drift need only a plausible model
+    m = AutoencoderColorizer(inference=inference, epochs=1, steps_per_epoch=steps)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m.fit([rgb for _, rgb in load_photos(["coffee", "chelsea", "astronaut", "rocket"], size=512)])
@@ -254,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tile", type=int, default=512, help="tile of the seam table")
     ap.add_argument("--big-side", type=int, default=10000, help="side of the lookup big TIFF")
     ap.add_argument("--conv-side", type=int, default=5000, help="side of the autoencoder big TIFF")
+    ap.add_argument("--ae-steps", type=int, default=10, help="training steps of the autoencoders")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--skip-conv", action="store_true", help="leave out the autoencoder (no TensorFlow)")
     ap.add_argument("--workdir", default=None, help="folder for the big TIFFs (default: a temporary one)")
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args(argv)
     if args.quick:
-        args.repeat, args.size, args.tile, args.big_side, args.conv_side = 1, 512, 128, 2000, 1000
+        args.repeat, args.size, args.tile, args.big_side, args.conv_side, args.ae_steps = 1, 512, 128, 2000, 1000, 3
     warnings.simplefilter("ignore", GrayWarning)
 
     log("training lookup ...")
@@ -269,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     conv = conv_resize = None
     if not args.skip_conv:
         log("training autoencoder (native and resize inference) ...")
-        conv = train_autoencoder("native", args.quick)
-        conv_resize = train_autoencoder("resize", args.quick)
+        conv = train_autoencoder("native", args.ae_steps)
+        conv_resize = train_autoencoder("resize", args.ae_steps)
 
     out: dict[str, Any] = {"machine": machine_description()}
     models = {"lookup": lookup}
