@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,17 +152,16 @@ def test_save_load_round_trip(tmp_path, lite_model):
 @pytest.mark.slow
 def test_brief_training_beats_gray_and_saves(tmp_path):
     """width 0.25, crops of a bundled photo: the loss falls and AuC beats gray."""
-    rgb = (resize(skdata.chelsea(), (256, 256), anti_aliasing=True) * 255).astype(np.uint8)
-    m = ECCV16Colorizer(width=0.25, rebalance=False, crop_size=96, batch_size=8, crops_per_image=16,
-                        steps_per_epoch=25, epochs=6, val_split=0.0, learning_rate=2e-3)
+    rgb = (resize(skdata.chelsea(), (128, 128), anti_aliasing=True) * 255).astype(np.uint8)
+    m = ECCV16Colorizer(width=0.25, rebalance=False, crop_size=64, batch_size=8, crops_per_image=16,
+                        steps_per_epoch=8, epochs=3, val_split=0.0, learning_rate=2e-3, inference="native")
     hist = m.fit([rgb])
     loss = hist["loss"]
-    assert loss[-1] < 0.8 * loss[0], loss
+    assert len(loss) == 3 and loss[-1] < 0.8 * loss[0], loss
     lab = rgb2lab(rgb)
     L, ab = lab[..., 0], lab[..., 1:]
-    pred = m.predict_ab(L)
-    auc_model, auc_gray = auc(pred, ab), auc(np.zeros_like(ab), ab)
-    assert auc_model > auc_gray + 0.01, (auc_model, auc_gray)
+    auc_model, auc_gray = auc(m.predict_ab(L), ab), auc(np.zeros_like(ab), ab)
+    assert auc_model > auc_gray + 0.02, (auc_model, auc_gray)
     # fine-tuning only the classifier from the saved model keeps lower blocks fixed
     path = m.save(tmp_path / "m")
     m2 = load_model(path)
@@ -307,3 +307,45 @@ def test_trainable_from_blocks():
             assert layer.trainable == (BLOCK_NAMES.index(b) >= BLOCK_NAMES.index("conv5")), layer.name
     K.set_trainable_from(net, None)
     assert all(l.trainable for l in net.layers)
+
+
+@pytest.mark.slow
+def test_command_line_import_colorize_train(tmp_path):
+    """import-weights, colorize and train --init all work from the command line."""
+    torch = pytest.importorskip("torch")
+    import os
+
+    from napari_colorize.io import read_image, write_image
+
+    net = _torch_eccv16(torch, 0.25, 313).eval()
+    _randomise(torch, net, 313)
+    pth = tmp_path / "weights.pth"
+    torch.save(net.state_dict(), pth)
+    import napari_colorize
+
+    src = str(Path(napari_colorize.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+
+    def cli(*args):
+        r = subprocess.run([sys.executable, "-m", "napari_colorize.cli", *map(str, args)], env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r
+
+    model_dir = tmp_path / "imported"
+    cli("import-weights", "eccv16", pth, "--out", model_dir)
+    assert load_model(model_dir).n_bins == 313
+    gray = (resize(skdata.camera(), (96, 128), anti_aliasing=True) * 255).astype(np.uint8)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "train").mkdir()
+    write_image(tmp_path / "in" / "camera.png", gray)
+    cli("colorize", tmp_path / "in", "--model", model_dir, "--out-dir", tmp_path / "out")
+    outs = list((tmp_path / "out").iterdir())
+    assert outs and read_image(outs[0]).shape[:2] == (96, 128)
+    color = (resize(skdata.coffee(), (64, 96), anti_aliasing=True) * 255).astype(np.uint8)
+    write_image(tmp_path / "train" / "coffee.png", color)
+    cli("train", "--method", "eccv16", "--images", tmp_path / "train", "--out", tmp_path / "tuned",
+        "--init", model_dir, "--config", "epochs=1", "steps_per_epoch=1", "crop_size=32", "batch_size=2",
+        "trainable_from=conv8_313", "val_split=0")
+    tuned = load_model(tmp_path / "tuned")
+    assert tuned.n_bins == 313 and tuned.config.trainable_from == "conv8_313" and tuned.trained
