@@ -588,8 +588,9 @@ class Worker:
             env["PYTHONUNBUFFERED"] = "1"
             # the child must be able to import this package even when it was
             # put on sys.path by hand (not installed)
-            pkg_root = str(Path(__file__).resolve().parent.parent)
-            env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+            pkg_root = Path(__file__).resolve().parent.parent
+            if pkg_root.name not in ("site-packages", "dist-packages"):  # never shadow the stdlib
+                env["PYTHONPATH"] = str(pkg_root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
             self._events = queue.Queue()
             kw: dict[str, Any] = {}
             if os.name == "posix":

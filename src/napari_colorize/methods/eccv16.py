@@ -296,8 +296,12 @@ class ECCV16Colorizer(Colorizer):
         L = check_L(L)
         return self.predict_ab_batch(L[None])[0]
 
-    def predict_ab_batch(self, L: np.ndarray, *, batch_size: int = 4) -> np.ndarray:
-        """ab (N, H, W, 2) for a batch of L (N, H, W); runs ``batch_size`` at a time."""
+    def predict_ab_batch(self, L: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
+        """ab (N, H, W, 2) for a batch of L (N, H, W).
+
+        Runs ``batch_size`` images at a time (default: as many as fit in
+        about 2 megapixels of network input, at least 1).
+        """
         L = np.asarray(L)
         if L.ndim != 3:
             raise InputError(f"expected a batch (N, H, W) of L, got shape {L.shape}")
@@ -305,6 +309,9 @@ class ECCV16Colorizer(Colorizer):
         pred = self._get_predictor()
         cfg = self.config
         n, h, w = L.shape
+        if batch_size is None:
+            px = h * w if cfg.inference == "native" else cfg.input_size**2
+            batch_size = max(1, min(16, (1 << 21) // max(px, 1)))
         out = np.empty((n, h, w, 2), dtype=np.float32)
         for i in range(0, n, batch_size):
             x = L[i : i + batch_size]
