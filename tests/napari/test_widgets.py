@@ -412,8 +412,10 @@ def test_sample_data_and_manifest(make_napari_viewer):
     pm = PluginManager.instance()
     mf = pm.get_manifest("napari-colorize")
     assert {w.display_name for w in mf.contributions.widgets} == {"Colorize", "Train colorizer", "Evaluate colorization"}
-    dw, w = viewer.window.add_plugin_dock_widget("napari-colorize", "Colorize")
-    assert isinstance(w, ColorizeWidget)
+    for name, cls in (("Colorize", ColorizeWidget), ("Train colorizer", TrainWidget),
+                      ("Evaluate colorization", EvaluateWidget)):
+        dw, w = viewer.window.add_plugin_dock_widget("napari-colorize", name)
+        assert isinstance(w, cls)
 
 
 def test_worker_process_is_separate():
