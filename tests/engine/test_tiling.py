@@ -44,7 +44,7 @@ def test_plan_geometry(shape, tile, overlap, halo):
         wy0, wx0, wy1, wx1 = t.write
         # inside the image (edge tiles shifted inside, never padded)
         assert 0 <= ry0 <= wy0 < wy1 <= ry1 <= H and 0 <= rx0 <= wx0 < wx1 <= rx1 <= W
-        assert t.write_shape == (min(tile, H), min(tile, W))
+        assert t.write_shape == plan.tile and plan.tile[0] <= min(tile, H) and plan.tile[1] <= min(tile, W)
         # the halo is there wherever the image allows it
         assert wy0 - ry0 >= min(halo, wy0) and ry1 - wy1 >= min(halo, H - wy1)
         assert wx0 - rx0 >= min(halo, wx0) and rx1 - wx1 >= min(halo, W - wx1)
@@ -55,10 +55,22 @@ def test_plan_geometry(shape, tile, overlap, halo):
         assert a + plan.tile[0] - b >= overlap
 
 
+def test_balanced_tiles():
+    # 2048 px with tiles of at most 1024 and overlap 32: three tiles of 704, not 1024 + 1024 + a repeat
+    plan = plan_tiles((2048, 1000), tile=1024, overlap=32)
+    assert plan.tile == (704, 1000) and len(plan) == 3
+    assert sorted({t.write[0] for t in plan.tiles}) == [0, 672, 1344]
+    plain = plan_tiles((2048, 1000), tile=1024, overlap=32, balance=False)
+    assert plain.tile == (1024, 1000) and len(plain) == 3
+    # block alignment survives balancing
+    plan = plan_tiles((1000, 777), tile=256, overlap=32, block_size=16)
+    assert all(v % 16 == 0 and v <= 256 for v in plan.tile)
+
+
 def test_plan_to_dict_json_and_rectangles():
     plan = plan_tiles((300, 517), tile=128, overlap=32, halo=16)
     d = json.loads(json.dumps(plan.to_dict()))
-    assert d["shape"] == [300, 517] and d["tile"] == [128, 128] and d["overlap"] == 32 and d["halo"] == 16
+    assert d["shape"] == [300, 517] and d["tile"] == list(plan.tile) and d["overlap"] == 32 and d["halo"] == 16
     assert len(d["tiles"]) == len(plan) == len(d["rectangles"])
     for t, r in zip(plan.tiles, plan.rectangles()):
         assert r == [[t.write[0], t.write[1]], [t.write[2], t.write[3]]]
