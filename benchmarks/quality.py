@@ -57,8 +57,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lookup": {"method": "lookup", "config": {}},
     "window_mlp": {"method": "window", "config": {"arch": "mlp"}},
     "window_cnn": {"method": "window", "config": {"arch": "cnn"}},
-    "autoencoder": {"method": "autoencoder", "config": {}},
-    "vgg_autoencoder": {"method": "vgg_autoencoder", "config": {}},
+    # measured on the 2-core machine: ~27 CPU-s per epoch (10 default epochs would take over 2 min)
+    "autoencoder": {"method": "autoencoder", "config": {"epochs": 6}},
+    # VGG16 from scratch: 224 px input costs ~75 CPU-s per epoch; 128 px ~27 CPU-s
+    "vgg_autoencoder": {"method": "vgg_autoencoder", "config": {"input_size": 128, "crop_size": 192}},
     # as the built-in eccv16-lite default (scripts/train_defaults.py), rebalancing off and on
     "eccv16": {
         "method": "eccv16",
@@ -146,11 +148,30 @@ def folds(protocol: int, photos: list[tuple[str, np.ndarray]]) -> list[tuple[str
     return out
 
 
+def time_limit_callback(seconds: float) -> Any:
+    """A Keras callback that stops training after ``seconds`` (checked after each batch)."""
+    import keras
+
+    class TimeLimit(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.start = time.perf_counter()
+            self.stopped = False
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if time.perf_counter() - self.start > seconds and getattr(self, "model", None) is not None:
+                self.model.stop_training = True
+                self.stopped = True
+
+    return TimeLimit()
+
+
 def run_protocol(
     protocol: int,
     photos: list[tuple[str, np.ndarray]],
     plan: dict[str, dict[str, Any]],
     *,
+    max_train_s: float | None = None,
     notes: list[str],
     keep: set[str],
     json_rows: list[dict[str, Any]],
@@ -181,9 +202,12 @@ def run_protocol(
         for i, (name, train_imgs, truth) in enumerate(fs):
             log(f"[p{protocol}] {variant} fold {i + 1}/{len(fs)} ({name}) ...")
             try:
+                callbacks = [time_limit_callback(max_train_s)] if max_train_s and method != "lookup" else []
                 t0 = time.perf_counter()
-                model = nc.train(method, train_imgs, config=cfg)
+                model = nc.train(method, train_imgs, config=cfg, callbacks=callbacks)
                 train_s = time.perf_counter() - t0
+                if callbacks and callbacks[0].stopped:
+                    notes.append(f"protocol {protocol}, {variant}, {name}: training stopped by --max-train-s {max_train_s:g}")
                 pred, infer_s = common.colorize_truth(truth, model)
                 res = evaluate_pair(pred, truth)
             except KeyboardInterrupt:
@@ -287,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=common.SIZE, help="longest side of the photos, px (default 768)")
     p.add_argument("--quick", action="store_true", help="tiny recipes: a smoke run, not a benchmark")
     p.add_argument("--set", nargs="+", default=[], metavar="VARIANT.KEY=VALUE", help="override a recipe value")
+    p.add_argument("--max-train-s", type=float, default=None, metavar="S",
+                   help="stop any (Keras) training after S seconds (default: the recipes run to the end); "
+                   "results then depend on the machine's speed")
     p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown (e.g. docs/quality.md)")
     p.add_argument("--json", metavar="FILE", help="write every per-image row as JSON (updated as it goes)")
     p.add_argument("--figure", metavar="PNG", help="protocol 1 picture: gray | methods | truth for a few photos")
@@ -330,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     json_rows: list[dict[str, Any]] = []
     results: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     for proto in protocols:
-        rows, kept = run_protocol(proto, photos, plan, notes=notes, keep=keep if proto == 1 else set(),
+        rows, kept = run_protocol(proto, photos, plan, max_train_s=args.max_train_s, notes=notes,
+                                  keep=keep if proto == 1 else set(),
                                   json_rows=json_rows, json_path=args.json)
         summary = summarize(rows, list(plan))
         results[proto] = (rows, summary)
