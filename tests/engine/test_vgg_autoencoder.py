@@ -82,6 +82,30 @@ def test_encoder_weights_from_path(vgg_weights_file, tmp_path):
     assert m2.info["encoder_weights"] == vgg_weights_file
 
 
+def test_legacy_h5_encoder_weights(tmp_path):
+    """The legacy .h5 layout of Keras' ImageNet file (vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5) loads by name."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    keras.utils.set_random_seed(5)
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(224, 224, 3))
+    path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, vgg)
+    m = VGGAutoencoderColorizer(encoder_weights=str(path), input_size=64)
+    m._ensure_net()
+    for a, b in zip(m._encoder.weights, vgg.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # an .h5 file of some other network is refused, not silently skipped
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense_x")])
+    bad = tmp_path / "other.h5"
+    with h5py.File(bad, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, other)
+    with pytest.raises(ConfigError, match="not a Keras VGG16 weights file"):
+        VGGAutoencoderColorizer(encoder_weights=str(bad))._ensure_net()
+
+
 def test_missing_or_bad_encoder_weights(tmp_path):
     with pytest.raises(ConfigError, match="not found.*Nothing is downloaded"):
         VGGAutoencoderColorizer(encoder_weights=str(tmp_path / "nope.h5"))._ensure_net()

@@ -148,6 +148,18 @@ def load_encoder_weights(encoder: keras.Model, path: str | Path) -> None:
         if name.endswith(".weights.h5"):
             encoder.load_weights(str(p))
         elif name.endswith((".h5", ".hdf5")):
+            import h5py
+
+            with h5py.File(p, "r") as f:
+                g = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+                names = {n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("layer_names", [])}
+            wanted = {la.name for la in encoder.layers if la.weights}
+            missing = sorted(wanted - names)
+            if missing:
+                raise ConfigError(
+                    f"{p} is not a Keras VGG16 weights file: it lacks layer(s) {', '.join(missing[:4])}"
+                    f"{' ...' if len(missing) > 4 else ''}"
+                )
             encoder.load_weights(str(p), by_name=True)
         else:
             raise ConfigError(f"encoder_weights must be a Keras .weights.h5 or .h5 file, got {p.name}")

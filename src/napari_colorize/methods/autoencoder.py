@@ -307,6 +307,7 @@ class AutoencoderColorizer(Colorizer):
             validation_data=val_ds,
             validation_steps=val_steps,
             callbacks=list(callbacks or []),
+            shuffle=False,  # the dataset shuffles its crops itself
             verbose=0,
         )
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
