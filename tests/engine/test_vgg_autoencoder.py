@@ -38,7 +38,7 @@ def vgg_weights_file(tmp_path_factory) -> str:
 
 def test_config_defaults_and_validation():
     c = VGGAutoencoderConfig()
-    assert (c.input_size, c.ab_scale, c.inference, c.encoder_weights, c.freeze_encoder) == (224, 128.0, "resize", "none", False)
+    assert (c.input_size, c.ab_scale, c.inference, c.encoder_weights, c.freeze_encoder) == (224, 128.0, "resize", "none", True)
     assert VGGAutoencoderConfig.from_json(c.to_json()) == c
     with pytest.raises(ConfigError, match="block size 32"):
         VGGAutoencoderConfig(input_size=200)
@@ -140,7 +140,8 @@ def test_trains_and_beats_gray_baseline(tmp_path):
 
 @pytest.mark.slow
 def test_freeze_encoder_keeps_encoder_weights():
-    m = VGGAutoencoderColorizer(**dict(QUICK, epochs=1, steps_per_epoch=2, batch_size=2), freeze_encoder=True)
+    m = VGGAutoencoderColorizer(**dict(QUICK, epochs=1, steps_per_epoch=2, batch_size=2))
+    assert m.config.freeze_encoder  # the default, as in Reverse-Oldification
     net = m._ensure_net()
     enc0 = [np.asarray(w).copy() for w in m._encoder.weights]
     dec0 = [np.asarray(w).copy() for w in net.weights[len(enc0):]]
