@@ -8,8 +8,8 @@ and case, in one process on the same CPU:
 - ``1024 native``: fully convolutional at 1024x1024, ab upsampled x4;
 
 megapixels of input per second (median of ``--repeat`` runs, after a
-warm-up), for ``ECCV16Colorizer.predict_ab`` (numpy in, numpy out) and for
-the reference PyTorch module (``richzhang/colorization``'s
+warm-up; Keras and PyTorch runs alternate), for
+``ECCV16Colorizer.predict_ab`` (numpy in, numpy out) and for the reference PyTorch module (``richzhang/colorization``'s
 ``ECCVGenerator``, rebuilt here with the same width) doing the same work
 under ``torch.inference_mode``, and their ratio (> 1: Keras faster).
 Weights are random: speed does not depend on them.
@@ -25,7 +25,9 @@ Examples
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,26 @@ def torch_eccv16(width: float, n_bins: int = 313) -> tuple[Any, Any]:
     return ECCV16().eval(), torch
 
 
+def interleaved(fns: dict[str, Any], *, repeat: int, max_seconds: float) -> dict[str, float]:
+    """Median seconds of each function, run alternately (one warm-up each).
+
+    Alternating the frameworks run by run keeps a change in machine load
+    from favouring one of them.
+    """
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    start = time.perf_counter()
+    for _ in range(max(1, repeat)):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+        if time.perf_counter() - start > max_seconds and len(times[next(iter(fns))]) >= 3:
+            break
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def test_L(size: int) -> np.ndarray:
     from skimage import data
     from skimage.color import rgb2lab
@@ -126,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             L = test_L(size)
             model.config = model.config.replace(inference=mode)
             mp = size * size / 1e6
-            t_k, _ = common.timeit(lambda: model.predict_ab(L), repeat=args.repeat, max_seconds=args.max_seconds)
-            row: dict[str, Any] = {"width": width, "case": label, "keras_mps": mp / t_k, "keras_s": t_k}
+            fns = {"keras": lambda: model.predict_ab(L)}
             if tnet is not None:
                 x = torch_mod.from_numpy(L[None, None].copy())
 
@@ -135,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
                     with torch_mod.inference_mode():
                         return tnet(x, (size, size), mode == "native")[0].permute(1, 2, 0).numpy()
 
-                t_t, _ = common.timeit(run_torch, repeat=args.repeat, max_seconds=args.max_seconds)
-                row.update(torch_mps=mp / t_t, torch_s=t_t, ratio=t_t / t_k)
+                fns["torch"] = run_torch
+            t = interleaved(fns, repeat=args.repeat, max_seconds=args.max_seconds)
+            row: dict[str, Any] = {"width": width, "case": label, "keras_mps": mp / t["keras"], "keras_s": t["keras"]}
+            if "torch" in t:
+                row.update(torch_mps=mp / t["torch"], torch_s=t["torch"], ratio=t["torch"] / t["keras"])
             rows.append(row)
             log(f"width {width} {label}: keras {row['keras_s']:.3f} s"
                 + (f", torch {row['torch_s']:.3f} s" if "torch_s" in row else ""))
