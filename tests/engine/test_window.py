@@ -79,8 +79,7 @@ def test_tiling_properties() -> None:
 @pytest.mark.parametrize("decode", ["mean", "mode"])
 def test_conv_inference_equals_window_model(small_models: dict[str, WindowColorizer], arch: str, decode: str) -> None:
     m = small_models[arch]
-    m.config = m.config.replace(decode=decode)
-    m._predict = None
+    m.config = m.config.replace(decode=decode)  # the conv predictor follows the decoding options
     try:
         L = rgb2lab(_chelsea(0.2))[..., 0]
         h, w = L.shape
@@ -103,7 +102,6 @@ def test_conv_inference_equals_window_model(small_models: dict[str, WindowColori
             np.testing.assert_array_equal(ab[ys, xs][sure], m.palette[p.argmax(1)][sure])
     finally:
         m.config = m.config.replace(decode="mean")
-        m._predict = None
 
 
 def test_row_strips_are_exact(small_models: dict[str, WindowColorizer]) -> None:

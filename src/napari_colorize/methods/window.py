@@ -266,6 +266,7 @@ class WindowColorizer(Colorizer):
         self._model: Any = None  # the per-window keras model (trained)
         self._built: dict[str, Any] | None = None
         self._predict: Any = None  # cached fully convolutional predictor
+        self._predict_key: tuple[Any, ...] | None = None
         self.history: dict[str, list[float]] = {}
 
     # -- tiling ------------------------------------------------------------
@@ -357,10 +358,12 @@ class WindowColorizer(Colorizer):
     def _predictor(self) -> Any:
         from . import _window_keras as wk
 
-        if self._predict is None:
-            if self._model is None or self.palette is None:
-                raise ConfigError("this window model is untrained: fit it (or load a trained model folder) first")
+        if self._model is None or self.palette is None:
+            raise ConfigError("this window model is untrained: fit it (or load a trained model folder) first")
+        key = (self.config.decode, self.config.temperature)
+        if self._predict is None or self._predict_key != key:  # decoding options may change after training
             self._predict = wk.ConvPredictor(self._model, self.palette, self.config)
+            self._predict_key = key
         return self._predict
 
     def predict_ab(self, L: np.ndarray) -> np.ndarray:
