@@ -139,29 +139,58 @@ class _Anchor:
 
     def region(self, box: tuple[int, int, int, int]) -> np.ndarray:
         """The anchor's ab bilinearly upsampled over ``box`` (y0, x0, y1, x1) of the full plane."""
-        y0, x0, y1, x1 = box
-        hs, ws = self.ab.shape[:2]
-        fy, fx = self.factor
-        cy = np.clip((np.arange(y0, y1) + 0.5) / fy - 0.5, 0, hs - 1)
-        cx = np.clip((np.arange(x0, x1) + 0.5) / fx - 0.5, 0, ws - 1)
-        iy = np.minimum(np.floor(cy).astype(int), hs - 1)
-        ix = np.minimum(np.floor(cx).astype(int), ws - 1)
-        iy1, ix1 = np.minimum(iy + 1, hs - 1), np.minimum(ix + 1, ws - 1)
-        wy = (cy - iy).astype(np.float32)[:, None, None]
-        wx = (cx - ix).astype(np.float32)[None, :, None]
-        a = self.ab
-        top = a[iy][:, ix] * (1 - wx) + a[iy][:, ix1] * wx
-        bot = a[iy1][:, ix] * (1 - wx) + a[iy1][:, ix1] * wx
-        return (top * (1 - wy) + bot * wy).astype(np.float32)
+        return _bilinear(self.ab, self.factor, box)
 
     def apply(self, ab: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """Replace the low frequencies of a tile's ab (over ``box``) by the anchor's."""
+        """Replace the low frequencies of a tile's ab (over ``box``) by the anchor's.
+
+        ``ab - G(ab) + G(anchor) = ab + G(anchor - ab)`` with G a Gaussian
+        low-pass of ``sigma`` px, run on a grid ``step`` times coarser (block
+        means, then bilinear upsampling): G has no detail finer than that.
+        """
         from scipy.ndimage import gaussian_filter
 
-        s = (self.sigma, self.sigma, 0)
-        low = gaussian_filter(ab, s, mode="reflect", truncate=3.0)
-        anchor_low = gaussian_filter(self.region(box), s, mode="reflect", truncate=3.0)
-        return (ab - low + anchor_low).astype(np.float32)
+        d = self.region(box) - ab
+        h, w = d.shape[:2]
+        step = max(1, int(self.sigma // 4))
+        if step > 1:
+            hs, ws = -(-h // step), -(-w // step)
+            dp = np.pad(d, ((0, hs * step - h), (0, ws * step - w), (0, 0)), mode="edge")
+            small = dp.reshape(hs, step, ws, step, 2).mean(axis=(1, 3), dtype=np.float32)
+            small = gaussian_filter(small, (self.sigma / step, self.sigma / step, 0), mode="reflect", truncate=3.0)
+            low = _bilinear(small, (step, step), (0, 0, h, w))
+        else:
+            low = gaussian_filter(d, (self.sigma, self.sigma, 0), mode="reflect", truncate=3.0)
+        return (ab + low).astype(np.float32)
+
+
+def _interp_matrix(n0: int, n1: int, f: int, size: int) -> tuple[np.ndarray, int]:
+    """Linear-interpolation weights (n1 - n0, k) from a coarse axis of ``size`` to fine pixels n0..n1, and the first coarse index."""
+    c = np.clip((np.arange(n0, n1) + 0.5) / f - 0.5, 0, size - 1)
+    i0 = np.minimum(np.floor(c).astype(int), size - 1)
+    i1 = np.minimum(i0 + 1, size - 1)
+    w = (c - i0).astype(np.float32)
+    lo = int(i0.min())
+    m = np.zeros((n1 - n0, int(i1.max()) - lo + 1), np.float32)
+    rows = np.arange(n1 - n0)
+    np.add.at(m, (rows, i0 - lo), 1 - w)
+    np.add.at(m, (rows, i1 - lo), w)
+    return m, lo
+
+
+def _bilinear(a: np.ndarray, factor: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """Bilinear upsampling of ``a`` (hs, ws, C) by ``factor``, over ``box`` of the upsampled grid (pixel centres aligned).
+
+    Separable: two small matrix products per channel.
+    """
+    y0, x0, y1, x1 = box
+    my, ly = _interp_matrix(y0, y1, factor[0], a.shape[0])
+    mx, lx = _interp_matrix(x0, x1, factor[1], a.shape[1])
+    sub = np.asarray(a[ly : ly + my.shape[1], lx : lx + mx.shape[1]], np.float32)
+    out = np.empty((y1 - y0, x1 - x0, a.shape[2]), np.float32)
+    for c in range(a.shape[2]):
+        out[..., c] = my @ sub[..., c] @ mx.T
+    return out
 
 
 def _anchor_factor(shape: tuple[int, int], size: int) -> tuple[int, int]:

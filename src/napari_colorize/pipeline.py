@@ -23,12 +23,14 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image
+from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image  # noqa: F401
 
 __all__ = ["colorize_file", "BIG_PIXELS", "TIFF_TILE"]
 
-#: planes with at least this many pixels are processed lazily, tile by tile
-BIG_PIXELS = 10_000 * 10_000
+#: TIFF planes with at least this many pixels are read lazily and written tile by tile
+#: (4096 x 4096: well below the 10,000 x 10,000 the issue calls big, because an
+#: in-memory 25 MP colorization with a Keras model already peaks above 2.5 GB)
+BIG_PIXELS = 4096 * 4096
 #: tile shape of the tiled TIFFs written for big images
 TIFF_TILE = (256, 256)
 
@@ -101,11 +103,15 @@ def colorize_file(
 
 
 def _colorize_in_memory(path: Path, model: Any, out_dir: Path, *, save_lab: bool, is_tiff: bool, **opts: Any) -> tuple[list[Path], Any, tuple[int, ...]]:
-    from .api import colorize
+    from . import engine
+    from .color import gray2L
 
     image = read_image(path)
-    res = colorize(image, model, **opts)
-    rgb8 = to_uint8(np.asarray(res.rgb))
+    color = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    L = gray2L(image) if color else _gray2L_fast(image)
+    del image
+    res = engine.colorize(L, model, **opts)
+    rgb8 = _rgb8(L, res.ab)
     written = []
     if is_tiff:
         written.append(_write_tiff(out_dir / f"{path.stem}_rgb.tif", rgb8, rgb=True))
@@ -113,10 +119,25 @@ def _colorize_in_memory(path: Path, model: Any, out_dir: Path, *, save_lab: bool
         if rgb8.ndim != 3:
             raise InputError(f"{path}: cannot write a stack of shape {rgb8.shape} as {path.suffix}")
         written.append(write_image(out_dir / f"{path.stem}_rgb.png", rgb8))
+    del rgb8
     if save_lab:
-        written.append(_write_tiff(out_dir / f"{path.stem}_L.tif", np.asarray(res.L, np.float32)))
+        written.append(_write_tiff(out_dir / f"{path.stem}_L.tif", np.asarray(L, np.float32)))
         written.append(_write_tiff(out_dir / f"{path.stem}_ab.tif", np.asarray(res.ab, np.float32)))
-    return written, res.plan, tuple(np.shape(res.L))
+    return written, res.plan, tuple(np.shape(L))
+
+
+def _rgb8(L: np.ndarray, ab: np.ndarray, rows: int = 256) -> np.ndarray:
+    """uint8 sRGB from L (..., H, W) and ab, in slices of rows (skimage's lab2rgb makes float64 copies)."""
+    from .color import Lab2rgb
+
+    out = np.empty(L.shape + (3,), np.uint8)
+    Lf = L.reshape((-1,) + L.shape[-2:])
+    abf = ab.reshape((-1,) + ab.shape[-3:])
+    of = out.reshape((-1,) + out.shape[-3:])
+    for i in range(Lf.shape[0]):
+        for y in range(0, Lf.shape[1], rows):
+            of[i, y : y + rows] = to_uint8(Lab2rgb(Lf[i, y : y + rows], abf[i, y : y + rows]))
+    return out
 
 
 def _write_tiff(path: Path, data: np.ndarray, *, rgb: bool = False) -> Path:
@@ -205,7 +226,7 @@ def _colorize_big_tiff(
     import dask.array as da
 
     from . import engine
-    from .color import Lab2rgb, gray2L
+    from .color import gray2L
 
     image, _ = _open_lazy(path)
     is_rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
@@ -232,11 +253,7 @@ def _colorize_big_tiff(
     Lc = L.rechunk(ab.chunks[:-1])
 
     def rgb_block(a: np.ndarray, l: np.ndarray) -> np.ndarray:
-        # in slices of rows: skimage's lab2rgb makes several float64 copies
-        out = np.empty(a.shape[:-1] + (3,), np.uint8)
-        for y in range(0, a.shape[0], 256):
-            out[y : y + 256] = to_uint8(Lab2rgb(l[y : y + 256, ..., 0], a[y : y + 256]))
-        return out
+        return _rgb8(l[..., 0], a)
 
     rgb8 = da.map_blocks(rgb_block, ab, Lc[..., None], dtype=np.uint8, chunks=ab.chunks[:-1] + ((3,),))
     outputs = [(out_dir / f"{path.stem}_rgb.tif", rgb8, "rgb")]
