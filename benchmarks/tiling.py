@@ -82,7 +82,11 @@ def train_lookup() -> Any:
     return m
 
 
-def train_autoencoder(inference: str, steps: int) -> Any | None:
+def train_autoencoder(inference: str, steps: int, cache: Path | None = None) -> Any | None:
+    if cache is not None and (cache / "config.json").is_file():
+        from napari_colorize.methods import load_model
+
+        return load_model(cache)
     try:
         from napari_colorize.methods.autoencoder import AutoencoderColorizer
     except Exception as e:  # noqa: BLE001
@@ -93,6 +97,8 @@ def train_autoencoder(inference: str, steps: int) -> Any | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m.fit([rgb for _, rgb in load_photos(["coffee", "chelsea", "astronaut", "rocket"], size=512)])
+    if cache is not None:
+        m.save(cache)
     return m
 
 
@@ -257,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conv-side", type=int, default=5000, help="side of the autoencoder big TIFF")
     ap.add_argument("--ae-steps", type=int, default=10, help="training steps of the autoencoders")
     ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--only", choices=["overhead", "seams", "big", "big-conv"], default=None,
+                    help="run one table only (big-conv: the autoencoder big-file row only)")
     ap.add_argument("--skip-conv", action="store_true", help="leave out the autoencoder (no TensorFlow)")
     ap.add_argument("--workdir", default=None, help="folder for the big TIFFs (default: a temporary one)")
     ap.add_argument("--markdown", action="store_true")
@@ -271,14 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     conv = conv_resize = None
     if not args.skip_conv:
         log("training autoencoder (native and resize inference) ...")
-        conv = train_autoencoder("native", args.ae_steps)
-        conv_resize = train_autoencoder("resize", args.ae_steps)
+        cache = Path(args.workdir) if args.workdir else None
+        conv = train_autoencoder("native", args.ae_steps, cache / "ae_native" if cache else None)
+        conv_resize = train_autoencoder("resize", args.ae_steps, cache / "ae_resize" if cache else None)
 
     out: dict[str, Any] = {"machine": machine_description()}
     models = {"lookup": lookup}
     if conv is not None:
         models["autoencoder"] = conv
-    over = overhead_rows(models, args.size, args.repeat)
+    run = {"overhead", "seams", "big"} if args.only is None else {args.only.split("-")[0]}
+    over = overhead_rows(models, args.size, args.repeat) if "overhead" in run else []
     out["overhead"] = over
     print(f"\n## Tiling overhead (tiled / untiled time, median of {args.repeat}, engine only)\n")
     print(format_table(over, [Column("model", "model", align="<"), Column("size", "image", align="<"),
@@ -289,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     smodels: dict[str, Any] = {"tile-mean": TileMean(), "lookup": lookup}
     if conv_resize is not None:
         smodels["autoencoder(resize)"] = conv_resize
-    seams = seam_rows(smodels, args.size, args.tile)
+    seams = seam_rows(smodels, args.size, args.tile) if "seams" in run else []
     out["seams"] = seams
     print(f"\n## Seams and drift, {args.size}x{args.size} mosaic of 4 photos, tile {args.tile}\n")
     print(format_table(seams, [Column("model", "model", align="<"), Column("blend", "blend", align="<"),
@@ -297,10 +307,10 @@ def main(argv: list[str] | None = None) -> int:
                                Column("seam_untiled", "seam untiled"), Column("drift", "drift (Lab)"),
                                Column("de00", "dE00 vs truth"), Column("seconds", "s")], markdown=args.markdown))
 
-    if not args.skip_big:
+    if not args.skip_big and "big" in run:
         workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="nc_tiling_"))
         workdir.mkdir(parents=True, exist_ok=True)
-        bmodels: dict[str, tuple[Any, int]] = {"lookup": (lookup, args.big_side)}
+        bmodels: dict[str, tuple[Any, int]] = {} if args.only == "big-conv" else {"lookup": (lookup, args.big_side)}
         if conv is not None:
             bmodels["autoencoder"] = (conv, args.conv_side)
         try:
