@@ -290,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     run = {"overhead", "seams", "big"} if args.only is None else {args.only.split("-")[0]}
     over = overhead_rows(models, args.size, args.repeat) if "overhead" in run else []
     out["overhead"] = over
-    print(f"\n## Tiling overhead (tiled / untiled time, median of {args.repeat}, engine only)\n")
-    print(format_table(over, [Column("model", "model", align="<"), Column("size", "image", align="<"),
+    if over:
+        print(f"\n## Tiling overhead (tiled / untiled time, median of {args.repeat}, engine only)\n")
+        print(format_table(over, [Column("model", "model", align="<"), Column("size", "image", align="<"),
                               Column("tile", "tile/overlap/halo", align="<"), Column("tiles", "tiles", "{:d}"),
                               Column("blend", "blend", align="<"), Column("untiled", "untiled s", "{:.3f}"),
                               Column("tiled", "tiled s", "{:.3f}"), Column("ratio", "ratio", "{:.2f}")], markdown=args.markdown))
@@ -301,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         smodels["autoencoder(resize)"] = conv_resize
     seams = seam_rows(smodels, args.size, args.tile) if "seams" in run else []
     out["seams"] = seams
-    print(f"\n## Seams and drift, {args.size}x{args.size} mosaic of 4 photos, tile {args.tile}\n")
-    print(format_table(seams, [Column("model", "model", align="<"), Column("blend", "blend", align="<"),
+    if seams:
+        print(f"\n## Seams and drift, {args.size}x{args.size} mosaic of 4 photos, tile {args.tile}\n")
+        print(format_table(seams, [Column("model", "model", align="<"), Column("blend", "blend", align="<"),
                                Column("anchor", "anchor", align="<"), Column("seam", "seam"),
                                Column("seam_untiled", "seam untiled"), Column("drift", "drift (Lab)"),
                                Column("de00", "dE00 vs truth"), Column("seconds", "s")], markdown=args.markdown))
