@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 #: images the defaults learn from (skimage.data names, then sklearn sample images)
-SKIMAGE_PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right", "hubble_deep_field", "ihc", "retina"]
+SKIMAGE_PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field", "immunohistochemistry", "retina"]
 SKLEARN_PHOTOS = ["china.jpg", "flower.jpg"]
 
 #: name -> (method, config); keep them small (< 20 MB in total) and quick
@@ -41,7 +41,10 @@ def bundled_photos(max_side: int = 512) -> dict[str, np.ndarray]:
 
     out = {}
     for name in SKIMAGE_PHOTOS:
-        out[name] = np.asarray(getattr(data, name)())[..., :3]
+        img = getattr(data, name)()
+        if name == "stereo_motorcycle":  # (left, right, disparity): the left view only
+            img = img[0]
+        out[name] = np.asarray(img)[..., :3]
     try:
         from sklearn.datasets import load_sample_images
 
