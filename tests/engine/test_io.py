@@ -87,3 +87,16 @@ def test_atomic_dir_replaces_whole_and_survives_failure(tmp_path):
     with pytest.raises(ModelFolderError):
         with io.atomic_dir(tmp_path / "file"):
             pass
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        io.write_image(tmp_path / "a.png", np.zeros((4, 4, 3), np.float32))
+        with io.atomic_dir(tmp_path / "m") as tmp:
+            (tmp / "w.txt").write_text("x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "m" / "w.txt").stat().st_mode & 0o777 == 0o644
