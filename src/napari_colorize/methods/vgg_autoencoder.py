@@ -81,7 +81,7 @@ class VGGAutoencoderConfig(KerasAEConfig):
     steps_per_epoch: int = _field(12, "batches per epoch")
     crop_size: int = _field(256, "side of the random training crops at the image's own resolution, px (resized to input_size)")
     input_size: int = _field(224, "side of the network input, px (a multiple of 32; 224 gives VGG16's 7x7x512)")
-    learning_rate: float = _field(1e-4, "Adam learning rate")
+    learning_rate: float = _field(1e-3, "Adam learning rate (use about 1e-4 with freeze_encoder=False)")
     inference: Literal["native", "resize"] = _field(
         "resize",
         "resize: resize L to input_size, predict, upsample ab bilinearly; "
