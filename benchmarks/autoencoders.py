@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per inference timing (median)")
     ap.add_argument("--steps", type=int, default=8, help="timed training batches (after 2 warm-up batches)")
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    ap.add_argument("--inference", nargs="+", default=["native", "resize"], choices=["native", "resize"])
     ap.add_argument("--config", action="append", default=[], metavar="K=V", help="config override for every method")
     ap.add_argument("--quick", action="store_true", help="smoke run: few steps, 512 px only, one repeat")
     ap.add_argument("--markdown", help="write the table (and machine) as markdown here")
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{method}: training speed ...")
         sps, cpu = time_training(method, cfg, steps=args.steps, skip=2)
         base = get_method(method)(cfg).config
-        for inference in ("native", "resize"):
+        for inference in args.inference:
             row: dict[str, Any] = {
                 "method": method, "inference": inference, "input_size": base.input_size,
                 "batch_size": base.batch_size, "train_sps": sps, "train_cpu_per_sample": cpu,
