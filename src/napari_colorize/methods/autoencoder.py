@@ -198,8 +198,11 @@ class AutoencoderColorizer(Colorizer):
             return self._net
         import keras
 
+        from .keras_utils import distribution_scope
+
         keras.utils.set_random_seed(int(self.config.seed))
-        self._net = self._build_net(for_loading=for_loading)
+        with distribution_scope(self.config.distribute):
+            self._net = self._build_net(for_loading=for_loading)
         self._built_arch = arch
         return self._net
 
@@ -300,7 +303,10 @@ class AutoencoderColorizer(Colorizer):
             val_ds = val_ds.map(norm)
             val_steps = max(1, int(round(steps * cfg.val_split)))
         if self._compiled_lr != cfg.learning_rate:
-            net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
+            from .keras_utils import distribution_scope
+
+            with distribution_scope(cfg.distribute):
+                net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
             self._compiled_lr = cfg.learning_rate
         hist = net.fit(
             train_ds,
