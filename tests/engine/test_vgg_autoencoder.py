@@ -138,7 +138,6 @@ def test_trains_and_beats_gray_baseline(tmp_path):
         AutoencoderColorizer.load(out)
 
 
-@pytest.mark.slow
 def test_freeze_encoder_keeps_encoder_weights():
     m = VGGAutoencoderColorizer(**dict(QUICK, epochs=1, steps_per_epoch=2, batch_size=2))
     assert m.config.freeze_encoder  # the default, as in Reverse-Oldification
