@@ -30,7 +30,7 @@ SKLEARN_PHOTOS = ["china.jpg", "flower.jpg"]
 #: name -> (method, config); keep them small (< 20 MB in total) and quick
 RECIPES: dict[str, tuple[str, dict]] = {
     "window": ("window", {}),
-    "eccv16-lite": ("eccv16", {"width": 0.25, "epochs": 12, "rebalance": False, "crop_size": 128, "input_size": 128}),
+    "eccv16-lite": ("eccv16", {"width": 0.125, "epochs": 12, "rebalance": False, "crop_size": 128, "input_size": 128}),
 }
 
 
