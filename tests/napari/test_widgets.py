@@ -175,7 +175,9 @@ def test_cancel_and_crash_recovery(make_napari_viewer, qtbot, wait_idle, coffee_
     assert w.messages[-1][0] == "info"  # nothing new went wrong
     tiles = viewer.layers["coffee tiles"]
     assert tiles.nshapes == len(tiles.metadata["write_boxes"]) > 1
-    assert all(b[2] - b[0] == 200 for b in tiles.metadata["write_boxes"])
+    # the new tile size took effect: tiles are at most 200 px (plans balance tiles over each axis)
+    assert all(b[2] - b[0] <= 200 and b[3] - b[1] <= 200 for b in tiles.metadata["write_boxes"])
+    assert max(b[3] - b[1] for b in tiles.metadata["write_boxes"]) > 150
 
 
 def test_bad_gui_input_changes_nothing(make_napari_viewer, qtbot, wait_idle, coffee, coffee_gray, lookup_model, tmp_path):
