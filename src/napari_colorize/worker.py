@@ -788,16 +788,7 @@ class Worker:
     def request(self, cmd: str, *, progress: Callable[[dict], None] | None = None,
                 should_stop: Callable[[], bool] | None = None, **args: Any) -> Any:
         """Blocking :meth:`iter_request`; ``progress(event)`` gets each event."""
-        gen = self.iter_request(cmd, **args)
-        try:
-            while True:
-                ev = next(gen)
-                if progress is not None:
-                    progress(ev)
-                if should_stop is not None and should_stop():
-                    self.stop()
-        except StopIteration as stop:
-            return stop.value
+        return _drive(self.iter_request(cmd, **args), self, progress, should_stop)
 
     # -- typed helpers -----------------------------------------------------------
     def iter_colorize(self, image: Any, model: Any, *, rgb: bool | None = None, **options: Any
