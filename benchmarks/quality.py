@@ -62,19 +62,19 @@ from napari_colorize.metrics import METRICS, evaluate_pair, mean_metrics  # noqa
 VARIANTS: dict[str, dict[str, Any]] = {
     "lookup": {"method": "lookup", "config": {}},
     "window_mlp": {"method": "window", "config": {"arch": "mlp"}},
-    "window_cnn": {"method": "window", "config": {"arch": "cnn"}},
+    "window_cnn": {"method": "window", "config": {"arch": "cnn"}},  # the built-in window recipe
     # measured on the 2-core machine: ~27 CPU-s per epoch (10 default epochs would take over 2 min)
     "autoencoder": {"method": "autoencoder", "config": {"epochs": 6}},
     # its defaults (8 epochs x 12 batches of 2, frozen encoder) fit the ~2 min budget
     "vgg_autoencoder": {"method": "vgg_autoencoder", "config": {}},
-    # as the built-in eccv16-lite default (scripts/train_defaults.py), rebalancing off and on
+    # the built-in eccv16-lite recipe (scripts/train_defaults.py), then the same with rebalancing on
     "eccv16": {
         "method": "eccv16",
-        "config": {"width": 0.25, "epochs": 12, "rebalance": False, "crop_size": 128, "input_size": 128},
+        "config": {"width": 0.125, "epochs": 12, "rebalance": False, "crop_size": 128, "input_size": 128},
     },
     "eccv16_rebalance": {
         "method": "eccv16",
-        "config": {"width": 0.25, "epochs": 12, "rebalance": True, "crop_size": 128, "input_size": 128},
+        "config": {"width": 0.125, "epochs": 12, "rebalance": True, "crop_size": 128, "input_size": 128},
     },
 }
 
@@ -366,14 +366,18 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     json_rows: list[dict[str, Any]] = []
     results: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    proto_s: dict[int, float] = {}
     for proto in protocols:
+        t_proto = time.perf_counter()
         rows, kept = run_protocol(proto, photos, plan, max_train_s=args.max_train_s, n_folds=args.folds, notes=notes,
                                   keep=keep if proto == 1 else set(),
                                   json_rows=json_rows, json_path=args.json)
+        proto_s[proto] = time.perf_counter() - t_proto
         summary = summarize(rows, list(plan))
         results[proto] = (rows, summary)
         title = {1: "Protocol 1: half-split", 2: "Protocol 2: leave-one-out"}[proto]
-        print(f"\n{title} ({len(folds(proto, photos, args.folds))} test photos of {len(photos)}, {args.size} px)")
+        print(f"\n{title} ({len(folds(proto, photos, args.folds))} test photos of {len(photos)}, {args.size} px, "
+              f"{proto_s[proto] / 60:.1f} min)")
         print(common.format_table(summary, SUMMARY_COLUMNS))
         sys.stdout.flush()
         if proto == 1 and args.figure:
@@ -387,14 +391,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal time {total_s / 60:.1f} min")
 
     if args.markdown:
-        common.write_text(args.markdown, markdown(args, photos, plan, results, notes, desc, total_s))
+        common.write_text(args.markdown, markdown(args, photos, plan, results, notes, desc, total_s, proto_s))
         log(f"wrote {args.markdown}")
     return 0
 
 
 def markdown(args: argparse.Namespace, photos: list[tuple[str, np.ndarray]], plan: dict[str, dict[str, Any]],
              results: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]], notes: list[str],
-             desc: dict[str, Any], total_s: float) -> str:
+             desc: dict[str, Any], total_s: float, proto_s: dict[int, float]) -> str:
     lines = [
         "# Colorization quality",
         "",
@@ -433,7 +437,10 @@ def markdown(args: argparse.Namespace, photos: list[tuple[str, np.ndarray]], pla
         lines.append(f"| {v} | `{r['method']}` | `{json.dumps(r['config'])}` |")
     for proto, (rows, summary) in results.items():
         title = {1: "Protocol 1: half-split", 2: "Protocol 2: leave-one-out"}[proto]
-        lines += ["", f"## {title}", "", common.format_table(summary, SUMMARY_COLUMNS, markdown=True), ""]
+        n_test = len({r["image"] for r in rows})
+        lines += ["", f"## {title}", "",
+                  f"{n_test} test photos, {len(plan)} methods: {proto_s[proto] / 60:.1f} min on this machine.", "",
+                  common.format_table(summary, SUMMARY_COLUMNS, markdown=True), ""]
         table, cols = per_image_table(rows, list(plan))
         lines += [f"Mean CIEDE2000 per photo ({title.split(': ')[1]}):", "", common.format_table(table, cols, markdown=True)]
     if args.figure:
