@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tiles-json", help="write the tile rectangles to this JSON file")
     c.add_argument("--workers", type=int, default=None, help="run on a local dask cluster with N workers")
     c.add_argument("--scheduler", default=None, help="run on the dask distributed scheduler at ADDRESS")
+    c.add_argument("--threads-per-worker", type=int, default=None, metavar="N",
+                   help="compute threads per local worker (default: the CPU cores shared out among the workers)")
 
     e = sub.add_parser("evaluate", help="compare colorized images with their ground truth")
     e.add_argument("--pred", nargs="+", required=True, help="colorized files or a folder")
@@ -165,13 +167,13 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     files = list_images(args.inputs)
     opts = dict(save_lab=args.save_lab, tile=args.tile, overlap=args.overlap, blend=args.blend,
                 global_anchor=args.global_anchor)
-    if args.workers or args.scheduler:
+    if args.workers is not None or args.scheduler:
         from .distributed import colorize_files_distributed
 
         if args.tiles_json:
             raise ConfigError("--tiles-json cannot be combined with --workers/--scheduler")
         written = colorize_files_distributed(files, args.model, args.out_dir, workers=args.workers,
-                                             scheduler=args.scheduler, **opts)
+                                             scheduler=args.scheduler, threads=args.threads_per_worker, **opts)
         for paths in written:
             print(paths[0])
         return 0

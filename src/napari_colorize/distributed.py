@@ -36,7 +36,15 @@ def _colorize_one(path: str, spec: str, out_dir: str, opts: dict[str, Any]) -> d
 
     model = _worker_model(spec)
     written = colorize_file(path, model, out_dir, **opts)
-    return {"written": [str(p) for p in written], "pid": os.getpid(), "loads": _LOADS[spec]}
+    return {"written": [str(p) for p in written], "pid": os.getpid(), "loads": _LOADS[spec],
+            "threads": os.environ.get("TF_NUM_INTRAOP_THREADS")}
+
+
+def _thread_env(threads: int) -> dict[str, str]:
+    """Environment that caps the compute threads of one worker process (TensorFlow and BLAS)."""
+    n = str(int(threads))
+    return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": n,
+            "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
 
 
 def colorize_files_distributed(
@@ -46,6 +54,7 @@ def colorize_files_distributed(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    threads: int | None = None,
     return_info: bool = False,
     **opts: Any,
 ) -> list[Any]:
@@ -58,11 +67,15 @@ def colorize_files_distributed(
         A model folder or a built-in model name (workers load it themselves).
     out_dir : path
     workers : int, optional
-        Start a local cluster with this many single-threaded worker processes.
+        Start a local cluster with this many worker processes (one task at a time each).
     scheduler : str, optional
         Address of an existing dask scheduler (``tcp://host:8786``).
+    threads : int, optional
+        Compute threads (TensorFlow intra-op, BLAS) per local worker; default: the CPU cores
+        divided among the workers, so that N workers do not oversubscribe the machine.
+        Ignored with ``scheduler`` (configure those workers where they start).
     return_info : bool
-        Also return, per file, the worker pid and that worker's model load count.
+        Also return, per file, the worker pid, that worker's model load count and its thread cap.
     **opts
         Passed to :func:`~napari_colorize.pipeline.colorize_file` (tiling, ``save_lab``).
     """
@@ -72,14 +85,18 @@ def colorize_files_distributed(
         raise ConfigError("give exactly one of workers or scheduler")
     if workers is not None and workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
     from dask.distributed import Client, LocalCluster, as_completed
 
     spec = str(Path(model).resolve()) if Path(model).exists() else str(model)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     cluster = None
     if workers is not None:
+        if threads is None:
+            threads = max(1, (os.cpu_count() or 1) // workers)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=None, silence_logs=40, env=_thread_env(threads))
         client = Client(cluster)
     else:
         client = Client(scheduler)
