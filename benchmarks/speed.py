@@ -23,6 +23,12 @@ Baselines run in the same process:
   ``eccv16``, random weights) at 256x256, against our Keras ``eccv16`` at
   ``width=1.0`` (untrained: speed does not depend on the weights).
 
+Unless ``--skip-dask``, many-file throughput of ``napari-colorize colorize``'s
+engine on a local dask cluster (``colorize_files_distributed``) of 1 and 2
+workers, with the built-in ``window`` model, against a serial loop in this
+process (model loaded once, not timed).  The cluster start and the first run
+(each worker loads the model) are reported apart from the warm runs.
+
 And, unless ``--skip-big``, the peak memory (max RSS of a child process) of
 a tiled ``lookup`` colorization of a 100-megapixel dask image written to zarr.
 
@@ -285,6 +291,71 @@ def baseline_torch_eccv16(repeat: int, size: int = 256) -> float:
     return size * size / med
 
 
+# ------------------------------------------------------------------ many files on dask
+
+
+def bench_dask(repeat: int, *, n_files: int = 8, size: int = 1024, model: str = "window",
+               worker_counts: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
+    """Wall time of colorizing ``n_files`` gray PNGs serially and on local dask clusters."""
+    import imageio.v3 as iio
+
+    from napari_colorize.api import resolve_model
+    from napari_colorize.distributed import colorize_files_distributed, worker_env
+    from napari_colorize.pipeline import colorize_file
+
+    base = (test_gray(size) * 255).astype(np.uint8)
+    mp = n_files * size * size / 1e6
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for i in range(n_files):
+            f = Path(tmp, "in", f"img{i:02d}.png")
+            f.parent.mkdir(exist_ok=True)
+            iio.imwrite(f, np.roll(base, 37 * i, axis=1))
+            files.append(f)
+        loaded = resolve_model(model)
+
+        def serial() -> None:
+            for f in files:
+                colorize_file(f, loaded, Path(tmp, "serial"))
+
+        med, times = common.timeit(serial, repeat=repeat, warmup=1, max_seconds=120)
+        rows.append({"setup": f"serial loop in one process ({os.cpu_count()} threads), model preloaded",
+                     "wall_s": med, "files_s": n_files / med, "mps": mp / med, "runs": len(times)})
+        log(f"  serial: {med:.1f} s for {n_files} files")
+        del loaded
+        common.free_memory()
+        from dask.distributed import LocalCluster
+
+        for w in worker_counts:
+            threads = max(1, (os.cpu_count() or 1) // w)
+            t0 = time.perf_counter()
+            cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=40, env=worker_env(threads))
+            start_s = time.perf_counter() - t0
+            try:
+                addr = cluster.scheduler_address
+
+                def run(out: Path = Path(tmp, f"dask{w}")) -> None:
+                    colorize_files_distributed(files, model, out, scheduler=addr)
+
+                t0 = time.perf_counter()
+                run()  # cold: every worker loads the model
+                cold_s = time.perf_counter() - t0
+                med, times = common.timeit(run, repeat=repeat, warmup=0, max_seconds=120)
+            finally:
+                cluster.close()
+            rows.append({"setup": f"dask local cluster, {w} worker{'s' if w > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}",
+                         "workers": w, "start_s": start_s, "cold_s": cold_s, "wall_s": med, "files_s": n_files / med,
+                         "mps": mp / med, "runs": len(times)})
+            log(f"  dask {w} worker(s): start {start_s:.1f} s, first run {cold_s:.1f} s, then {med:.1f} s for {n_files} files")
+    one = next((r for r in rows if r.get("workers") == 1), None)
+    for r in rows:
+        r["vs_serial"] = rows[0]["wall_s"] / r["wall_s"]
+        r["vs_1_worker"] = (one["wall_s"] / r["wall_s"]) if one else None
+    return rows
+
+
 # ------------------------------------------------------------------ 100 MP run
 
 
@@ -341,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median); default 5")
     p.add_argument("--skip-baselines", action="store_true", help="skip the per-pixel loop and PyTorch baselines")
     p.add_argument("--skip-big", action="store_true", help="skip the 100-megapixel peak-memory run")
+    p.add_argument("--skip-dask", action="store_true", help="skip the many-files dask cluster throughput")
+    p.add_argument("--dask-files", type=int, default=8, metavar="N", help="files in the dask run (default 8)")
+    p.add_argument("--dask-size", type=int, default=1024, metavar="PX", help="side of each file (default 1024)")
     p.add_argument("--big-mp", type=float, default=100.0, help="megapixels of the big run (default 100)")
     p.add_argument("--max-size", type=int, default=2048, help="leave out image sizes above this (default 2048); "
                    "the tiling overhead is measured at min(2048, max-size)")
@@ -446,6 +520,15 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # noqa: BLE001
             notes.append(f"PyTorch ECCV16 baseline FAILED: {type(e).__name__}: {e}")
 
+    dask_rows: list[dict[str, Any]] = []
+    if not args.skip_dask:
+        log(f"== {args.dask_files} files of {args.dask_size}² on dask")
+        try:
+            dask_rows = bench_dask(args.repeat, n_files=args.dask_files, size=args.dask_size)
+        except Exception as e:  # noqa: BLE001
+            notes.append(f"dask run FAILED: {type(e).__name__}: {e}")
+            traceback.print_exc(file=sys.stderr)
+
     big: dict[str, Any] | None = None
     if not args.skip_big:
         log(f"== {args.big_mp:g} MP tiled run (child process)")
@@ -477,6 +560,19 @@ def main(argv: list[str] | None = None) -> int:
     if baselines:
         print("\nBaselines (same process)")
         print(common.format_table(baselines, base_cols))
+    dask_cols = [
+        Column("setup", "setup", "{}", "<"),
+        Column("start_s", "cluster start s", "{:.1f}"),
+        Column("cold_s", "first run s", "{:.1f}"),
+        Column("wall_s", "wall s (warm)", "{:.1f}"),
+        Column("files_s", "files/s", "{:.3f}"),
+        Column("mps", "MP/s", "{:.3f}"),
+        Column("vs_1_worker", "vs 1 worker", "{:.2f}x"),
+        Column("vs_serial", "vs serial", "{:.2f}x"),
+    ]
+    if dask_rows:
+        print(f"\nMany files ({args.dask_files} x {args.dask_size}², built-in window model)")
+        print(common.format_table(dask_rows, dask_cols))
     if big:
         print(f"\n{big['mp']:.0f} MP tiled {big['method']} run: {big['wall_s']:.1f} s, peak RSS {big['peak_rss_mib']:.0f} MiB")
     if notes:
@@ -486,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal time {total_s / 60:.1f} min")
 
     if args.json:
-        common.write_text(args.json, json.dumps({"machine": desc, "rows": rows, "baselines": baselines, "big": big,
+        common.write_text(args.json, json.dumps({"machine": desc, "rows": rows, "baselines": baselines, "dask": dask_rows, "big": big,
                                                  "notes": notes}, indent=1, default=str))
     if args.markdown:
         lines = [
@@ -522,6 +618,17 @@ def main(argv: list[str] | None = None) -> int:
                       "The original projects' per-pixel Python loops, timed on a small crop and scaled to MP/s, "
                       "and PyTorch running the same ECCV16 architecture (random weights).", "",
                       common.format_table(baselines, base_cols, markdown=True)]
+        if dask_rows:
+            lines += ["", "## Many files on a dask cluster", "",
+                      f"{args.dask_files} gray PNGs of {args.dask_size}x{args.dask_size} colorized with the built-in "
+                      "`window` model, as `napari-colorize colorize --workers N` does it "
+                      "(`napari_colorize.distributed.colorize_files_distributed`; each worker loads the model once "
+                      "and gets the CPU cores divided by the worker count as its threads). `cluster start` is "
+                      "`LocalCluster(...)`; `first run` colorizes all files on the new cluster, each worker loading "
+                      "the model; `wall s (warm)` is the median of later runs on the same workers (the model "
+                      "cached), and files/s, MP/s and the ratios use it. The serial loop's model is loaded before "
+                      "timing.", "",
+                      common.format_table(dask_rows, dask_cols, markdown=True)]
         if big:
             lines += ["", f"## {big['mp']:.0f}-megapixel tiled run", "",
                       f"`lookup` over a {big['side']}x{big['side']} dask gray image, `tile={big['tile']}`, the RGB "

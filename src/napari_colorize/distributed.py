@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["colorize_files_distributed"]
+__all__ = ["colorize_files_distributed", "worker_env"]
 
 # per worker process: model spec -> loaded model, and how many loads happened
 _MODELS: dict[str, Any] = {}
@@ -40,8 +40,12 @@ def _colorize_one(path: str, spec: str, out_dir: str, opts: dict[str, Any]) -> d
             "threads": os.environ.get("TF_NUM_INTRAOP_THREADS")}
 
 
-def _thread_env(threads: int) -> dict[str, str]:
-    """Environment that caps the compute threads of one worker process (TensorFlow and BLAS)."""
+def worker_env(threads: int) -> dict[str, str]:
+    """Environment variables that cap one worker process's compute threads (TensorFlow, BLAS).
+
+    Pass them as ``env=`` to a ``LocalCluster`` or ``Nanny``, or export them where you start
+    ``dask worker`` processes yourself.
+    """
     n = str(int(threads))
     return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": n,
             "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
@@ -96,7 +100,7 @@ def colorize_files_distributed(
         if threads is None:
             threads = max(1, (os.cpu_count() or 1) // workers)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40, env=_thread_env(threads))
+                               dashboard_address=None, silence_logs=40, env=worker_env(threads))
         client = Client(cluster)
     else:
         client = Client(scheduler)
