@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from skimage import color as skcolor
 
-from .errors import InputError
+from .errors import InputError, user_stacklevel
 
 __all__ = [
     "rgb2lab",
@@ -142,7 +142,7 @@ def gray2L(image: np.ndarray, *, rgb: bool | None = None) -> np.ndarray:
                 "a color image was given where a grayscale one is expected; "
                 "it was converted to gray by its luminance (Lab L)",
                 GrayWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         return rgb2L(image)
     if image.ndim < 2:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Cancelled, ColorizeError, ConfigError, InputError
+from .errors import Cancelled, ColorizeError, ConfigError, InputError, user_stacklevel
 from .tiling import BLENDS, Merger, Tile, TilePlan, pad_to_block, plan_tiles, resolve_tiling
 
 __all__ = ["colorize", "EngineResult", "TileOOMWarning", "is_oom_error"]
@@ -113,7 +113,7 @@ def _predict(model: Any, x: np.ndarray) -> np.ndarray:
         if x.shape[0] == 1:
             raise _TileOOM(str(e)) from e
         half = x.shape[0] // 2
-        warnings.warn(f"model out of memory with a batch of {x.shape[0]} tiles; retrying with {half}", TileOOMWarning, stacklevel=3)
+        warnings.warn(f"model out of memory with a batch of {x.shape[0]} tiles; retrying with {half}", TileOOMWarning, stacklevel=user_stacklevel())
         return np.concatenate([_predict(model, x[:half]), _predict(model, x[half:])])
     if ab.shape != x.shape + (2,):
         raise ColorizeError(f"{type(model).__name__} returned ab of shape {ab.shape[1:]} for L of shape {x.shape[1:]}; expected {x.shape[1:] + (2,)}")
@@ -446,7 +446,7 @@ def _colorize_numpy(
                     raise ColorizeError(
                         f"the model ran out of memory even on tiles of {max(old)} px; free memory or use a smaller model"
                     ) from None
-                warnings.warn(f"model out of memory on tiles of {max(old)} px; retrying with tiles of {new} px", TileOOMWarning, stacklevel=3)
+                warnings.warn(f"model out of memory on tiles of {max(old)} px; retrying with tiles of {new} px", TileOOMWarning, stacklevel=user_stacklevel())
                 t, ov, h = resolve_tiling(
                     Lp.shape, tile=new, overlap=None if plan is None else min(plan.overlap, new // 2), halo=None if plan is None else min(plan.halo, new // 4),
                     block_size=block, receptive_field=_model_int(model, "receptive_field", 0),

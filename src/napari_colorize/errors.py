@@ -8,7 +8,12 @@ notification.
 
 from __future__ import annotations
 
-__all__ = ["ColorizeError", "InputError", "ConfigError", "ModelFolderError", "Cancelled"]
+import sys
+from pathlib import Path
+
+__all__ = ["ColorizeError", "InputError", "ConfigError", "ModelFolderError", "Cancelled", "user_stacklevel"]
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 
 class ColorizeError(Exception):
@@ -29,3 +34,16 @@ class ModelFolderError(ColorizeError, OSError):
 
 class Cancelled(ColorizeError):
     """Work stopped at the user's request."""
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that points at the first caller outside this package.
+
+    Call it directly in the function that warns: ``warnings.warn(msg, Cat, stacklevel=user_stacklevel())``.
+    """
+    frame = sys._getframe(1)  # the function that warns
+    level = 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level

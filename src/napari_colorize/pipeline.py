@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, user_stacklevel
 from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image  # noqa: F401
 
 __all__ = ["colorize_file", "BIG_PIXELS", "TIFF_TILE"]
@@ -235,7 +235,7 @@ def _colorize_big_tiff(
 
         from .color import GrayWarning
 
-        warnings.warn(f"{path.name}: a color image was given; it is colorized from its luminance (Lab L)", GrayWarning, stacklevel=3)
+        warnings.warn(f"{path.name}: a color image was given; it is colorized from its luminance (Lab L)", GrayWarning, stacklevel=user_stacklevel())
 
         def to_L(block: np.ndarray) -> np.ndarray:
             import warnings as w

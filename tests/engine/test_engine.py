@@ -464,3 +464,14 @@ def test_big_tiff_lazy_path_equals_in_memory(tmp_path, gray_u8, lookup_model, la
         np.testing.assert_allclose(B.astype(np.float32), A.astype(np.float32), rtol=RTOL, atol=1 if A.dtype == np.uint8 else ATOL)
     with tifffile.TiffFile(big[0]) as t:
         assert t.pages[0].is_tiled and t.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
+
+
+def test_gray_warning_points_at_the_users_line(lookup_model):
+    from skimage import data
+
+    import napari_colorize as nc
+    from napari_colorize.color import GrayWarning
+
+    with pytest.warns(GrayWarning) as rec:
+        nc.colorize(data.astronaut()[::8, ::8], lookup_model)
+    assert [w.filename for w in rec if issubclass(w.category, GrayWarning)] == [__file__]
