@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ __all__ = [
     "atomic_path",
     "atomic_dir",
     "to_uint8",
+    "jsonable",
 ]
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -106,6 +108,26 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     from .color import to_float01
 
     return to_uint8(to_float01(image))
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars/arrays as Python numbers/lists, paths as strings, NaN/inf as None.
+
+    The result is strict JSON (``json.dumps(..., allow_nan=False)`` accepts it).
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _umask() -> int:

@@ -59,6 +59,7 @@ import numpy as np
 
 from . import errors as _errors
 from .errors import Cancelled, ColorizeError, InputError
+from .io import jsonable
 
 __all__ = [
     "Worker",
@@ -115,22 +116,6 @@ def _decode(obj: Any, *, mmap: bool = False) -> Any:
         return {k: _decode(v, mmap=mmap) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_decode(v, mmap=mmap) for v in obj]
-    return obj
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
     return obj
 
 
@@ -202,7 +187,7 @@ def _plan_dict(plan: Any) -> dict[str, Any] | None:
     d: dict[str, Any] = {}
     if hasattr(plan, "to_dict"):
         try:
-            d = _jsonable(plan.to_dict())
+            d = jsonable(plan.to_dict())
         except Exception:  # noqa: BLE001 - best effort
             d = {}
     if not isinstance(d, dict):
@@ -310,7 +295,7 @@ class _ProgressCallback:
             except (TypeError, ValueError):
                 pass
         self._send({"event": "progress", "stage": "epoch", "epoch": int(epoch) + 1,
-                    "epochs": self.params.get("epochs"), "logs": _jsonable(vals)})
+                    "epochs": self.params.get("epochs"), "logs": jsonable(vals)})
         self._check_stop()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -335,7 +320,7 @@ class _Server:
 
     # -- io --------------------------------------------------------------
     def send(self, msg: dict) -> None:
-        line = json.dumps(_jsonable(msg))
+        line = json.dumps(jsonable(msg))
         with self._out_lock:
             self._out.write(line + "\n")
             self._out.flush()
@@ -469,7 +454,7 @@ class _Server:
     def do_evaluate(self, rid: int, pred: Any, truth: Any) -> dict[str, Any]:
         from .metrics import evaluate_pair
 
-        return _jsonable(evaluate_pair(np.asarray(pred), np.asarray(truth)))
+        return jsonable(evaluate_pair(np.asarray(pred), np.asarray(truth)))
 
     # -- test hooks ---------------------------------------------------------
     def test_crash(self, rid: int, code: int = 1) -> None:

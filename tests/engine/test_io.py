@@ -100,3 +100,14 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "m").stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "m" / "w.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_jsonable_gives_strict_json():
+    import json
+
+    from napari_colorize.io import jsonable
+
+    obj = {"a": np.float32(1.5), 2: [np.arange(3), (np.int64(4), float("nan"))], "p": Path("x/y"),
+           "h": {"loss": [1.0, float("inf")]}}
+    out = json.loads(json.dumps(jsonable(obj), allow_nan=False))
+    assert out == {"a": 1.5, "2": [[0, 1, 2], [4, None]], "p": str(Path("x/y")), "h": {"loss": [1.0, None]}}

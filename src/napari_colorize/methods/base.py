@@ -27,7 +27,7 @@ import numpy as np
 from .._version import __version__
 from ..config import Config
 from ..errors import ConfigError, InputError, ModelFolderError
-from ..io import atomic_dir
+from ..io import atomic_dir, jsonable
 
 __all__ = ["Colorizer", "FORMAT_VERSION", "read_model_info", "check_L"]
 
@@ -197,7 +197,7 @@ class Colorizer(ABC):
         }
         with atomic_dir(path) as tmp:
             self._save_weights(tmp)
-            (tmp / "config.json").write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
+            (tmp / "config.json").write_text(json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False))
         return path
 
     @classmethod
@@ -226,13 +226,3 @@ class Colorizer(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
