@@ -61,6 +61,8 @@ def test_colorize_widget_outputs(make_napari_viewer, qtbot, wait_idle, coffee, c
     gray = viewer.add_image(coffee_gray, name="coffee", scale=(0.5, 0.5), translate=(10, 20))
     w = _colorize_widget(viewer, lookup_model)
     w.image.value = gray
+    w.auto_tile.value = False
+    assert w.tile.enabled and w.overlap.enabled
     w.tile.value, w.overlap.value, w.blend.value = 128, 16, "gaussian"
     assert w.run() is not None
     wait_idle(w)
@@ -106,6 +108,7 @@ def test_rerun_updates_in_place(make_napari_viewer, qtbot, wait_idle, coffee_gra
     gray = viewer.add_image(coffee_gray, name="coffee")
     w = _colorize_widget(viewer, lookup_model)
     w.image.value = gray
+    w.auto_tile.value = False
     w.tile.value, w.overlap.value = 256, 32
     w.run()
     wait_idle(w)
@@ -168,6 +171,7 @@ def test_cancel_and_crash_recovery(make_napari_viewer, qtbot, wait_idle, coffee_
 
     # the next run works, in a fresh worker
     monkeypatch.setattr(_api, "_colorize_gen", orig)
+    w.auto_tile.value = False
     w.tile.value = 200
     w.run()
     wait_idle(w)
@@ -220,6 +224,7 @@ def test_bad_gui_input_changes_nothing(make_napari_viewer, qtbot, wait_idle, cof
     expect_refusal("not a napari-colorize model")
     # a tile smaller than the model's block size
     w.refresh_models(select=str(lookup_model))
+    w.auto_tile.value = False
     w.tile.value, w.overlap.value = 4, 0
     monkeypatch_block = {"block_size": 8, "method": "lookup"}
     orig = get_worker().iter_request
@@ -441,3 +446,25 @@ def test_worker_stops_when_viewer_closes(make_napari_viewer, qtbot, coffee_gray,
 
     qtbot.waitUntil(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
                     timeout=10_000)
+
+
+def test_colorize_widget_auto_tiling_uses_the_models_defaults(make_napari_viewer, qtbot, wait_idle, lookup_model):
+    from napari_colorize.tiling import plan_tiles, resolve_tiling
+
+    viewer = make_napari_viewer()
+    gray = np.tile(np.linspace(0, 255, 1500, dtype=np.float32).astype(np.uint8), (1100, 1))
+    viewer.add_image(gray, name="ramp")
+    w = _colorize_widget(viewer, lookup_model)
+    w.image.value = viewer.layers["ramp"]
+    # a new widget tiles with the model's own defaults
+    assert w.auto_tile.value and not w.tile.enabled and not w.overlap.enabled
+    assert w.options()["tile"] == "auto" and w.options()["overlap"] is None
+    w.run()
+    wait_idle(w)
+    assert not w.messages, w.messages
+    d = get_worker().describe(str(lookup_model))
+    t, ov, h = resolve_tiling(gray.shape, tile=d["default_tile"], overlap=d["default_overlap"],
+                              block_size=d["block_size"], receptive_field=d["receptive_field"])
+    plan = plan_tiles(gray.shape, tile=t, overlap=ov, halo=h)
+    assert viewer.layers["ramp tiles"].metadata["write_boxes"] == [list(tl.write) for tl in plan.tiles]
+    assert len(plan) > 1

@@ -304,7 +304,7 @@ def _add_outputs(viewer: Any, layer: Any, res: dict[str, Any], *, show_tiles: bo
 def _colorize_gen(worker: Worker, layer: Any, model: Any, options: dict[str, Any]) -> Generator[dict, None, dict]:
     info = yield from worker.iter_request("describe", model=model)
     tile = options.get("tile")
-    if tile is not None:
+    if tile is not None and tile != "auto":
         bs = int(info.get("block_size", 1))
         if int(tile) < bs:
             raise InputError(f"tile {tile} is smaller than the {info.get('method')} model's block size {bs}")
@@ -320,9 +320,11 @@ def _split_tiling(tiling: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     unknown = set(tiling) - set(TILING_KEYS)
     if unknown:
         raise InputError(f"unknown tiling option(s) {', '.join(sorted(unknown))}; use {', '.join(TILING_KEYS + ('show_tiles',))}")
+    if tiling.get("tile") == "auto":
+        return tiling, show_tiles
     if tiling.get("tile") is not None:
-        if int(tiling["tile"]) < 1:
-            raise InputError(f"tile must be a positive number of pixels, got {tiling['tile']}")
+        if isinstance(tiling["tile"], str) or int(tiling["tile"]) < 1:
+            raise InputError(f"tile must be a positive number of pixels or 'auto', got {tiling['tile']!r}")
         if tiling.get("overlap") is not None and not isinstance(tiling["overlap"], float) and int(tiling["overlap"]) >= int(tiling["tile"]):
             raise InputError(f"overlap {tiling['overlap']} must be smaller than the tile {tiling['tile']}")
     return tiling, show_tiles
@@ -368,7 +370,7 @@ def colorize_layer(viewer: Any, layer: Any, model: Any, *, blocking: bool = True
     on_done, on_error : callable, optional
         Called with the new layers / the exception (non-blocking mode).
     **tiling
-        ``tile`` (px, None = untiled), ``overlap``, ``blend``,
+        ``tile`` (px, ``"auto"`` = the model's default, None = untiled), ``overlap``, ``blend``,
         ``global_anchor``, ``batch_size`` and ``show_tiles`` (default True).
 
     Returns

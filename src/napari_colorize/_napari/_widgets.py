@@ -119,6 +119,7 @@ class _Base(Container):
 # ---------------------------------------------------------------------------
 # Colorize
 # ---------------------------------------------------------------------------
+
 class ColorizeWidget(_Base):
     """Colorize a grayscale Image layer with a model, optionally tiled."""
 
@@ -131,8 +132,10 @@ class ColorizeWidget(_Base):
                               tooltip="built-in models, models in your models folder, or a folder")
         self.model_folder = FileEdit(label="model folder", mode="d", visible=False)
         self.use_tiles = CheckBox(value=True, text="tile the image")
-        self.tile = SpinBox(label="tile size", value=512, min=1, max=65536, step=32)
-        self.overlap = SpinBox(label="overlap", value=32, min=0, max=8192, step=8)
+        self.auto_tile = CheckBox(value=True, text="model's default tile and overlap",
+                                  tooltip="each model knows a good tile size and the overlap its receptive field needs")
+        self.tile = SpinBox(label="tile size", value=512, min=1, max=65536, step=32, enabled=False)
+        self.overlap = SpinBox(label="overlap", value=32, min=0, max=8192, step=8, enabled=False)
         self.blend = ComboBox(label="blend", choices=BLENDS, value="gaussian")
         self.global_anchor = CheckBox(value=False, text="global color anchor")
         self.show_tiles = CheckBox(value=True, text="show tiles")
@@ -141,12 +144,13 @@ class ColorizeWidget(_Base):
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
-        self.extend([self.image, self.model, self.model_folder, self.use_tiles, self.tile, self.overlap,
+        self.extend([self.image, self.model, self.model_folder, self.use_tiles, self.auto_tile, self.tile, self.overlap,
                      self.blend, self.global_anchor, self.show_tiles, self.run_button, self.cancel_button,
                      self.progress, self.status])
         self.model.changed.connect(self._on_model_changed)
         self.model_folder.changed.connect(self._on_folder_chosen)
         self.use_tiles.changed.connect(self._on_tiles_toggled)
+        self.auto_tile.changed.connect(self._on_tiles_toggled)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         _COLORIZE_WIDGETS.add(self)
@@ -181,17 +185,22 @@ class ColorizeWidget(_Base):
         self.refresh_models(select=str(path))
         self.model_folder.visible = False
 
-    def _on_tiles_toggled(self, value: bool) -> None:
-        for w in (self.tile, self.overlap, self.blend, self.show_tiles):
-            w.enabled = bool(value)
+    def _on_tiles_toggled(self, *_: Any) -> None:
+        tiled = bool(self.use_tiles.value)
+        for w in (self.auto_tile, self.blend, self.show_tiles):
+            w.enabled = tiled
+        for w in (self.tile, self.overlap):
+            w.enabled = tiled and not self.auto_tile.value
 
     # -- running ---------------------------------------------------------------
     def options(self) -> dict[str, Any]:
         """The tiling options as :func:`colorize_layer` takes them."""
         if not self.use_tiles.value:
             return {"tile": None, "global_anchor": bool(self.global_anchor.value), "show_tiles": False}
-        return {"tile": int(self.tile.value), "overlap": int(self.overlap.value), "blend": self.blend.value,
-                "global_anchor": bool(self.global_anchor.value), "show_tiles": bool(self.show_tiles.value)}
+        auto = bool(self.auto_tile.value)
+        return {"tile": "auto" if auto else int(self.tile.value), "overlap": None if auto else int(self.overlap.value),
+                "blend": self.blend.value, "global_anchor": bool(self.global_anchor.value),
+                "show_tiles": bool(self.show_tiles.value)}
 
     def run(self, *_: Any) -> Any:
         """Start colorizing (non-blocking); returns the napari worker or None on bad input."""
