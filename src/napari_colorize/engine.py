@@ -260,6 +260,34 @@ class _TileCache:
                 self.nbytes += a.nbytes
 
 
+def _predict_split(model: Any, L: np.ndarray, block: int, halo: int) -> np.ndarray:
+    """Predict one (h, w) read box that ran out of memory by tiling it in turn (halo kept).
+
+    Used where the tile plan cannot change any more (the dask path, whose chunks follow the
+    plan): the box is cut into sub-tiles of half its size, each with the same halo, and
+    their write boxes are put together.  With a halo at least the receptive field the result
+    equals the whole box's prediction.  Raises ``_TileOOM`` when the sub-tiles would be
+    smaller than the block size or no smaller than the box.
+    """
+    h, w = L.shape
+    new = (max(h, w) // 2 // block) * block
+    if new < max(block, 8) or new + 2 * halo >= max(h, w):
+        raise _TileOOM(f"out of memory even on {h}x{w} px")
+    warnings.warn(f"model out of memory on a tile of {h}x{w} px; predicting it in sub-tiles of {new} px",
+                  TileOOMWarning, stacklevel=user_stacklevel())
+    sub = plan_tiles((h, w), tile=new, overlap=0, halo=halo, block_size=block)
+    merger = Merger(sub, "crop")
+    for t in sub.tiles:
+        y0, x0, y1, x1 = t.read
+        x = np.ascontiguousarray(L[y0:y1, x0:x1])
+        try:
+            ab = _predict_padded(model, x[None], block)[0]
+        except _TileOOM:
+            ab = _predict_split(model, x, block, halo)
+        merger.add(t, np.ascontiguousarray(ab[t.write_in_read()]))
+    return merger.result()
+
+
 def _run_tiles(
     read: Callable[[Tile], np.ndarray],
     tiles: Sequence[Tile],
@@ -271,6 +299,7 @@ def _run_tiles(
     prog: _Progress,
     cache: _TileCache | None = None,
     cache_key: Any = (),
+    split_halo: int | None = None,
 ) -> np.ndarray:
     todo = []
     for t in tiles:
@@ -282,7 +311,12 @@ def _run_tiles(
     for group in _batches(todo, batch_size):
         prog.check()
         x = np.stack([read(t) for t in group])
-        ab = _predict_padded(model, x, block)
+        try:
+            ab = _predict_padded(model, x, block)
+        except _TileOOM:
+            if split_halo is None:
+                raise
+            ab = np.stack([_predict_split(model, xi, block, split_halo) for xi in x])
         for t, a in zip(group, ab):
             if anchor is not None:
                 a = anchor.apply(a, t.read)
@@ -568,7 +602,7 @@ def _colorize_dask(
             return Lreg[y0 - region[0] : y1 - region[0], x0 - region[1] : x1 - region[1]]
 
         try:
-            return _run_tiles(read, tiles, merger, model, block, bsize, anchor, prog, cache, key)
+            return _run_tiles(read, tiles, merger, model, block, bsize, anchor, prog, cache, key, split_halo=plan.halo)
         except _TileOOM:
             raise ColorizeError(
                 f"the model ran out of memory on one tile of {max(plan.tile)} px; pass a smaller tile"

@@ -312,6 +312,26 @@ def test_oom_retries_with_smaller_tiles(L_img):
     np.testing.assert_allclose(res.ab, Pointwise().predict_ab(L_img), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("model_cls", [Pointwise, LinearConv])
+def test_dask_oom_predicts_the_tile_in_sub_tiles(L_img, model_cls):
+    import dask.array as da
+
+    class Hungry(model_cls):
+        def predict_ab(self, L):
+            if L.size > 48 * 48:
+                raise ResourceExhaustedError("OOM when allocating tensor")
+            return super().predict_ab(L)
+
+    Ld = da.from_array(L_img, chunks=(100, 150))
+    with pytest.warns(engine.TileOOMWarning, match="sub-tiles"):
+        res = engine.colorize(Ld, Hungry(), tile=96, batch_size=1)
+        ab = res.ab.compute()
+    # the plan is kept; each tile is predicted in pieces with the same halo, so nothing changes
+    ref = engine.colorize(L_img, model_cls(), tile=96)
+    np.testing.assert_allclose(ab, ref.ab, rtol=RTOL, atol=ATOL)
+    assert res.plan.tile == ref.plan.tile and max(res.plan.tile) > 48
+
+
 def test_other_errors_are_not_swallowed(L_img):
     class Broken(Pointwise):
         def predict_ab(self, L):
