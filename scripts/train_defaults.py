@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             "history": getattr(model, "info", {}).get("history", {}),
         }
         out = Path(args.out) / name
-        model.save(out)
+        model.save(out, optimizer=False)  # shipped for inference: no optimizer state
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
         print(f"{name}: {method} trained in {seconds:.0f} s, {size:.2f} MB -> {out}")
     return 0

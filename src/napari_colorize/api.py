@@ -195,6 +195,8 @@ def train(
         model = load_model(start)
         if model.name != method:
             raise ConfigError(f"{start} holds a {model.name!r} model, not {method!r}")
+        if not resume:
+            model.forget_optimizer_state()  # fine-tuning starts a fresh optimizer
         if cfg:
             model.config = model.config.replace(**cfg)
     else:

@@ -144,6 +144,9 @@ def test_resume_continues_from_saved_weights(trained, tmp_path):
     fresh = AutoencoderColorizer(**cfg)
     fresh.fit(rgb)
     assert resumed.history["loss"][0] < 0.7 * fresh.history["loss"][0]
+    # Adam went on from its saved step count instead of starting over
+    done = int(trained._ensure_net().optimizer.iterations.numpy())
+    assert done > 0 and int(resumed._ensure_net().optimizer.iterations.numpy()) == done + 3
     saved = AutoencoderColorizer.load(out)
     assert saved.info["epochs_trained"] == QUICK["epochs"] + 1
     # architecture keys cannot change on resume

@@ -185,6 +185,22 @@ def test_rebalance_fit_runs_quickly():
     assert abs(m.prior.sum() - 1) < 1e-6
 
 
+def test_resume_keeps_the_optimizer_state(tmp_path):
+    rgb = (resize(skdata.coffee(), (64, 96), anti_aliasing=True) * 255).astype(np.uint8)
+    m = ECCV16Colorizer(width=0.125, crop_size=32, batch_size=2, crops_per_image=2, epochs=1,
+                        steps_per_epoch=2, val_split=0.0, rebalance=False)
+    m.fit([rgb])
+    m2 = load_model(m.save(tmp_path / "m"))
+    m2.fit([rgb])
+    assert int(m2.keras_model.optimizer.iterations.numpy()) == 4
+    # the same folder with other trainable layers: a warning, then a fresh optimizer
+    m3 = load_model(tmp_path / "m")
+    m3.config = m3.config.replace(trainable_from="conv8")
+    with pytest.warns(RuntimeWarning, match="fresh optimizer"):
+        m3.fit([rgb])
+    assert int(m3.keras_model.optimizer.iterations.numpy()) == 2
+
+
 # -- the authors' weights: PyTorch reference -----------------------------------
 def _torch_eccv16(torch, width: float = 1.0, n_bins: int = 313):
     """The reference ECCV16 network of richzhang/colorization (colorizers/eccv16.py), rebuilt here."""

@@ -183,6 +183,28 @@ def test_resume_continues_from_saved_weights(tmp_path) -> None:  # noqa: ANN001
         api.train("window", rgb, out=out, resume=True, window=9)
 
 
+def test_resume_keeps_the_optimizer_state_and_init_does_not(tmp_path) -> None:  # noqa: ANN001
+    from napari_colorize import api
+
+    rgb = _chelsea(0.25)
+    out = tmp_path / "win"
+    m1 = api.train("window", rgb, out=out, window=7, n_colors=16, **{**FAST, "epochs": 1})
+    steps = int(m1.window_model().optimizer.iterations.numpy())
+    assert steps > 0 and (out / "optimizer.npz").is_file()
+    # resume: Adam continues at its saved step with its saved moments
+    m2 = api.train("window", rgb, out=tmp_path / "win", resume=True)
+    assert int(m2.window_model().optimizer.iterations.numpy()) == 2 * steps
+    # fine-tuning from it (init) starts a fresh optimizer
+    m3 = api.train("window", rgb, init=out, out=tmp_path / "tuned")
+    assert int(m3.window_model().optimizer.iterations.numpy()) == steps
+    # an unreadable optimizer file costs the state, not the training
+    (out / "optimizer.npz").write_bytes(b"not a zip")
+    with pytest.warns(RuntimeWarning, match="fresh optimizer"):
+        m4 = api.train("window", rgb, out=out, resume=True)
+    assert int(m4.window_model().optimizer.iterations.numpy()) == steps
+    assert m4.info["epochs_done"] == 3
+
+
 # -- model folders -----------------------------------------------------------------
 def test_save_load_round_trip(small_models: dict[str, WindowColorizer], tmp_path) -> None:  # noqa: ANN001
     from napari_colorize.methods import load_model

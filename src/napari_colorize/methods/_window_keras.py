@@ -162,8 +162,12 @@ def train(
     callbacks: Sequence[Any] = (),
     verbose: int = 0,
     seed: int = 0,
+    optimizer_state: Any = None,
 ) -> dict[str, list[float]]:
-    """Train (or continue training) the window model on streamed random windows."""
+    """Train (or continue training) the window model on streamed random windows.
+
+    ``optimizer_state`` (from a model folder) is loaded into the optimizer when it fits.
+    """
     z, n, bs = cfg.window, cfg.n_colors, cfg.batch_size
     spec = (tf.TensorSpec((None, z, z, 1), tf.float32), tf.TensorSpec((None, n), tf.float32))
 
@@ -190,6 +194,10 @@ def train(
             loss=keras.losses.CategoricalCrossentropy(),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
+    if optimizer_state is not None:
+        from .keras_utils import restore_optimizer_state
+
+        restore_optimizer_state(model, optimizer_state, cfg.distribute)
     hist = model.fit(
         ds,
         steps_per_epoch=steps,

@@ -308,6 +308,11 @@ class AutoencoderColorizer(Colorizer):
             with distribution_scope(cfg.distribute):
                 net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
             self._compiled_lr = cfg.learning_rate
+        if self._optimizer_state is not None:
+            from .keras_utils import restore_optimizer_state
+
+            restore_optimizer_state(net, self._optimizer_state, cfg.distribute)
+            self._optimizer_state = None
         hist = net.fit(
             train_ds,
             epochs=n_epochs,
@@ -380,7 +385,11 @@ class AutoencoderColorizer(Colorizer):
 
     # -- model folders -----------------------------------------------------
     def _save_weights(self, folder: Path) -> None:
-        self._ensure_net().save_weights(str(Path(folder) / WEIGHTS_FILE))
+        from .keras_utils import save_optimizer_state
+
+        net = self._ensure_net()
+        net.save_weights(str(Path(folder) / WEIGHTS_FILE))
+        save_optimizer_state(net, folder)
 
     def _load_weights(self, folder: Path) -> None:
         f = Path(folder) / WEIGHTS_FILE
@@ -389,4 +398,7 @@ class AutoencoderColorizer(Colorizer):
         net = self._ensure_net(for_loading=True)
         net.load_weights(str(f))
         self._compiled_lr = None
+        from .keras_utils import load_optimizer_state
+
+        self._optimizer_state = load_optimizer_state(folder)
 

@@ -28,6 +28,7 @@ from .._version import __version__
 from ..config import Config
 from ..errors import ConfigError, InputError, ModelFolderError
 from ..io import atomic_dir, jsonable
+from .keras_utils import OPTIMIZER_FILE
 
 __all__ = ["Colorizer", "FORMAT_VERSION", "read_model_info", "check_L"]
 
@@ -124,6 +125,12 @@ class Colorizer(ABC):
         self.trained = False
         #: provenance recorded in config.json (what it was trained on and how)
         self.info: dict[str, Any] = {}
+        #: optimizer state read from a model folder, applied by the next ``fit`` (resume)
+        self._optimizer_state: Any = None
+
+    def forget_optimizer_state(self) -> None:
+        """Start the next ``fit`` with a fresh optimizer (fine-tuning rather than resuming)."""
+        self._optimizer_state = None
 
     # -- tiling properties -------------------------------------------------
     @property
@@ -184,8 +191,17 @@ class Colorizer(ABC):
     def _load_weights(self, folder: Path) -> None:
         """Read what :meth:`_save_weights` wrote."""
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Save as a model folder, atomically (the old folder survives a failure)."""
+    def save(self, path: str | os.PathLike, *, optimizer: bool = True) -> Path:
+        """Save as a model folder, atomically (the old folder survives a failure).
+
+        Parameters
+        ----------
+        path : path
+            The model folder (replaced as a whole if it exists).
+        optimizer : bool
+            Keep the optimizer's state (``optimizer.npz``, about twice the weights' size) so that
+            ``train(..., resume=True)`` continues exactly; False for a model that is only shipped.
+        """
         path = Path(path)
         payload = {
             "method": self.name,
@@ -197,6 +213,8 @@ class Colorizer(ABC):
         }
         with atomic_dir(path) as tmp:
             self._save_weights(tmp)
+            if not optimizer:
+                (tmp / OPTIMIZER_FILE).unlink(missing_ok=True)
             (tmp / "config.json").write_text(json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False))
         return path
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-__all__ = ["distribution_scope", "visible_gpus"]
+__all__ = ["distribution_scope", "visible_gpus", "save_optimizer_state", "load_optimizer_state", "restore_optimizer_state", "OPTIMIZER_FILE"]
 
 
 def visible_gpus() -> int:
@@ -29,3 +29,75 @@ def distribution_scope(distribute: str = "default") -> Any:
     if distribute not in ("default", "mirrored"):
         raise ValueError(f"unknown distribute strategy {distribute!r}")
     return contextlib.nullcontext(tf.distribute.get_strategy())
+
+
+#: file of a model folder that holds the optimizer's state (for ``resume``)
+OPTIMIZER_FILE = "optimizer.npz"
+
+
+def _state_variables(optimizer: Any) -> list[Any]:
+    # the learning rate comes from the config, so a resumed run may change it
+    return [v for v in optimizer.variables if not v.path.endswith("learning_rate")]
+
+
+def save_optimizer_state(net: Any, folder: Any) -> bool:
+    """Write ``net.optimizer``'s variables (Adam's step count and moments) to ``folder``.
+
+    Returns False, writing nothing, when the network has no built optimizer.
+    """
+    import numpy as np
+    from pathlib import Path
+
+    opt = getattr(net, "optimizer", None)
+    if opt is None or not getattr(opt, "built", False):
+        return False
+    variables = _state_variables(opt)
+    arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
+    arrays["paths"] = np.array([v.path for v in variables])
+    with open(Path(folder) / OPTIMIZER_FILE, "wb") as f:
+        np.savez(f, **arrays)
+    return True
+
+
+def load_optimizer_state(folder: Any) -> list[Any] | None:
+    """The arrays :func:`save_optimizer_state` wrote, or None (missing or unreadable: a warning)."""
+    import warnings
+    from pathlib import Path
+
+    import numpy as np
+
+    f = Path(folder) / OPTIMIZER_FILE
+    if not f.is_file():
+        return None
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            n = len(z["paths"])
+            return [z[f"v{i}"] for i in range(n)]
+    except Exception as e:  # noqa: BLE001 - optional state: a fresh optimizer is a safe fallback
+        warnings.warn(f"{f} is unreadable ({type(e).__name__}); training resumes with a fresh optimizer",
+                      RuntimeWarning, stacklevel=2)
+        return None
+
+
+def restore_optimizer_state(net: Any, arrays: list[Any] | None, distribute: str = "default") -> bool:
+    """Build ``net.optimizer`` and load ``arrays`` into it, when they fit its variables.
+
+    When they do not (another set of trainable layers, another optimizer), a
+    warning says so and the optimizer starts fresh.  Returns whether the state was restored.
+    """
+    import warnings
+
+    if arrays is None:
+        return False
+    opt = net.optimizer
+    with distribution_scope(distribute):
+        if not opt.built:
+            opt.build(net.trainable_variables)
+    variables = _state_variables(opt)
+    if len(variables) != len(arrays) or any(tuple(v.shape) != a.shape for v, a in zip(variables, arrays)):
+        warnings.warn("the saved optimizer state does not fit the network being trained (other trainable "
+                      "layers?); training continues with a fresh optimizer", RuntimeWarning, stacklevel=2)
+        return False
+    for v, a in zip(variables, arrays):
+        v.assign(a.astype(v.dtype) if hasattr(a, "astype") else a)
+    return True
