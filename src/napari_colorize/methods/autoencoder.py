@@ -352,10 +352,23 @@ class AutoencoderColorizer(Colorizer):
         """Forward (N, h, w) L in chunks bounded by ``_PREDICT_PIXELS``."""
         n, h, w = x.shape
         chunk = max(1, _PREDICT_PIXELS // (h * w))
+        forward = self._forward(net)
         outs = []
         for i in range(0, n, chunk):
-            outs.append(np.asarray(net(x[i : i + chunk, ..., None], training=False), dtype=np.float32))
+            xi = np.ascontiguousarray(x[i : i + chunk, ..., None], dtype=np.float32)
+            outs.append(np.asarray(forward(xi), dtype=np.float32))
         return np.concatenate(outs, axis=0)
+
+    def _forward(self, net: Any) -> Any:
+        """``net(x, training=False)`` as one compiled graph for any batch and size (built once per net)."""
+        cached = getattr(self, "_forward_fn", None)
+        if cached is None or cached[0] is not net:
+            import tensorflow as tf
+
+            fn = tf.function(lambda x: net(x, training=False), reduce_retracing=True,
+                             input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
+            self._forward_fn = cached = (net, fn)
+        return cached[1]
 
     def _predict_native(self, net: Any, L: np.ndarray) -> np.ndarray:
         b = self.config.block_size()
