@@ -189,11 +189,14 @@ def train(
         val_steps = max(1, math.ceil(n_val / bs))
         val = stream(val_src, seed + 1, False, n_val).take(val_steps).cache()
     if getattr(model, "optimizer", None) is None:
-        model.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate),
-            loss=keras.losses.CategoricalCrossentropy(),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        )
+        from .keras_utils import distribution_scope
+
+        with distribution_scope(cfg.distribute):
+            model.compile(
+                optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                loss=keras.losses.CategoricalCrossentropy(),
+                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+            )
     if optimizer_state is not None:
         from .keras_utils import restore_optimizer_state
 

@@ -24,11 +24,17 @@ def distribution_scope(distribute: str = "default") -> Any:
     """
     import tensorflow as tf
 
-    if distribute == "mirrored" and visible_gpus() > 1:
-        return tf.distribute.MirroredStrategy().scope()
     if distribute not in ("default", "mirrored"):
         raise ValueError(f"unknown distribute strategy {distribute!r}")
+    if distribute == "mirrored" and visible_gpus() > 1:
+        # one strategy per process: a network built in its scope must be compiled in the same one
+        if "mirrored" not in _STRATEGIES:
+            _STRATEGIES["mirrored"] = tf.distribute.MirroredStrategy()
+        return _STRATEGIES["mirrored"].scope()
     return contextlib.nullcontext(tf.distribute.get_strategy())
+
+
+_STRATEGIES: dict[str, Any] = {}
 
 
 #: file of a model folder that holds the optimizer's state (for ``resume``)

@@ -295,7 +295,10 @@ class WindowColorizer(Colorizer):
         from . import _window_keras as wk
 
         if self._model is None:
-            self._model = wk.build_window_model(self.config, seed=self.config.seed)
+            from .keras_utils import distribution_scope
+
+            with distribution_scope(self.config.distribute):
+                self._model = wk.build_window_model(self.config, seed=self.config.seed)
             self._built = self._structure()
         elif self._built != self._structure():
             changed = sorted(k for k in _STRUCTURAL if self._built.get(k) != getattr(self.config, k))  # type: ignore[union-attr]
