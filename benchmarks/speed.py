@@ -29,7 +29,8 @@ workers, with the built-in ``window`` model, against a serial loop in this
 process (model loaded once, not timed).  The cluster start and the first run
 (each worker loads the model) are reported apart from the warm runs.
 
-And, unless ``--skip-big``, the peak memory (max RSS of a child process) of
+Unless ``--skip-demo``, the wall time of ``napari-colorize demo`` in a fresh
+process.  And, unless ``--skip-big``, the peak memory (max RSS of a child process) of
 a tiled ``lookup`` colorization of a 100-megapixel dask image written to zarr.
 
 Examples
@@ -356,6 +357,25 @@ def bench_dask(repeat: int, *, n_files: int = 8, size: int = 1024, model: str = 
     return rows
 
 
+# ------------------------------------------------------------------ demo
+
+
+def bench_demo(repeat: int) -> dict[str, Any]:
+    """Wall time of ``napari-colorize demo`` in a fresh process (imports and model loading included)."""
+    exe = Path(sys.executable).with_name("napari-colorize")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "napari_colorize.cli"]
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(max(1, repeat)):
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd + ["demo", "--out", os.path.join(tmp, f"d{i}")], capture_output=True, text=True,
+                                  timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+            times.append(time.perf_counter() - t0)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
+    return {"median_s": statistics.median(times), "times": times}
+
+
 # ------------------------------------------------------------------ 100 MP run
 
 
@@ -413,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-baselines", action="store_true", help="skip the per-pixel loop and PyTorch baselines")
     p.add_argument("--skip-big", action="store_true", help="skip the 100-megapixel peak-memory run")
     p.add_argument("--skip-dask", action="store_true", help="skip the many-files dask cluster throughput")
+    p.add_argument("--skip-demo", action="store_true", help="skip timing `napari-colorize demo`")
     p.add_argument("--dask-files", type=int, default=8, metavar="N", help="files in the dask run (default 8)")
     p.add_argument("--dask-size", type=int, default=1024, metavar="PX", help="side of each file (default 1024)")
     p.add_argument("--big-mp", type=float, default=100.0, help="megapixels of the big run (default 100)")
@@ -529,6 +550,15 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"dask run FAILED: {type(e).__name__}: {e}")
             traceback.print_exc(file=sys.stderr)
 
+    demo: dict[str, Any] | None = None
+    if not args.skip_demo:
+        log("== napari-colorize demo (fresh processes)")
+        try:
+            demo = bench_demo(min(args.repeat, 3))
+            log(f"  demo: {demo['median_s']:.1f} s median of {len(demo['times'])}")
+        except Exception as e:  # noqa: BLE001
+            notes.append(f"demo run FAILED: {type(e).__name__}: {e}")
+
     big: dict[str, Any] | None = None
     if not args.skip_big:
         log(f"== {args.big_mp:g} MP tiled run (child process)")
@@ -573,6 +603,8 @@ def main(argv: list[str] | None = None) -> int:
     if dask_rows:
         print(f"\nMany files ({args.dask_files} x {args.dask_size}², built-in window model)")
         print(common.format_table(dask_rows, dask_cols))
+    if demo:
+        print(f"\n`napari-colorize demo`: {demo['median_s']:.1f} s (median of {len(demo['times'])} fresh processes)")
     if big:
         print(f"\n{big['mp']:.0f} MP tiled {big['method']} run: {big['wall_s']:.1f} s, peak RSS {big['peak_rss_mib']:.0f} MiB")
     if notes:
@@ -582,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal time {total_s / 60:.1f} min")
 
     if args.json:
-        common.write_text(args.json, json.dumps({"machine": desc, "rows": rows, "baselines": baselines, "dask": dask_rows, "big": big,
+        common.write_text(args.json, json.dumps({"machine": desc, "rows": rows, "baselines": baselines, "dask": dask_rows, "demo": demo, "big": big,
                                                  "notes": notes}, indent=1, default=str))
     if args.markdown:
         lines = [
@@ -629,6 +661,11 @@ def main(argv: list[str] | None = None) -> int:
                       "cached), and files/s, MP/s and the ratios use it. The serial loop's model is loaded before "
                       "timing.", "",
                       common.format_table(dask_rows, dask_cols, markdown=True)]
+        if demo:
+            lines += ["", "## Demo", "",
+                      f"`napari-colorize demo` (built-in models, no training; colorizes the bundled samples and "
+                      f"writes images and metrics) in a fresh process: {demo['median_s']:.1f} s, median of "
+                      f"{len(demo['times'])} runs ({', '.join(f'{t:.1f}' for t in demo['times'])} s)."]
         if big:
             lines += ["", f"## {big['mp']:.0f}-megapixel tiled run", "",
                       f"`lookup` over a {big['side']}x{big['side']} dask gray image, `tile={big['tile']}`, the RGB "

@@ -92,7 +92,7 @@ def test_speed_lookup_and_loop_baseline(tmp_path):
     import speed
 
     md = tmp_path / "p.md"
-    rc = speed.main(["--methods", "lookup", "--repeat", "1", "--max-size", "512", "--skip-big", "--skip-baselines", "--skip-dask",
+    rc = speed.main(["--methods", "lookup", "--repeat", "1", "--max-size", "512", "--skip-big", "--skip-baselines", "--skip-dask", "--skip-demo",
                      "--markdown", str(md)])
     assert rc == 0
     assert "| lookup |" in md.read_text()
