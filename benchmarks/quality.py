@@ -421,7 +421,9 @@ def markdown(args: argparse.Namespace, photos: list[tuple[str, np.ndarray]], pla
         "- **Protocol 2, leave-one-out:** for each photo, a model is trained on all the other photos and "
         "colorizes the gray version of that photo.",
         "- The prediction keeps the truth's exact L, so the metrics judge the predicted chroma. "
-        "`gray (ab=0)` is that L with no color at all: a method that does not beat it on CIEDE2000 is broken.",
+        "`gray (ab=0)` is that L with no color at all: in protocol 1 (the test half looks like the training half) "
+        "a method that does not beat it on CIEDE2000 is broken; in protocol 2 (an unseen photo) it is a hard "
+        "baseline, because a wrong but confident color costs more CIEDE2000 than no color.",
         "- Metrics (`napari_colorize.metrics`): PSNR (RGB, dB), SSIM (RGB), mean CIEDE2000, "
         "colorfulness CF of the prediction (Hasler & Suesstrunk 2003) and dCF = CF(pred) - CF(truth), "
         "AuC (Zhang et al. 2016: fraction of pixels with ab error <= t, averaged over t = 0..150). "
