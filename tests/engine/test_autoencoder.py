@@ -217,3 +217,22 @@ def test_tiny_training_image_is_padded():
     m = AutoencoderColorizer(crop_size=32, input_size=32, batch_size=2, steps_per_epoch=2, epochs=1, val_split=0)
     h = m.fit(data.chelsea()[:20, :20])
     assert np.isfinite(h["loss"][0])
+
+
+def test_many_models_in_one_process_do_not_warn_about_retracing():
+    """Each model compiles its inference once; TensorFlow's 'excessive retracing' warning is noise here."""
+    import io
+    import logging
+
+    import tensorflow as tf
+
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    tf.get_logger().addHandler(handler)
+    try:
+        L = np.random.default_rng(0).uniform(0, 100, (64, 64)).astype(np.float32)
+        outs = [AutoencoderColorizer(width=4, depth=2, seed=i).predict_ab(L) for i in range(7)]
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert all(o.shape == (64, 64, 2) for o in outs)
+    assert "retracing" not in buf.getvalue()

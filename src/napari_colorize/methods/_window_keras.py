@@ -107,6 +107,9 @@ class ConvPredictor:
         widest = max(int(lyr.filters) for lyr in self.model.layers if isinstance(lyr, keras.layers.Conv2D))
         widest = max(widest, cfg.n_colors)
         self.max_px = max(4096, _CALL_BYTES // (4 * widest * 2))
+        from .keras_utils import quiet_per_model_retracing
+
+        quiet_per_model_retracing()
         pal = tf.constant(np.asarray(palette, np.float32))
         model = self.model
         T = float(cfg.temperature)

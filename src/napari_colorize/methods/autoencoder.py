@@ -365,6 +365,10 @@ class AutoencoderColorizer(Colorizer):
         if cached is None or cached[0] is not net:
             import tensorflow as tf
 
+            from .keras_utils import quiet_per_model_retracing
+
+            quiet_per_model_retracing()
+
             fn = tf.function(lambda x: net(x, training=False), reduce_retracing=True,
                              input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
             self._forward_fn = cached = (net, fn)

@@ -37,6 +37,30 @@ def distribution_scope(distribute: str = "default") -> Any:
 _STRATEGIES: dict[str, Any] = {}
 
 
+class _OneTracePerModel:
+    """Logging filter: drop TensorFlow's retracing warning for our per-model inference functions.
+
+    Each loaded model compiles its inference function once; TensorFlow counts the traces of
+    every function made from the same code and, after five models in one process (a
+    benchmark, a long napari session), warns about "excessive retracing" that is not there.
+    """
+
+    NAMES = ("ConvPredictor", "AutoencoderColorizer._forward")
+
+    def filter(self, record: Any) -> bool:
+        msg = record.getMessage()
+        return not ("triggered tf.function retracing" in msg and any(n in msg for n in self.NAMES))
+
+
+def quiet_per_model_retracing() -> None:
+    """Install :class:`_OneTracePerModel` on TensorFlow's logger (once)."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    if not any(isinstance(f, _OneTracePerModel) for f in logger.filters):
+        logger.addFilter(_OneTracePerModel())
+
+
 #: file of a model folder that holds the optimizer's state (for ``resume``)
 OPTIMIZER_FILE = "optimizer.npz"
 
