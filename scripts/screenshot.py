@@ -45,6 +45,7 @@ def main() -> None:
     w._extra_models["coffee_lookup (lookup)"] = str(model)
     w.refresh_models(select=str(model))
     w.image.value = layer
+    w.auto_tile.value = False  # small tiles, so that several outlines show
     w.tile.value, w.overlap.value = 192, 32
     import napari_colorize as nc
 
