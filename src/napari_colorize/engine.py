@@ -260,15 +260,19 @@ class _TileCache:
                 self.nbytes += a.nbytes
 
 
-def _predict_split(model: Any, L: np.ndarray, block: int, halo: int) -> np.ndarray:
-    """Predict one (h, w) read box that ran out of memory by tiling it in turn (halo kept).
+def _predict_or_split(model: Any, L: np.ndarray, block: int, halo: int) -> np.ndarray:
+    """Predict one (h, w) read box; if it runs out of memory, tile it in turn (halo kept).
 
     Used where the tile plan cannot change any more (the dask path, whose chunks follow the
-    plan): the box is cut into sub-tiles of half its size, each with the same halo, and
-    their write boxes are put together.  With a halo at least the receptive field the result
-    equals the whole box's prediction.  Raises ``_TileOOM`` when the sub-tiles would be
-    smaller than the block size or no smaller than the box.
+    plan): a box that does not fit is cut into sub-tiles of half its size, each with the same
+    halo, and their write boxes are put together (recursively).  With a halo at least the
+    receptive field the result equals the whole box's prediction.  Raises ``_TileOOM`` when
+    the sub-tiles would be smaller than the block size or no smaller than the box.
     """
+    try:
+        return _predict_padded(model, L[None], block)[0]
+    except _TileOOM:
+        pass
     h, w = L.shape
     new = (max(h, w) // 2 // block) * block
     if new < max(block, 8) or new + 2 * halo >= max(h, w):
@@ -279,11 +283,7 @@ def _predict_split(model: Any, L: np.ndarray, block: int, halo: int) -> np.ndarr
     merger = Merger(sub, "crop")
     for t in sub.tiles:
         y0, x0, y1, x1 = t.read
-        x = np.ascontiguousarray(L[y0:y1, x0:x1])
-        try:
-            ab = _predict_padded(model, x[None], block)[0]
-        except _TileOOM:
-            ab = _predict_split(model, x, block, halo)
+        ab = _predict_or_split(model, np.ascontiguousarray(L[y0:y1, x0:x1]), block, halo)
         merger.add(t, np.ascontiguousarray(ab[t.write_in_read()]))
     return merger.result()
 
@@ -316,7 +316,8 @@ def _run_tiles(
         except _TileOOM:
             if split_halo is None:
                 raise
-            ab = np.stack([_predict_split(model, xi, block, split_halo) for xi in x])
+            # tile by tile, each split only if it alone does not fit
+            ab = np.stack([_predict_or_split(model, xi, block, split_halo) for xi in x])
         for t, a in zip(group, ab):
             if anchor is not None:
                 a = anchor.apply(a, t.read)

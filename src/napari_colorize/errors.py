@@ -8,12 +8,13 @@ notification.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 __all__ = ["ColorizeError", "InputError", "ConfigError", "ModelFolderError", "Cancelled", "user_stacklevel"]
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 
 class ColorizeError(Exception):
