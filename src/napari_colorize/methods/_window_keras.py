@@ -200,10 +200,9 @@ def train(
                 loss=keras.losses.CategoricalCrossentropy(),
                 metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
             )
-    if optimizer_state is not None:
-        from .keras_utils import restore_optimizer_state
+    from .keras_utils import restore_optimizer_state
 
-        restore_optimizer_state(model, optimizer_state, cfg.distribute)
+    restore_optimizer_state(model, optimizer_state, cfg.distribute)
     hist = model.fit(
         ds,
         steps_per_epoch=steps,

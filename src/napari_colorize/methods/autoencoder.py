@@ -308,11 +308,9 @@ class AutoencoderColorizer(Colorizer):
             with distribution_scope(cfg.distribute):
                 net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
             self._compiled_lr = cfg.learning_rate
-        if self._optimizer_state is not None:
-            from .keras_utils import restore_optimizer_state
+        from .keras_utils import restore_optimizer_state
 
-            restore_optimizer_state(net, self._optimizer_state, cfg.distribute)
-            self._optimizer_state = None
+        restore_optimizer_state(net, self._take_optimizer_state(), cfg.distribute)
         hist = net.fit(
             train_ds,
             epochs=n_epochs,
@@ -402,11 +400,10 @@ class AutoencoderColorizer(Colorizer):
 
     # -- model folders -----------------------------------------------------
     def _save_weights(self, folder: Path) -> None:
-        from .keras_utils import save_optimizer_state
+        self._ensure_net().save_weights(str(Path(folder) / WEIGHTS_FILE))
 
-        net = self._ensure_net()
-        net.save_weights(str(Path(folder) / WEIGHTS_FILE))
-        save_optimizer_state(net, folder)
+    def _trainable_net(self) -> Any:
+        return self._net
 
     def _load_weights(self, folder: Path) -> None:
         f = Path(folder) / WEIGHTS_FILE
@@ -415,7 +412,4 @@ class AutoencoderColorizer(Colorizer):
         net = self._ensure_net(for_loading=True)
         net.load_weights(str(f))
         self._compiled_lr = None
-        from .keras_utils import load_optimizer_state
-
-        self._optimizer_state = load_optimizer_state(folder)
 

@@ -28,7 +28,7 @@ from .._version import __version__
 from ..config import Config
 from ..errors import ConfigError, InputError, ModelFolderError
 from ..io import atomic_dir, jsonable
-from .keras_utils import OPTIMIZER_FILE
+from .keras_utils import load_optimizer_state, save_optimizer_state
 
 __all__ = ["Colorizer", "FORMAT_VERSION", "read_model_info", "check_L"]
 
@@ -132,6 +132,15 @@ class Colorizer(ABC):
         """Start the next ``fit`` with a fresh optimizer (fine-tuning rather than resuming)."""
         self._optimizer_state = None
 
+    def _take_optimizer_state(self) -> Any:
+        """The optimizer state loaded with the model folder (None if none), handed over once."""
+        state, self._optimizer_state = self._optimizer_state, None
+        return state
+
+    def _trainable_net(self) -> Any:
+        """The Keras network whose optimizer state :meth:`save` keeps; None for methods without one."""
+        return None
+
     # -- tiling properties -------------------------------------------------
     @property
     def block_size(self) -> int:
@@ -213,8 +222,9 @@ class Colorizer(ABC):
         }
         with atomic_dir(path) as tmp:
             self._save_weights(tmp)
-            if not optimizer:
-                (tmp / OPTIMIZER_FILE).unlink(missing_ok=True)
+            net = self._trainable_net() if optimizer else None
+            if net is not None:
+                save_optimizer_state(net, tmp)
             (tmp / "config.json").write_text(json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False))
         return path
 
@@ -239,6 +249,7 @@ class Colorizer(ABC):
             raise
         except Exception as e:  # noqa: BLE001 - any reader error means a bad folder
             raise ModelFolderError(f"cannot load weights from {path}: {type(e).__name__}: {e}") from None
+        model._optimizer_state = load_optimizer_state(path)  # for resume; None if the folder has none
         model.trained = bool(info.get("trained", True))
         return model
 

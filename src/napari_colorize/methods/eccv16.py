@@ -269,11 +269,9 @@ class ECCV16Colorizer(Colorizer):
                 optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_2=0.99),
                 loss=K.make_loss(self.bins, weights, k=cfg.k, sigma=cfg.sigma),
             )
-        if self._optimizer_state is not None:
-            from .keras_utils import restore_optimizer_state
+        from .keras_utils import restore_optimizer_state
 
-            restore_optimizer_state(net, self._optimizer_state, cfg.distribute)
-            self._optimizer_state = None
+        restore_optimizer_state(net, self._take_optimizer_state(), cfg.distribute)
         train_ds, val_ds = make_dataset(
             sources, crop_size=cfg.crop_size, batch_size=cfg.batch_size, val_split=cfg.val_split,
             crops_per_image=cfg.crops_per_image, seed=cfg.seed, repeat=True,
@@ -342,9 +340,9 @@ class ECCV16Colorizer(Colorizer):
         if self._prior is not None:
             np.save(folder / _PRIOR, self._prior)
         net.save_weights(str(folder / _WEIGHTS))
-        from .keras_utils import save_optimizer_state
 
-        save_optimizer_state(net, folder)
+    def _trainable_net(self) -> Any:
+        return self._net
 
     def _load_weights(self, folder: Path) -> None:
         bins_file, weights_file = folder / _BINS, folder / _WEIGHTS
@@ -359,9 +357,6 @@ class ECCV16Colorizer(Colorizer):
             self._prior = np.load(folder / _PRIOR, allow_pickle=False)
         self._net = None
         self._ensure_net().load_weights(str(weights_file))
-        from .keras_utils import load_optimizer_state
-
-        self._optimizer_state = load_optimizer_state(folder)
 
     def set_bins(self, bins: np.ndarray) -> None:
         """Replace the bin table (only before the network is built)."""

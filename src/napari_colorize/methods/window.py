@@ -348,9 +348,8 @@ class WindowColorizer(Colorizer):
         self.history = wk.train(
             model, self.palette, train_src, val_src, cfg,
             epochs=n_epochs, initial_epoch=done, callbacks=list(callbacks or []), verbose=verbose,
-            seed=cfg.seed + 7919 * done, optimizer_state=self._optimizer_state,
+            seed=cfg.seed + 7919 * done, optimizer_state=self._take_optimizer_state(),
         )
-        self._optimizer_state = None
         ran = len(next(iter(self.history.values()), []))
         self.info["epochs_done"] = done + ran
         self.info["palette_space"] = "Lab ab"
@@ -384,9 +383,9 @@ class WindowColorizer(Colorizer):
             raise ModelFolderError("cannot save an untrained window model: fit it first")
         np.save(folder / "palette.npy", self.palette)
         self._model.save_weights(str(folder / "window.weights.h5"))
-        from .keras_utils import save_optimizer_state
 
-        save_optimizer_state(self._model, folder)
+    def _trainable_net(self) -> Any:
+        return self._model
 
     def _load_weights(self, folder: Path) -> None:
         pal = folder / "palette.npy"
@@ -400,7 +399,4 @@ class WindowColorizer(Colorizer):
         model = self._ensure_model()
         model.load_weights(str(wts))
         self._predict = None
-        from .keras_utils import load_optimizer_state
-
-        self._optimizer_state = load_optimizer_state(folder)
 
