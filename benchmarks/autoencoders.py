@@ -58,7 +58,6 @@ COLUMNS = [
 def time_training(method: str, config: dict[str, Any], *, steps: int, skip: int) -> tuple[float, float]:
     """Median samples/s between training batches, and CPU seconds per sample."""
     import keras
-
     from skimage import data
 
     class BatchTimer(keras.callbacks.Callback):
@@ -102,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=8, help="timed training batches (after 2 warm-up batches)")
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     ap.add_argument("--inference", nargs="+", default=["native", "resize"], choices=["native", "resize"])
-    ap.add_argument("--config", action="append", default=[], metavar="K=V", help="config override for every method")
+    ap.add_argument(
+        "--config", action="append", default=[], metavar="K=V", help="config override for every method"
+    )
     ap.add_argument("--quick", action="store_true", help="smoke run: few steps, 512 px only, one repeat")
     ap.add_argument("--markdown", help="write the table (and machine) as markdown here")
     ap.add_argument("--json", help="write the rows as JSON here")
@@ -125,12 +126,18 @@ def main(argv: list[str] | None = None) -> int:
         base = get_method(method)(cfg).config
         for inference in args.inference:
             row: dict[str, Any] = {
-                "method": method, "inference": inference, "input_size": base.input_size,
-                "batch_size": base.batch_size, "train_sps": sps, "train_cpu_per_sample": cpu,
+                "method": method,
+                "inference": inference,
+                "input_size": base.input_size,
+                "batch_size": base.batch_size,
+                "train_sps": sps,
+                "train_cpu_per_sample": cpu,
             }
             for size in args.sizes:
                 log(f"{method} {inference}: inference at {size}x{size} ...")
-                row[f"mps_{size}"] = time_inference(method, {**cfg, "inference": inference}, size, repeat=args.repeat)
+                row[f"mps_{size}"] = time_inference(
+                    method, {**cfg, "inference": inference}, size, repeat=args.repeat
+                )
             rows.append(row)
             log(common.format_table([row], COLUMNS))
         common.free_memory()
@@ -138,10 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     table = common.format_table(rows, COLUMNS)
     print(table)
     if args.markdown:
-        md = "\n\n".join([
-            "# Autoencoder speed", f"`{common.command_line()}`", common.machine_markdown(machine),
-            common.format_table(rows, COLUMNS, markdown=True),
-        ])
+        md = "\n\n".join(
+            [
+                "# Autoencoder speed",
+                f"`{common.command_line()}`",
+                common.machine_markdown(machine),
+                common.format_table(rows, COLUMNS, markdown=True),
+            ]
+        )
         common.write_text(args.markdown, md + "\n")
     if args.json:
         common.write_text(args.json, json.dumps({"machine": machine, "rows": rows}, indent=2))

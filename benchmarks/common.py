@@ -33,7 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed.*")
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "src") not in sys.path and importlib.util.find_spec("napari_colorize") is None:  # pragma: no cover
+if (
+    str(ROOT / "src") not in sys.path and importlib.util.find_spec("napari_colorize") is None
+):  # pragma: no cover
     sys.path.insert(0, str(ROOT / "src"))
 
 import napari_colorize as nc  # noqa: E402
@@ -99,7 +101,9 @@ def resize_longest(rgb: np.ndarray, size: int = SIZE) -> np.ndarray:
     return np.clip(out, 0, 1).astype(np.float32)
 
 
-def load_photos(names: Sequence[str] | None = None, *, n: int | None = None, size: int = SIZE) -> list[tuple[str, np.ndarray]]:
+def load_photos(
+    names: Sequence[str] | None = None, *, n: int | None = None, size: int = SIZE
+) -> list[tuple[str, np.ndarray]]:
     """The bundled photos as ``(name, float32 RGB (H, W, 3) in 0..1)``, longest side ``size``."""
     names = list(PHOTOS) if names is None else list(names)
     unknown = [x for x in names if x not in PHOTOS]
@@ -179,7 +183,9 @@ def free_memory() -> None:
 # ------------------------------------------------------------------ timing
 
 
-def timeit(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, max_seconds: float | None = None) -> tuple[float, list[float]]:
+def timeit(
+    fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, max_seconds: float | None = None
+) -> tuple[float, list[float]]:
     """Median wall time of ``fn()`` over ``repeat`` runs after ``warmup`` runs.
 
     ``max_seconds`` stops repeating early (after at least 3 runs, or 1 when a
@@ -193,7 +199,11 @@ def timeit(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, max_secon
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-        if max_seconds is not None and time.perf_counter() - start > max_seconds and (len(times) >= 3 or times[0] > max_seconds):
+        if (
+            max_seconds is not None
+            and time.perf_counter() - start > max_seconds
+            and (len(times) >= 3 or times[0] > max_seconds)
+        ):
             break
     return statistics.median(times), times
 
@@ -278,7 +288,16 @@ def machine_description() -> dict[str, Any]:
         except Exception:  # noqa: BLE001
             gpus = None
     versions = {}
-    for dist in ("napari-colorize", "numpy", "scikit-image", "tensorflow-cpu", "tensorflow", "keras", "torch", "dask"):
+    for dist in (
+        "napari-colorize",
+        "numpy",
+        "scikit-image",
+        "tensorflow-cpu",
+        "tensorflow",
+        "keras",
+        "torch",
+        "dask",
+    ):
         v = _version(dist)
         if v:
             versions[dist] = v

@@ -71,9 +71,12 @@ def torch_eccv16(width: float, n_bins: int = 313) -> tuple[Any, Any]:
                 block(c[4], c[5], [(1, 2)] * 3),
                 block(c[5], c[6], [(1, 1)] * 3),
                 nn.Sequential(
-                    nn.ConvTranspose2d(c[6], c[7], 4, stride=2, padding=1), nn.ReLU(True),
-                    nn.Conv2d(c[7], c[7], 3, padding=1), nn.ReLU(True),
-                    nn.Conv2d(c[7], c[7], 3, padding=1), nn.ReLU(True),
+                    nn.ConvTranspose2d(c[6], c[7], 4, stride=2, padding=1),
+                    nn.ReLU(True),
+                    nn.Conv2d(c[7], c[7], 3, padding=1),
+                    nn.ReLU(True),
+                    nn.Conv2d(c[7], c[7], 3, padding=1),
+                    nn.ReLU(True),
                     nn.Conv2d(c[7], n_bins, 1),
                 ),
             )
@@ -123,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.25])
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--max-seconds", type=float, default=60.0, help="stop repeating a case after this long (>= 3 runs)")
+    p.add_argument(
+        "--max-seconds", type=float, default=60.0, help="stop repeating a case after this long (>= 3 runs)"
+    )
     p.add_argument("--no-torch", action="store_true", help="time Keras only")
     p.add_argument("--markdown", type=Path, help="also write a markdown table here")
     args = p.parse_args(argv)
@@ -158,12 +163,19 @@ def main(argv: list[str] | None = None) -> int:
 
                 fns["torch"] = run_torch
             t = interleaved(fns, repeat=args.repeat, max_seconds=args.max_seconds)
-            row: dict[str, Any] = {"width": width, "case": label, "keras_mps": mp / t["keras"], "keras_s": t["keras"]}
+            row: dict[str, Any] = {
+                "width": width,
+                "case": label,
+                "keras_mps": mp / t["keras"],
+                "keras_s": t["keras"],
+            }
             if "torch" in t:
                 row.update(torch_mps=mp / t["torch"], torch_s=t["torch"], ratio=t["torch"] / t["keras"])
             rows.append(row)
-            log(f"width {width} {label}: keras {row['keras_s']:.3f} s"
-                + (f", torch {row['torch_s']:.3f} s" if "torch_s" in row else ""))
+            log(
+                f"width {width} {label}: keras {row['keras_s']:.3f} s"
+                + (f", torch {row['torch_s']:.3f} s" if "torch_s" in row else "")
+            )
         common.free_memory()
 
     cols = [
@@ -179,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     print(common.format_table(rows, cols))
     print(f"\nmedians of up to {args.repeat} runs; {desc}")
     if args.markdown:
-        common.write_text(args.markdown, common.machine_markdown(desc) + "\n\n" + common.format_table(rows, cols, markdown=True) + "\n")
+        common.write_text(
+            args.markdown,
+            common.machine_markdown(desc) + "\n\n" + common.format_table(rows, cols, markdown=True) + "\n",
+        )
     return 0
 
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import sys
 import time
 import traceback
@@ -127,7 +126,9 @@ def parse_set(items: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def recipes(variants: list[str], *, quick: bool, sets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def recipes(
+    variants: list[str], *, quick: bool, sets: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     out = {}
     for v in variants:
         r = copy.deepcopy(VARIANTS[v])
@@ -141,7 +142,9 @@ def recipes(variants: list[str], *, quick: bool, sets: dict[str, dict[str, Any]]
 # ------------------------------------------------------------------ folds
 
 
-def folds(protocol: int, photos: list[tuple[str, np.ndarray]], n_folds: int | None = None) -> list[tuple[str, list[np.ndarray], np.ndarray]]:
+def folds(
+    protocol: int, photos: list[tuple[str, np.ndarray]], n_folds: int | None = None
+) -> list[tuple[str, list[np.ndarray], np.ndarray]]:
     """(test name, training images, truth) per fold of a protocol (the first ``n_folds`` photos as tests)."""
     out = []
     if protocol == 1:
@@ -198,7 +201,14 @@ def run_protocol(
     log(f"== protocol {protocol}: {len(fs)} folds")
     for name, _, truth in fs:
         pred = common.gray_baseline(truth)
-        row = {"protocol": protocol, "variant": GRAY, "image": name, **evaluate_pair(pred, truth), "train_s": 0.0, "infer_s": 0.0}
+        row = {
+            "protocol": protocol,
+            "variant": GRAY,
+            "image": name,
+            **evaluate_pair(pred, truth),
+            "train_s": 0.0,
+            "infer_s": 0.0,
+        }
         record(row)
         if name in keep:
             kept_preds[(GRAY, name)] = pred
@@ -214,7 +224,9 @@ def run_protocol(
                 model = nc.train(method, train_imgs, config=cfg, callbacks=callbacks)
                 train_s = time.perf_counter() - t0
                 if callbacks and callbacks[0].stopped:
-                    notes.append(f"protocol {protocol}, {variant}, {name}: training stopped by --max-train-s {max_train_s:g}")
+                    notes.append(
+                        f"protocol {protocol}, {variant}, {name}: training stopped by --max-train-s {max_train_s:g}"
+                    )
                 pred, infer_s = common.colorize_truth(truth, model)
                 res = evaluate_pair(pred, truth)
             except KeyboardInterrupt:
@@ -227,9 +239,22 @@ def run_protocol(
                 common.free_memory()
                 continue
             if train_s > TRAIN_BUDGET_S:
-                log(f"  note: training took {train_s:.0f} s, over the {TRAIN_BUDGET_S:.0f} s budget of a recipe")
-            log(f"  dE00 {res['delta_e2000']:.2f}  AuC {res['auc']:.3f}  train {train_s:.1f} s  infer {infer_s:.2f} s")
-            record({"protocol": protocol, "variant": variant, "image": name, **res, "train_s": train_s, "infer_s": infer_s})
+                log(
+                    f"  note: training took {train_s:.0f} s, over the {TRAIN_BUDGET_S:.0f} s budget of a recipe"
+                )
+            log(
+                f"  dE00 {res['delta_e2000']:.2f}  AuC {res['auc']:.3f}  train {train_s:.1f} s  infer {infer_s:.2f} s"
+            )
+            record(
+                {
+                    "protocol": protocol,
+                    "variant": variant,
+                    "image": name,
+                    **res,
+                    "train_s": train_s,
+                    "infer_s": infer_s,
+                }
+            )
             if name in keep:
                 kept_preds[(variant, name)] = pred
             del model
@@ -260,7 +285,9 @@ def summarize(rows: list[dict[str, Any]], order: list[str]) -> list[dict[str, An
     return out
 
 
-def per_image_table(rows: list[dict[str, Any]], order: list[str], key: str = "delta_e2000") -> tuple[list[dict[str, Any]], list[Column]]:
+def per_image_table(
+    rows: list[dict[str, Any]], order: list[str], key: str = "delta_e2000"
+) -> tuple[list[dict[str, Any]], list[Column]]:
     images = list(dict.fromkeys(r["image"] for r in rows))
     variants = [v for v in [GRAY] + order if any(r["variant"] == v for r in rows)]
     table = []
@@ -277,7 +304,9 @@ def per_image_table(rows: list[dict[str, Any]], order: list[str], key: str = "de
 # ------------------------------------------------------------------ figure
 
 
-def save_figure(path: str, kept: dict[tuple[str, str], np.ndarray], images: list[str], variants: list[str]) -> None:
+def save_figure(
+    path: str, kept: dict[tuple[str, str], np.ndarray], images: list[str], variants: list[str]
+) -> None:
     """A grid: one row per photo, columns gray | each method | truth (protocol 1)."""
     import matplotlib
 
@@ -289,8 +318,13 @@ def save_figure(path: str, kept: dict[tuple[str, str], np.ndarray], images: list
     if not images:
         return
     ratios = [kept[("truth", im)].shape[0] / kept[("truth", im)].shape[1] for im in images]
-    fig, axes = plt.subplots(len(images), len(cols), figsize=(2.2 * len(cols), 2.2 * sum(ratios) + 0.4), squeeze=False,
-                             gridspec_kw={"height_ratios": ratios})
+    fig, axes = plt.subplots(
+        len(images),
+        len(cols),
+        figsize=(2.2 * len(cols), 2.2 * sum(ratios) + 0.4),
+        squeeze=False,
+        gridspec_kw={"height_ratios": ratios},
+    )
     for i, im in enumerate(images):
         for j, c in enumerate(cols):
             ax = axes[i][j]
@@ -309,25 +343,58 @@ def save_figure(path: str, kept: dict[tuple[str, str], np.ndarray], images: list
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", nargs="+", default=list(VARIANTS), metavar="VARIANT",
-                   help=f"variants to run (default all): {', '.join(VARIANTS)}; a method name selects all its variants")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(VARIANTS),
+        metavar="VARIANT",
+        help=f"variants to run (default all): {', '.join(VARIANTS)}; a method name selects all its variants",
+    )
     p.add_argument("--protocol", choices=["1", "2", "both"], default="both")
-    p.add_argument("--images", type=int, default=None, metavar="N", help="use the first N bundled photos (default all)")
-    p.add_argument("--folds", type=int, default=None, metavar="K",
-                   help="test on the first K photos only (protocol 1: K photos; protocol 2: K folds, each "
-                   "still trained on all the other photos); default all")
-    p.add_argument("--photos", nargs="+", default=None, metavar="NAME", help=f"photos by name: {', '.join(common.PHOTOS)}")
-    p.add_argument("--size", type=int, default=common.SIZE, help="longest side of the photos, px (default 768)")
+    p.add_argument(
+        "--images", type=int, default=None, metavar="N", help="use the first N bundled photos (default all)"
+    )
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        metavar="K",
+        help="test on the first K photos only (protocol 1: K photos; protocol 2: K folds, each "
+        "still trained on all the other photos); default all",
+    )
+    p.add_argument(
+        "--photos",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help=f"photos by name: {', '.join(common.PHOTOS)}",
+    )
+    p.add_argument(
+        "--size", type=int, default=common.SIZE, help="longest side of the photos, px (default 768)"
+    )
     p.add_argument("--quick", action="store_true", help="tiny recipes: a smoke run, not a benchmark")
-    p.add_argument("--set", nargs="+", default=[], metavar="VARIANT.KEY=VALUE", help="override a recipe value")
-    p.add_argument("--max-train-s", type=float, default=None, metavar="S",
-                   help="stop any (Keras) training after S seconds (default: the recipes run to the end); "
-                   "results then depend on the machine's speed")
+    p.add_argument(
+        "--set", nargs="+", default=[], metavar="VARIANT.KEY=VALUE", help="override a recipe value"
+    )
+    p.add_argument(
+        "--max-train-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop any (Keras) training after S seconds (default: the recipes run to the end); "
+        "results then depend on the machine's speed",
+    )
     p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown (e.g. docs/quality.md)")
     p.add_argument("--json", metavar="FILE", help="write every per-image row as JSON (updated as it goes)")
-    p.add_argument("--figure", metavar="PNG", help="protocol 1 picture: gray | methods | truth for a few photos")
-    p.add_argument("--figure-images", type=int, default=3, metavar="N", help="photos in the figure (default 3)")
+    p.add_argument(
+        "--figure", metavar="PNG", help="protocol 1 picture: gray | methods | truth for a few photos"
+    )
+    p.add_argument(
+        "--figure-images", type=int, default=3, metavar="N", help="photos in the figure (default 3)"
+    )
     args = p.parse_args(argv)
 
     chosen: list[str] = []
@@ -369,15 +436,25 @@ def main(argv: list[str] | None = None) -> int:
     proto_s: dict[int, float] = {}
     for proto in protocols:
         t_proto = time.perf_counter()
-        rows, kept = run_protocol(proto, photos, plan, max_train_s=args.max_train_s, n_folds=args.folds, notes=notes,
-                                  keep=keep if proto == 1 else set(),
-                                  json_rows=json_rows, json_path=args.json)
+        rows, kept = run_protocol(
+            proto,
+            photos,
+            plan,
+            max_train_s=args.max_train_s,
+            n_folds=args.folds,
+            notes=notes,
+            keep=keep if proto == 1 else set(),
+            json_rows=json_rows,
+            json_path=args.json,
+        )
         proto_s[proto] = time.perf_counter() - t_proto
         summary = summarize(rows, list(plan))
         results[proto] = (rows, summary)
         title = {1: "Protocol 1: half-split", 2: "Protocol 2: leave-one-out"}[proto]
-        print(f"\n{title} ({len(folds(proto, photos, args.folds))} test photos of {len(photos)}, {args.size} px, "
-              f"{proto_s[proto] / 60:.1f} min)")
+        print(
+            f"\n{title} ({len(folds(proto, photos, args.folds))} test photos of {len(photos)}, {args.size} px, "
+            f"{proto_s[proto] / 60:.1f} min)"
+        )
         print(common.format_table(summary, SUMMARY_COLUMNS))
         sys.stdout.flush()
         if proto == 1 and args.figure:
@@ -396,9 +473,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def markdown(args: argparse.Namespace, photos: list[tuple[str, np.ndarray]], plan: dict[str, dict[str, Any]],
-             results: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]], notes: list[str],
-             desc: dict[str, Any], total_s: float, proto_s: dict[int, float]) -> str:
+def markdown(
+    args: argparse.Namespace,
+    photos: list[tuple[str, np.ndarray]],
+    plan: dict[str, dict[str, Any]],
+    results: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+    notes: list[str],
+    desc: dict[str, Any],
+    total_s: float,
+    proto_s: dict[int, float],
+) -> str:
     lines = [
         "# Colorization quality",
         "",
@@ -412,9 +496,14 @@ def markdown(args: argparse.Namespace, photos: list[tuple[str, np.ndarray]], pla
         f"- Total run time: {total_s / 60:.1f} min",
         "",
         f"Photos ({len(photos)}, resized to {args.size} px on the longest side): "
-        + ", ".join(f"`{n}`" for n, _ in photos) + "."
-        + (f" Test photos (`--folds {args.folds}`): the first {min(args.folds, len(photos))}; leave-one-out still "
-           "trains on all the other photos." if args.folds else ""),
+        + ", ".join(f"`{n}`" for n, _ in photos)
+        + "."
+        + (
+            f" Test photos (`--folds {args.folds}`): the first {min(args.folds, len(photos))}; leave-one-out still "
+            "trains on all the other photos."
+            if args.folds
+            else ""
+        ),
         "",
         "- **Protocol 1, half-split:** for each photo, a model is trained on its left half and colorizes "
         "the gray version of its right half.",
@@ -440,11 +529,21 @@ def markdown(args: argparse.Namespace, photos: list[tuple[str, np.ndarray]], pla
     for proto, (rows, summary) in results.items():
         title = {1: "Protocol 1: half-split", 2: "Protocol 2: leave-one-out"}[proto]
         n_test = len({r["image"] for r in rows})
-        lines += ["", f"## {title}", "",
-                  f"{n_test} test photos, {len(plan)} methods: {proto_s[proto] / 60:.1f} min on this machine.", "",
-                  common.format_table(summary, SUMMARY_COLUMNS, markdown=True), ""]
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            f"{n_test} test photos, {len(plan)} methods: {proto_s[proto] / 60:.1f} min on this machine.",
+            "",
+            common.format_table(summary, SUMMARY_COLUMNS, markdown=True),
+            "",
+        ]
         table, cols = per_image_table(rows, list(plan))
-        lines += [f"Mean CIEDE2000 per photo ({title.split(': ')[1]}):", "", common.format_table(table, cols, markdown=True)]
+        lines += [
+            f"Mean CIEDE2000 per photo ({title.split(': ')[1]}):",
+            "",
+            common.format_table(table, cols, markdown=True),
+        ]
     if args.figure:
         rel = Path(args.figure)
         if args.markdown:

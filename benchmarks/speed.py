@@ -86,7 +86,13 @@ SIZES = {"default": (512, 2048), "eccv16": (256, 512, 2048)}
 TILE = 512
 TRAIN_PHOTOS = ("astronaut", "coffee")
 
-UNITS = {"lookup": "px", "window": "windows", "autoencoder": "crops", "vgg_autoencoder": "crops", "eccv16": "crops"}
+UNITS = {
+    "lookup": "px",
+    "window": "windows",
+    "autoencoder": "crops",
+    "vgg_autoencoder": "crops",
+    "eccv16": "crops",
+}
 
 
 # ------------------------------------------------------------------ inputs
@@ -137,7 +143,9 @@ def make_batch_timer() -> Any:
     return BatchTimer()
 
 
-def train_for_speed(variant: str, method: str, cfg: dict[str, Any], photos: list[np.ndarray], repeat: int) -> tuple[Any, dict[str, Any]]:
+def train_for_speed(
+    variant: str, method: str, cfg: dict[str, Any], photos: list[np.ndarray], repeat: int
+) -> tuple[Any, dict[str, Any]]:
     """Train a model; return it and its training speed."""
     if method == "lookup":
         pixels = sum(p.shape[0] * p.shape[1] for p in photos)
@@ -210,13 +218,15 @@ def baseline_window_loop(repeat: int, crop: int = 96, window: int = 11, n_colors
     """Pixels per second of the window project's per-pixel loop + its dense network."""
     import keras
 
-    model = keras.Sequential([
-        keras.Input((window * window,)),
-        keras.layers.Dense(200, activation="sigmoid"),
-        keras.layers.Dense(100, activation="sigmoid"),
-        keras.layers.Dense(50, activation="relu"),
-        keras.layers.Dense(n_colors, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((window * window,)),
+            keras.layers.Dense(200, activation="sigmoid"),
+            keras.layers.Dense(100, activation="sigmoid"),
+            keras.layers.Dense(50, activation="relu"),
+            keras.layers.Dense(n_colors, activation="softmax"),
+        ]
+    )
     palette = np.random.default_rng(0).uniform(0, 255, (n_colors, 3)).astype(np.float32)
     gray = test_gray(2048)[:crop, :crop]
     r = window // 2
@@ -250,7 +260,10 @@ def torch_eccv16() -> Any:
         layers: list[Any] = []
         for k in range(n):
             s = stride_last if k == n - 1 else 1
-            layers += [nn.Conv2d(cin if k == 0 else cout, cout, 3, stride=s, padding=dilation, dilation=dilation), nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(cin if k == 0 else cout, cout, 3, stride=s, padding=dilation, dilation=dilation),
+                nn.ReLU(True),
+            ]
         return layers + [nn.BatchNorm2d(cout)]
 
     class ECCV16(nn.Module):
@@ -264,9 +277,12 @@ def torch_eccv16() -> Any:
                 *block(512, 512, 3, dilation=2),
                 *block(512, 512, 3, dilation=2),
                 *block(512, 512, 3),
-                nn.ConvTranspose2d(512, 256, 4, stride=2, padding=1), nn.ReLU(True),
-                nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(True),
-                nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(True),
+                nn.ConvTranspose2d(512, 256, 4, stride=2, padding=1),
+                nn.ReLU(True),
+                nn.Conv2d(256, 256, 3, padding=1),
+                nn.ReLU(True),
+                nn.Conv2d(256, 256, 3, padding=1),
+                nn.ReLU(True),
                 nn.Conv2d(256, 313, 1),
             )
             self.softmax = nn.Softmax(dim=1)
@@ -295,8 +311,14 @@ def baseline_torch_eccv16(repeat: int, size: int = 256) -> float:
 # ------------------------------------------------------------------ many files on dask
 
 
-def bench_dask(repeat: int, *, n_files: int = 8, size: int = 1024, model: str = "window",
-               worker_counts: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
+def bench_dask(
+    repeat: int,
+    *,
+    n_files: int = 8,
+    size: int = 1024,
+    model: str = "window",
+    worker_counts: tuple[int, ...] = (1, 2),
+) -> list[dict[str, Any]]:
     """Wall time of colorizing ``n_files`` gray PNGs serially and on local dask clusters."""
     import imageio.v3 as iio
 
@@ -321,8 +343,15 @@ def bench_dask(repeat: int, *, n_files: int = 8, size: int = 1024, model: str = 
                 colorize_file(f, loaded, Path(tmp, "serial"))
 
         med, times = common.timeit(serial, repeat=repeat, warmup=1, max_seconds=120)
-        rows.append({"setup": f"serial loop in one process ({os.cpu_count()} threads), model preloaded",
-                     "wall_s": med, "files_s": n_files / med, "mps": mp / med, "runs": len(times)})
+        rows.append(
+            {
+                "setup": f"serial loop in one process ({os.cpu_count()} threads), model preloaded",
+                "wall_s": med,
+                "files_s": n_files / med,
+                "mps": mp / med,
+                "runs": len(times),
+            }
+        )
         log(f"  serial: {med:.1f} s for {n_files} files")
         del loaded
         common.free_memory()
@@ -331,8 +360,14 @@ def bench_dask(repeat: int, *, n_files: int = 8, size: int = 1024, model: str = 
         for w in worker_counts:
             threads = max(1, (os.cpu_count() or 1) // w)
             t0 = time.perf_counter()
-            cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=40, env=worker_env(threads))
+            cluster = LocalCluster(
+                n_workers=w,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+                env=worker_env(threads),
+            )
             start_s = time.perf_counter() - t0
             try:
                 addr = cluster.scheduler_address
@@ -346,10 +381,21 @@ def bench_dask(repeat: int, *, n_files: int = 8, size: int = 1024, model: str = 
                 med, times = common.timeit(run, repeat=repeat, warmup=0, max_seconds=120)
             finally:
                 cluster.close()
-            rows.append({"setup": f"dask local cluster, {w} worker{'s' if w > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}",
-                         "workers": w, "start_s": start_s, "cold_s": cold_s, "wall_s": med, "files_s": n_files / med,
-                         "mps": mp / med, "runs": len(times)})
-            log(f"  dask {w} worker(s): start {start_s:.1f} s, first run {cold_s:.1f} s, then {med:.1f} s for {n_files} files")
+            rows.append(
+                {
+                    "setup": f"dask local cluster, {w} worker{'s' if w > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}",
+                    "workers": w,
+                    "start_s": start_s,
+                    "cold_s": cold_s,
+                    "wall_s": med,
+                    "files_s": n_files / med,
+                    "mps": mp / med,
+                    "runs": len(times),
+                }
+            )
+            log(
+                f"  dask {w} worker(s): start {start_s:.1f} s, first run {cold_s:.1f} s, then {med:.1f} s for {n_files} files"
+            )
     one = next((r for r in rows if r.get("workers") == 1), None)
     for r in rows:
         r["vs_serial"] = rows[0]["wall_s"] / r["wall_s"]
@@ -368,11 +414,18 @@ def bench_demo(repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(max(1, repeat)):
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd + ["demo", "--out", os.path.join(tmp, f"d{i}")], capture_output=True, text=True,
-                                  timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+            proc = subprocess.run(
+                cmd + ["demo", "--out", os.path.join(tmp, f"d{i}")],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            )
             times.append(time.perf_counter() - t0)
             if proc.returncode != 0:
-                raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
+                raise RuntimeError(
+                    proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+                )
     return {"median_s": statistics.median(times), "times": times}
 
 
@@ -405,15 +458,29 @@ def big_child(method: str, mp: float, tile: int) -> None:
             sink = "mean (zarr not installed)"
     wall = time.perf_counter() - t0
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"method": method, "side": side, "mp": side * side / 1e6, "tile": tile,
-                      "wall_s": wall, "peak_rss_mib": rss_mib, "sink": sink, "dask": True}))
+    print(
+        json.dumps(
+            {
+                "method": method,
+                "side": side,
+                "mp": side * side / 1e6,
+                "tile": tile,
+                "wall_s": wall,
+                "peak_rss_mib": rss_mib,
+                "sink": sink,
+                "dask": True,
+            }
+        )
+    )
 
 
 def run_big(method: str, mp: float, tile: int) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_big-child", method, str(mp), str(tile)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
-        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
+        raise RuntimeError(
+            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -426,20 +493,38 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--_big-child":
         big_child(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
         return 0
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", nargs="+", default=list(SPEED_TRAIN), metavar="VARIANT",
-                   help=f"variants (default all): {', '.join(SPEED_TRAIN)}; a method name selects its variants")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(SPEED_TRAIN),
+        metavar="VARIANT",
+        help=f"variants (default all): {', '.join(SPEED_TRAIN)}; a method name selects its variants",
+    )
     p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median); default 5")
-    p.add_argument("--skip-baselines", action="store_true", help="skip the per-pixel loop and PyTorch baselines")
+    p.add_argument(
+        "--skip-baselines", action="store_true", help="skip the per-pixel loop and PyTorch baselines"
+    )
     p.add_argument("--skip-big", action="store_true", help="skip the 100-megapixel peak-memory run")
     p.add_argument("--skip-dask", action="store_true", help="skip the many-files dask cluster throughput")
     p.add_argument("--skip-demo", action="store_true", help="skip timing `napari-colorize demo`")
     p.add_argument("--dask-files", type=int, default=8, metavar="N", help="files in the dask run (default 8)")
-    p.add_argument("--dask-size", type=int, default=1024, metavar="PX", help="side of each file (default 1024)")
+    p.add_argument(
+        "--dask-size", type=int, default=1024, metavar="PX", help="side of each file (default 1024)"
+    )
     p.add_argument("--big-mp", type=float, default=100.0, help="megapixels of the big run (default 100)")
-    p.add_argument("--max-size", type=int, default=2048, help="leave out image sizes above this (default 2048); "
-                   "the tiling overhead is measured at min(2048, max-size)")
-    p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown (e.g. docs/performance.md)")
+    p.add_argument(
+        "--max-size",
+        type=int,
+        default=2048,
+        help="leave out image sizes above this (default 2048); "
+        "the tiling overhead is measured at min(2048, max-size)",
+    )
+    p.add_argument(
+        "--markdown", metavar="FILE", help="write the tables as markdown (e.g. docs/performance.md)"
+    )
     p.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")
     args = p.parse_args(argv)
 
@@ -481,15 +566,21 @@ def main(argv: list[str] | None = None) -> int:
             if "note" in tr:
                 notes.append(tr["note"])
             for s in [s for s in SIZES.get(method, SIZES["default"]) if s <= args.max_size]:
-                med, times = common.timeit(lambda s=s: model.predict_ab(Ls[s]), repeat=args.repeat, warmup=1, max_seconds=60)
+                med, times = common.timeit(
+                    lambda s=s: model.predict_ab(Ls[s]), repeat=args.repeat, warmup=1, max_seconds=60
+                )
                 row[f"mps_{s}"] = s * s / 1e6 / med
                 row[f"s_{s}"] = med
                 log(f"  predict_ab {s}x{s}: {med:.3f} s median of {len(times)} -> {row[f'mps_{s}']:.2f} MP/s")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", GrayWarning)
                 g = grays[tsize]
-                untiled, _ = common.timeit(lambda: nc.colorize(g, model), repeat=args.repeat, warmup=1, max_seconds=60)
-                tiled, _ = common.timeit(lambda: nc.colorize(g, model, tile=tile), repeat=args.repeat, warmup=1, max_seconds=60)
+                untiled, _ = common.timeit(
+                    lambda: nc.colorize(g, model), repeat=args.repeat, warmup=1, max_seconds=60
+                )
+                tiled, _ = common.timeit(
+                    lambda: nc.colorize(g, model, tile=tile), repeat=args.repeat, warmup=1, max_seconds=60
+                )
             row["tiling_overhead"] = tiled / untiled
             log(f"  colorize {tsize}x{tsize}: untiled {untiled:.3f} s, tile={tile} {tiled:.3f} s")
             models_for_baseline[v] = row.get("mps_2048", float("nan"))
@@ -509,17 +600,29 @@ def main(argv: list[str] | None = None) -> int:
         try:
             px = baseline_lookup_loop(args.repeat)
             ours = models_for_baseline.get("lookup")
-            baselines.append({"baseline": "lookup project: per-pixel Python loop (dict), 128x128 crop",
-                              "ref_mps": px / 1e6, "ours": "lookup predict_ab @2048",
-                              "ours_mps": ours, "speedup": (ours / (px / 1e6)) if ours else None})
+            baselines.append(
+                {
+                    "baseline": "lookup project: per-pixel Python loop (dict), 128x128 crop",
+                    "ref_mps": px / 1e6,
+                    "ours": "lookup predict_ab @2048",
+                    "ours_mps": ours,
+                    "speedup": (ours / (px / 1e6)) if ours else None,
+                }
+            )
         except Exception as e:  # noqa: BLE001
             notes.append(f"lookup loop baseline FAILED: {type(e).__name__}: {e}")
         try:
             px = baseline_window_loop(max(3, args.repeat // 2))
             ours = models_for_baseline.get("window_mlp")
-            baselines.append({"baseline": "window project: per-pixel window loop + dense net, 96x96 crop",
-                              "ref_mps": px / 1e6, "ours": "window_mlp predict_ab @2048",
-                              "ours_mps": ours, "speedup": (ours / (px / 1e6)) if ours else None})
+            baselines.append(
+                {
+                    "baseline": "window project: per-pixel window loop + dense net, 96x96 crop",
+                    "ref_mps": px / 1e6,
+                    "ours": "window_mlp predict_ab @2048",
+                    "ours_mps": ours,
+                    "speedup": (ours / (px / 1e6)) if ours else None,
+                }
+            )
         except Exception as e:  # noqa: BLE001
             notes.append(f"window loop baseline FAILED: {type(e).__name__}: {e}")
         try:
@@ -528,16 +631,24 @@ def main(argv: list[str] | None = None) -> int:
             if common.method_status("eccv16") is None:
                 full = nc.make_model("eccv16", {"width": 1.0})
                 L = Ls[256]
-                med, _ = common.timeit(lambda: full.predict_ab(L), repeat=args.repeat, warmup=1, max_seconds=60)
+                med, _ = common.timeit(
+                    lambda: full.predict_ab(L), repeat=args.repeat, warmup=1, max_seconds=60
+                )
                 ours = 256 * 256 / 1e6 / med
                 del full
                 common.free_memory()
             import torch
 
-            baselines.append({"baseline": f"PyTorch {torch.__version__} ECCV16 (full width, 32 M params, "
-                                          f"{torch.get_num_threads()} threads) @256", "ref_mps": px / 1e6,
-                              "ours": "Keras eccv16 width=1.0 predict_ab @256", "ours_mps": ours,
-                              "speedup": (ours / (px / 1e6)) if ours else None})
+            baselines.append(
+                {
+                    "baseline": f"PyTorch {torch.__version__} ECCV16 (full width, 32 M params, "
+                    f"{torch.get_num_threads()} threads) @256",
+                    "ref_mps": px / 1e6,
+                    "ours": "Keras eccv16 width=1.0 predict_ab @256",
+                    "ours_mps": ours,
+                    "speedup": (ours / (px / 1e6)) if ours else None,
+                }
+            )
         except Exception as e:  # noqa: BLE001
             notes.append(f"PyTorch ECCV16 baseline FAILED: {type(e).__name__}: {e}")
 
@@ -604,9 +715,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nMany files ({args.dask_files} x {args.dask_size}², built-in window model)")
         print(common.format_table(dask_rows, dask_cols))
     if demo:
-        print(f"\n`napari-colorize demo`: {demo['median_s']:.1f} s (median of {len(demo['times'])} fresh processes)")
+        print(
+            f"\n`napari-colorize demo`: {demo['median_s']:.1f} s (median of {len(demo['times'])} fresh processes)"
+        )
     if big:
-        print(f"\n{big['mp']:.0f} MP tiled {big['method']} run: {big['wall_s']:.1f} s, peak RSS {big['peak_rss_mib']:.0f} MiB")
+        print(
+            f"\n{big['mp']:.0f} MP tiled {big['method']} run: {big['wall_s']:.1f} s, peak RSS {big['peak_rss_mib']:.0f} MiB"
+        )
     if notes:
         print("\nNotes:")
         for n in notes:
@@ -614,8 +729,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal time {total_s / 60:.1f} min")
 
     if args.json:
-        common.write_text(args.json, json.dumps({"machine": desc, "rows": rows, "baselines": baselines, "dask": dask_rows, "demo": demo, "big": big,
-                                                 "notes": notes}, indent=1, default=str))
+        common.write_text(
+            args.json,
+            json.dumps(
+                {
+                    "machine": desc,
+                    "rows": rows,
+                    "baselines": baselines,
+                    "dask": dask_rows,
+                    "demo": demo,
+                    "big": big,
+                    "notes": notes,
+                },
+                indent=1,
+                default=str,
+            ),
+        )
     if args.markdown:
         lines = [
             "# Performance",
@@ -646,31 +775,49 @@ def main(argv: list[str] | None = None) -> int:
         ]
         lines += [f"| {r['variant']} | `{json.dumps(r.get('config', {}))}` |" for r in rows]
         if baselines:
-            lines += ["", "## Baselines (same process)", "",
-                      "The original projects' per-pixel Python loops, timed on a small crop and scaled to MP/s, "
-                      "and PyTorch running the same ECCV16 architecture (random weights).", "",
-                      common.format_table(baselines, base_cols, markdown=True)]
+            lines += [
+                "",
+                "## Baselines (same process)",
+                "",
+                "The original projects' per-pixel Python loops, timed on a small crop and scaled to MP/s, "
+                "and PyTorch running the same ECCV16 architecture (random weights).",
+                "",
+                common.format_table(baselines, base_cols, markdown=True),
+            ]
         if dask_rows:
-            lines += ["", "## Many files on a dask cluster", "",
-                      f"{args.dask_files} gray PNGs of {args.dask_size}x{args.dask_size} colorized with the built-in "
-                      "`window` model, as `napari-colorize colorize --workers N` does it "
-                      "(`napari_colorize.distributed.colorize_files_distributed`; each worker loads the model once "
-                      "and gets the CPU cores divided by the worker count as its threads). `cluster start` is "
-                      "`LocalCluster(...)`; `first run` colorizes all files on the new cluster, each worker loading "
-                      "the model; `wall s (warm)` is the median of later runs on the same workers (the model "
-                      "cached), and files/s, MP/s and the ratios use it. The serial loop's model is loaded before "
-                      "timing.", "",
-                      common.format_table(dask_rows, dask_cols, markdown=True)]
+            lines += [
+                "",
+                "## Many files on a dask cluster",
+                "",
+                f"{args.dask_files} gray PNGs of {args.dask_size}x{args.dask_size} colorized with the built-in "
+                "`window` model, as `napari-colorize colorize --workers N` does it "
+                "(`napari_colorize.distributed.colorize_files_distributed`; each worker loads the model once "
+                "and gets the CPU cores divided by the worker count as its threads). `cluster start` is "
+                "`LocalCluster(...)`; `first run` colorizes all files on the new cluster, each worker loading "
+                "the model; `wall s (warm)` is the median of later runs on the same workers (the model "
+                "cached), and files/s, MP/s and the ratios use it. The serial loop's model is loaded before "
+                "timing.",
+                "",
+                common.format_table(dask_rows, dask_cols, markdown=True),
+            ]
         if demo:
-            lines += ["", "## Demo", "",
-                      f"`napari-colorize demo` (built-in models, no training; colorizes the bundled samples and "
-                      f"writes images and metrics) in a fresh process: {demo['median_s']:.1f} s, median of "
-                      f"{len(demo['times'])} runs ({', '.join(f'{t:.1f}' for t in demo['times'])} s)."]
+            lines += [
+                "",
+                "## Demo",
+                "",
+                f"`napari-colorize demo` (built-in models, no training; colorizes the bundled samples and "
+                f"writes images and metrics) in a fresh process: {demo['median_s']:.1f} s, median of "
+                f"{len(demo['times'])} runs ({', '.join(f'{t:.1f}' for t in demo['times'])} s).",
+            ]
         if big:
-            lines += ["", f"## {big['mp']:.0f}-megapixel tiled run", "",
-                      f"`lookup` over a {big['side']}x{big['side']} dask gray image, `tile={big['tile']}`, the RGB "
-                      f"result written to {big['sink']}: {big['wall_s']:.1f} s, peak memory (max RSS of the "
-                      f"process) {big['peak_rss_mib']:.0f} MiB."]
+            lines += [
+                "",
+                f"## {big['mp']:.0f}-megapixel tiled run",
+                "",
+                f"`lookup` over a {big['side']}x{big['side']} dask gray image, `tile={big['tile']}`, the RGB "
+                f"result written to {big['sink']}: {big['wall_s']:.1f} s, peak memory (max RSS of the "
+                f"process) {big['peak_rss_mib']:.0f} MiB.",
+            ]
         if notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
         common.write_text(args.markdown, "\n".join(lines) + "\n")

@@ -126,8 +126,18 @@ def overhead_rows(models: dict[str, Any], size: int, repeat: int) -> list[dict[s
         for blend in ("gaussian", "crop"):
             res = engine.colorize(L, m, tile="auto", blend=blend)
             t_ti, _ = timeit(lambda: engine.colorize(L, m, tile="auto", blend=blend), repeat=repeat, warmup=0)
-            rows.append(dict(model=name, size=f"{size}x{size}", tile=f"{res.plan.tile[0]}/{res.plan.overlap}/{res.plan.halo}",
-                             tiles=len(res.plan), blend=blend, untiled=t_un, tiled=t_ti, ratio=t_ti / t_un))
+            rows.append(
+                dict(
+                    model=name,
+                    size=f"{size}x{size}",
+                    tile=f"{res.plan.tile[0]}/{res.plan.overlap}/{res.plan.halo}",
+                    tiles=len(res.plan),
+                    blend=blend,
+                    untiled=t_un,
+                    tiled=t_ti,
+                    ratio=t_ti / t_un,
+                )
+            )
             log(rows[-1])
     return rows
 
@@ -147,16 +157,43 @@ def seam_rows(models: dict[str, Any], size: int, tile: int) -> list[dict[str, An
                 res = engine.colorize(L, m, tile=tile, blend=blend, global_anchor=anchor)
                 dt = time.perf_counter() - t0
                 plan = res.plan
-                means = [np.mean(res.ab[t.core[0]:t.core[2], t.core[1]:t.core[3]] - untiled[t.core[0]:t.core[2], t.core[1]:t.core[3]], axis=(0, 1)) for t in plan]
+                means = [
+                    np.mean(
+                        res.ab[t.core[0] : t.core[2], t.core[1] : t.core[3]]
+                        - untiled[t.core[0] : t.core[2], t.core[1] : t.core[3]],
+                        axis=(0, 1),
+                    )
+                    for t in plan
+                ]
                 drift = float(np.linalg.norm(np.std(means, axis=0)))
                 pred = rgb2lab(Lab2rgb(L, res.ab))
                 de = float(np.mean(deltaE_ciede2000(lab, pred)))
-                rows.append(dict(model=name, blend=blend, anchor="on" if anchor else "off", seam=seam_measure(res.ab, plan),
-                                 seam_untiled=seam_measure(untiled, plan), drift=drift, de00=de, seconds=dt))
+                rows.append(
+                    dict(
+                        model=name,
+                        blend=blend,
+                        anchor="on" if anchor else "off",
+                        seam=seam_measure(res.ab, plan),
+                        seam_untiled=seam_measure(untiled, plan),
+                        drift=drift,
+                        de00=de,
+                        seconds=dt,
+                    )
+                )
                 log(rows[-1])
         pred = rgb2lab(Lab2rgb(L, untiled))
-        rows.append(dict(model=name, blend="untiled", anchor="-", seam=None, seam_untiled=None, drift=0.0,
-                         de00=float(np.mean(deltaE_ciede2000(lab, pred))), seconds=None))
+        rows.append(
+            dict(
+                model=name,
+                blend="untiled",
+                anchor="-",
+                seam=None,
+                seam_untiled=None,
+                drift=0.0,
+                de00=float(np.mean(deltaE_ciede2000(lab, pred))),
+                seconds=None,
+            )
+        )
     return rows
 
 
@@ -222,10 +259,22 @@ def big_rows(models: dict[str, tuple[Any, int]], repeat: int, workdir: Path) -> 
             del img
         out = workdir / f"out_{name}"
         if exe.exists():
-            cmd = [str(exe), "colorize", str(src), "--model", str(mdir), "--out-dir", str(out), "--tile", "auto"]
+            cmd = [
+                str(exe),
+                "colorize",
+                str(src),
+                "--model",
+                str(mdir),
+                "--out-dir",
+                str(out),
+                "--tile",
+                "auto",
+            ]
         else:
-            code = ("import sys; from napari_colorize.pipeline import colorize_file; "
-                    "colorize_file(sys.argv[1], sys.argv[2], sys.argv[3], tile='auto')")
+            code = (
+                "import sys; from napari_colorize.pipeline import colorize_file; "
+                "colorize_file(sys.argv[1], sys.argv[2], sys.argv[3], tile='auto')"
+            )
             cmd = [sys.executable, "-c", code, str(src), str(mdir), str(out)]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         times, peaks = [], []
@@ -241,9 +290,19 @@ def big_rows(models: dict[str, tuple[Any, int]], repeat: int, workdir: Path) -> 
             tiled = t.pages[0].is_tiled
         mp = side * side / 1e6
         t_med = statistics.median(times)
-        rows.append(dict(model=name, image=f"{side}x{side} uint8 TIFF", mp=mp, seconds=t_med, mps=mp / t_med,
-                         peak_gb=statistics.median(peaks) / 1e9, max_peak_gb=max(peaks) / 1e9, runs=repeat,
-                         output=("tiled TIFF (lazy path)" if tiled else "TIFF (in memory)") if ok else "WRONG SHAPE"))
+        rows.append(
+            dict(
+                model=name,
+                image=f"{side}x{side} uint8 TIFF",
+                mp=mp,
+                seconds=t_med,
+                mps=mp / t_med,
+                peak_gb=statistics.median(peaks) / 1e9,
+                max_peak_gb=max(peaks) / 1e9,
+                runs=repeat,
+                output=("tiled TIFF (lazy path)" if tiled else "TIFF (in memory)") if ok else "WRONG SHAPE",
+            )
+        )
         log(rows[-1])
         shutil.rmtree(out, ignore_errors=True)
     return rows
@@ -263,15 +322,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conv-side", type=int, default=5000, help="side of the autoencoder big TIFF")
     ap.add_argument("--ae-steps", type=int, default=10, help="training steps of the autoencoders")
     ap.add_argument("--skip-big", action="store_true")
-    ap.add_argument("--only", choices=["overhead", "seams", "big", "big-conv"], default=None,
-                    help="run one table only (big-conv: the autoencoder big-file row only)")
+    ap.add_argument(
+        "--only",
+        choices=["overhead", "seams", "big", "big-conv"],
+        default=None,
+        help="run one table only (big-conv: the autoencoder big-file row only)",
+    )
     ap.add_argument("--skip-conv", action="store_true", help="leave out the autoencoder (no TensorFlow)")
     ap.add_argument("--workdir", default=None, help="folder for the big TIFFs (default: a temporary one)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args(argv)
     if args.quick:
-        args.repeat, args.size, args.tile, args.big_side, args.conv_side, args.ae_steps = 1, 512, 128, 2000, 1000, 3
+        args.repeat, args.size, args.tile, args.big_side, args.conv_side, args.ae_steps = (
+            1,
+            512,
+            128,
+            2000,
+            1000,
+            3,
+        )
     warnings.simplefilter("ignore", GrayWarning)
 
     log("training lookup ...")
@@ -292,10 +362,22 @@ def main(argv: list[str] | None = None) -> int:
     out["overhead"] = over
     if over:
         print(f"\n## Tiling overhead (tiled / untiled time, median of {args.repeat}, engine only)\n")
-        print(format_table(over, [Column("model", "model", align="<"), Column("size", "image", align="<"),
-                              Column("tile", "tile/overlap/halo", align="<"), Column("tiles", "tiles", "{:d}"),
-                              Column("blend", "blend", align="<"), Column("untiled", "untiled s", "{:.3f}"),
-                              Column("tiled", "tiled s", "{:.3f}"), Column("ratio", "ratio", "{:.2f}")], markdown=args.markdown))
+        print(
+            format_table(
+                over,
+                [
+                    Column("model", "model", align="<"),
+                    Column("size", "image", align="<"),
+                    Column("tile", "tile/overlap/halo", align="<"),
+                    Column("tiles", "tiles", "{:d}"),
+                    Column("blend", "blend", align="<"),
+                    Column("untiled", "untiled s", "{:.3f}"),
+                    Column("tiled", "tiled s", "{:.3f}"),
+                    Column("ratio", "ratio", "{:.2f}"),
+                ],
+                markdown=args.markdown,
+            )
+        )
 
     smodels: dict[str, Any] = {"tile-mean": TileMean(), "lookup": lookup}
     if conv_resize is not None:
@@ -304,15 +386,29 @@ def main(argv: list[str] | None = None) -> int:
     out["seams"] = seams
     if seams:
         print(f"\n## Seams and drift, {args.size}x{args.size} mosaic of 4 photos, tile {args.tile}\n")
-        print(format_table(seams, [Column("model", "model", align="<"), Column("blend", "blend", align="<"),
-                               Column("anchor", "anchor", align="<"), Column("seam", "seam"),
-                               Column("seam_untiled", "seam untiled"), Column("drift", "drift (Lab)"),
-                               Column("de00", "dE00 vs truth"), Column("seconds", "s")], markdown=args.markdown))
+        print(
+            format_table(
+                seams,
+                [
+                    Column("model", "model", align="<"),
+                    Column("blend", "blend", align="<"),
+                    Column("anchor", "anchor", align="<"),
+                    Column("seam", "seam"),
+                    Column("seam_untiled", "seam untiled"),
+                    Column("drift", "drift (Lab)"),
+                    Column("de00", "dE00 vs truth"),
+                    Column("seconds", "s"),
+                ],
+                markdown=args.markdown,
+            )
+        )
 
     if not args.skip_big and "big" in run:
         workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="nc_tiling_"))
         workdir.mkdir(parents=True, exist_ok=True)
-        bmodels: dict[str, tuple[Any, int]] = {} if args.only == "big-conv" else {"lookup": (lookup, args.big_side)}
+        bmodels: dict[str, tuple[Any, int]] = (
+            {} if args.only == "big-conv" else {"lookup": (lookup, args.big_side)}
+        )
         if conv is not None:
             bmodels["autoencoder"] = (conv, args.conv_side)
         try:
@@ -322,10 +418,21 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(workdir, ignore_errors=True)
         out["big"] = big
         print("\n## Big TIFFs through the CLI (`napari-colorize colorize --tile auto`)\n")
-        print(format_table(big, [Column("model", "model", align="<"), Column("image", "image", align="<"),
-                                 Column("seconds", "wall s", "{:.1f}"), Column("mps", "MP/s", "{:.2f}"),
-                                 Column("peak_gb", "peak GB (tree)", "{:.2f}"), Column("runs", "runs", "{:d}"),
-                                 Column("output", "output", align="<")], markdown=args.markdown))
+        print(
+            format_table(
+                big,
+                [
+                    Column("model", "model", align="<"),
+                    Column("image", "image", align="<"),
+                    Column("seconds", "wall s", "{:.1f}"),
+                    Column("mps", "MP/s", "{:.2f}"),
+                    Column("peak_gb", "peak GB (tree)", "{:.2f}"),
+                    Column("runs", "runs", "{:d}"),
+                    Column("output", "output", align="<"),
+                ],
+                markdown=args.markdown,
+            )
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
     return 0

@@ -75,7 +75,7 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
     from napari_colorize.methods import _window_keras as wk
     from napari_colorize.methods.window import WindowColorizer
 
-    (_, rgb), = load_photos(["chelsea"])
+    ((_, rgb),) = load_photos(["chelsea"])
     rng = np.random.default_rng(0)
     rows = []
     for arch in ("mlp", "cnn"):
@@ -86,7 +86,12 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
         m.fit(rgb, epochs=epochs, callbacks=[timer])
         per_epoch = -(-m.config.samples_per_epoch // m.config.batch_size) * m.config.batch_size
         train_rate = per_epoch / statistics.median(timer.times[1:] or timer.times)
-        row: dict[str, Any] = {"arch": arch, "window": m.config.window, "n_colors": m.config.n_colors, "train": train_rate}
+        row: dict[str, Any] = {
+            "arch": arch,
+            "window": m.config.window,
+            "n_colors": m.config.n_colors,
+            "train": train_rate,
+        }
         # CPU time (all threads) per window: less sensitive than wall time to a shared, loaded machine
         row["train_cpu"] = 1e6 * (time.process_time() - c0) / (per_epoch * epochs)
         for side in (512, 2048):
@@ -94,12 +99,16 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
                 continue
             L = (rng.random((side, side), dtype=np.float32) * 100).astype(np.float32)
             c0, n0 = time.process_time(), len(_CALLS)
-            t, runs = timeit(lambda: (m.predict_ab(L), _CALLS.append(1)), repeat=args.repeat, warmup=1, max_seconds=60)
+            t, runs = timeit(
+                lambda: (m.predict_ab(L), _CALLS.append(1)), repeat=args.repeat, warmup=1, max_seconds=60
+            )
             row[f"mp{side}"] = side * side / t / 1e6
             row[f"cpu{side}"] = (time.process_time() - c0) / (len(_CALLS) - n0) / (side * side / 1e6)
         c = args.loop_crop
         crop = (rng.random((c, c), dtype=np.float32) * 100).astype(np.float32)
-        t, _ = timeit(lambda: wk.per_pixel_loop(m.window_model(), m.palette, crop, m.config), repeat=1, warmup=0)
+        t, _ = timeit(
+            lambda: wk.per_pixel_loop(m.window_model(), m.palette, crop, m.config), repeat=1, warmup=0
+        )
         row["loop"] = c * c / t
         best = row.get("mp2048", row["mp512"]) * 1e6
         row["speedup"] = best / row["loop"]
@@ -120,7 +129,10 @@ def quality(args: argparse.Namespace) -> list[dict[str, Any]]:
         lab = rgb2lab(right)
         L = lab[..., 0]
         row: dict[str, Any] = {"photo": name}
-        models = {"lookup": LookupColorizer(), "window": WindowColorizer(**({"samples_per_epoch": 4096} if args.quick else {}))}
+        models = {
+            "lookup": LookupColorizer(),
+            "window": WindowColorizer(**({"samples_per_epoch": 4096} if args.quick else {})),
+        }
         for key, model in models.items():
             t0 = time.perf_counter()
             model.fit(left)
@@ -154,10 +166,16 @@ def main(argv: list[str] | None = None) -> None:
     print(common.machine_markdown() if args.markdown else common.machine_description())
     if not args.no_speed:
         cols = [
-            Column("arch", "arch", align="<"), Column("window", "window", "{}"), Column("n_colors", "colors", "{}"),
-            Column("train", "train win/s", "{:.0f}"), Column("train_cpu", "train CPU us/win", "{:.0f}"),
-            Column("mp512", "MP/s 512"), Column("mp2048", "MP/s 2048"), Column("cpu2048", "CPU s/MP 2048"),
-            Column("loop", "loop px/s", "{:.0f}"), Column("speedup", "speed-up", "{:.0f}x"),
+            Column("arch", "arch", align="<"),
+            Column("window", "window", "{}"),
+            Column("n_colors", "colors", "{}"),
+            Column("train", "train win/s", "{:.0f}"),
+            Column("train_cpu", "train CPU us/win", "{:.0f}"),
+            Column("mp512", "MP/s 512"),
+            Column("mp2048", "MP/s 2048"),
+            Column("cpu2048", "CPU s/MP 2048"),
+            Column("loop", "loop px/s", "{:.0f}"),
+            Column("speedup", "speed-up", "{:.0f}x"),
         ]
         print("\nwindow: speed (medians)\n")
         print(format_table(speed(args), cols, markdown=args.markdown))
@@ -165,7 +183,10 @@ def main(argv: list[str] | None = None) -> None:
         cols = [Column("photo", "photo", align="<")]
         for key in ("window", "lookup", "gray"):
             cols += [Column(f"de_{key}", f"dE00 {key}"), Column(f"auc_{key}", f"AuC {key}", "{:.3f}")]
-        cols += [Column("fit_window", "fit window s", "{:.1f}"), Column("fit_lookup", "fit lookup s", "{:.1f}")]
+        cols += [
+            Column("fit_window", "fit window s", "{:.1f}"),
+            Column("fit_lookup", "fit lookup s", "{:.1f}"),
+        ]
         print("\nwindow: half-split quality (train left half, colorize gray right half, 768 px)\n")
         print(format_table(quality(args), cols, markdown=args.markdown))
 

@@ -47,11 +47,11 @@ def main() -> None:
     w.image.value = layer
     w.auto_tile.value = False  # small tiles, so that several outlines show
     w.tile.value, w.overlap.value = 192, 32
-    import napari_colorize as nc
 
     # the widget's own Colorize button, waited for (what a user clicks)
-    from qtpy.QtWidgets import QApplication
     import time
+
+    from qtpy.QtWidgets import QApplication
 
     w.run()
     while w.running:

@@ -24,13 +24,25 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 #: images the defaults learn from (skimage.data names, then sklearn sample images)
-SKIMAGE_PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field", "immunohistochemistry", "retina"]
+SKIMAGE_PHOTOS = [
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "stereo_motorcycle",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+]
 SKLEARN_PHOTOS = ["china.jpg", "flower.jpg"]
 
 #: name -> (method, config); keep them small (< 20 MB in total) and quick
 RECIPES: dict[str, tuple[str, dict]] = {
     "window": ("window", {}),
-    "eccv16-lite": ("eccv16", {"width": 0.125, "epochs": 12, "rebalance": False, "crop_size": 128, "input_size": 128}),
+    "eccv16-lite": (
+        "eccv16",
+        {"width": 0.125, "epochs": 12, "rebalance": False, "crop_size": 128, "input_size": 128},
+    ),
 }
 
 
@@ -57,7 +69,9 @@ def bundled_photos(max_side: int = 512) -> dict[str, np.ndarray]:
     for name, img in out.items():
         h, w = img.shape[:2]
         s = min(1.0, max_side / max(h, w))
-        res[name] = (resize(img, (round(h * s), round(w * s)), anti_aliasing=True, preserve_range=True) / 255).astype(np.float32)
+        res[name] = (
+            resize(img, (round(h * s), round(w * s)), anti_aliasing=True, preserve_range=True) / 255
+        ).astype(np.float32)
     return res
 
 
@@ -79,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         model = nc.train(method, list(photos.values()), config=config, callbacks=[cb])
         seconds = time.perf_counter() - t0
         model.info = {
-            "trained_on": [f"skimage.data.{n}" if n in SKIMAGE_PHOTOS else f"sklearn sample image {n}" for n in photos],
+            "trained_on": [
+                f"skimage.data.{n}" if n in SKIMAGE_PHOTOS else f"sklearn sample image {n}" for n in photos
+            ],
             "recipe": {"method": method, "config": config, "image_max_side": 512},
             "train_seconds": round(seconds, 1),
             "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .color import Lab2rgb, gray2L
-from .errors import ConfigError, InputError
+from .errors import ConfigError
 
 __all__ = ["Colorization", "colorize", "train", "resolve_model", "builtin_models"]
 
@@ -75,7 +75,9 @@ def resolve_model(model: Any) -> Any:
         if not Path(model).exists() and isinstance(model, str) and (user / "config.json").is_file():
             return load_model(user)
         return load_model(model)
-    raise ConfigError(f"model must be a model folder, a built-in model name or a loaded model, got {type(model).__name__}")
+    raise ConfigError(
+        f"model must be a model folder, a built-in model name or a loaded model, got {type(model).__name__}"
+    )
 
 
 def colorize(
@@ -122,12 +124,21 @@ def colorize(
 
         image = da.asarray(image)
         is_rgb = rgb if rgb is not None else (image.ndim >= 3 and image.shape[-1] in (3, 4))
-        L = image.map_blocks(gray2L, rgb=is_rgb, dtype=np.float32, drop_axis=(image.ndim - 1) if is_rgb else None)
+        L = image.map_blocks(
+            gray2L, rgb=is_rgb, dtype=np.float32, drop_axis=(image.ndim - 1) if is_rgb else None
+        )
     else:
         L = gray2L(np.asarray(image), rgb=rgb)
     res = engine.colorize(
-        L, model, tile=tile, overlap=overlap, blend=blend, global_anchor=global_anchor,
-        batch_size=batch_size, progress=progress, should_stop=should_stop,
+        L,
+        model,
+        tile=tile,
+        overlap=overlap,
+        blend=blend,
+        global_anchor=global_anchor,
+        batch_size=batch_size,
+        progress=progress,
+        should_stop=should_stop,
     )
     ab = res.ab
     if hasattr(ab, "dask"):
@@ -136,7 +147,9 @@ def colorize(
         # L aligned with ab's chunks (the engine may choose its own), with a
         # trailing length-1 axis that the block function drops again
         L_blocks = da.asarray(L)[..., None].rechunk(ab.chunks[:-1] + ((1,),))
-        rgb_out = ab.map_blocks(lambda a, l: Lab2rgb(l[..., 0], a), L_blocks, dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),))
+        rgb_out = ab.map_blocks(
+            lambda a, l: Lab2rgb(l[..., 0], a), L_blocks, dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),)
+        )
     else:
         rgb_out = Lab2rgb(np.asarray(L), ab)
     return Colorization(L=L, ab=ab, rgb=rgb_out, plan=res.plan)

@@ -54,7 +54,9 @@ def _overlap_arg(text: str) -> int | float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"overlap must be a number of pixels or a fraction, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"overlap must be a number of pixels or a fraction, got {text!r}"
+        ) from None
     return int(v) if v >= 1 and v == int(v) else v
 
 
@@ -80,22 +82,35 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="config values")
     t.add_argument("--init", help="start from this model folder's weights (fine-tuning)")
     t.add_argument("--resume", action="store_true", help="continue training the model at --out")
-    t.add_argument("--box", nargs=4, type=int, metavar=("Y0", "X0", "Y1", "X1"), help="train only on this region")
+    t.add_argument(
+        "--box", nargs=4, type=int, metavar=("Y0", "X0", "Y1", "X1"), help="train only on this region"
+    )
 
     c = sub.add_parser("colorize", help="colorize grayscale images with a model")
     c.add_argument("inputs", nargs="+", help="image files or folders")
     c.add_argument("--model", required=True, help="model folder or built-in model name")
     c.add_argument("--out-dir", required=True)
     c.add_argument("--save-lab", action="store_true", help="also write <stem>_L.tif and <stem>_ab.tif")
-    c.add_argument("--tile", type=_tile_arg, default=None, help="tile size in px, 'auto', or 'none' (default)")
-    c.add_argument("--overlap", type=_overlap_arg, default=None, help="tile overlap: px, or a fraction of the tile")
+    c.add_argument(
+        "--tile", type=_tile_arg, default=None, help="tile size in px, 'auto', or 'none' (default)"
+    )
+    c.add_argument(
+        "--overlap", type=_overlap_arg, default=None, help="tile overlap: px, or a fraction of the tile"
+    )
     c.add_argument("--blend", choices=BLENDS, default="gaussian")
-    c.add_argument("--global-anchor", action="store_true", help="anchor tiles' low-frequency color to a whole-image pass")
+    c.add_argument(
+        "--global-anchor", action="store_true", help="anchor tiles' low-frequency color to a whole-image pass"
+    )
     c.add_argument("--tiles-json", help="write the tile rectangles to this JSON file")
     c.add_argument("--workers", type=int, default=None, help="run on a local dask cluster with N workers")
     c.add_argument("--scheduler", default=None, help="run on the dask distributed scheduler at ADDRESS")
-    c.add_argument("--threads-per-worker", type=int, default=None, metavar="N",
-                   help="compute threads per local worker (default: the CPU cores shared out among the workers)")
+    c.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=None,
+        metavar="N",
+        help="compute threads per local worker (default: the CPU cores shared out among the workers)",
+    )
 
     e = sub.add_parser("evaluate", help="compare colorized images with their ground truth")
     e.add_argument("--pred", nargs="+", required=True, help="colorized files or a folder")
@@ -110,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- sub-commands -------------------------------------------------------------
+
 
 def cmd_methods(args: argparse.Namespace) -> int:
     from .methods import list_methods
@@ -133,12 +149,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _parse_config(args.config)
     cb = make_callback(TqdmHooks, keras=args.method != "lookup", desc=args.method)
     t0 = time.perf_counter()
-    model = train(args.method, args.images, out=args.out, config=config, init=args.init,
-                  resume=args.resume, callbacks=[cb], box=args.box)
+    model = train(
+        args.method,
+        args.images,
+        out=args.out,
+        config=config,
+        init=args.init,
+        resume=args.resume,
+        callbacks=[cb],
+        box=args.box,
+    )
     hist = getattr(model, "history", {}) or {}
     last = {k: v[-1] for k, v in hist.items() if v}
     msg = ", ".join(f"{k}={v:.4g}" for k, v in last.items())
-    print(f"saved {args.method} model to {args.out} in {time.perf_counter() - t0:.1f} s" + (f" ({msg})" if msg else ""))
+    print(
+        f"saved {args.method} model to {args.out} in {time.perf_counter() - t0:.1f} s"
+        + (f" ({msg})" if msg else "")
+    )
     return 0
 
 
@@ -165,15 +192,27 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     from .pipeline import colorize_file
 
     files = list_images(args.inputs)
-    opts = dict(save_lab=args.save_lab, tile=args.tile, overlap=args.overlap, blend=args.blend,
-                global_anchor=args.global_anchor)
+    opts = dict(
+        save_lab=args.save_lab,
+        tile=args.tile,
+        overlap=args.overlap,
+        blend=args.blend,
+        global_anchor=args.global_anchor,
+    )
     if args.workers is not None or args.scheduler:
         from .distributed import colorize_files_distributed
 
         if args.tiles_json:
             raise ConfigError("--tiles-json cannot be combined with --workers/--scheduler")
-        written = colorize_files_distributed(files, args.model, args.out_dir, workers=args.workers,
-                                             scheduler=args.scheduler, threads=args.threads_per_worker, **opts)
+        written = colorize_files_distributed(
+            files,
+            args.model,
+            args.out_dir,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            threads=args.threads_per_worker,
+            **opts,
+        )
         for paths in written:
             print(paths[0])
         return 0
@@ -183,8 +222,9 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     if args.tiles_json and len(files) > 1:
         raise ConfigError("--tiles-json needs a single input file")
     for f in files:
-        out = colorize_file(f, model, args.out_dir, tiles_json=args.tiles_json,
-                            progress=_tqdm_progress(f.name), **opts)
+        out = colorize_file(
+            f, model, args.out_dir, tiles_json=args.tiles_json, progress=_tqdm_progress(f.name), **opts
+        )
         print(out[0])
     return 0
 

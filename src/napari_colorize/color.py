@@ -108,7 +108,10 @@ def is_gray_rgb(image: np.ndarray, *, atol: float = 1e-3) -> bool:
     if image.ndim < 3 or image.shape[-1] not in (3, 4):
         return False
     rgb = to_float01(image[..., :3])
-    return bool(np.all(np.abs(rgb[..., 0] - rgb[..., 1]) <= atol) and np.all(np.abs(rgb[..., 1] - rgb[..., 2]) <= atol))
+    return bool(
+        np.all(np.abs(rgb[..., 0] - rgb[..., 1]) <= atol)
+        and np.all(np.abs(rgb[..., 1] - rgb[..., 2]) <= atol)
+    )
 
 
 def gray2L(image: np.ndarray, *, rgb: bool | None = None) -> np.ndarray:

@@ -111,7 +111,7 @@ class Config:
 
     # -- dict / JSON ----------------------------------------------------
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None = None, **overrides: Any) -> "Config":
+    def from_dict(cls, data: dict[str, Any] | None = None, **overrides: Any) -> Config:
         """Build a config from a mapping, rejecting unknown keys."""
         data = {**(data or {}), **overrides}
         names = {f.name for f in dataclasses.fields(cls)}
@@ -137,7 +137,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Config":
+    def from_json(cls, text: str) -> Config:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -146,7 +146,7 @@ class Config:
             raise ConfigError("config JSON must be an object")
         return cls.from_dict(data)
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         """A copy with some values changed (validated, unknown keys rejected)."""
         return type(self).from_dict({**self.to_dict(), **changes})
 
@@ -157,11 +157,16 @@ class TrainConfig(Config):
 
     epochs: int = dataclasses.field(default=10, metadata={"help": "passes over the training samples"})
     batch_size: int = dataclasses.field(default=16, metadata={"help": "samples per gradient step"})
-    crop_size: int = dataclasses.field(default=128, metadata={"help": "side of the random training crops, px"})
-    val_split: float = dataclasses.field(default=0.1, metadata={"help": "fraction of images (or crops) held out"})
+    crop_size: int = dataclasses.field(
+        default=128, metadata={"help": "side of the random training crops, px"}
+    )
+    val_split: float = dataclasses.field(
+        default=0.1, metadata={"help": "fraction of images (or crops) held out"}
+    )
     seed: int = dataclasses.field(default=0, metadata={"help": "random seed"})
     distribute: Literal["default", "mirrored"] = dataclasses.field(
-        default="default", metadata={"help": "training strategy: 'mirrored' = tf.distribute.MirroredStrategy over all GPUs"}
+        default="default",
+        metadata={"help": "training strategy: 'mirrored' = tf.distribute.MirroredStrategy over all GPUs"},
     )
 
     def validate(self) -> None:
@@ -181,18 +186,22 @@ def config_fields(cls: type[Config]) -> list[dict[str, Any]]:
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         )
         tp = hints[f.name]
         choices = None
         if typing.get_origin(tp) is typing.Literal:
             choices = list(typing.get_args(tp))
-        out.append({
-            "name": f.name,
-            "type": getattr(tp, "__name__", str(tp)).replace("typing.", ""),
-            "default": list(default) if isinstance(default, tuple) else default,
-            "choices": choices,
-            "help": f.metadata.get("help", ""),
-        })
+        out.append(
+            {
+                "name": f.name,
+                "type": getattr(tp, "__name__", str(tp)).replace("typing.", ""),
+                "default": list(default) if isinstance(default, tuple) else default,
+                "choices": choices,
+                "help": f.metadata.get("help", ""),
+            }
+        )
     return out

@@ -90,7 +90,9 @@ def load_rgb(source: Source) -> np.ndarray:
         y0, x0 = max(0, y0), max(0, x0)
         y1, x1 = min(rgb.shape[0], y1), min(rgb.shape[1], x1)
         if y1 <= y0 or x1 <= x0:
-            raise InputError(f"{source.describe()}: crop box {source.box} is empty for an image of shape {rgb.shape[:2]}")
+            raise InputError(
+                f"{source.describe()}: crop box {source.box} is empty for an image of shape {rgb.shape[:2]}"
+            )
         rgb = rgb[y0:y1, x0:x1]
     return rgb
 
@@ -108,7 +110,9 @@ def iter_lab(sources: Sequence[Source]) -> Iterator[tuple[np.ndarray, np.ndarray
         yield lab[..., 0], lab[..., 1:]
 
 
-def split_sources(sources: Sequence[Source], val_split: float, *, seed: int = 0) -> tuple[list[Source], list[Source]]:
+def split_sources(
+    sources: Sequence[Source], val_split: float, *, seed: int = 0
+) -> tuple[list[Source], list[Source]]:
     """Split sources into training and validation sets by image.
 
     With a single image and ``val_split > 0``, the same image serves both
@@ -150,7 +154,11 @@ def _random_crops(
         h, w = rgb.shape[:2]
         if h < crop_size or w < crop_size:
             py, px = max(0, crop_size - h), max(0, crop_size - w)
-            rgb = np.pad(rgb, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="reflect" if min(h, w) > 1 else "edge")
+            rgb = np.pad(
+                rgb,
+                ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)),
+                mode="reflect" if min(h, w) > 1 else "edge",
+            )
             h, w = rgb.shape[:2]
         lab = rgb2lab(rgb)
         for _ in range(crops_per_image):
@@ -160,7 +168,9 @@ def _random_crops(
             if flip and rng.random() < 0.5:
                 c = c[:, ::-1]
             if resize is not None and resize != crop_size:
-                c = sk_resize(c, (resize, resize), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
+                c = sk_resize(c, (resize, resize), order=1, anti_aliasing=True, preserve_range=True).astype(
+                    np.float32
+                )
             yield np.ascontiguousarray(c[..., :1]), np.ascontiguousarray(c[..., 1:])
 
 
@@ -221,14 +231,22 @@ def make_dataset(
         def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             epoch["n"] += 1
             yield from _random_crops(
-                src, crop_size=crop_size, crops_per_image=crops_per_image, resize=resize,
-                flip=flip_, seed=base_seed + 1000 * epoch["n"],
+                src,
+                crop_size=crop_size,
+                crops_per_image=crops_per_image,
+                resize=resize,
+                flip=flip_,
+                seed=base_seed + 1000 * epoch["n"],
             )
 
         ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
         if repeat:
             ds = ds.repeat()
-        return ds.shuffle(max(batch_size * 4, crops_per_image * 2), seed=base_seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return (
+            ds.shuffle(max(batch_size * 4, crops_per_image * 2), seed=base_seed)
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        )
 
     train = build(train_src, flip, seed)
     val = build(val_src, False, seed + 7) if val_src else None

@@ -57,11 +57,15 @@ def _pick_model(samples: dict[str, np.ndarray], name: str) -> tuple[Any, str]:
     if builtins:
         key = next(iter(builtins))
         return resolve_model(builtins[key]), f"built-in {key}"
-    others = [img for n, img in samples.items() if n != name] or [samples[name][:, : samples[name].shape[1] // 2]]
+    others = [img for n, img in samples.items() if n != name] or [
+        samples[name][:, : samples[name].shape[1] // 2]
+    ]
     return train("lookup", others), "lookup learned from the other samples"
 
 
-def run_demo(out: str | Path = "demo-out", *, samples: Sequence[str] = ("coffee", "chelsea", "astronaut")) -> dict[str, Any]:
+def run_demo(
+    out: str | Path = "demo-out", *, samples: Sequence[str] = ("coffee", "chelsea", "astronaut")
+) -> dict[str, Any]:
     """Run the demo; returns the metrics per sample and their mean."""
     from .api import colorize
     from .color import Lab2rgb, rgb2lab
@@ -98,8 +102,10 @@ def run_demo(out: str | Path = "demo-out", *, samples: Sequence[str] = ("coffee"
         metrics.update(model=how, seconds=round(seconds, 3))
         results[name] = metrics
         baseline[name] = evaluate_pair(gray3, truth)
-        print(f"{name}: {how}; CIEDE2000 {metrics['delta_e2000']:.2f} (gray {baseline[name]['delta_e2000']:.2f}), "
-              f"AuC {metrics['auc']:.3f} (gray {baseline[name]['auc']:.3f}), {seconds:.1f} s")
+        print(
+            f"{name}: {how}; CIEDE2000 {metrics['delta_e2000']:.2f} (gray {baseline[name]['delta_e2000']:.2f}), "
+            f"AuC {metrics['auc']:.3f} (gray {baseline[name]['auc']:.3f}), {seconds:.1f} s"
+        )
     keys = ["psnr", "ssim", "delta_e2000", "colorfulness", "delta_colorfulness", "auc"]
     mean = {k: float(np.mean([r[k] for r in results.values()])) for k in keys}
     gmean = {k: float(np.mean([r[k] for r in baseline.values()])) for k in keys}

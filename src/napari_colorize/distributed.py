@@ -36,8 +36,12 @@ def _colorize_one(path: str, spec: str, out_dir: str, opts: dict[str, Any]) -> d
 
     model = _worker_model(spec)
     written = colorize_file(path, model, out_dir, **opts)
-    return {"written": [str(p) for p in written], "pid": os.getpid(), "loads": _LOADS[spec],
-            "threads": os.environ.get("TF_NUM_INTRAOP_THREADS")}
+    return {
+        "written": [str(p) for p in written],
+        "pid": os.getpid(),
+        "loads": _LOADS[spec],
+        "threads": os.environ.get("TF_NUM_INTRAOP_THREADS"),
+    }
 
 
 def worker_env(threads: int) -> dict[str, str]:
@@ -47,8 +51,13 @@ def worker_env(threads: int) -> dict[str, str]:
     ``dask worker`` processes yourself.
     """
     n = str(int(threads))
-    return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": n,
-            "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+    return {
+        "TF_NUM_INTRAOP_THREADS": n,
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": n,
+        "OPENBLAS_NUM_THREADS": n,
+        "MKL_NUM_THREADS": n,
+    }
 
 
 def colorize_files_distributed(
@@ -84,7 +93,9 @@ def colorize_files_distributed(
         Passed to :func:`~napari_colorize.pipeline.colorize_file` (tiling, ``save_lab``).
     """
     if not isinstance(model, (str, os.PathLike)):
-        raise ConfigError("distributed colorization needs a model folder or built-in model name, not a loaded model")
+        raise ConfigError(
+            "distributed colorization needs a model folder or built-in model name, not a loaded model"
+        )
     if (workers is None) == (scheduler is None):
         raise ConfigError("give exactly one of workers or scheduler")
     if workers is not None and workers < 1:
@@ -99,8 +110,14 @@ def colorize_files_distributed(
     if workers is not None:
         if threads is None:
             threads = max(1, (os.cpu_count() or 1) // workers)
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40, env=worker_env(threads))
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+            env=worker_env(threads),
+        )
         client = Client(cluster)
     else:
         client = Client(scheduler)

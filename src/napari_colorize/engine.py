@@ -67,7 +67,9 @@ class _TileOOM(Exception):
 
 
 class _Progress:
-    def __init__(self, total: int, callback: Callable[[int, int], None] | None, should_stop: Callable[[], bool] | None) -> None:
+    def __init__(
+        self, total: int, callback: Callable[[int, int], None] | None, should_stop: Callable[[], bool] | None
+    ) -> None:
         self.total = int(total)
         self.done = 0
         self.callback = callback
@@ -113,10 +115,16 @@ def _predict(model: Any, x: np.ndarray) -> np.ndarray:
         if x.shape[0] == 1:
             raise _TileOOM(str(e)) from e
         half = x.shape[0] // 2
-        warnings.warn(f"model out of memory with a batch of {x.shape[0]} tiles; retrying with {half}", TileOOMWarning, stacklevel=user_stacklevel())
+        warnings.warn(
+            f"model out of memory with a batch of {x.shape[0]} tiles; retrying with {half}",
+            TileOOMWarning,
+            stacklevel=user_stacklevel(),
+        )
         return np.concatenate([_predict(model, x[:half]), _predict(model, x[half:])])
     if ab.shape != x.shape + (2,):
-        raise ColorizeError(f"{type(model).__name__} returned ab of shape {ab.shape[1:]} for L of shape {x.shape[1:]}; expected {x.shape[1:] + (2,)}")
+        raise ColorizeError(
+            f"{type(model).__name__} returned ab of shape {ab.shape[1:]} for L of shape {x.shape[1:]}; expected {x.shape[1:] + (2,)}"
+        )
     return ab
 
 
@@ -157,7 +165,9 @@ class _Anchor:
             hs, ws = -(-h // step), -(-w // step)
             dp = np.pad(d, ((0, hs * step - h), (0, ws * step - w), (0, 0)), mode="edge")
             small = dp.reshape(hs, step, ws, step, 2).mean(axis=(1, 3), dtype=np.float32)
-            small = gaussian_filter(small, (self.sigma / step, self.sigma / step, 0), mode="reflect", truncate=3.0)
+            small = gaussian_filter(
+                small, (self.sigma / step, self.sigma / step, 0), mode="reflect", truncate=3.0
+            )
             low = _bilinear(small, (step, step), (0, 0, h, w))
         else:
             low = gaussian_filter(d, (self.sigma, self.sigma, 0), mode="reflect", truncate=3.0)
@@ -208,7 +218,9 @@ def _downscale(L: np.ndarray, factor: tuple[int, int]) -> np.ndarray:
     return L[: hs * fy, : ws * fx].reshape(hs, fy, ws, fx).mean(axis=(1, 3), dtype=np.float32)
 
 
-def _anchor_from_small(small: np.ndarray, model: Any, block: int, factor: tuple[int, int], sigma: float) -> _Anchor:
+def _anchor_from_small(
+    small: np.ndarray, model: Any, block: int, factor: tuple[int, int], sigma: float
+) -> _Anchor:
     ab = _predict_padded(model, np.asarray(small, np.float32)[None], block)[0]
     return _Anchor(ab, factor, sigma)
 
@@ -277,8 +289,11 @@ def _predict_or_split(model: Any, L: np.ndarray, block: int, halo: int) -> np.nd
     new = (max(h, w) // 2 // block) * block
     if new < max(block, 8) or new + 2 * halo >= max(h, w):
         raise _TileOOM(f"out of memory even on {h}x{w} px")
-    warnings.warn(f"model out of memory on a tile of {h}x{w} px; predicting it in sub-tiles of {new} px",
-                  TileOOMWarning, stacklevel=user_stacklevel())
+    warnings.warn(
+        f"model out of memory on a tile of {h}x{w} px; predicting it in sub-tiles of {new} px",
+        TileOOMWarning,
+        stacklevel=user_stacklevel(),
+    )
     sub = plan_tiles((h, w), tile=new, overlap=0, halo=halo, block_size=block)
     merger = Merger(sub, "crop")
     for t in sub.tiles:
@@ -351,7 +366,7 @@ def _check_array(L: Any) -> None:
     if any(s == 0 for s in shape):
         raise InputError(f"L is empty (shape {shape})")
     dt = np.dtype(L.dtype)
-    if not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer) or dt == bool):
+    if not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer) or dt.kind == "b"):
         raise InputError(f"L must be numeric, got dtype {dt}")
 
 
@@ -440,10 +455,18 @@ def colorize(
         )
         plan = plan_tiles((H, W), tile=tile_px, overlap=ov, halo=h, block_size=block)
     anchor_size = tile_px if tile_px else _model_int(model, "default_tile", 512)
-    opts = dict(blend=blend, global_anchor=bool(global_anchor), batch_size=batch_size, block=block, anchor_size=anchor_size)
+    opts = dict(
+        blend=blend,
+        global_anchor=bool(global_anchor),
+        batch_size=batch_size,
+        block=block,
+        anchor_size=anchor_size,
+    )
     if _is_dask(L):
         return _colorize_dask(L, model, plan, progress=progress, should_stop=should_stop, **opts)
-    return _colorize_numpy(L, model, plan, progress=progress, should_stop=should_stop, overlap=overlap, halo=halo, **opts)
+    return _colorize_numpy(
+        L, model, plan, progress=progress, should_stop=should_stop, overlap=overlap, halo=halo, **opts
+    )
 
 
 def _colorize_numpy(
@@ -466,12 +489,24 @@ def _colorize_numpy(
     n = planes.shape[0]
     out = np.empty(planes.shape + (2,), np.float32)
     per_plane = len(plan) if plan is not None else 1
-    prog = _Progress(n * (per_plane + (1 if global_anchor and plan is not None else 0)), progress, should_stop)
+    prog = _Progress(
+        n * (per_plane + (1 if global_anchor and plan is not None else 0)), progress, should_stop
+    )
     for i in range(n):
         Lp = _check_plane(planes[i])
         while True:
             try:
-                out[i] = _plane_numpy(Lp, model, plan, blend=blend, global_anchor=global_anchor, batch_size=batch_size, block=block, anchor_size=anchor_size, prog=prog)
+                out[i] = _plane_numpy(
+                    Lp,
+                    model,
+                    plan,
+                    blend=blend,
+                    global_anchor=global_anchor,
+                    batch_size=batch_size,
+                    block=block,
+                    anchor_size=anchor_size,
+                    prog=prog,
+                )
                 break
             except _TileOOM:
                 old = plan.tile if plan is not None else Lp.shape
@@ -481,11 +516,20 @@ def _colorize_numpy(
                     raise ColorizeError(
                         f"the model ran out of memory even on tiles of {max(old)} px; free memory or use a smaller model"
                     ) from None
-                warnings.warn(f"model out of memory on tiles of {max(old)} px; retrying with tiles of {new} px", TileOOMWarning, stacklevel=user_stacklevel())
+                warnings.warn(
+                    f"model out of memory on tiles of {max(old)} px; retrying with tiles of {new} px",
+                    TileOOMWarning,
+                    stacklevel=user_stacklevel(),
+                )
                 t, ov, h = resolve_tiling(
-                    Lp.shape, tile=new, overlap=None if plan is None else min(plan.overlap, new // 2), halo=None if plan is None else min(plan.halo, new // 4),
-                    block_size=block, receptive_field=_model_int(model, "receptive_field", 0),
-                    default_tile=new, default_overlap=_model_int(model, "default_overlap", 64),
+                    Lp.shape,
+                    tile=new,
+                    overlap=None if plan is None else min(plan.overlap, new // 2),
+                    halo=None if plan is None else min(plan.halo, new // 4),
+                    block_size=block,
+                    receptive_field=_model_int(model, "receptive_field", 0),
+                    default_tile=new,
+                    default_overlap=_model_int(model, "default_overlap", 64),
                 )
                 plan = plan_tiles(Lp.shape, tile=t, overlap=ov, halo=h, block_size=block)
                 per_plane = len(plan)
@@ -515,7 +559,9 @@ def _plane_numpy(
     if global_anchor:
         prog.check()
         factor = _anchor_factor(Lp.shape, anchor_size)
-        anchor = _anchor_from_small(_downscale(Lp, factor), model, block, factor, _anchor_sigma(factor, max(plan.tile)))
+        anchor = _anchor_from_small(
+            _downscale(Lp, factor), model, block, factor, _anchor_sigma(factor, max(plan.tile))
+        )
         prog.step()
     merger = Merger(plan, blend)
 
@@ -583,7 +629,10 @@ def _colorize_dask(
     for a in range(len(ycuts) - 1):
         for b in range(len(xcuts) - 1):
             box = (ycuts[a], xcuts[b], ycuts[a + 1], xcuts[b + 1])
-            chunk_tiles[a, b] = (box, plan.tiles_in(box) if blend != "crop" else [t for t in plan.tiles if _hits(t.core, box)])
+            chunk_tiles[a, b] = (
+                box,
+                plan.tiles_in(box) if blend != "crop" else [t for t in plan.tiles if _hits(t.core, box)],
+            )
     nplanes = int(np.prod(lead)) if lead else 1
     per_plane = len(plan) + (1 if global_anchor else 0)
     prog = _Progress(nplanes * per_plane, progress, should_stop)
@@ -594,7 +643,14 @@ def _colorize_dask(
                 needs[idx + (t.index,)] = needs.get(idx + (t.index,), 0) + 1
     cache = _TileCache(needs)
 
-    def run_chunk(Lreg: np.ndarray, region: tuple[int, int, int, int], box: tuple[int, int, int, int], tiles: list[Tile], anchor: Any, key: tuple[int, ...]) -> np.ndarray:
+    def run_chunk(
+        Lreg: np.ndarray,
+        region: tuple[int, int, int, int],
+        box: tuple[int, int, int, int],
+        tiles: list[Tile],
+        anchor: Any,
+        key: tuple[int, ...],
+    ) -> np.ndarray:
         Lreg = _check_plane(np.asarray(Lreg))
         merger = Merger(plan, blend, box)
 
@@ -603,7 +659,9 @@ def _colorize_dask(
             return Lreg[y0 - region[0] : y1 - region[0], x0 - region[1] : x1 - region[1]]
 
         try:
-            return _run_tiles(read, tiles, merger, model, block, bsize, anchor, prog, cache, key, split_halo=plan.halo)
+            return _run_tiles(
+                read, tiles, merger, model, block, bsize, anchor, prog, cache, key, split_halo=plan.halo
+            )
         except _TileOOM:
             raise ColorizeError(
                 f"the model ran out of memory on one tile of {max(plan.tile)} px; pass a smaller tile"
@@ -619,14 +677,18 @@ def _colorize_dask(
             factor = _anchor_factor((H, W), anchor_size)
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
 
-            def get_anchor(key: tuple[int, ...], small: Any = small, factor: tuple[int, int] = factor) -> _Anchor:
+            def get_anchor(
+                key: tuple[int, ...], small: Any = small, factor: tuple[int, int] = factor
+            ) -> _Anchor:
                 # computed once and cached: a caller computing the result band by band
                 # must not re-read the whole plane for every band
                 with anchor_lock:
                     if key not in anchor_cache:
                         prog.check()
                         s = small.compute(scheduler="sync")
-                        anchor_cache[key] = _anchor_from_small(_check_plane(s), model, block, factor, _anchor_sigma(factor, max(plan.tile)))
+                        anchor_cache[key] = _anchor_from_small(
+                            _check_plane(s), model, block, factor, _anchor_sigma(factor, max(plan.tile))
+                        )
                         prog.step()
                     return anchor_cache[key]
 
@@ -636,7 +698,12 @@ def _colorize_dask(
             row = []
             for b in range(len(xcuts) - 1):
                 box, tiles = chunk_tiles[a, b]
-                region = (min(t.read[0] for t in tiles), min(t.read[1] for t in tiles), max(t.read[2] for t in tiles), max(t.read[3] for t in tiles))
+                region = (
+                    min(t.read[0] for t in tiles),
+                    min(t.read[1] for t in tiles),
+                    max(t.read[2] for t in tiles),
+                    max(t.read[3] for t in tiles),
+                )
                 Lreg = Lp[region[0] : region[2], region[1] : region[3]]
                 d = dask.delayed(run_chunk)(Lreg, region, box, tiles, anchor, idx)
                 row.append(da.from_delayed(d, shape=(box[2] - box[0], box[3] - box[1], 2), dtype=np.float32))

@@ -91,7 +91,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             arr = iio.imread(path)
     except Exception as e:  # noqa: BLE001 - any decoder failure means a bad file
         first = (str(e).strip().splitlines() or [""])[0]
-        raise InputError(f"cannot read image {path}: not a readable image file ({type(e).__name__}: {first})") from None
+        raise InputError(
+            f"cannot read image {path}: not a readable image file ({type(e).__name__}: {first})"
+        ) from None
     arr = np.asarray(arr)
     if arr.size == 0:
         raise InputError(f"image has no pixels: {path}")

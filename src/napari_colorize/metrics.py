@@ -114,7 +114,9 @@ def delta_e2000_lab(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     lab1 = np.asarray(lab1, dtype=np.float64)
     lab2 = np.asarray(lab2, dtype=np.float64)
     if lab1.shape != lab2.shape or lab1.shape[-1:] != (3,):
-        raise InputError(f"expected two Lab arrays of the same shape (..., 3), got {lab1.shape} and {lab2.shape}")
+        raise InputError(
+            f"expected two Lab arrays of the same shape (..., 3), got {lab1.shape} and {lab2.shape}"
+        )
     return deltaE_ciede2000(lab1, lab2, channel_axis=-1)
 
 
@@ -158,7 +160,9 @@ def auc_ab(pred_ab: np.ndarray, truth_ab: np.ndarray, *, max_threshold: int = AU
     pred_ab = np.asarray(pred_ab, dtype=np.float64)
     truth_ab = np.asarray(truth_ab, dtype=np.float64)
     if pred_ab.shape != truth_ab.shape or pred_ab.shape[-1:] != (2,) or pred_ab.size == 0:
-        raise InputError(f"expected two ab arrays of the same shape (..., 2), got {pred_ab.shape} and {truth_ab.shape}")
+        raise InputError(
+            f"expected two ab arrays of the same shape (..., 2), got {pred_ab.shape} and {truth_ab.shape}"
+        )
     if int(max_threshold) < 0:
         raise InputError(f"max_threshold must be >= 0, got {max_threshold}")
     err = np.sqrt(np.sum((pred_ab - truth_ab) ** 2, axis=-1)).ravel()

@@ -88,7 +88,9 @@ def colorize_file(
     if is_tiff and _tiff_plane_pixels(path) >= (BIG_PIXELS if big_pixels is None else big_pixels):
         written, plan, shape = _colorize_big_tiff(path, model, out_dir, save_lab=save_lab, **opts)
     else:
-        written, plan, shape = _colorize_in_memory(path, model, out_dir, save_lab=save_lab, is_tiff=is_tiff, **opts)
+        written, plan, shape = _colorize_in_memory(
+            path, model, out_dir, save_lab=save_lab, is_tiff=is_tiff, **opts
+        )
     if tiles_json is not None:
         from .tiling import TilePlan
 
@@ -102,7 +104,9 @@ def colorize_file(
 # -- small files ---------------------------------------------------------------------------
 
 
-def _colorize_in_memory(path: Path, model: Any, out_dir: Path, *, save_lab: bool, is_tiff: bool, **opts: Any) -> tuple[list[Path], Any, tuple[int, ...]]:
+def _colorize_in_memory(
+    path: Path, model: Any, out_dir: Path, *, save_lab: bool, is_tiff: bool, **opts: Any
+) -> tuple[list[Path], Any, tuple[int, ...]]:
     from . import engine
     from .color import gray2L
 
@@ -180,7 +184,9 @@ def _gray2L_fast(block: np.ndarray) -> np.ndarray:
     if block.dtype in (np.uint8, np.uint16):
         lut = _LUTS.get(block.dtype.name)
         if lut is None:
-            lut = _LUTS[block.dtype.name] = gray2L(np.arange(np.iinfo(block.dtype).max + 1, dtype=block.dtype)[None], rgb=False)[0]
+            lut = _LUTS[block.dtype.name] = gray2L(
+                np.arange(np.iinfo(block.dtype).max + 1, dtype=block.dtype)[None], rgb=False
+            )[0]
         return lut[block]
     return gray2L(block, rgb=False)
 
@@ -207,7 +213,11 @@ def _open_lazy(path: Path) -> Any:
         z = z["0"]
     a = da.from_zarr(z)
     # merge small stored chunks (TIFF tiles/strips) into ~2048 px chunks
-    target = {a.ndim - 2: 2048, a.ndim - 1: 2048} if not (a.ndim >= 3 and a.shape[-1] in (3, 4)) else {a.ndim - 3: 2048, a.ndim - 2: 2048}
+    target = (
+        {a.ndim - 2: 2048, a.ndim - 1: 2048}
+        if not (a.ndim >= 3 and a.shape[-1] in (3, 4))
+        else {a.ndim - 3: 2048, a.ndim - 2: 2048}
+    )
     return a.rechunk(target), dtype
 
 
@@ -235,7 +245,11 @@ def _colorize_big_tiff(
 
         from .color import GrayWarning
 
-        warnings.warn(f"{path.name}: a color image was given; it is colorized from its luminance (Lab L)", GrayWarning, stacklevel=user_stacklevel())
+        warnings.warn(
+            f"{path.name}: a color image was given; it is colorized from its luminance (Lab L)",
+            GrayWarning,
+            stacklevel=user_stacklevel(),
+        )
 
         def to_L(block: np.ndarray) -> np.ndarray:
             import warnings as w
@@ -247,8 +261,15 @@ def _colorize_big_tiff(
         L = image.map_blocks(to_L, dtype=np.float32, drop_axis=image.ndim - 1)
     else:
         L = image.map_blocks(_gray2L_fast, dtype=np.float32)
-    res = engine.colorize(L, model, tile=tile if tile is not None else "auto", overlap=overlap, blend=blend,
-                          global_anchor=global_anchor, progress=progress)
+    res = engine.colorize(
+        L,
+        model,
+        tile=tile if tile is not None else "auto",
+        overlap=overlap,
+        blend=blend,
+        global_anchor=global_anchor,
+        progress=progress,
+    )
     ab = res.ab
     Lc = L.rechunk(ab.chunks[:-1])
 
@@ -283,7 +304,9 @@ def _write_tiled_tiffs(outputs: list[tuple[Path, Any, str]]) -> None:
     threads = []
     for (p, arr, photometric), q in zip(outputs, queues):
         chan = arr.ndim == ref.ndim
-        t = threading.Thread(target=_tiff_writer, args=(p, arr.shape, arr.dtype, photometric, chan, q, errors), daemon=True)
+        t = threading.Thread(
+            target=_tiff_writer, args=(p, arr.shape, arr.dtype, photometric, chan, q, errors), daemon=True
+        )
         t.start()
         threads.append(t)
     try:
@@ -335,7 +358,15 @@ def _drain_and_stop(q: queue.Queue) -> None:
     q.put(_STOP)
 
 
-def _tiff_writer(path: Path, shape: tuple[int, ...], dtype: Any, photometric: str, chan: bool, q: queue.Queue, errors: list[BaseException]) -> None:
+def _tiff_writer(
+    path: Path,
+    shape: tuple[int, ...],
+    dtype: Any,
+    photometric: str,
+    chan: bool,
+    q: queue.Queue,
+    errors: list[BaseException],
+) -> None:
     """Write bands from ``q`` (None ends, _STOP aborts) as a tiled TIFF, atomically."""
     import tifffile
 
@@ -365,8 +396,14 @@ def _tiff_writer(path: Path, shape: tuple[int, ...], dtype: Any, photometric: st
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         with atomic_write(path) as f:
             tifffile.imwrite(
-                f, tiles(), shape=shape, dtype=dtype, tile=TIFF_TILE, photometric=photometric,
-                planarconfig="contig" if chan else None, bigtiff=nbytes > 2**31,
+                f,
+                tiles(),
+                shape=shape,
+                dtype=dtype,
+                tile=TIFF_TILE,
+                photometric=photometric,
+                planarconfig="contig" if chan else None,
+                bigtiff=nbytes > 2**31,
             )
         end = q.get()  # the producer's None
         if isinstance(end, np.ndarray):

@@ -42,7 +42,9 @@ class TqdmHooks:
             self._make_bar(None)
         self._bar.update(1)
         if logs:
-            self._bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, (int, float))}, refresh=False)
+            self._bar.set_postfix(
+                {k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, (int, float))}, refresh=False
+            )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self._bar is not None:

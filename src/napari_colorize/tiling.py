@@ -97,7 +97,13 @@ class Tile:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "grid": list(self.grid), "read": list(self.read), "write": list(self.write), "core": list(self.core)}
+        return {
+            "index": self.index,
+            "grid": list(self.grid),
+            "read": list(self.read),
+            "write": list(self.write),
+            "core": list(self.core),
+        }
 
 
 @dataclass
@@ -159,7 +165,11 @@ class TilePlan:
     def tiles_in(self, box: Box) -> list[Tile]:
         """The tiles whose write box intersects ``box``."""
         y0, x0, y1, x1 = box
-        return [t for t in self.tiles if t.write[0] < y1 and t.write[2] > y0 and t.write[1] < x1 and t.write[3] > x0]
+        return [
+            t
+            for t in self.tiles
+            if t.write[0] < y1 and t.write[2] > y0 and t.write[1] < x1 and t.write[3] > x0
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description (``--tiles-json``): plan fields, tiles and napari rectangles."""
@@ -178,15 +188,22 @@ class TilePlan:
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TilePlan":
+    def from_dict(cls, d: dict[str, Any]) -> TilePlan:
         tiles = [
             Tile(int(t["index"]), tuple(t["grid"]), tuple(t["read"]), tuple(t["write"]), tuple(t["core"]))  # type: ignore[arg-type]
             for t in d["tiles"]
         ]
-        return cls(tuple(d["shape"]), tuple(d["tile"]), int(d["overlap"]), int(d["halo"]), int(d.get("block_size", 1)), tiles)  # type: ignore[arg-type]
+        return cls(
+            tuple(d["shape"]),
+            tuple(d["tile"]),
+            int(d["overlap"]),
+            int(d["halo"]),
+            int(d.get("block_size", 1)),
+            tiles,
+        )  # type: ignore[arg-type]
 
     @classmethod
-    def whole(cls, shape: Sequence[int]) -> "TilePlan":
+    def whole(cls, shape: Sequence[int]) -> TilePlan:
         """A one-tile plan covering a whole (H, W) plane (what untiled colorization does)."""
         h, w = int(shape[-2]), int(shape[-1])
         box = (0, 0, h, w)
@@ -241,14 +258,22 @@ def resolve_tiling(
         raise ConfigError(f"tile must be an integer number of pixels, got {tile!r}")
     tile = int(tile)
     if tile < b or tile < 1:
-        raise ConfigError(f"tile {tile} is smaller than the model's block size {b}; use a tile of at least {b} px")
+        raise ConfigError(
+            f"tile {tile} is smaller than the model's block size {b}; use a tile of at least {b} px"
+        )
     tile = _align_down(tile, b)
     if overlap is None:
         ov = min(int(default_overlap), tile // 2)
         ov = _align_down(ov, b)
     else:
-        if isinstance(overlap, bool) or not isinstance(overlap, (int, float, np.integer, np.floating)) or not math.isfinite(overlap):
-            raise ConfigError(f"overlap must be a number of pixels or a fraction of the tile, got {overlap!r}")
+        if (
+            isinstance(overlap, bool)
+            or not isinstance(overlap, (int, float, np.integer, np.floating))
+            or not math.isfinite(overlap)
+        ):
+            raise ConfigError(
+                f"overlap must be a number of pixels or a fraction of the tile, got {overlap!r}"
+            )
         if overlap < 0:
             raise ConfigError(f"overlap must be >= 0, got {overlap}")
         if isinstance(overlap, (float, np.floating)) and overlap < 1:

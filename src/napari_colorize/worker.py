@@ -93,7 +93,11 @@ class WorkerCrashed(WorkerError):
 # ---------------------------------------------------------------------------
 def _encode(obj: Any, tmpdir: Path, counter: Iterable[int]) -> Any:
     """Replace arrays in ``obj`` by ``{"__npy__": path}`` files in ``tmpdir``."""
-    if isinstance(obj, np.ndarray) or hasattr(obj, "dask") or (hasattr(obj, "__array__") and hasattr(obj, "shape") and not np.isscalar(obj)):
+    if (
+        isinstance(obj, np.ndarray)
+        or hasattr(obj, "dask")
+        or (hasattr(obj, "__array__") and hasattr(obj, "shape") and not np.isscalar(obj))
+    ):
         path = tmpdir / f"a{next(iter(counter))}.npy"
         np.save(path, np.asarray(obj))
         return {"__npy__": str(path)}
@@ -205,9 +209,14 @@ def describe_model_folder(path: str | os.PathLike) -> dict[str, Any]:
     from .methods.base import read_model_info
 
     info = read_model_info(path)
-    return {"path": str(Path(path)), "method": info["method"], "config": info.get("config", {}),
-            "trained": bool(info.get("trained", True)), "info": info.get("info", {}),
-            "version": info.get("version")}
+    return {
+        "path": str(Path(path)),
+        "method": info["method"],
+        "config": info.get("config", {}),
+        "trained": bool(info.get("trained", True)),
+        "info": info.get("info", {}),
+        "version": info.get("version"),
+    }
 
 
 def list_models() -> dict[str, str]:
@@ -265,8 +274,14 @@ class _ProgressCallback:
                 self.model.stop_training = True
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._send({"event": "progress", "stage": "train_begin",
-                    "epochs": self.params.get("epochs"), "steps": self.params.get("steps")})
+        self._send(
+            {
+                "event": "progress",
+                "stage": "train_begin",
+                "epochs": self.params.get("epochs"),
+                "steps": self.params.get("steps"),
+            }
+        )
         self._check_stop()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -277,8 +292,14 @@ class _ProgressCallback:
         now = time.monotonic()
         if now - self._last > 0.1:
             self._last = now
-            ev = {"event": "progress", "stage": "batch", "epoch": self.epoch, "batch": int(batch) + 1,
-                  "steps": self.params.get("steps"), "epochs": self.params.get("epochs")}
+            ev = {
+                "event": "progress",
+                "stage": "batch",
+                "epoch": self.epoch,
+                "batch": int(batch) + 1,
+                "steps": self.params.get("steps"),
+                "epochs": self.params.get("epochs"),
+            }
             if logs and "loss" in logs:
                 try:
                     ev["loss"] = float(logs["loss"])
@@ -294,8 +315,15 @@ class _ProgressCallback:
                 vals[k] = float(v)
             except (TypeError, ValueError):
                 pass
-        self._send({"event": "progress", "stage": "epoch", "epoch": int(epoch) + 1,
-                    "epochs": self.params.get("epochs"), "logs": jsonable(vals)})
+        self._send(
+            {
+                "event": "progress",
+                "stage": "epoch",
+                "epoch": int(epoch) + 1,
+                "epochs": self.params.get("epochs"),
+                "logs": jsonable(vals),
+            }
+        )
         self._check_stop()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -359,7 +387,9 @@ class _Server:
             if rid in self._stopped:
                 self._stop.set()
             try:
-                handler = getattr(self, f"do_{cmd.lstrip('_')}" if not cmd.startswith("_") else f"test_{cmd[1:]}", None)
+                handler = getattr(
+                    self, f"do_{cmd.lstrip('_')}" if not cmd.startswith("_") else f"test_{cmd[1:]}", None
+                )
                 if handler is None:
                     raise InputError(f"unknown worker command {cmd!r}")
                 value = handler(rid, **_decode(msg.get("args") or {}, mmap=True))
@@ -367,8 +397,15 @@ class _Server:
             except BaseException as e:  # noqa: BLE001 - everything goes back to the parent
                 if isinstance(e, (KeyboardInterrupt, SystemExit)):
                     raise
-                self.send({"id": rid, "event": "error", "type": type(e).__name__,
-                           "message": str(e) or type(e).__name__, "traceback": traceback.format_exc()})
+                self.send(
+                    {
+                        "id": rid,
+                        "event": "error",
+                        "type": type(e).__name__,
+                        "message": str(e) or type(e).__name__,
+                        "traceback": traceback.format_exc(),
+                    }
+                )
             finally:
                 self._current = None
 
@@ -401,10 +438,15 @@ class _Server:
 
     @staticmethod
     def _describe(model: Any) -> dict[str, Any]:
-        return {"method": model.name, "block_size": int(model.block_size),
-                "receptive_field": int(model.receptive_field), "default_tile": int(model.default_tile),
-                "default_overlap": int(model.default_overlap), "config": model.config.to_dict(),
-                "trained": bool(getattr(model, "trained", True))}
+        return {
+            "method": model.name,
+            "block_size": int(model.block_size),
+            "receptive_field": int(model.receptive_field),
+            "default_tile": int(model.default_tile),
+            "default_overlap": int(model.default_overlap),
+            "config": model.config.to_dict(),
+            "trained": bool(getattr(model, "trained", True)),
+        }
 
     # -- commands ------------------------------------------------------------
     def do_ping(self, rid: int) -> dict[str, Any]:
@@ -415,8 +457,15 @@ class _Server:
     def do_describe(self, rid: int, model: Any) -> dict[str, Any]:
         return self._describe(self._model(model))
 
-    def do_colorize(self, rid: int, image: Any, model: Any, out_dir: str, options: dict | None = None,
-                    rgb: bool | None = None) -> dict[str, Any]:
+    def do_colorize(
+        self,
+        rid: int,
+        image: Any,
+        model: Any,
+        out_dir: str,
+        options: dict | None = None,
+        rgb: bool | None = None,
+    ) -> dict[str, Any]:
         from . import api
 
         m = self._model(model)
@@ -437,15 +486,30 @@ class _Server:
             files[key] = {"__npy__": str(p)}
         return {**files, "plan": _plan_dict(res.plan), "model": self._describe(m)}
 
-    def do_train(self, rid: int, method: str, images: Any, out: str | None = None, config: dict | None = None,
-                 box: list[int] | None = None, init: str | None = None) -> dict[str, Any]:
+    def do_train(
+        self,
+        rid: int,
+        method: str,
+        images: Any,
+        out: str | None = None,
+        config: dict | None = None,
+        box: list[int] | None = None,
+        init: str | None = None,
+    ) -> dict[str, Any]:
         from . import api
 
         cb = _ProgressCallback(lambda ev: self.send({"id": rid, **ev}), self._stop)
         if isinstance(images, list):
             images = [np.asarray(x) if isinstance(x, np.ndarray) else x for x in images]
-        model = api.train(method, images, out=out, config=config or {}, init=init, callbacks=[cb],
-                          box=tuple(box) if box else None)
+        model = api.train(
+            method,
+            images,
+            out=out,
+            config=config or {},
+            init=init,
+            callbacks=[cb],
+            box=tuple(box) if box else None,
+        )
         if cb.stopped and getattr(model, "name", None) is not None and out is None:
             pass
         history = {k: [float(v) for v in vals] for k, vals in (getattr(model, "history", None) or {}).items()}
@@ -477,7 +541,9 @@ class _Server:
         return {"slept": time.monotonic() - t0}
 
     def test_modules(self, rid: int) -> list[str]:
-        return sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "napari", "qtpy", "PyQt5"))
+        return sorted(
+            m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "napari", "qtpy", "PyQt5")
+        )
 
 
 def _child_main() -> None:
@@ -492,8 +558,11 @@ def _child_main() -> None:
 # ---------------------------------------------------------------------------
 # parent side
 # ---------------------------------------------------------------------------
-_ERROR_TYPES = {name: getattr(_errors, name) for name in dir(_errors)
-                if isinstance(getattr(_errors, name), type) and issubclass(getattr(_errors, name), Exception)}
+_ERROR_TYPES = {
+    name: getattr(_errors, name)
+    for name in dir(_errors)
+    if isinstance(getattr(_errors, name), type) and issubclass(getattr(_errors, name), Exception)
+}
 
 
 def _error_from(msg: dict) -> Exception:
@@ -527,8 +596,13 @@ class Worker:
     :class:`WorkerCrashed` and the next request starts a fresh child.
     """
 
-    def __init__(self, *, env: dict[str, str] | None = None, stop_grace: float = STOP_GRACE,
-                 start_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        *,
+        env: dict[str, str] | None = None,
+        stop_grace: float = STOP_GRACE,
+        start_timeout: float = 120.0,
+    ) -> None:
         self._env = dict(env or {})
         self.stop_grace = stop_grace
         self.start_timeout = start_timeout
@@ -575,22 +649,32 @@ class Worker:
             # put on sys.path by hand (not installed)
             pkg_root = Path(__file__).resolve().parent.parent
             if pkg_root.name not in ("site-packages", "dist-packages"):  # never shadow the stdlib
-                env["PYTHONPATH"] = str(pkg_root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+                env["PYTHONPATH"] = str(pkg_root) + (
+                    os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+                )
             self._events = queue.Queue()
             kw: dict[str, Any] = {}
             if os.name == "posix":
                 kw["start_new_session"] = True  # Ctrl-C in a terminal goes to the parent only
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "napari_colorize.worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=env, text=True, encoding="utf-8", bufsize=1, **kw,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                text=True,
+                encoding="utf-8",
+                bufsize=1,
+                **kw,
             )
             self.starts += 1
             proc = self._proc
-            threading.Thread(target=self._read_stdout, args=(proc, self._events), daemon=True,
-                             name="colorize-worker-out").start()
-            threading.Thread(target=self._read_stderr, args=(proc,), daemon=True,
-                             name="colorize-worker-err").start()
+            threading.Thread(
+                target=self._read_stdout, args=(proc, self._events), daemon=True, name="colorize-worker-out"
+            ).start()
+            threading.Thread(
+                target=self._read_stderr, args=(proc,), daemon=True, name="colorize-worker-err"
+            ).start()
             deadline = time.monotonic() + self.start_timeout
             while True:
                 try:
@@ -598,7 +682,7 @@ class Worker:
                 except queue.Empty:
                     if time.monotonic() > deadline:
                         self._kill()
-                        raise WorkerCrashed("the engine worker did not start in time")
+                        raise WorkerCrashed("the engine worker did not start in time") from None
                     continue
                 if msg.get("event") == "ready":
                     return
@@ -740,8 +824,10 @@ class Worker:
                         if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
                             self._kill()
                             self._cleanup_proc()
-                            raise Cancelled(f"{cmd} stopped: the engine worker was terminated after "
-                                            f"{self._stop_grace_now:g} s") from None
+                            raise Cancelled(
+                                f"{cmd} stopped: the engine worker was terminated after "
+                                f"{self._stop_grace_now:g} s"
+                            ) from None
                         continue
                     ev = msg.get("event")
                     if ev == "dead":
@@ -751,7 +837,8 @@ class Worker:
                         tail = self.stderr_tail()
                         raise WorkerCrashed(
                             f"the engine worker died during {cmd!r} (exit code {msg.get('returncode')}); "
-                            f"a new one starts with the next request." + (f"\n{tail}" if tail else ""))
+                            f"a new one starts with the next request." + (f"\n{tail}" if tail else "")
+                        )
                     if msg.get("id") != rid:
                         continue
                     if ev == "progress":
@@ -763,40 +850,56 @@ class Worker:
             except (BrokenPipeError, OSError) as e:
                 if isinstance(e, BrokenPipeError) or not self.alive:
                     self._cleanup_proc()
-                    raise WorkerCrashed(f"the engine worker died ({e}); a new one starts with the next request") from None
+                    raise WorkerCrashed(
+                        f"the engine worker died ({e}); a new one starts with the next request"
+                    ) from None
                 raise
             finally:
                 self._current = None
                 self._stop_deadline = None
                 shutil.rmtree(req_dir, ignore_errors=True)
 
-    def request(self, cmd: str, *, progress: Callable[[dict], None] | None = None,
-                should_stop: Callable[[], bool] | None = None, **args: Any) -> Any:
+    def request(
+        self,
+        cmd: str,
+        *,
+        progress: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        **args: Any,
+    ) -> Any:
         """Blocking :meth:`iter_request`; ``progress(event)`` gets each event."""
         return _drive(self.iter_request(cmd, **args), self, progress, should_stop)
 
     # -- typed helpers -----------------------------------------------------------
-    def iter_colorize(self, image: Any, model: Any, *, rgb: bool | None = None, **options: Any
-                      ) -> Generator[dict, None, dict[str, Any]]:
+    def iter_colorize(
+        self, image: Any, model: Any, *, rgb: bool | None = None, **options: Any
+    ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize in the worker; yields progress; returns L, ab, rgb arrays and the plan.
 
         ``image`` is a numpy array (..., H, W); dask arrays are computed plane
         by plane (see :func:`iter_colorize_planes`).
         """
-        if hasattr(image, "dask") and np.prod(image.shape[:-2 if not rgb else -3]) > 1:
+        if hasattr(image, "dask") and np.prod(image.shape[: -2 if not rgb else -3]) > 1:
             return (yield from self.iter_colorize_planes(image, model, rgb=rgb, **options))
         image = np.asarray(image.compute() if hasattr(image, "compute") else image)
         model = str(model) if isinstance(model, Path) else model
         out_dir = Path(tempfile.mkdtemp(prefix="out-", dir=self._tmpdir()))
         try:
-            res = yield from self.iter_request("colorize", image=image, model=model, out_dir=str(out_dir),
-                                               options=_clean_options(options), rgb=rgb)
+            res = yield from self.iter_request(
+                "colorize",
+                image=image,
+                model=model,
+                out_dir=str(out_dir),
+                options=_clean_options(options),
+                rgb=rgb,
+            )
             return res
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
-    def iter_colorize_planes(self, image: Any, model: Any, *, rgb: bool | None = None, **options: Any
-                             ) -> Generator[dict, None, dict[str, Any]]:
+    def iter_colorize_planes(
+        self, image: Any, model: Any, *, rgb: bool | None = None, **options: Any
+    ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize a stack plane by plane, never holding more than one input plane.
 
         Outputs are written into ``.npy`` memory maps in the worker's temporary
@@ -829,30 +932,62 @@ class Worker:
             mm[k].flush()
         return {**res, **mm}
 
-    def colorize(self, image: Any, model: Any, *, progress: Callable[[dict], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, rgb: bool | None = None, **options: Any
-                 ) -> dict[str, Any]:
+    def colorize(
+        self,
+        image: Any,
+        model: Any,
+        *,
+        progress: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        rgb: bool | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         """Blocking colorize through the worker (see :meth:`iter_colorize`)."""
         return _drive(self.iter_colorize(image, model, rgb=rgb, **options), self, progress, should_stop)
 
-    def iter_train(self, method: str, images: Any, *, out: str | os.PathLike | None = None,
-                   config: dict[str, Any] | None = None, box: Sequence[int] | None = None,
-                   init: str | os.PathLike | None = None) -> Generator[dict, None, dict[str, Any]]:
+    def iter_train(
+        self,
+        method: str,
+        images: Any,
+        *,
+        out: str | os.PathLike | None = None,
+        config: dict[str, Any] | None = None,
+        box: Sequence[int] | None = None,
+        init: str | os.PathLike | None = None,
+    ) -> Generator[dict, None, dict[str, Any]]:
         """Train in the worker; yields progress (batch/epoch, loss); returns path and history."""
         if isinstance(images, (list, tuple)):
-            images = [np.asarray(x.compute() if hasattr(x, "compute") else x) if not isinstance(x, (str, os.PathLike)) else str(x)
-                      for x in images]
+            images = [
+                np.asarray(x.compute() if hasattr(x, "compute") else x)
+                if not isinstance(x, (str, os.PathLike))
+                else str(x)
+                for x in images
+            ]
         elif isinstance(images, (str, os.PathLike)):
             images = str(images)
         else:
             images = [np.asarray(images)]
-        return (yield from self.iter_request("train", method=method, images=images,
-                                             out=str(out) if out is not None else None, config=dict(config or {}),
-                                             box=list(box) if box is not None else None,
-                                             init=str(init) if init is not None else None))
+        return (
+            yield from self.iter_request(
+                "train",
+                method=method,
+                images=images,
+                out=str(out) if out is not None else None,
+                config=dict(config or {}),
+                box=list(box) if box is not None else None,
+                init=str(init) if init is not None else None,
+            )
+        )
 
-    def train(self, method: str, images: Any, *, progress: Callable[[dict], None] | None = None,
-              should_stop: Callable[[], bool] | None = None, **kw: Any) -> dict[str, Any]:
+    def train(
+        self,
+        method: str,
+        images: Any,
+        *,
+        progress: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        **kw: Any,
+    ) -> dict[str, Any]:
         """Blocking :meth:`iter_train`."""
         return _drive(self.iter_train(method, images, **kw), self, progress, should_stop, TRAIN_STOP_GRACE)
 
@@ -865,12 +1000,19 @@ def _clean_options(options: dict[str, Any]) -> dict[str, Any]:
     allowed = {"tile", "overlap", "blend", "global_anchor", "batch_size"}
     unknown = set(options) - allowed
     if unknown:
-        raise InputError(f"unknown colorize option(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(allowed))}")
+        raise InputError(
+            f"unknown colorize option(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(allowed))}"
+        )
     return {k: v for k, v in options.items() if v is not None or k in ("tile",)}
 
 
-def _drive(gen: Generator, worker: Worker, progress: Callable[[dict], None] | None,
-           should_stop: Callable[[], bool] | None, grace: float | None = None) -> Any:
+def _drive(
+    gen: Generator,
+    worker: Worker,
+    progress: Callable[[dict], None] | None,
+    should_stop: Callable[[], bool] | None,
+    grace: float | None = None,
+) -> Any:
     try:
         while True:
             ev = next(gen)

@@ -21,7 +21,9 @@ from napari_colorize.methods.autoencoder import (
 )
 
 # small and quick: 64-px crops at the photo's own scale
-QUICK = dict(crop_size=64, input_size=64, batch_size=8, steps_per_epoch=12, epochs=4, learning_rate=2e-3, val_split=0.1)
+QUICK = dict(
+    crop_size=64, input_size=64, batch_size=8, steps_per_epoch=12, epochs=4, learning_rate=2e-3, val_split=0.1
+)
 
 
 def _mean_de(lab: np.ndarray, ab: np.ndarray) -> float:
@@ -169,7 +171,9 @@ def test_callbacks_can_stop_training():
                 self.model.stop_training = True
 
     cb = StopAfter2()
-    m = AutoencoderColorizer(crop_size=32, input_size=32, batch_size=2, steps_per_epoch=50, epochs=5, val_split=0)
+    m = AutoencoderColorizer(
+        crop_size=32, input_size=32, batch_size=2, steps_per_epoch=50, epochs=5, val_split=0
+    )
     h = m.fit(data.chelsea(), callbacks=[cb])
     assert cb.batches == 2
     assert len(h["loss"]) <= 1
@@ -214,7 +218,9 @@ def test_bad_input_gives_clear_errors(trained):
 
 def test_tiny_training_image_is_padded():
     """An image smaller than the crop still trains (make_dataset reflect-pads it)."""
-    m = AutoencoderColorizer(crop_size=32, input_size=32, batch_size=2, steps_per_epoch=2, epochs=1, val_split=0)
+    m = AutoencoderColorizer(
+        crop_size=32, input_size=32, batch_size=2, steps_per_epoch=2, epochs=1, val_split=0
+    )
     h = m.fit(data.chelsea()[:20, :20])
     assert np.isfinite(h["loss"][0])
 

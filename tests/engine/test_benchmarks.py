@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH))
@@ -67,8 +66,23 @@ def test_quality_lookup_half_split_beats_gray(tmp_path, capsys):
     import quality
 
     md, js = tmp_path / "q.md", tmp_path / "q.json"
-    rc = quality.main(["--methods", "lookup", "--protocol", "both", "--photos", "coffee", "chelsea",
-                       "--size", "192", "--markdown", str(md), "--json", str(js)])
+    rc = quality.main(
+        [
+            "--methods",
+            "lookup",
+            "--protocol",
+            "both",
+            "--photos",
+            "coffee",
+            "chelsea",
+            "--size",
+            "192",
+            "--markdown",
+            str(md),
+            "--json",
+            str(js),
+        ]
+    )
     assert rc == 0
     rows = json.loads(js.read_text())
     p1 = {r["variant"]: r for r in rows if r["protocol"] == 1 and r["image"] == "coffee"}
@@ -92,8 +106,22 @@ def test_speed_lookup_and_loop_baseline(tmp_path):
     import speed
 
     md = tmp_path / "p.md"
-    rc = speed.main(["--methods", "lookup", "--repeat", "1", "--max-size", "512", "--skip-big", "--skip-baselines", "--skip-dask", "--skip-demo",
-                     "--markdown", str(md)])
+    rc = speed.main(
+        [
+            "--methods",
+            "lookup",
+            "--repeat",
+            "1",
+            "--max-size",
+            "512",
+            "--skip-big",
+            "--skip-baselines",
+            "--skip-dask",
+            "--skip-demo",
+            "--markdown",
+            str(md),
+        ]
+    )
     assert rc == 0
     assert "| lookup |" in md.read_text()
     # the original project's loop reproduces a table lookup exactly

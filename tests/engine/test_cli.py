@@ -41,23 +41,42 @@ def test_train_colorize_evaluate_round_trip(tmp_path, lookup_model, ref_png, cof
     gray.parent.mkdir()
     iio.imwrite(gray, (coffee.mean(-1) * 255).astype(np.uint8))
     tif = tmp_path / "in" / "stack.tif"
-    tifffile.imwrite(tif, np.stack([(coffee.mean(-1) * 65535).astype(np.uint16)] * 2), photometric="minisblack")
+    tifffile.imwrite(
+        tif, np.stack([(coffee.mean(-1) * 65535).astype(np.uint16)] * 2), photometric="minisblack"
+    )
     out = tmp_path / "out"
-    assert main(["colorize", str(gray.parent), "--model", str(lookup_model), "--out-dir", str(out), "--save-lab"]) == 0
+    assert (
+        main(
+            ["colorize", str(gray.parent), "--model", str(lookup_model), "--out-dir", str(out), "--save-lab"]
+        )
+        == 0
+    )
     rgb = iio.imread(out / "coffee_rgb.png")
     assert rgb.shape == (200, 300, 3) and rgb.dtype == np.uint8
     assert tifffile.imread(out / "stack_rgb.tif").shape == (2, 200, 300, 3)
     assert tifffile.imread(out / "coffee_L.tif").shape == (200, 300)
     assert tifffile.imread(out / "coffee_ab.tif").shape == (200, 300, 2)
     # a color input is reduced to gray first (with a warning), so users can test on color photos
-    assert main(["colorize", str(ref_png), "--model", str(lookup_model), "--out-dir", str(tmp_path / "o2")]) == 0
+    assert (
+        main(["colorize", str(ref_png), "--model", str(lookup_model), "--out-dir", str(tmp_path / "o2")]) == 0
+    )
     capsys.readouterr()
     js = tmp_path / "m.json"
-    assert main(["evaluate", "--pred", str(out / "coffee_rgb.png"), "--truth", str(ref_png), "--json", str(js)]) == 0
+    assert (
+        main(["evaluate", "--pred", str(out / "coffee_rgb.png"), "--truth", str(ref_png), "--json", str(js)])
+        == 0
+    )
     table = capsys.readouterr().out
     assert "CIEDE2000" in table and "mean" in table
     metrics = json.loads(js.read_text())
-    assert set(metrics["mean"]) == {"psnr", "ssim", "delta_e2000", "colorfulness", "delta_colorfulness", "auc"}
+    assert set(metrics["mean"]) == {
+        "psnr",
+        "ssim",
+        "delta_e2000",
+        "colorfulness",
+        "delta_colorfulness",
+        "auc",
+    }
     # pairing by stem, ignoring the _rgb suffix
     assert main(["evaluate", "--pred", str(out), "--truth", str(ref_png.parent)]) == 0
     assert "coffee_rgb.png" in capsys.readouterr().out
@@ -68,7 +87,10 @@ def test_train_colorize_evaluate_round_trip(tmp_path, lookup_model, ref_png, cof
     [
         (["train", "--method", "lookup", "--images", "MISSING", "--out", "OUT"], "no such file"),
         (["train", "--method", "nope", "--images", "REF", "--out", "OUT"], "unknown method"),
-        (["train", "--method", "lookup", "--images", "REF", "--out", "OUT", "--config", "bogus=1"], "unknown config key"),
+        (
+            ["train", "--method", "lookup", "--images", "REF", "--out", "OUT", "--config", "bogus=1"],
+            "unknown config key",
+        ),
         (["train", "--method", "lookup", "--images", "EMPTY", "--out", "OUT"], "no images"),
         (["colorize", "CORRUPT", "--model", "MODEL", "--out-dir", "OUT"], "cannot read image"),
         (["colorize", "REF", "--model", "EMPTY", "--out-dir", "OUT"], "not a model folder"),
@@ -77,8 +99,14 @@ def test_train_colorize_evaluate_round_trip(tmp_path, lookup_model, ref_png, cof
 def test_bad_input_is_one_line_error_with_status_2(tmp_path, lookup_model, ref_png, capsys, argv, msg):
     (tmp_path / "empty").mkdir()
     (tmp_path / "corrupt.png").write_bytes(b"garbage")
-    subs = {"MISSING": str(tmp_path / "missing.png"), "REF": str(ref_png), "OUT": str(tmp_path / "o"),
-            "EMPTY": str(tmp_path / "empty"), "CORRUPT": str(tmp_path / "corrupt.png"), "MODEL": str(lookup_model)}
+    subs = {
+        "MISSING": str(tmp_path / "missing.png"),
+        "REF": str(ref_png),
+        "OUT": str(tmp_path / "o"),
+        "EMPTY": str(tmp_path / "empty"),
+        "CORRUPT": str(tmp_path / "corrupt.png"),
+        "MODEL": str(lookup_model),
+    }
     code = main([subs.get(a, a) for a in argv])
     err = capsys.readouterr().err
     assert code == 2
@@ -88,8 +116,12 @@ def test_bad_input_is_one_line_error_with_status_2(tmp_path, lookup_model, ref_p
 
 def test_entry_point_runs_and_exits_cleanly(tmp_path):
     exe = Path(sys.executable).parent / "napari-colorize"
-    r = subprocess.run([str(exe), "colorize", str(tmp_path / "x.png"), "--model", str(tmp_path), "--out-dir", str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [str(exe), "colorize", str(tmp_path / "x.png"), "--model", str(tmp_path), "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and "no such file" in r.stderr
 
 

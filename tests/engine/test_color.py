@@ -53,7 +53,9 @@ def test_stack_of_gray_planes():
     assert L.shape == (4, 16, 16)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((0, 5)), np.array([[np.nan, 1.0]]), np.zeros((3, 3), np.int16) - 1, np.array(["a"])])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((0, 5)), np.array([[np.nan, 1.0]]), np.zeros((3, 3), np.int16) - 1, np.array(["a"])]
+)
 def test_bad_inputs_raise_input_error(bad):
     with pytest.raises(InputError):
         color.gray2L(bad)

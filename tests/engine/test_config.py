@@ -4,9 +4,9 @@ from typing import Literal
 
 import pytest
 
-from napari_colorize.config import Config, TrainConfig, config_fields
+from napari_colorize.config import TrainConfig, config_fields
 from napari_colorize.errors import ConfigError
-from napari_colorize.methods import CONFIGS, get_config_class, list_methods
+from napari_colorize.methods import get_config_class, list_methods
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -27,9 +27,14 @@ def test_round_trip_json():
 
 @pytest.mark.parametrize(
     "data,msg",
-    [({"nope": 1}, "unknown config key 'nope'"), ({"mode": "c"}, "mode must be one of"),
-     ({"epochs": "x"}, "epochs must be an integer"), ({"epochs": 0}, "epochs must be >= 1"),
-     ({"val_split": 1.0}, "val_split"), ({"epochs": True}, "integer")],
+    [
+        ({"nope": 1}, "unknown config key 'nope'"),
+        ({"mode": "c"}, "mode must be one of"),
+        ({"epochs": "x"}, "epochs must be an integer"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"val_split": 1.0}, "val_split"),
+        ({"epochs": True}, "integer"),
+    ],
 )
 def test_invalid_configs_are_rejected_clearly(data, msg):
     with pytest.raises(ConfigError, match=msg):

@@ -40,7 +40,9 @@ def test_iter_rgb_streams_one_image_at_a_time(tmp_path, coffee, monkeypatch):
 
 
 def test_make_dataset_yields_L_ab_crops_that_match_the_image(coffee):
-    train, val = data.make_dataset(coffee, crop_size=32, batch_size=4, val_split=0.0, crops_per_image=8, flip=False)
+    train, val = data.make_dataset(
+        coffee, crop_size=32, batch_size=4, val_split=0.0, crops_per_image=8, flip=False
+    )
     assert val is None
     batches = list(train)
     assert sum(b[0].shape[0] for b in batches) == 8
@@ -64,8 +66,15 @@ def test_make_dataset_yields_L_ab_crops_that_match_the_image(coffee):
 
 def test_make_dataset_resize_small_images_and_validation(coffee):
     small = coffee[:20, :20]
-    train, val = data.make_dataset([coffee, coffee, small], crop_size=48, batch_size=2, val_split=0.34,
-                                   crops_per_image=2, resize=24, seed=3)
+    train, val = data.make_dataset(
+        [coffee, coffee, small],
+        crop_size=48,
+        batch_size=2,
+        val_split=0.34,
+        crops_per_image=2,
+        resize=24,
+        seed=3,
+    )
     for L, ab in train.take(1):
         assert L.shape[1:] == (24, 24, 1) and ab.shape[1:] == (24, 24, 2)
         assert 0 <= float(L.numpy().min()) and float(L.numpy().max()) <= 100

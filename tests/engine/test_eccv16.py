@@ -36,11 +36,26 @@ def lab_of(name: str, side: int | None = None) -> np.ndarray:
 # -- config ------------------------------------------------------------------
 def test_config_defaults_and_validation():
     cfg = ECCV16Config()
-    assert (cfg.width, cfg.input_size, cfg.inference, cfg.T, cfg.k, cfg.ab_scale) == (1.0, 256, "resize", 0.38, 5, 110.0)
+    assert (cfg.width, cfg.input_size, cfg.inference, cfg.T, cfg.k, cfg.ab_scale) == (
+        1.0,
+        256,
+        "resize",
+        0.38,
+        5,
+        110.0,
+    )
     assert get_config_class("eccv16") is ECCV16Config
     assert ECCV16Config.from_dict(cfg.to_dict()) == cfg
-    for bad in ({"width": 0}, {"input_size": 100}, {"T": 0}, {"k": 0}, {"trainable_from": "conv9"},
-                {"inference": "tiles"}, {"crop_size": 100}, {"nope": 1}):
+    for bad in (
+        {"width": 0},
+        {"input_size": 100},
+        {"T": 0},
+        {"k": 0},
+        {"trainable_from": "conv9"},
+        {"inference": "tiles"},
+        {"crop_size": 100},
+        {"nope": 1},
+    ):
         with pytest.raises(ConfigError):
             ECCV16Config.from_dict(bad)
     assert ECCV16Config(trainable_from="conv8_313").trainable_from == "conv8_313"
@@ -119,7 +134,11 @@ def test_bad_input(lite_model):
 
 
 def test_n_bins_is_a_model_property(tmp_path):
-    bins = np.stack(np.meshgrid(np.arange(-20, 30, 10), np.arange(-20, 30, 10)), -1).reshape(-1, 2).astype(np.float32)
+    bins = (
+        np.stack(np.meshgrid(np.arange(-20, 30, 10), np.arange(-20, 30, 10)), -1)
+        .reshape(-1, 2)
+        .astype(np.float32)
+    )
     m = ECCV16Colorizer(width=0.125)
     m.set_bins(bins)
     assert m.n_bins == 25 and m.keras_model.output_shape[-1] == 25
@@ -142,7 +161,7 @@ def test_save_load_round_trip(tmp_path, lite_model):
     # a changed width cannot load the saved weights silently
     with pytest.raises(ConfigError):
         m2.config = m2.config.replace(width=0.5)
-        m2.keras_model
+        _ = m2.keras_model
     (path / "ab_bins.npy").unlink()
     with pytest.raises(ModelFolderError):
         load_model(path)
@@ -153,8 +172,18 @@ def test_save_load_round_trip(tmp_path, lite_model):
 def test_brief_training_beats_gray_and_saves(tmp_path):
     """width 0.25, crops of a bundled photo: the loss falls and AuC beats gray."""
     rgb = (resize(skdata.chelsea(), (128, 128), anti_aliasing=True) * 255).astype(np.uint8)
-    m = ECCV16Colorizer(width=0.25, rebalance=False, crop_size=64, batch_size=8, crops_per_image=16,
-                        steps_per_epoch=8, epochs=3, val_split=0.0, learning_rate=2e-3, inference="native")
+    m = ECCV16Colorizer(
+        width=0.25,
+        rebalance=False,
+        crop_size=64,
+        batch_size=8,
+        crops_per_image=16,
+        steps_per_epoch=8,
+        epochs=3,
+        val_split=0.0,
+        learning_rate=2e-3,
+        inference="native",
+    )
     hist = m.fit([rgb])
     loss = hist["loss"]
     assert len(loss) == 3 and loss[-1] < 0.8 * loss[0], loss
@@ -178,8 +207,16 @@ def test_brief_training_beats_gray_and_saves(tmp_path):
 def test_rebalance_fit_runs_quickly():
     """A rebalanced, frozen-trunk fit runs (weights from the prior) and reports loss."""
     rgb = (resize(skdata.coffee(), (64, 96), anti_aliasing=True) * 255).astype(np.uint8)
-    m = ECCV16Colorizer(width=0.125, crop_size=32, batch_size=2, crops_per_image=2, epochs=1,
-                        steps_per_epoch=1, val_split=0.5, trainable_from="conv8_313")
+    m = ECCV16Colorizer(
+        width=0.125,
+        crop_size=32,
+        batch_size=2,
+        crops_per_image=2,
+        epochs=1,
+        steps_per_epoch=1,
+        val_split=0.5,
+        trainable_from="conv8_313",
+    )
     hist = m.fit([rgb, rgb[::-1]])
     assert set(hist) >= {"loss", "val_loss"} and np.isfinite(hist["loss"][0])
     assert abs(m.prior.sum() - 1) < 1e-6
@@ -187,8 +224,16 @@ def test_rebalance_fit_runs_quickly():
 
 def test_resume_keeps_the_optimizer_state(tmp_path):
     rgb = (resize(skdata.coffee(), (64, 96), anti_aliasing=True) * 255).astype(np.uint8)
-    m = ECCV16Colorizer(width=0.125, crop_size=32, batch_size=2, crops_per_image=2, epochs=1,
-                        steps_per_epoch=2, val_split=0.0, rebalance=False)
+    m = ECCV16Colorizer(
+        width=0.125,
+        crop_size=32,
+        batch_size=2,
+        crops_per_image=2,
+        epochs=1,
+        steps_per_epoch=2,
+        val_split=0.0,
+        rebalance=False,
+    )
     m.fit([rgb])
     m2 = load_model(m.save(tmp_path / "m"))
     m2.fit([rgb])
@@ -212,7 +257,10 @@ def _torch_eccv16(torch, width: float = 1.0, n_bins: int = 313):
     def block(cin, cout, specs, bn=True):
         mods = []
         for stride, dil in specs:
-            mods += [nn.Conv2d(cin, cout, 3, stride=stride, padding=dil, dilation=dil, bias=True), nn.ReLU(True)]
+            mods += [
+                nn.Conv2d(cin, cout, 3, stride=stride, padding=dil, dilation=dil, bias=True),
+                nn.ReLU(True),
+            ]
             cin = cout
         if bn:
             mods.append(nn.BatchNorm2d(cout))
@@ -230,9 +278,12 @@ def _torch_eccv16(torch, width: float = 1.0, n_bins: int = 313):
             self.model6 = block(c[4], c[5], [(1, 2)] * 3)
             self.model7 = block(c[5], c[6], [(1, 1)] * 3)
             self.model8 = nn.Sequential(
-                nn.ConvTranspose2d(c[6], c[7], 4, stride=2, padding=1, bias=True), nn.ReLU(True),
-                nn.Conv2d(c[7], c[7], 3, padding=1), nn.ReLU(True),
-                nn.Conv2d(c[7], c[7], 3, padding=1), nn.ReLU(True),
+                nn.ConvTranspose2d(c[6], c[7], 4, stride=2, padding=1, bias=True),
+                nn.ReLU(True),
+                nn.Conv2d(c[7], c[7], 3, padding=1),
+                nn.ReLU(True),
+                nn.Conv2d(c[7], c[7], 3, padding=1),
+                nn.ReLU(True),
                 nn.Conv2d(c[7], n_bins, 1),
             )
             self.softmax = nn.Softmax(dim=1)
@@ -241,7 +292,16 @@ def _torch_eccv16(torch, width: float = 1.0, n_bins: int = 313):
 
         def forward(self, L):
             x = (L - 50.0) / 100.0
-            for m in (self.model1, self.model2, self.model3, self.model4, self.model5, self.model6, self.model7, self.model8):
+            for m in (
+                self.model1,
+                self.model2,
+                self.model3,
+                self.model4,
+                self.model5,
+                self.model6,
+                self.model7,
+                self.model8,
+            ):
                 x = m(x)
             return self.upsample4(self.model_out(self.softmax(x))) * 110.0
 
@@ -265,7 +325,9 @@ def _randomise(torch, net, n_bins, seed=0):
     return bins.numpy()
 
 
-@pytest.mark.parametrize("width,side", [(0.25, 256), (0.25, 96), pytest.param(1.0, 256, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "width,side", [(0.25, 256), (0.25, 96), pytest.param(1.0, 256, marks=pytest.mark.slow)]
+)
 def test_import_torch_weights_matches_pytorch(tmp_path, width, side):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -343,8 +405,13 @@ def test_command_line_import_colorize_train(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
 
     def cli(*args):
-        r = subprocess.run([sys.executable, "-m", "napari_colorize.cli", *map(str, args)], env=env,
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [sys.executable, "-m", "napari_colorize.cli", *map(str, args)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         return r
 
@@ -360,8 +427,23 @@ def test_command_line_import_colorize_train(tmp_path):
     assert outs and read_image(outs[0]).shape[:2] == (96, 128)
     color = (resize(skdata.coffee(), (64, 96), anti_aliasing=True) * 255).astype(np.uint8)
     write_image(tmp_path / "train" / "coffee.png", color)
-    cli("train", "--method", "eccv16", "--images", tmp_path / "train", "--out", tmp_path / "tuned",
-        "--init", model_dir, "--config", "epochs=1", "steps_per_epoch=1", "crop_size=32", "batch_size=2",
-        "trainable_from=conv8_313", "val_split=0")
+    cli(
+        "train",
+        "--method",
+        "eccv16",
+        "--images",
+        tmp_path / "train",
+        "--out",
+        tmp_path / "tuned",
+        "--init",
+        model_dir,
+        "--config",
+        "epochs=1",
+        "steps_per_epoch=1",
+        "crop_size=32",
+        "batch_size=2",
+        "trainable_from=conv8_313",
+        "val_split=0",
+    )
     tuned = load_model(tmp_path / "tuned")
     assert tuned.n_bins == 313 and tuned.config.trainable_from == "conv8_313" and tuned.trained

@@ -133,7 +133,9 @@ def test_block_size_alignment(L_img):
     m = LinearConv(3, block=8)
     res = engine.colorize(L_img, m, tile=60, overlap=10)
     # tile rounded down, overlap and halo up, to multiples of 8; the model asserts its inputs are too
-    assert all(v % 8 == 0 and v <= 56 for v in res.plan.tile) and res.plan.overlap == 16 and res.plan.halo == 8
+    assert (
+        all(v % 8 == 0 and v <= 56 for v in res.plan.tile) and res.plan.overlap == 16 and res.plan.halo == 8
+    )
     assert all(s[0] % 8 == 0 and s[1] % 8 == 0 for s in m.seen)
     ref = engine.colorize(L_img, LinearConv(3, block=1)).ab
     # write boxes away from the image's bottom/right edges (where padding differs) are exact
@@ -193,7 +195,14 @@ def test_global_anchor_removes_tile_drift():
 
     # drift: spread over tiles of the tile-mean ab difference from the whole-image result
     def drift(ab: np.ndarray, plan: TilePlan) -> float:
-        means = [np.mean(ab[t.core[0] : t.core[2], t.core[1] : t.core[3]] - untiled[t.core[0] : t.core[2], t.core[1] : t.core[3]], axis=(0, 1)) for t in plan]
+        means = [
+            np.mean(
+                ab[t.core[0] : t.core[2], t.core[1] : t.core[3]]
+                - untiled[t.core[0] : t.core[2], t.core[1] : t.core[3]],
+                axis=(0, 1),
+            )
+            for t in plan
+        ]
         return float(np.linalg.norm(np.std(means, axis=0)))
 
     assert drift(anchored.ab, anchored.plan) < 0.3 * drift(plain.ab, plain.plan)
@@ -222,7 +231,9 @@ def test_dask_equals_numpy(blend, global_anchor, monkeypatch):
     L = _gradient_image(300, 500)
     m = LinearConv(3)
     ref = engine.colorize(L, m, tile=64, overlap=16, blend=blend, global_anchor=global_anchor)
-    res = engine.colorize(da.from_array(L, chunks=(100, 170)), m, tile=64, overlap=16, blend=blend, global_anchor=global_anchor)
+    res = engine.colorize(
+        da.from_array(L, chunks=(100, 170)), m, tile=64, overlap=16, blend=blend, global_anchor=global_anchor
+    )
     assert isinstance(res.ab, da.Array) and res.ab.numblocks[:2] != (1, 1)
     m.seen.clear()
     out = res.ab.compute()
@@ -276,7 +287,9 @@ def test_batches_same_shape_tiles(L_img):
 
 def test_progress_and_cancel(L_img):
     seen = []
-    res = engine.colorize(L_img, Pointwise(), tile=64, batch_size=1, progress=lambda d, t: seen.append((d, t)))
+    res = engine.colorize(
+        L_img, Pointwise(), tile=64, batch_size=1, progress=lambda d, t: seen.append((d, t))
+    )
     assert seen[-1] == (len(res.plan), len(res.plan))
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     calls = {"n": 0}
@@ -356,7 +369,11 @@ def test_bad_input_errors(L_img):
         engine.colorize(L_img, m, tile=64, overlap=80)
     with pytest.raises(ConfigError, match="blend"):
         engine.colorize(L_img, m, tile=64, blend="median")
-    for empty in (np.zeros((0, 10), np.float32), np.zeros((5, 0), np.float32), np.zeros((0, 5, 5), np.float32)):
+    for empty in (
+        np.zeros((0, 10), np.float32),
+        np.zeros((5, 0), np.float32),
+        np.zeros((0, 5, 5), np.float32),
+    ):
         with pytest.raises(InputError, match="empty"):
             engine.colorize(empty, m, tile=64)
     with pytest.raises(InputError):
@@ -406,7 +423,15 @@ def test_colorize_file_png_tiled_vs_untiled(tmp_path, gray_u8, lookup_model):
     src = tmp_path / "gray.png"
     iio.imwrite(src, gray_u8)
     a = colorize_file(src, lookup_model, tmp_path / "untiled")
-    b = colorize_file(src, lookup_model, tmp_path / "tiled", tile=64, overlap=16, blend="gaussian", tiles_json=tmp_path / "t.json")
+    b = colorize_file(
+        src,
+        lookup_model,
+        tmp_path / "tiled",
+        tile=64,
+        overlap=16,
+        blend="gaussian",
+        tiles_json=tmp_path / "t.json",
+    )
     assert a[0].name == "gray_rgb.png" and b[0].name == "gray_rgb.png"
     ra, rb = iio.imread(a[0]), iio.imread(b[0])
     assert ra.shape == (200, 250, 3) and ra.dtype == np.uint8
@@ -461,7 +486,9 @@ def _save_png(tmp_path, img):
 
 @pytest.mark.parametrize("layout", ["strips", "tiles_zlib"])
 @pytest.mark.parametrize("global_anchor", [False, True])
-def test_big_tiff_lazy_path_equals_in_memory(tmp_path, gray_u8, lookup_model, layout, global_anchor, monkeypatch):
+def test_big_tiff_lazy_path_equals_in_memory(
+    tmp_path, gray_u8, lookup_model, layout, global_anchor, monkeypatch
+):
     """The lazy big-TIFF path (forced by a low threshold) writes the same files, as tiled TIFFs."""
     import tifffile
 
@@ -476,12 +503,16 @@ def test_big_tiff_lazy_path_equals_in_memory(tmp_path, gray_u8, lookup_model, la
         tifffile.imwrite(src, img, tile=(128, 128), compression="zlib")
     opts = dict(tile=128, overlap=32, save_lab=True, global_anchor=global_anchor)
     small = pipeline.colorize_file(src, lookup_model, tmp_path / "small", **opts)
-    big = pipeline.colorize_file(src, lookup_model, tmp_path / "big", big_pixels=1000, tiles_json=tmp_path / "t.json", **opts)
+    big = pipeline.colorize_file(
+        src, lookup_model, tmp_path / "big", big_pixels=1000, tiles_json=tmp_path / "t.json", **opts
+    )
     assert [p.name for p in big[:3]] == ["big_rgb.tif", "big_L.tif", "big_ab.tif"]
     for a, b in zip(small, big):
         A, B = tifffile.imread(a), tifffile.imread(b)
         assert A.shape == B.shape and A.dtype == B.dtype
-        np.testing.assert_allclose(B.astype(np.float32), A.astype(np.float32), rtol=RTOL, atol=1 if A.dtype == np.uint8 else ATOL)
+        np.testing.assert_allclose(
+            B.astype(np.float32), A.astype(np.float32), rtol=RTOL, atol=1 if A.dtype == np.uint8 else ATOL
+        )
     with tifffile.TiffFile(big[0]) as t:
         assert t.pages[0].is_tiled and t.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
 

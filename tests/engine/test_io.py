@@ -18,7 +18,9 @@ def test_read_png_jpeg_tiff_8_and_16_bit(tmp_path):
     iio.imwrite(tmp_path / "a.png", img8)
     iio.imwrite(tmp_path / "a.jpg", img8)
     tifffile.imwrite(tmp_path / "b.tif", img16)
-    tifffile.imwrite(tmp_path / "stack.tif", np.stack([img16, img16 // 2, img16 // 3]), photometric="minisblack")
+    tifffile.imwrite(
+        tmp_path / "stack.tif", np.stack([img16, img16 // 2, img16 // 3]), photometric="minisblack"
+    )
     np.testing.assert_array_equal(io.read_image(tmp_path / "a.png"), img8)
     assert io.read_image(tmp_path / "a.jpg").shape == (20, 30, 3)
     b = io.read_image(tmp_path / "b.tif")
@@ -107,7 +109,11 @@ def test_jsonable_gives_strict_json():
 
     from napari_colorize.io import jsonable
 
-    obj = {"a": np.float32(1.5), 2: [np.arange(3), (np.int64(4), float("nan"))], "p": Path("x/y"),
-           "h": {"loss": [1.0, float("inf")]}}
+    obj = {
+        "a": np.float32(1.5),
+        2: [np.arange(3), (np.int64(4), float("nan"))],
+        "p": Path("x/y"),
+        "h": {"loss": [1.0, float("inf")]},
+    }
     out = json.loads(json.dumps(jsonable(obj), allow_nan=False))
     assert out == {"a": 1.5, "2": [[0, 1, 2], [4, None]], "p": str(Path("x/y")), "h": {"loss": [1.0, None]}}

@@ -28,8 +28,10 @@ def _half_split_scores(img, **config):
     gray_lab = lab.copy()
     gray_lab[..., 1:] = 0
     return (
-        deltaE_ciede2000(lab, pred_lab).mean(), deltaE_ciede2000(lab, gray_lab).mean(),
-        _auc(ab, lab[..., 1:]), _auc(np.zeros_like(ab), lab[..., 1:]),
+        deltaE_ciede2000(lab, pred_lab).mean(),
+        deltaE_ciede2000(lab, gray_lab).mean(),
+        _auc(ab, lab[..., 1:]),
+        _auc(np.zeros_like(ab), lab[..., 1:]),
     )
 
 

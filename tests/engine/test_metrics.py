@@ -157,7 +157,7 @@ def test_auc_mixture_by_hand():
     truth = np.zeros((2, 2, 2))
     pred = truth.copy()
     pred[0, 0] = (200.0, 0.0)  # never within 150
-    pred[0, 1] = (0.0, 10.0)   # within for t = 10..150 (141 thresholds)
+    pred[0, 1] = (0.0, 10.0)  # within for t = 10..150 (141 thresholds)
     expected = (0 + 141 / 151 + 1 + 1) / 4
     assert metrics.auc_ab(pred, truth) == pytest.approx(expected, abs=1e-12)
 

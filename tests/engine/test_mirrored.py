@@ -65,8 +65,9 @@ CHILD = textwrap.dedent(
 @pytest.mark.slow
 def test_training_under_a_two_replica_mirrored_strategy(tmp_path):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    r = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=900, env=env,
-                       cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(next(line for line in r.stdout.splitlines() if line.startswith("RESULT "))[7:])
     # one strategy for the process, with two replicas, used by every Keras method

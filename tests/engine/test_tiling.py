@@ -70,7 +70,9 @@ def test_balanced_tiles():
 def test_plan_to_dict_json_and_rectangles():
     plan = plan_tiles((300, 517), tile=128, overlap=32, halo=16)
     d = json.loads(json.dumps(plan.to_dict()))
-    assert d["shape"] == [300, 517] and d["tile"] == list(plan.tile) and d["overlap"] == 32 and d["halo"] == 16
+    assert (
+        d["shape"] == [300, 517] and d["tile"] == list(plan.tile) and d["overlap"] == 32 and d["halo"] == 16
+    )
     assert len(d["tiles"]) == len(plan) == len(d["rectangles"])
     for t, r in zip(plan.tiles, plan.rectangles()):
         assert r == [[t.write[0], t.write[1]], [t.write[2], t.write[3]]]
@@ -81,8 +83,16 @@ def test_plan_to_dict_json_and_rectangles():
 
 def test_resolve_tiling_defaults_and_alignment():
     # default overlap is the model's, kept below the tile; halo = receptive field capped at tile/4
-    assert resolve_tiling((1000, 1000), tile=256, block_size=1, receptive_field=10, default_overlap=64) == (256, 64, 10)
-    assert resolve_tiling((1000, 1000), tile=64, block_size=1, receptive_field=100, default_overlap=64) == (64, 32, 16)
+    assert resolve_tiling((1000, 1000), tile=256, block_size=1, receptive_field=10, default_overlap=64) == (
+        256,
+        64,
+        10,
+    )
+    assert resolve_tiling((1000, 1000), tile=64, block_size=1, receptive_field=100, default_overlap=64) == (
+        64,
+        32,
+        16,
+    )
     # "auto" uses the model's default tile
     assert resolve_tiling((1000, 1000), tile="auto", default_tile=384)[0] == 384
     # fractions of the tile

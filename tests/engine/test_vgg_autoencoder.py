@@ -16,7 +16,9 @@ from napari_colorize.errors import ConfigError, InputError, ModelFolderError
 from napari_colorize.methods.vgg_autoencoder import VGGAutoencoderColorizer, VGGAutoencoderConfig
 
 # VGG16 is heavy on a CPU: small inputs for the quick tests
-QUICK = dict(crop_size=64, input_size=64, batch_size=4, steps_per_epoch=10, epochs=3, learning_rate=1e-3, val_split=0.1)
+QUICK = dict(
+    crop_size=64, input_size=64, batch_size=4, steps_per_epoch=10, epochs=3, learning_rate=1e-3, val_split=0.1
+)
 
 
 def _mean_de(lab: np.ndarray, ab: np.ndarray) -> float:
@@ -38,7 +40,13 @@ def vgg_weights_file(tmp_path_factory) -> str:
 
 def test_config_defaults_and_validation():
     c = VGGAutoencoderConfig()
-    assert (c.input_size, c.ab_scale, c.inference, c.encoder_weights, c.freeze_encoder) == (224, 128.0, "resize", "none", True)
+    assert (c.input_size, c.ab_scale, c.inference, c.encoder_weights, c.freeze_encoder) == (
+        224,
+        128.0,
+        "resize",
+        "none",
+        True,
+    )
     assert VGGAutoencoderConfig.from_json(c.to_json()) == c
     with pytest.raises(ConfigError, match="block size 32"):
         VGGAutoencoderConfig(input_size=200)
@@ -73,7 +81,9 @@ def test_encoder_weights_from_path(vgg_weights_file, tmp_path):
     assert m._net.get_layer("lnorm").mode == "vgg"
     L = np.full((1, 4, 4, 1), 100.0, np.float32)
     x = np.asarray(m._net.get_layer("lnorm")(L))
-    np.testing.assert_allclose(x, keras.applications.vgg16.preprocess_input(np.full((1, 4, 4, 3), 255.0, np.float32)), atol=1e-4)
+    np.testing.assert_allclose(
+        x, keras.applications.vgg16.preprocess_input(np.full((1, 4, 4, 3), 255.0, np.float32)), atol=1e-4
+    )
     # the saved model folder holds everything: it loads without the weights file
     out = m.save(tmp_path / "vgg")
     m2 = VGGAutoencoderColorizer.load(out)
@@ -143,11 +153,11 @@ def test_freeze_encoder_keeps_encoder_weights():
     assert m.config.freeze_encoder  # the default, as in Reverse-Oldification
     net = m._ensure_net()
     enc0 = [np.asarray(w).copy() for w in m._encoder.weights]
-    dec0 = [np.asarray(w).copy() for w in net.weights[len(enc0):]]
+    dec0 = [np.asarray(w).copy() for w in net.weights[len(enc0) :]]
     m.fit(data.coffee())
     for a, b in zip(enc0, m._encoder.weights):
         np.testing.assert_array_equal(a, np.asarray(b))
-    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(dec0, net.weights[len(enc0):]))
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(dec0, net.weights[len(enc0) :]))
 
 
 @pytest.mark.parametrize("inference", ["native", "resize"])

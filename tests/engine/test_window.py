@@ -37,7 +37,9 @@ def small_models() -> dict[str, WindowColorizer]:
     rgb = _chelsea(0.25)
     out = {}
     for arch in ("cnn", "mlp"):
-        m = WindowColorizer(arch=arch, window=7, n_colors=16, **{**FAST, "epochs": 1, "samples_per_epoch": 1024})
+        m = WindowColorizer(
+            arch=arch, window=7, n_colors=16, **{**FAST, "epochs": 1, "samples_per_epoch": 1024}
+        )
         m.fit(rgb)
         out[arch] = m
     return out
@@ -77,7 +79,9 @@ def test_tiling_properties() -> None:
 # -- fully convolutional inference == per-window model --------------------------------
 @pytest.mark.parametrize("arch", ["cnn", "mlp"])
 @pytest.mark.parametrize("decode", ["mean", "mode"])
-def test_conv_inference_equals_window_model(small_models: dict[str, WindowColorizer], arch: str, decode: str) -> None:
+def test_conv_inference_equals_window_model(
+    small_models: dict[str, WindowColorizer], arch: str, decode: str
+) -> None:
     m = small_models[arch]
     m.config = m.config.replace(decode=decode)  # the conv predictor follows the decoding options
     try:
@@ -264,7 +268,10 @@ def test_bad_and_tiny_inputs(small_models: dict[str, WindowColorizer]) -> None:
 
 def test_train_on_tiny_and_constant_images() -> None:
     # a 1x1 and a 3x3 image (smaller than the window) still train
-    tiny = [np.full((1, 1, 3), [0.8, 0.2, 0.1], np.float32), np.random.default_rng(0).random((3, 3, 3)).astype(np.float32)]
+    tiny = [
+        np.full((1, 1, 3), [0.8, 0.2, 0.1], np.float32),
+        np.random.default_rng(0).random((3, 3, 3)).astype(np.float32),
+    ]
     m = WindowColorizer(window=7, n_colors=16, **{**FAST, "epochs": 1, "samples_per_epoch": 512})
     m.fit(tiny)
     assert np.all(np.isfinite(m.predict_ab(np.full((5, 5), 50.0, np.float32))))

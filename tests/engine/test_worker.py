@@ -70,7 +70,9 @@ def test_colorize_matches_in_process(worker, coffee, lookup_folder):
     gray = rgb2L(coffee)  # float L; colorize takes uint8 gray, so use the uint8 image below
     gray8 = (np.clip(gray / 100, 0, 1) * 255).astype(np.uint8)
     events = []
-    res = worker.colorize(gray8, lookup_folder, tile=160, overlap=16, blend="gaussian", progress=events.append)
+    res = worker.colorize(
+        gray8, lookup_folder, tile=160, overlap=16, blend="gaussian", progress=events.append
+    )
     ref = api.colorize(gray8, str(lookup_folder), tile=160, overlap=16, blend="gaussian")
     assert res["L"].dtype == res["ab"].dtype == res["rgb"].dtype == np.float32
     assert res["ab"].shape == coffee.shape[:2] + (2,) and res["rgb"].shape == coffee.shape
@@ -163,8 +165,9 @@ def test_crash_is_reported_and_next_request_restarts(worker):
 def test_unguarded_script_finishes_promptly(tmp_path):
     """A user's plain script (no __main__ guard) uses the worker and exits at once."""
     script = tmp_path / "plain_script.py"
-    script.write_text(textwrap.dedent(
-        """
+    script.write_text(
+        textwrap.dedent(
+            """
         import numpy as np
         from skimage import data
         from napari_colorize.worker import get_worker
@@ -174,14 +177,18 @@ def test_unguarded_script_finishes_promptly(tmp_path):
         w.train("lookup", [img], out=r"%s")
         res = w.colorize(img.mean(-1).astype(np.uint8), r"%s", tile=64, overlap=8)
         print("PID", w.pid, "SHAPE", res["rgb"].shape, flush=True)
-        """ % (tmp_path / "m", tmp_path / "m")
-    ))
+        """
+            % (tmp_path / "m", tmp_path / "m")
+        )
+    )
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     elapsed = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-2000:]
     words = proc.stdout.split()
-    assert words[words.index("SHAPE") + 1:] == ["(128,", "128,", "3)"]
+    assert words[words.index("SHAPE") + 1 :] == ["(128,", "128,", "3)"]
     # the script ran once (spawn would have re-run it in the child and printed twice)
     assert proc.stdout.count("PID") == 1
     child = int(words[words.index("PID") + 1])
@@ -191,8 +198,9 @@ def test_unguarded_script_finishes_promptly(tmp_path):
 
 def test_worker_exits_when_parent_is_killed(tmp_path):
     script = tmp_path / "parent.py"
-    script.write_text(textwrap.dedent(
-        """
+    script.write_text(
+        textwrap.dedent(
+            """
         import time
         from napari_colorize.worker import get_worker
         w = get_worker()
@@ -200,7 +208,8 @@ def test_worker_exits_when_parent_is_killed(tmp_path):
         print(w.pid, flush=True)
         time.sleep(120)
         """
-    ))
+        )
+    )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         child = int(proc.stdout.readline())
@@ -222,8 +231,20 @@ def test_train_keras_method_stops_cooperatively(worker, coffee, tmp_path):
     if method is None:
         pytest.skip("no Keras method available")
     names = {f for f in get_config_class(method).__dataclass_fields__}
-    cfg = {k: v for k, v in {"epochs": 100, "batch_size": 4, "crop_size": 32, "steps_per_epoch": 2,
-                             "crops_per_image": 8, "input_size": 32, "width": 8, "depth": 2}.items() if k in names}
+    cfg = {
+        k: v
+        for k, v in {
+            "epochs": 100,
+            "batch_size": 4,
+            "crop_size": 32,
+            "steps_per_epoch": 2,
+            "crops_per_image": 8,
+            "input_size": 32,
+            "width": 8,
+            "depth": 2,
+        }.items()
+        if k in names
+    }
     epochs = []
 
     def progress(ev):
@@ -231,12 +252,20 @@ def test_train_keras_method_stops_cooperatively(worker, coffee, tmp_path):
             epochs.append(ev)
 
     t0 = time.monotonic()
-    res = worker.train(method, [coffee], out=tmp_path / "m", config=cfg, progress=progress,
-                       should_stop=lambda: len(epochs) >= 2)
+    res = worker.train(
+        method,
+        [coffee],
+        out=tmp_path / "m",
+        config=cfg,
+        progress=progress,
+        should_stop=lambda: len(epochs) >= 2,
+    )
     assert worker.alive  # stopped cooperatively, not killed
     assert res["stopped"] is True
     assert 2 <= len(res["history"]["loss"]) < 100
     assert (tmp_path / "m" / "config.json").is_file()
     assert "loss" in epochs[0]["logs"]
     assert worker.request("_modules")  # TensorFlow lives in the worker
-    assert "tensorflow" in worker.request("_modules")[0] or any(m.startswith("keras") for m in worker.request("_modules"))
+    assert "tensorflow" in worker.request("_modules")[0] or any(
+        m.startswith("keras") for m in worker.request("_modules")
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,7 +37,10 @@ def _colorize_widget(viewer, model):
 
 
 def _snapshot(viewer):
-    return {ly.name: (id(ly), np.asarray(ly.data).copy() if hasattr(ly.data, "shape") else None) for ly in viewer.layers}
+    return {
+        ly.name: (id(ly), np.asarray(ly.data).copy() if hasattr(ly.data, "shape") else None)
+        for ly in viewer.layers
+    }
 
 
 def _same(viewer, snap):
@@ -130,7 +132,9 @@ def test_rerun_updates_in_place(make_napari_viewer, qtbot, wait_idle, coffee_gra
     assert viewer.layers["coffee RGB"] is first["coffee RGB"]
 
 
-def test_cancel_and_crash_recovery(make_napari_viewer, qtbot, wait_idle, coffee_gray, lookup_model, monkeypatch):
+def test_cancel_and_crash_recovery(
+    make_napari_viewer, qtbot, wait_idle, coffee_gray, lookup_model, monkeypatch
+):
     viewer = make_napari_viewer()
     gray = viewer.add_image(coffee_gray, name="coffee")
     w = _colorize_widget(viewer, lookup_model)
@@ -184,7 +188,9 @@ def test_cancel_and_crash_recovery(make_napari_viewer, qtbot, wait_idle, coffee_
     assert max(b[3] - b[1] for b in tiles.metadata["write_boxes"]) > 150
 
 
-def test_bad_gui_input_changes_nothing(make_napari_viewer, qtbot, wait_idle, coffee, coffee_gray, lookup_model, tmp_path):
+def test_bad_gui_input_changes_nothing(
+    make_napari_viewer, qtbot, wait_idle, coffee, coffee_gray, lookup_model, tmp_path
+):
     viewer = make_napari_viewer()
     gray = viewer.add_image(coffee_gray, name="coffee")
     color = viewer.add_image(coffee, name="photo", rgb=True)
@@ -273,16 +279,21 @@ def test_tile_below_block_size_real_engine(make_napari_viewer, lookup_model, cof
 def test_scripted_colorize_stack_and_dask(make_napari_viewer, lookup_model):
     import dask.array as da
 
+    import napari_colorize as nc
     from napari_colorize._napari._sample_data import stack_sample
 
-    import napari_colorize as nc
-
     viewer = make_napari_viewer()
-    (stack, kw, _), = stack_sample()
+    ((stack, kw, _),) = stack_sample()
     layer = viewer.add_image(stack, **kw)
     out = nc.colorize_layer(viewer, layer, lookup_model, tile=128, overlap=16)
     names = [ly.name for ly in out]
-    assert names == ["cat stack gray L", "cat stack gray a", "cat stack gray b", "cat stack gray RGB", "cat stack gray tiles"]
+    assert names == [
+        "cat stack gray L",
+        "cat stack gray a",
+        "cat stack gray b",
+        "cat stack gray RGB",
+        "cat stack gray tiles",
+    ]
     rgb = viewer.layers["cat stack gray RGB"]
     assert rgb.rgb and rgb.data.shape == stack.shape + (3,)
     # a loaded model works too (handed to the worker as a saved folder)
@@ -362,8 +373,14 @@ def test_train_widget_stop_button(make_napari_viewer, qtbot, wait_idle, coffee, 
     for k, v in small.items():
         if k in fields:
             tw.set_config(**{k: v})
-    for k, v in {"steps_per_epoch": 2, "crops_per_image": 8, "width": 8, "filters": 8, "input_size": 32,
-                 "depth": 2}.items():
+    for k, v in {
+        "steps_per_epoch": 2,
+        "crops_per_image": 8,
+        "width": 8,
+        "filters": 8,
+        "input_size": 32,
+        "depth": 2,
+    }.items():
         if k in fields:
             tw.set_config(**{k: v})
     tw.layers.value = [ref]
@@ -407,9 +424,11 @@ def test_evaluate_widget(make_napari_viewer, qtbot, wait_idle, coffee, coffee_gr
 
 def test_sample_data_and_manifest(make_napari_viewer):
     viewer = make_napari_viewer()
-    for key, names in (("coffee", {"coffee gray", "coffee reference"}),
-                       ("ihc", {"ihc gray", "ihc reference crop"}),
-                       ("stack", {"cat stack gray"})):
+    for key, names in (
+        ("coffee", {"coffee gray", "coffee reference"}),
+        ("ihc", {"ihc gray", "ihc reference crop"}),
+        ("stack", {"cat stack gray"}),
+    ):
         viewer.open_sample("napari-colorize", key)
         assert names <= {ly.name for ly in viewer.layers}
     assert not viewer.layers["coffee gray"].rgb and viewer.layers["coffee reference"].rgb
@@ -418,9 +437,16 @@ def test_sample_data_and_manifest(make_napari_viewer):
 
     pm = PluginManager.instance()
     mf = pm.get_manifest("napari-colorize")
-    assert {w.display_name for w in mf.contributions.widgets} == {"Colorize", "Train colorizer", "Evaluate colorization"}
-    for name, cls in (("Colorize", ColorizeWidget), ("Train colorizer", TrainWidget),
-                      ("Evaluate colorization", EvaluateWidget)):
+    assert {w.display_name for w in mf.contributions.widgets} == {
+        "Colorize",
+        "Train colorizer",
+        "Evaluate colorization",
+    }
+    for name, cls in (
+        ("Colorize", ColorizeWidget),
+        ("Train colorizer", TrainWidget),
+        ("Evaluate colorization", EvaluateWidget),
+    ):
         dw, w = viewer.window.add_plugin_dock_widget("napari-colorize", name)
         assert isinstance(w, cls)
 
@@ -444,11 +470,15 @@ def test_worker_stops_when_viewer_closes(make_napari_viewer, qtbot, coffee_gray,
     qtbot.waitUntil(lambda: not worker.alive, timeout=10_000)
     import os
 
-    qtbot.waitUntil(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
+        timeout=10_000,
+    )
 
 
-def test_colorize_widget_auto_tiling_uses_the_models_defaults(make_napari_viewer, qtbot, wait_idle, lookup_model):
+def test_colorize_widget_auto_tiling_uses_the_models_defaults(
+    make_napari_viewer, qtbot, wait_idle, lookup_model
+):
     from napari_colorize.tiling import plan_tiles, resolve_tiling
 
     viewer = make_napari_viewer()
@@ -463,8 +493,13 @@ def test_colorize_widget_auto_tiling_uses_the_models_defaults(make_napari_viewer
     wait_idle(w)
     assert not w.messages, w.messages
     d = get_worker().describe(str(lookup_model))
-    t, ov, h = resolve_tiling(gray.shape, tile=d["default_tile"], overlap=d["default_overlap"],
-                              block_size=d["block_size"], receptive_field=d["receptive_field"])
+    t, ov, h = resolve_tiling(
+        gray.shape,
+        tile=d["default_tile"],
+        overlap=d["default_overlap"],
+        block_size=d["block_size"],
+        receptive_field=d["receptive_field"],
+    )
     plan = plan_tiles(gray.shape, tile=t, overlap=ov, halo=h)
     assert viewer.layers["ramp tiles"].metadata["write_boxes"] == [list(tl.write) for tl in plan.tiles]
     assert len(plan) > 1

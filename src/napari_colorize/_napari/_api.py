@@ -16,7 +16,7 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,9 @@ def check_gray_layer(layer: Any) -> None:
     if not isinstance(layer, Image):
         raise InputError(f"layer {layer.name!r} is a {type(layer).__name__} layer, not an Image layer")
     if getattr(layer, "multiscale", False):
-        raise InputError(f"layer {layer.name!r} is multiscale; colorize its full-resolution level as its own layer")
+        raise InputError(
+            f"layer {layer.name!r} is multiscale; colorize its full-resolution level as its own layer"
+        )
     if _is_empty(layer):
         raise InputError(f"layer {layer.name!r} is empty (shape {tuple(layer.data.shape)})")
     if layer.rgb:
@@ -96,9 +98,11 @@ def check_gray_layer(layer: Any) -> None:
     if not hasattr(data, "dask") and isinstance(data, np.ndarray) and data.size <= 400_000_000:
         lo, hi = np.nanmin(data), np.nanmax(data)
         if lo == hi:
-            raise InputError(f"layer {layer.name!r} is blank (every pixel is {lo}): there is nothing to colorize")
+            raise InputError(
+                f"layer {layer.name!r} is blank (every pixel is {lo}): there is nothing to colorize"
+            )
     dtype = np.dtype(layer.data.dtype)
-    if not (np.issubdtype(dtype, np.number) or dtype == bool) or np.issubdtype(dtype, np.complexfloating):
+    if not (np.issubdtype(dtype, np.number) or dtype.kind == "b") or np.issubdtype(dtype, np.complexfloating):
         raise InputError(f"layer {layer.name!r} has dtype {dtype}, expected a numeric gray image")
 
 
@@ -141,13 +145,17 @@ def _gray_data(layer: Any) -> Any:
             if hasattr(data, "map_blocks"):
                 return data.map_blocks(norm, dtype=np.float32)
             return norm(data)
-    if dtype == bool:
+    if dtype.kind == "b":
         return np.asarray(data, np.uint8) * 255
-    if np.issubdtype(dtype, np.signedinteger) or (np.issubdtype(dtype, np.unsignedinteger) and dtype.itemsize > 2):
+    if np.issubdtype(dtype, np.signedinteger) or (
+        np.issubdtype(dtype, np.unsignedinteger) and dtype.itemsize > 2
+    ):
         lo, hi = (float(v) for v in layer.contrast_limits)
         scale = (hi - lo) or 1.0
         if hasattr(data, "map_blocks"):
-            return data.map_blocks(lambda x: np.clip((x.astype(np.float32) - lo) / scale, 0, 1), dtype=np.float32)
+            return data.map_blocks(
+                lambda x: np.clip((x.astype(np.float32) - lo) / scale, 0, 1), dtype=np.float32
+            )
         return np.clip((np.asarray(data, np.float32) - lo) / scale, 0, 1).astype(np.float32)
     return data
 
@@ -234,8 +242,12 @@ def _set_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
             else:
                 layer.data = []
                 if len(data):
-                    layer.add_rectangles(data, edge_color=kw.get("edge_color", "yellow"),
-                                         edge_width=kw.get("edge_width", 1), face_color="transparent")
+                    layer.add_rectangles(
+                        data,
+                        edge_color=kw.get("edge_color", "yellow"),
+                        edge_width=kw.get("edge_width", 1),
+                        face_color="transparent",
+                    )
                 layer.features = kw.get("features", {})
                 layer.text = kw.get("text")
                 for key in ("scale", "translate", "metadata"):
@@ -249,8 +261,15 @@ def _set_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
     return viewer.add_shapes(data, shape_type="rectangle", name=name, **kw)
 
 
-def _add_outputs(viewer: Any, layer: Any, res: dict[str, Any], *, show_tiles: bool, tiled: bool,
-                 model_info: dict[str, Any] | None = None) -> list[Any]:
+def _add_outputs(
+    viewer: Any,
+    layer: Any,
+    res: dict[str, Any],
+    *,
+    show_tiles: bool,
+    tiled: bool,
+    model_info: dict[str, Any] | None = None,
+) -> list[Any]:
     from ..io import to_uint8
 
     name = layer.name
@@ -263,31 +282,72 @@ def _add_outputs(viewer: Any, layer: Any, res: dict[str, Any], *, show_tiles: bo
         rgb = to_uint8(np.asarray(rgb))
     a = ab[..., 0]
     b = ab[..., 1]
-    lim = float(max(np.abs(np.asarray(a)).max(), np.abs(np.asarray(b)).max(), 1.0)) if a.size <= 50_000_000 else 100.0
+    lim = (
+        float(max(np.abs(np.asarray(a)).max(), np.abs(np.asarray(b)).max(), 1.0))
+        if a.size <= 50_000_000
+        else 100.0
+    )
     common = {"scale": scale, "translate": translate}
     out = [
-        _set_layer(viewer, name + OUTPUT_SUFFIXES["L"], L, "image", colormap="gray", contrast_limits=(0.0, 100.0),
-                   metadata={**meta, "role": "L"}, visible=False, **common),
-        _set_layer(viewer, name + OUTPUT_SUFFIXES["a"], a, "image",
-                   colormap=_diverging("colorize_a", (0.0, 0.6, 0.3), (0.85, 0.1, 0.55)),
-                   contrast_limits=(-lim, lim), metadata={**meta, "role": "a"}, visible=False, **common),
-        _set_layer(viewer, name + OUTPUT_SUFFIXES["b"], b, "image",
-                   colormap=_diverging("colorize_b", (0.1, 0.3, 0.9), (0.95, 0.8, 0.1)),
-                   contrast_limits=(-lim, lim), metadata={**meta, "role": "b"}, visible=False, **common),
-        _set_layer(viewer, name + OUTPUT_SUFFIXES["rgb"], rgb, "image", rgb=True,
-                   metadata={**meta, "role": "rgb"}, **common),
+        _set_layer(
+            viewer,
+            name + OUTPUT_SUFFIXES["L"],
+            L,
+            "image",
+            colormap="gray",
+            contrast_limits=(0.0, 100.0),
+            metadata={**meta, "role": "L"},
+            visible=False,
+            **common,
+        ),
+        _set_layer(
+            viewer,
+            name + OUTPUT_SUFFIXES["a"],
+            a,
+            "image",
+            colormap=_diverging("colorize_a", (0.0, 0.6, 0.3), (0.85, 0.1, 0.55)),
+            contrast_limits=(-lim, lim),
+            metadata={**meta, "role": "a"},
+            visible=False,
+            **common,
+        ),
+        _set_layer(
+            viewer,
+            name + OUTPUT_SUFFIXES["b"],
+            b,
+            "image",
+            colormap=_diverging("colorize_b", (0.1, 0.3, 0.9), (0.95, 0.8, 0.1)),
+            contrast_limits=(-lim, lim),
+            metadata={**meta, "role": "b"},
+            visible=False,
+            **common,
+        ),
+        _set_layer(
+            viewer,
+            name + OUTPUT_SUFFIXES["rgb"],
+            rgb,
+            "image",
+            rgb=True,
+            metadata={**meta, "role": "rgb"},
+            **common,
+        ),
     ]
     tiles_name = name + OUTPUT_SUFFIXES["tiles"]
     plan = res.get("plan") or {}
     boxes = plan.get("write_boxes") or []
     if show_tiles and tiled and boxes:
-        rects = [np.array([[y0 - 0.5, x0 - 0.5], [y1 - 0.5, x1 - 0.5]], dtype=float) for y0, x0, y1, x1 in boxes]
+        rects = [
+            np.array([[y0 - 0.5, x0 - 0.5], [y1 - 0.5, x1 - 0.5]], dtype=float) for y0, x0, y1, x1 in boxes
+        ]
         width = max(1.0, 0.004 * max(L.shape[-2:]))
         kw = dict(
-            edge_color="yellow", edge_width=width, face_color="transparent",
+            edge_color="yellow",
+            edge_width=width,
+            face_color="transparent",
             features={"index": np.arange(len(rects))},
             text={"string": "{index}", "color": "yellow", "size": 10, "anchor": "upper_left"},
-            scale=scale[-2:], translate=translate[-2:],
+            scale=scale[-2:],
+            translate=translate[-2:],
             metadata={**meta, "role": "tiles", "plan": plan, "write_boxes": boxes},
         )
         out.append(_set_layer(viewer, tiles_name, rects, "shapes", **kw))
@@ -301,7 +361,9 @@ def _add_outputs(viewer: Any, layer: Any, res: dict[str, Any], *, show_tiles: bo
 # ---------------------------------------------------------------------------
 # colorize
 # ---------------------------------------------------------------------------
-def _colorize_gen(worker: Worker, layer: Any, model: Any, options: dict[str, Any]) -> Generator[dict, None, dict]:
+def _colorize_gen(
+    worker: Worker, layer: Any, model: Any, options: dict[str, Any]
+) -> Generator[dict, None, dict]:
     info = yield from worker.iter_request("describe", model=model)
     tile = options.get("tile")
     if tile is not None and tile != "auto":
@@ -319,13 +381,19 @@ def _split_tiling(tiling: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     show_tiles = bool(tiling.pop("show_tiles", True))
     unknown = set(tiling) - set(TILING_KEYS)
     if unknown:
-        raise InputError(f"unknown tiling option(s) {', '.join(sorted(unknown))}; use {', '.join(TILING_KEYS + ('show_tiles',))}")
+        raise InputError(
+            f"unknown tiling option(s) {', '.join(sorted(unknown))}; use {', '.join(TILING_KEYS + ('show_tiles',))}"
+        )
     if tiling.get("tile") == "auto":
         return tiling, show_tiles
     if tiling.get("tile") is not None:
         if isinstance(tiling["tile"], str) or int(tiling["tile"]) < 1:
             raise InputError(f"tile must be a positive number of pixels or 'auto', got {tiling['tile']!r}")
-        if tiling.get("overlap") is not None and not isinstance(tiling["overlap"], float) and int(tiling["overlap"]) >= int(tiling["tile"]):
+        if (
+            tiling.get("overlap") is not None
+            and not isinstance(tiling["overlap"], float)
+            and int(tiling["overlap"]) >= int(tiling["tile"])
+        ):
             raise InputError(f"overlap {tiling['overlap']} must be smaller than the tile {tiling['tile']}")
     return tiling, show_tiles
 
@@ -347,9 +415,17 @@ def _feed(pbar: Any, ev: dict) -> None:
         pbar.refresh()
 
 
-def colorize_layer(viewer: Any, layer: Any, model: Any, *, blocking: bool = True,
-                   worker: Worker | None = None, on_done: Callable[[list], None] | None = None,
-                   on_error: Callable[[BaseException], None] | None = None, **tiling: Any) -> Any:
+def colorize_layer(
+    viewer: Any,
+    layer: Any,
+    model: Any,
+    *,
+    blocking: bool = True,
+    worker: Worker | None = None,
+    on_done: Callable[[list], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    **tiling: Any,
+) -> Any:
     """Colorize a grayscale Image layer and add (or update) the result layers.
 
     Parameters
@@ -397,7 +473,9 @@ def colorize_layer(viewer: Any, layer: Any, model: Any, *, blocking: bool = True
     tiled = options.get("tile") is not None
 
     def finish(res: dict) -> list:
-        return _add_outputs(viewer, layer, res, show_tiles=show_tiles, tiled=tiled, model_info=res.get("describe"))
+        return _add_outputs(
+            viewer, layer, res, show_tiles=show_tiles, tiled=tiled, model_info=res.get("describe")
+        )
 
     if blocking:
         gen = _colorize_gen(worker, layer, model, options)
@@ -421,8 +499,9 @@ def colorize_layer(viewer: Any, layer: Any, model: Any, *, blocking: bool = True
         else:
             _notify_error(exc)
 
-    tw = create_worker(_colorize_gen, worker, layer, model, options, _start_thread=False,
-                       _connect={"errored": errored})
+    tw = create_worker(
+        _colorize_gen, worker, layer, model, options, _start_thread=False, _connect={"errored": errored}
+    )
     state: dict[str, Any] = {"pbar": None}
 
     def yielded(ev: dict) -> None:
@@ -464,7 +543,11 @@ def _rgb_data(layer: Any) -> np.ndarray:
     data = layer.data
     data = np.asarray(data.compute() if hasattr(data, "compute") else data)
     if data.ndim > 3:  # a stack of RGB planes: train on the current one
-        idx = tuple(int(i) for i in layer._data_slice.point[:data.ndim - 3]) if hasattr(layer, "_data_slice") else (0,) * (data.ndim - 3)
+        idx = (
+            tuple(int(i) for i in layer._data_slice.point[: data.ndim - 3])
+            if hasattr(layer, "_data_slice")
+            else (0,) * (data.ndim - 3)
+        )
         data = data[idx] if idx else data.reshape((-1,) + data.shape[-3:])[0]
     if data.shape[-1] == 4:
         data = data[..., :3]
@@ -487,11 +570,20 @@ def _train_args(viewer: Any, layers: Any, box: Any) -> tuple[Any, tuple[int, int
     return images, (tuple(int(v) for v in box) if box is not None else None)
 
 
-def train_from_layers(viewer: Any, layers: Any, method: str, out: str | os.PathLike, *, blocking: bool = True,
-                      box: Any = None, worker: Worker | None = None,
-                      on_progress: Callable[[dict], None] | None = None,
-                      on_done: Callable[[Path], None] | None = None,
-                      on_error: Callable[[BaseException], None] | None = None, **config: Any) -> Any:
+def train_from_layers(
+    viewer: Any,
+    layers: Any,
+    method: str,
+    out: str | os.PathLike,
+    *,
+    blocking: bool = True,
+    box: Any = None,
+    worker: Worker | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    on_done: Callable[[Path], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    **config: Any,
+) -> Any:
     """Train a model from RGB layers (or a folder) and save it to ``out``.
 
     Parameters
@@ -574,14 +666,23 @@ def evaluate_layers(viewer: Any, pred: Any, truth: Any, *, error_layer: bool = F
     check_rgb_layer(truth, role="ground-truth")
     p, t = _rgb_data(pred), _rgb_data(truth)
     if p.shape[:2] != t.shape[:2]:
-        raise InputError(f"the layers differ in size: {pred.name!r} is {p.shape[:2]}, {truth.name!r} is {t.shape[:2]}")
+        raise InputError(
+            f"the layers differ in size: {pred.name!r} is {p.shape[:2]}, {truth.name!r} is {t.shape[:2]}"
+        )
     metrics = evaluate_pair(p, t)
     if error_layer:
         de = delta_e2000_lab(rgb2lab(to_float01(p)), rgb2lab(to_float01(t))).astype(np.float32)
-        _set_layer(viewer, f"{pred.name} ΔE2000", de, "image", colormap="magma",
-                   contrast_limits=(0.0, float(max(np.percentile(de, 99.5), 1.0))),
-                   scale=tuple(pred.scale)[-2:], translate=tuple(pred.translate)[-2:],
-                   metadata={"napari_colorize": {"role": "delta_e2000", "pred": pred.name, "truth": truth.name}})
+        _set_layer(
+            viewer,
+            f"{pred.name} ΔE2000",
+            de,
+            "image",
+            colormap="magma",
+            contrast_limits=(0.0, float(max(np.percentile(de, 99.5), 1.0))),
+            scale=tuple(pred.scale)[-2:],
+            translate=tuple(pred.translate)[-2:],
+            metadata={"napari_colorize": {"role": "delta_e2000", "pred": pred.name, "truth": truth.name}},
+        )
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -597,5 +698,12 @@ def rgb_layer_to_gray(viewer: Any, layer: Any) -> Any:
     L = rgb2L(data)
     # the sRGB gray level of the same lightness, so that gray2L gives L back
     gray = to_uint8(Lab2rgb(L, np.zeros(L.shape + (2,), np.float32))[..., 0])
-    return _set_layer(viewer, f"{layer.name} gray", gray, "image", colormap="gray",
-                      scale=tuple(layer.scale), translate=tuple(layer.translate))
+    return _set_layer(
+        viewer,
+        f"{layer.name} gray",
+        gray,
+        "image",
+        colormap="gray",
+        scale=tuple(layer.scale),
+        translate=tuple(layer.translate),
+    )

@@ -37,7 +37,11 @@ def ihc_sample() -> list[tuple[Any, dict, str]]:
     y0, x0, y1, x1 = 0, 0, 192, 192
     return [
         (_gray(rgb), {"name": "ihc gray", "colormap": "gray"}, "image"),
-        (rgb[y0:y1, x0:x1].copy(), {"name": "ihc reference crop", "rgb": True, "translate": (y0, x0)}, "image"),
+        (
+            rgb[y0:y1, x0:x1].copy(),
+            {"name": "ihc reference crop", "rgb": True, "translate": (y0, x0)},
+            "image",
+        ),
     ]
 
 
@@ -46,5 +50,5 @@ def stack_sample() -> list[tuple[Any, dict, str]]:
     from skimage import data
 
     gray = _gray(data.chelsea())  # (300, 451)
-    frames = [gray[10 + 3 * t: 266 + 3 * t, 40 + 12 * t: 296 + 12 * t] for t in range(8)]
+    frames = [gray[10 + 3 * t : 266 + 3 * t, 40 + 12 * t : 296 + 12 * t] for t in range(8)]
     return [(np.stack(frames), {"name": "cat stack gray", "colormap": "gray"}, "image")]

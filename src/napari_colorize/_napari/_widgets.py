@@ -28,7 +28,7 @@ from magicgui.widgets import (
 )
 
 from ..errors import Cancelled, ColorizeError, InputError
-from ..worker import WorkerCrashed, describe_model_folder, get_worker, list_models
+from ..worker import WorkerCrashed, describe_model_folder, list_models
 from . import _api
 
 __all__ = ["ColorizeWidget", "TrainWidget", "EvaluateWidget", "LOAD_FOLDER"]
@@ -36,8 +36,8 @@ __all__ = ["ColorizeWidget", "TrainWidget", "EvaluateWidget", "LOAD_FOLDER"]
 LOAD_FOLDER = "load folder…"
 BLENDS = ["gaussian", "hann", "average", "max", "crop"]
 
-_COLORIZE_WIDGETS: "weakref.WeakSet[ColorizeWidget]" = weakref.WeakSet()
-_LIVE: "weakref.WeakSet[Container]" = weakref.WeakSet()
+_COLORIZE_WIDGETS: weakref.WeakSet[ColorizeWidget] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Container] = weakref.WeakSet()
 
 
 def refresh_model_lists(select: str | None = None) -> None:
@@ -59,8 +59,11 @@ def _notify(widget: Any, exc: BaseException | str, *, level: str = "error", acti
     if isinstance(exc, Cancelled):
         level = "info"
     widget.messages.append((level, text))
-    sev = {"error": NotificationSeverity.ERROR, "warning": NotificationSeverity.WARNING,
-           "info": NotificationSeverity.INFO}[level]
+    sev = {
+        "error": NotificationSeverity.ERROR,
+        "warning": NotificationSeverity.WARNING,
+        "info": NotificationSeverity.INFO,
+    }[level]
     notification_manager.dispatch(Notification(f"napari-colorize: {text}", severity=sev, actions=actions))
 
 
@@ -120,20 +123,31 @@ class _Base(Container):
 # Colorize
 # ---------------------------------------------------------------------------
 
+
 class ColorizeWidget(_Base):
     """Colorize a grayscale Image layer with a model, optionally tiled."""
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
         self._extra_models: dict[str, str] = {}
-        self.image = ComboBox(label="gray image", choices=lambda w: self._layers(rgb=None), nullable=True,
-                              tooltip="a grayscale Image layer (2D, or nD with the last two axes spatial)")
-        self.model = ComboBox(label="model", choices=self._model_choices,
-                              tooltip="built-in models, models in your models folder, or a folder")
+        self.image = ComboBox(
+            label="gray image",
+            choices=lambda w: self._layers(rgb=None),
+            nullable=True,
+            tooltip="a grayscale Image layer (2D, or nD with the last two axes spatial)",
+        )
+        self.model = ComboBox(
+            label="model",
+            choices=self._model_choices,
+            tooltip="built-in models, models in your models folder, or a folder",
+        )
         self.model_folder = FileEdit(label="model folder", mode="d", visible=False)
         self.use_tiles = CheckBox(value=True, text="tile the image")
-        self.auto_tile = CheckBox(value=True, text="model's default tile and overlap",
-                                  tooltip="each model knows a good tile size and the overlap its receptive field needs")
+        self.auto_tile = CheckBox(
+            value=True,
+            text="model's default tile and overlap",
+            tooltip="each model knows a good tile size and the overlap its receptive field needs",
+        )
         self.tile = SpinBox(label="tile size", value=512, min=1, max=65536, step=32, enabled=False)
         self.overlap = SpinBox(label="overlap", value=32, min=0, max=8192, step=8, enabled=False)
         self.blend = ComboBox(label="blend", choices=BLENDS, value="gaussian")
@@ -144,9 +158,24 @@ class ColorizeWidget(_Base):
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
-        self.extend([self.image, self.model, self.model_folder, self.use_tiles, self.auto_tile, self.tile, self.overlap,
-                     self.blend, self.global_anchor, self.show_tiles, self.run_button, self.cancel_button,
-                     self.progress, self.status])
+        self.extend(
+            [
+                self.image,
+                self.model,
+                self.model_folder,
+                self.use_tiles,
+                self.auto_tile,
+                self.tile,
+                self.overlap,
+                self.blend,
+                self.global_anchor,
+                self.show_tiles,
+                self.run_button,
+                self.cancel_button,
+                self.progress,
+                self.status,
+            ]
+        )
         self.model.changed.connect(self._on_model_changed)
         self.model_folder.changed.connect(self._on_folder_chosen)
         self.use_tiles.changed.connect(self._on_tiles_toggled)
@@ -198,9 +227,13 @@ class ColorizeWidget(_Base):
         if not self.use_tiles.value:
             return {"tile": None, "global_anchor": bool(self.global_anchor.value), "show_tiles": False}
         auto = bool(self.auto_tile.value)
-        return {"tile": "auto" if auto else int(self.tile.value), "overlap": None if auto else int(self.overlap.value),
-                "blend": self.blend.value, "global_anchor": bool(self.global_anchor.value),
-                "show_tiles": bool(self.show_tiles.value)}
+        return {
+            "tile": "auto" if auto else int(self.tile.value),
+            "overlap": None if auto else int(self.overlap.value),
+            "blend": self.blend.value,
+            "global_anchor": bool(self.global_anchor.value),
+            "show_tiles": bool(self.show_tiles.value),
+        }
 
     def run(self, *_: Any) -> Any:
         """Start colorizing (non-blocking); returns the napari worker or None on bad input."""
@@ -211,9 +244,12 @@ class ColorizeWidget(_Base):
         model = self.model.value
         try:
             if layer is not None and getattr(layer, "rgb", False):
-                _notify(self, f"layer {layer.name!r} is RGB; the Colorize widget needs a grayscale layer.",
-                        level="warning",
-                        actions=(("Convert to gray", lambda *_: self._convert(layer)),))
+                _notify(
+                    self,
+                    f"layer {layer.name!r} is RGB; the Colorize widget needs a grayscale layer.",
+                    level="warning",
+                    actions=(("Convert to gray", lambda *_: self._convert(layer)),),
+                )
                 return None
             if model in (None, LOAD_FOLDER):
                 raise InputError("choose a model (or load a model folder)")
@@ -222,8 +258,15 @@ class ColorizeWidget(_Base):
             self._t0 = time.monotonic()
             self.progress.value = 0
             self.status.value = f"colorizing {layer.name if layer else ''}…"
-            tw = _api.colorize_layer(self._viewer, layer, model, blocking=False,
-                                     on_done=self._done, on_error=self._error, **self.options())
+            tw = _api.colorize_layer(
+                self._viewer,
+                layer,
+                model,
+                blocking=False,
+                on_done=self._done,
+                on_error=self._error,
+                **self.options(),
+            )
         except ColorizeError as e:
             _notify(self, e)
             self.status.value = ""
@@ -308,24 +351,45 @@ class TrainWidget(_Base):
 
         super().__init__(napari_viewer, labels=True)
         self._methods = list_methods()
-        self.source = RadioButtons(label="train on", choices=["layers", "folder"], value="layers",
-                                   orientation="horizontal")
+        self.source = RadioButtons(
+            label="train on", choices=["layers", "folder"], value="layers", orientation="horizontal"
+        )
         self.layers = Select(label="RGB layers", choices=lambda w: self._layers(rgb=True))
         self.folder = FileEdit(label="image folder", mode="d", visible=False)
-        self.crop = ComboBox(label="crop box", choices=lambda w: self._layers(kind="shapes"), nullable=True,
-                             value=None, tooltip="optional: train only inside the first rectangle of a Shapes layer")
-        self.method = ComboBox(label="method", choices=list(self._methods),
-                               value="lookup" if "lookup" in self._methods else None)
+        self.crop = ComboBox(
+            label="crop box",
+            choices=lambda w: self._layers(kind="shapes"),
+            nullable=True,
+            value=None,
+            tooltip="optional: train only inside the first rectangle of a Shapes layer",
+        )
+        self.method = ComboBox(
+            label="method", choices=list(self._methods), value="lookup" if "lookup" in self._methods else None
+        )
         self.config = Container(labels=True)
-        self.model_name = LineEdit(label="model name", value="",
-                                   tooltip="saved in the user models folder; empty = <method>-<layer>")
+        self.model_name = LineEdit(
+            label="model name", value="", tooltip="saved in the user models folder; empty = <method>-<layer>"
+        )
         self.train_button = PushButton(text="Train")
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
-        self.extend([self.source, self.layers, self.folder, self.crop, self.method, self.config, self.model_name,
-                     self.train_button, self.stop_button, self.progress, self.status])
+        self.extend(
+            [
+                self.source,
+                self.layers,
+                self.folder,
+                self.crop,
+                self.method,
+                self.config,
+                self.model_name,
+                self.train_button,
+                self.stop_button,
+                self.progress,
+                self.status,
+            ]
+        )
         self.history: dict[str, list[float]] = {}
         self.result_path: Path | None = None
         self._setup_plot()
@@ -437,9 +501,18 @@ class TrainWidget(_Base):
             self._redraw()
             self.progress.value = 0
             self.status.value = f"training {method} → {out}"
-            tw = _api.train_from_layers(self._viewer, sources, method, out, blocking=False, box=box,
-                                        on_progress=self._on_event, on_done=self._done, on_error=self._error,
-                                        **self.config_values())
+            tw = _api.train_from_layers(
+                self._viewer,
+                sources,
+                method,
+                out,
+                blocking=False,
+                box=box,
+                on_progress=self._on_event,
+                on_done=self._done,
+                on_error=self._error,
+                **self.config_values(),
+            )
         except ColorizeError as e:
             _notify(self, e)
             self.status.value = ""
@@ -459,10 +532,13 @@ class TrainWidget(_Base):
         elif stage == "batch":
             if steps and epochs:
                 self.progress.max = int(epochs * steps)
-                self.progress.value = min(int(ev.get("epoch", 0) * steps + ev.get("batch", 0)), self.progress.max)
+                self.progress.value = min(
+                    int(ev.get("epoch", 0) * steps + ev.get("batch", 0)), self.progress.max
+                )
             if "loss" in ev and steps:
                 self.history.setdefault("batch_loss", []).append(
-                    (ev.get("epoch", 0) + ev.get("batch", 0) / steps, ev["loss"]))
+                    (ev.get("epoch", 0) + ev.get("batch", 0) / steps, ev["loss"])
+                )
                 if not self.history.get("loss"):
                     self._redraw()
         elif stage == "epoch":
@@ -472,7 +548,8 @@ class TrainWidget(_Base):
                 self.progress.max = int(epochs * (steps or 1))
                 self.progress.value = min(int(ev.get("epoch", 0) * (steps or 1)), self.progress.max)
             self.status.value = f"epoch {ev.get('epoch')}/{epochs or '?'}: " + ", ".join(
-                f"{k} {v:.4g}" for k, v in (ev.get("logs") or {}).items() if isinstance(v, float))
+                f"{k} {v:.4g}" for k, v in (ev.get("logs") or {}).items() if isinstance(v, float)
+            )
             self._redraw()
 
     def _done(self, path: Path) -> None:
@@ -529,8 +606,17 @@ class EvaluateWidget(_Base):
         self.table = Table(value={"metric": [], "value": []})
         self.csv_path = FileEdit(label="CSV file", mode="w", filter="*.csv")
         self.export_button = PushButton(text="Export CSV")
-        self.extend([self.pred, self.truth, self.error_layer, self.eval_button, self.table, self.csv_path,
-                     self.export_button])
+        self.extend(
+            [
+                self.pred,
+                self.truth,
+                self.error_layer,
+                self.eval_button,
+                self.table,
+                self.csv_path,
+                self.export_button,
+            ]
+        )
         self.metrics: dict[str, float] = {}
         self.eval_button.changed.connect(self.run)
         self.export_button.changed.connect(self.export)
@@ -540,14 +626,17 @@ class EvaluateWidget(_Base):
         try:
             if self.pred.value is None or self.truth.value is None:
                 raise InputError("choose a colorized and a ground-truth RGB layer")
-            m = _api.evaluate_layers(self._viewer, self.pred.value, self.truth.value,
-                                     error_layer=bool(self.error_layer.value))
+            m = _api.evaluate_layers(
+                self._viewer, self.pred.value, self.truth.value, error_layer=bool(self.error_layer.value)
+            )
         except ColorizeError as e:
             _notify(self, e)
             return None
         self.metrics = m
-        self.table.value = {"metric": [METRIC_LABELS.get(k, k) for k in m],
-                            "value": [f"{v:.4g}" for v in m.values()]}
+        self.table.value = {
+            "metric": [METRIC_LABELS.get(k, k) for k in m],
+            "value": [f"{v:.4g}" for v in m.values()],
+        }
         return m
 
     def export(self, *_: Any, path: str | Path | None = None) -> Path | None:
@@ -560,7 +649,13 @@ class EvaluateWidget(_Base):
             with open(path, "w", newline="") as fh:
                 w = csv.writer(fh)
                 w.writerow(["pred", "truth", *self.metrics])
-                w.writerow([self.pred.value.name, self.truth.value.name, *(f"{v:.6g}" for v in self.metrics.values())])
+                w.writerow(
+                    [
+                        self.pred.value.name,
+                        self.truth.value.name,
+                        *(f"{v:.6g}" for v in self.metrics.values()),
+                    ]
+                )
         except (ColorizeError, OSError) as e:
             _notify(self, e)
             return None

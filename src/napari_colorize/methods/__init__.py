@@ -51,13 +51,13 @@ def _check_name(name: str) -> None:
         raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
 
 
-def get_method(name: str) -> "type[Colorizer]":
+def get_method(name: str) -> type[Colorizer]:
     """The Colorizer class of a method."""
     _check_name(name)
     return _resolve(METHODS[name])
 
 
-def get_config_class(name: str) -> "type[Config]":
+def get_config_class(name: str) -> type[Config]:
     """The Config class of a method (never imports TensorFlow)."""
     _check_name(name)
     return _resolve(CONFIGS[name])
@@ -80,12 +80,12 @@ def list_methods() -> dict[str, list[dict[str, Any]]]:
     return {name: config_fields(get_config_class(name)) for name in available_methods()}
 
 
-def make_model(method: str, config: "Config | dict[str, Any] | None" = None, **overrides: Any) -> "Colorizer":
+def make_model(method: str, config: Config | dict[str, Any] | None = None, **overrides: Any) -> Colorizer:
     """A new (untrained) model of a method."""
     return get_method(method)(config, **overrides)
 
 
-def load_model(path: "str | os.PathLike") -> "Colorizer":
+def load_model(path: str | os.PathLike) -> Colorizer:
     """Load any model folder (the method is read from its config.json)."""
     from ..errors import ModelFolderError
     from .base import read_model_info

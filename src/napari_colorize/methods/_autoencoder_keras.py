@@ -21,7 +21,14 @@ from keras import layers, ops
 
 from ..errors import ConfigError
 
-__all__ = ["LNorm", "BilinearUpSampling2D", "build_from_spec", "build_autoencoder", "build_vgg_autoencoder", "load_encoder_weights"]
+__all__ = [
+    "LNorm",
+    "BilinearUpSampling2D",
+    "build_from_spec",
+    "build_autoencoder",
+    "build_vgg_autoencoder",
+    "load_encoder_weights",
+]
 
 #: ImageNet BGR means subtracted by ``keras.applications.vgg16.preprocess_input`` (caffe mode)
 _VGG_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -95,7 +102,9 @@ def build_from_spec(x: Any, spec: Sequence[tuple], *, prefix: str) -> Any:
         kind = item[0]
         if kind == "conv":
             _, filters, k, s, act = item
-            x = layers.Conv2D(filters, k, strides=s, padding="same", activation=act, name=f"{prefix}_conv{i}")(x)
+            x = layers.Conv2D(
+                filters, k, strides=s, padding="same", activation=act, name=f"{prefix}_conv{i}"
+            )(x)
         elif kind == "up":
             x = BilinearUpSampling2D(item[1], name=f"{prefix}_up{i}")(x)
         elif kind == "pool":
@@ -113,7 +122,9 @@ def build_autoencoder(spec: Sequence[tuple]) -> keras.Model:
     return keras.Model(inp, out, name="autoencoder")
 
 
-def build_vgg_autoencoder(decoder_spec: Sequence[tuple], *, imagenet_preprocess: bool) -> tuple[keras.Model, keras.Model]:
+def build_vgg_autoencoder(
+    decoder_spec: Sequence[tuple], *, imagenet_preprocess: bool
+) -> tuple[keras.Model, keras.Model]:
     """VGG16 encoder (to block5_pool, 7x7x512 at 224 px) plus a Conv/UpSampling2D decoder.
 
     Returns
@@ -152,7 +163,9 @@ def load_encoder_weights(encoder: keras.Model, path: str | Path) -> None:
 
             with h5py.File(p, "r") as f:
                 g = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-                names = {n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("layer_names", [])}
+                names = {
+                    n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("layer_names", [])
+                }
             wanted = {la.name for la in encoder.layers if la.weights}
             missing = sorted(wanted - names)
             if missing:

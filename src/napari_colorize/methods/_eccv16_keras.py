@@ -26,9 +26,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -163,12 +162,16 @@ class Predictor:
         self._run = run
 
     def __call__(self, x: np.ndarray, size: tuple[int, int], T: float) -> np.ndarray:
-        return self._run(tf.convert_to_tensor(x, tf.float32), tf.constant(size, tf.int32), tf.constant(T, tf.float32)).numpy()
+        return self._run(
+            tf.convert_to_tensor(x, tf.float32), tf.constant(size, tf.int32), tf.constant(T, tf.float32)
+        ).numpy()
 
 
 def resize_L(L: np.ndarray, size: int) -> np.ndarray:
     """Resize a batch of L (N, H, W, 1) to (N, size, size, 1), bilinear with antialiasing."""
-    return tf.image.resize(tf.convert_to_tensor(L, tf.float32), (size, size), method="bilinear", antialias=True).numpy()
+    return tf.image.resize(
+        tf.convert_to_tensor(L, tf.float32), (size, size), method="bilinear", antialias=True
+    ).numpy()
 
 
 def make_loss(bins: np.ndarray, weights: np.ndarray | None, *, k: int, sigma: float) -> Any:
@@ -211,7 +214,7 @@ def torch_state_to_keras(trunk: keras.Model, state: dict[str, np.ndarray]) -> No
     """
     for n, (block, _, convs, bn) in enumerate(BLOCKS, start=1):
         prefix = f"model{n}."
-        idx = sorted({int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)})
+        idx = sorted({int(k[len(prefix) :].split(".")[0]) for k in state if k.startswith(prefix)})
         targets = [f"{block}_{i}" for i in range(1, len(convs) + 1)]
         if bn:
             targets.append(f"{block}_norm")

@@ -20,9 +20,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ..color import L2norm
@@ -115,7 +114,9 @@ class ConvPredictor:
         T = float(cfg.temperature)
         mode = cfg.decode == "mode"
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)], reduce_retracing=True)
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)], reduce_retracing=True
+        )
         def decode(x: tf.Tensor) -> tf.Tensor:
             logits = model(x, training=False)
             if mode:
@@ -123,7 +124,9 @@ class ConvPredictor:
             p = tf.nn.softmax(logits / T, axis=-1)
             return tf.einsum("nhwk,kc->nhwc", p, pal)
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)], reduce_retracing=True)
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)], reduce_retracing=True
+        )
         def probs(x: tf.Tensor) -> tf.Tensor:
             return tf.nn.softmax(model(x, training=False), axis=-1)
 
@@ -177,8 +180,14 @@ def train(
     def stream(src: Sequence[Any], s: int, flip: bool, per_epoch: int) -> tf.data.Dataset:
         def gen() -> Any:
             return window_batches(
-                src, palette, window=z, batch_size=bs, samples_per_epoch=per_epoch,
-                soft_sigma=cfg.soft_sigma, flip=flip, seed=s,
+                src,
+                palette,
+                window=z,
+                batch_size=bs,
+                samples_per_epoch=per_epoch,
+                soft_sigma=cfg.soft_sigma,
+                flip=flip,
+                seed=s,
             )
 
         return tf.data.Dataset.from_generator(gen, output_signature=spec)
@@ -217,7 +226,9 @@ def train(
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
 
-def per_pixel_loop(window_model: keras.Model, palette: np.ndarray, L: np.ndarray, cfg: WindowConfig) -> np.ndarray:
+def per_pixel_loop(
+    window_model: keras.Model, palette: np.ndarray, L: np.ndarray, cfg: WindowConfig
+) -> np.ndarray:
     """The original's inference: one window at a time in a Python loop (for benchmarks only)."""
     r = cfg.window // 2
     xp = pad_reflect(L2norm(np.asarray(L, np.float32)), r)
@@ -225,6 +236,8 @@ def per_pixel_loop(window_model: keras.Model, palette: np.ndarray, L: np.ndarray
     out = np.empty((h, w, 2), np.float32)
     for y in range(h):
         for x in range(w):
-            p = window_model(xp[None, y : y + cfg.window, x : x + cfg.window, None], training=False).numpy()[0]
+            p = window_model(xp[None, y : y + cfg.window, x : x + cfg.window, None], training=False).numpy()[
+                0
+            ]
             out[y, x] = palette[p.argmax()] if cfg.decode == "mode" else p @ palette
     return out

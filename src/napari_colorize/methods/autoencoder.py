@@ -83,7 +83,9 @@ class KerasAEConfig(TrainConfig):
             raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
         b = self.block_size()
         if self.input_size < b or self.input_size % b:
-            raise ConfigError(f"input_size must be a positive multiple of the block size {b}, got {self.input_size}")
+            raise ConfigError(
+                f"input_size must be a positive multiple of the block size {b}, got {self.input_size}"
+            )
 
     def block_size(self) -> int:
         """Total downsampling of the network."""
@@ -114,7 +116,7 @@ class AutoencoderConfig(KerasAEConfig):
         super().validate()
 
     def block_size(self) -> int:
-        return 2 ** self.depth
+        return 2**self.depth
 
     def arch_key(self) -> tuple:
         return (self.width, self.depth)
@@ -124,13 +126,13 @@ def autoencoder_spec(width: int, depth: int) -> list[tuple]:
     """Layer spec of the plain encoder-decoder (pure Python, used to build it and for its receptive field)."""
     spec: list[tuple] = []
     for level in range(depth):
-        f = width * 2 ** level
+        f = width * 2**level
         spec += [("conv", f, 3, 1, "relu"), ("conv", f, 3, 2, "relu")]
-    spec.append(("conv", width * 2 ** depth, 3, 1, "relu"))
+    spec.append(("conv", width * 2**depth, 3, 1, "relu"))
     # the decoder narrows before it upsamples (the Reverse-Oldification pattern):
     # half the cost of convolving after each upsampling, and ab is smooth anyway
     for level in reversed(range(depth)):
-        spec += [("conv", width * 2 ** level, 3, 1, "relu"), ("up", 2)]
+        spec += [("conv", width * 2**level, 3, 1, "relu"), ("up", 2)]
     spec.append(("conv", 2, 3, 1, "tanh"))
     return spec
 
@@ -367,8 +369,11 @@ class AutoencoderColorizer(Colorizer):
 
             quiet_per_model_retracing()
 
-            fn = tf.function(lambda x: net(x, training=False), reduce_retracing=True,
-                             input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
+            fn = tf.function(
+                lambda x: net(x, training=False),
+                reduce_retracing=True,
+                input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)],
+            )
             self._forward_fn = cached = (net, fn)
         return cached[1]
 
@@ -412,4 +417,3 @@ class AutoencoderColorizer(Colorizer):
         net = self._ensure_net(for_loading=True)
         net.load_weights(str(f))
         self._compiled_lr = None
-

@@ -84,7 +84,10 @@ def read_model_info(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelFolderError(f"{cfg} is corrupt: {e}") from None
     if not isinstance(info, dict) or not {"method", "config", "version"} <= set(info):
         raise ModelFolderError(f"{cfg} is not a napari-colorize model config (needs method, config, version)")
-    if info.get("format", 1) > FORMAT_VERSION or _version_tuple(str(info["version"]))[:2] > _version_tuple(__version__)[:2]:
+    if (
+        info.get("format", 1) > FORMAT_VERSION
+        or _version_tuple(str(info["version"]))[:2] > _version_tuple(__version__)[:2]
+    ):
         raise ModelFolderError(
             f"{path} was saved by napari-colorize {info['version']} (format {info.get('format', 1)}), "
             f"newer than this {__version__}; upgrade napari-colorize to load it"
@@ -120,7 +123,9 @@ class Colorizer(ABC):
             if overrides:
                 config = config.replace(**overrides)
         else:
-            raise ConfigError(f"{self.name}: config must be a {self.Config.__name__} or a dict, got {type(config).__name__}")
+            raise ConfigError(
+                f"{self.name}: config must be a {self.Config.__name__} or a dict, got {type(config).__name__}"
+            )
         self.config = config
         self.trained = False
         #: provenance recorded in config.json (what it was trained on and how)
@@ -160,7 +165,9 @@ class Colorizer(ABC):
 
     # -- the contract ------------------------------------------------------
     @abstractmethod
-    def fit(self, data: Any, *, epochs: int | None = None, callbacks: Sequence[Any] | None = None, **kwargs: Any) -> dict[str, list[float]]:
+    def fit(
+        self, data: Any, *, epochs: int | None = None, callbacks: Sequence[Any] | None = None, **kwargs: Any
+    ) -> dict[str, list[float]]:
         """Learn from color images.
 
         Parameters
@@ -225,18 +232,18 @@ class Colorizer(ABC):
             net = self._trainable_net() if optimizer else None
             if net is not None:
                 save_optimizer_state(net, tmp)
-            (tmp / "config.json").write_text(json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False))
+            (tmp / "config.json").write_text(
+                json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False)
+            )
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Colorizer":
+    def load(cls, path: str | os.PathLike) -> Colorizer:
         """Load a model folder saved by this method."""
         path = Path(path)
         info = read_model_info(path)
         if info["method"] != cls.name:
-            raise ModelFolderError(
-                f"{path} holds a {info['method']!r} model, not a {cls.name!r} model"
-            )
+            raise ModelFolderError(f"{path} holds a {info['method']!r} model, not a {cls.name!r} model")
         try:
             config = cls.Config.from_dict(info["config"])
         except ConfigError as e:

@@ -60,7 +60,17 @@ __all__ = ["ECCV16Config", "ECCV16Colorizer", "import_torch_weights", "BLOCK_NAM
 
 #: block names for ``trainable_from`` (kept in sync with ``_eccv16_keras.BLOCK_NAMES``
 #: without importing Keras)
-BLOCK_NAMES: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7", "conv8", "conv8_313")
+BLOCK_NAMES: tuple[str, ...] = (
+    "conv1",
+    "conv2",
+    "conv3",
+    "conv4",
+    "conv5",
+    "conv6",
+    "conv7",
+    "conv8",
+    "conv8_313",
+)
 #: total downsampling of the network
 _BLOCK_SIZE = 8
 #: full receptive field in px (``_eccv16_keras.receptive_field()``; checked by a test)
@@ -77,28 +87,64 @@ class ECCV16Config(TrainConfig):
 
     method = "eccv16"
 
-    width: float = dataclasses.field(default=1.0, metadata={"help": "channel multiplier (1.0 = the paper's 32 M parameters; 0.25 trains on a CPU)"})
-    input_size: int = dataclasses.field(default=256, metadata={"help": "side of the network input in 'resize' inference, px (multiple of 8)"})
-    inference: Literal["resize", "native"] = dataclasses.field(default="resize", metadata={"help": "'resize': L resized to input_size, ab upsampled back (as the authors); 'native': fully convolutional at full resolution"})
-    T: float = dataclasses.field(default=0.38, metadata={"help": "annealed-mean temperature (->0: mode, 1: mean)"})
-    rebalance: bool = dataclasses.field(default=True, metadata={"help": "class-rebalancing weights in the loss (vivid colors; off: more accurate on little data)"})
+    width: float = dataclasses.field(
+        default=1.0,
+        metadata={"help": "channel multiplier (1.0 = the paper's 32 M parameters; 0.25 trains on a CPU)"},
+    )
+    input_size: int = dataclasses.field(
+        default=256, metadata={"help": "side of the network input in 'resize' inference, px (multiple of 8)"}
+    )
+    inference: Literal["resize", "native"] = dataclasses.field(
+        default="resize",
+        metadata={
+            "help": "'resize': L resized to input_size, ab upsampled back (as the authors); 'native': fully convolutional at full resolution"
+        },
+    )
+    T: float = dataclasses.field(
+        default=0.38, metadata={"help": "annealed-mean temperature (->0: mode, 1: mean)"}
+    )
+    rebalance: bool = dataclasses.field(
+        default=True,
+        metadata={
+            "help": "class-rebalancing weights in the loss (vivid colors; off: more accurate on little data)"
+        },
+    )
     k: int = dataclasses.field(default=5, metadata={"help": "soft-encoding: number of nearest bins"})
-    sigma: float = dataclasses.field(default=5.0, metadata={"help": "soft-encoding and prior smoothing Gaussian sigma, ab units"})
-    lam: float = dataclasses.field(default=0.5, metadata={"help": "rebalancing: weight of the uniform distribution mixed into the prior"})
-    ab_scale: float = dataclasses.field(default=110.0, metadata={"help": "ab normalisation (the decoding layer holds bin centres / ab_scale)"})
+    sigma: float = dataclasses.field(
+        default=5.0, metadata={"help": "soft-encoding and prior smoothing Gaussian sigma, ab units"}
+    )
+    lam: float = dataclasses.field(
+        default=0.5, metadata={"help": "rebalancing: weight of the uniform distribution mixed into the prior"}
+    )
+    ab_scale: float = dataclasses.field(
+        default=110.0, metadata={"help": "ab normalisation (the decoding layer holds bin centres / ab_scale)"}
+    )
     grid: int = dataclasses.field(default=10, metadata={"help": "ab bin size of a new model, Lab units"})
-    trainable_from: str | None = dataclasses.field(default=None, metadata={"help": f"train only this block and those above it ({', '.join(BLOCK_NAMES)}); empty: all"})
-    learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate (the paper: 3e-5 on ImageNet; use ~1e-4 to fine-tune)"})
+    trainable_from: str | None = dataclasses.field(
+        default=None,
+        metadata={"help": f"train only this block and those above it ({', '.join(BLOCK_NAMES)}); empty: all"},
+    )
+    learning_rate: float = dataclasses.field(
+        default=1e-3,
+        metadata={"help": "Adam learning rate (the paper: 3e-5 on ImageNet; use ~1e-4 to fine-tune)"},
+    )
     crops_per_image: int = dataclasses.field(default=8, metadata={"help": "random crops per image per epoch"})
-    steps_per_epoch: int | None = dataclasses.field(default=None, metadata={"help": "gradient steps per epoch (default: crops / batch_size)"})
-    crop_size: int = dataclasses.field(default=176, metadata={"help": "side of the random training crops, px (multiple of 8; the paper: 176)"})
+    steps_per_epoch: int | None = dataclasses.field(
+        default=None, metadata={"help": "gradient steps per epoch (default: crops / batch_size)"}
+    )
+    crop_size: int = dataclasses.field(
+        default=176,
+        metadata={"help": "side of the random training crops, px (multiple of 8; the paper: 176)"},
+    )
 
     def validate(self) -> None:
         super().validate()
         if not 0 < self.width <= 4:
             raise ConfigError(f"width must be in (0, 4], got {self.width}")
         if self.input_size < 16 or self.input_size % _BLOCK_SIZE:
-            raise ConfigError(f"input_size must be a multiple of {_BLOCK_SIZE} and >= 16, got {self.input_size}")
+            raise ConfigError(
+                f"input_size must be a multiple of {_BLOCK_SIZE} and >= 16, got {self.input_size}"
+            )
         if self.crop_size % _BLOCK_SIZE:
             raise ConfigError(f"crop_size must be a multiple of {_BLOCK_SIZE}, got {self.crop_size}")
         if self.T <= 0:
@@ -114,7 +160,9 @@ class ECCV16Config(TrainConfig):
         if self.grid < 1:
             raise ConfigError(f"grid must be >= 1, got {self.grid}")
         if self.trainable_from is not None and self.trainable_from not in BLOCK_NAMES:
-            raise ConfigError(f"trainable_from must be one of {', '.join(BLOCK_NAMES)}, got {self.trainable_from!r}")
+            raise ConfigError(
+                f"trainable_from must be one of {', '.join(BLOCK_NAMES)}, got {self.trainable_from!r}"
+            )
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.crops_per_image < 1:
@@ -231,7 +279,15 @@ class ECCV16Colorizer(Colorizer):
             total += len(sub)
         return counts / max(total, 1)
 
-    def fit(self, data: Any, *, epochs: int | None = None, callbacks: Sequence[Any] | None = None, verbose: int = 0, **kwargs: Any) -> dict[str, list[float]]:
+    def fit(
+        self,
+        data: Any,
+        *,
+        epochs: int | None = None,
+        callbacks: Sequence[Any] | None = None,
+        verbose: int = 0,
+        **kwargs: Any,
+    ) -> dict[str, list[float]]:
         """Train (or fine-tune) on color images.
 
         Uses random crops (``crop_size``) from :func:`napari_colorize.data.make_dataset`;
@@ -273,20 +329,36 @@ class ECCV16Colorizer(Colorizer):
 
         restore_optimizer_state(net, self._take_optimizer_state(), cfg.distribute)
         train_ds, val_ds = make_dataset(
-            sources, crop_size=cfg.crop_size, batch_size=cfg.batch_size, val_split=cfg.val_split,
-            crops_per_image=cfg.crops_per_image, seed=cfg.seed, repeat=True,
+            sources,
+            crop_size=cfg.crop_size,
+            batch_size=cfg.batch_size,
+            val_split=cfg.val_split,
+            crops_per_image=cfg.crops_per_image,
+            seed=cfg.seed,
+            repeat=True,
         )
 
         def norm(L: Any, ab: Any) -> Any:
             return (L - 50.0) / 100.0, ab
 
         train_ds = train_ds.map(norm)
-        steps = cfg.steps_per_epoch or max(1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size))
+        steps = cfg.steps_per_epoch or max(
+            1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size)
+        )
         fit_kw: dict[str, Any] = {}
         if val_ds is not None:
             fit_kw["validation_data"] = val_ds.map(norm)
-            fit_kw["validation_steps"] = max(1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size))
-        hist = net.fit(train_ds, epochs=epochs, steps_per_epoch=steps, callbacks=list(callbacks or []), verbose=verbose, **fit_kw)
+            fit_kw["validation_steps"] = max(
+                1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)
+            )
+        hist = net.fit(
+            train_ds,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            callbacks=list(callbacks or []),
+            verbose=verbose,
+            **fit_kw,
+        )
         self._predictor = None  # weights changed; rebuild the compiled function lazily
         self.trained = True
         self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
@@ -386,7 +458,7 @@ def _read_torch_state(path: Path) -> dict[str, np.ndarray]:
         raise InputError(f"{path} does not hold a state dict (got {type(state).__name__})")
     out = {}
     for k, v in state.items():
-        k = k[len("module."):] if k.startswith("module.") else k
+        k = k[len("module.") :] if k.startswith("module.") else k
         if hasattr(v, "detach"):
             out[k] = v.detach().cpu().float().numpy()
     return out

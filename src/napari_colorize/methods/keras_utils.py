@@ -5,7 +5,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-__all__ = ["distribution_scope", "visible_gpus", "save_optimizer_state", "load_optimizer_state", "restore_optimizer_state", "OPTIMIZER_FILE"]
+__all__ = [
+    "distribution_scope",
+    "visible_gpus",
+    "save_optimizer_state",
+    "load_optimizer_state",
+    "restore_optimizer_state",
+    "OPTIMIZER_FILE",
+]
 
 
 def visible_gpus() -> int:
@@ -75,8 +82,9 @@ def save_optimizer_state(net: Any, folder: Any) -> bool:
 
     Returns False, writing nothing, when the network has no built optimizer.
     """
-    import numpy as np
     from pathlib import Path
+
+    import numpy as np
 
     opt = getattr(net, "optimizer", None)
     if opt is None or not getattr(opt, "built", False):
@@ -104,8 +112,11 @@ def load_optimizer_state(folder: Any) -> list[Any] | None:
             n = len(z["paths"])
             return [z[f"v{i}"] for i in range(n)]
     except Exception as e:  # noqa: BLE001 - optional state: a fresh optimizer is a safe fallback
-        warnings.warn(f"{f} is unreadable ({type(e).__name__}); training resumes with a fresh optimizer",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{f} is unreadable ({type(e).__name__}); training resumes with a fresh optimizer",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
 
 
@@ -125,8 +136,12 @@ def restore_optimizer_state(net: Any, arrays: list[Any] | None, distribute: str 
             opt.build(net.trainable_variables)
     variables = _state_variables(opt)
     if len(variables) != len(arrays) or any(tuple(v.shape) != a.shape for v, a in zip(variables, arrays)):
-        warnings.warn("the saved optimizer state does not fit the network being trained (other trainable "
-                      "layers?); training continues with a fresh optimizer", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            "the saved optimizer state does not fit the network being trained (other trainable "
+            "layers?); training continues with a fresh optimizer",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return False
     for v, a in zip(variables, arrays):
         v.assign(a.astype(v.dtype) if hasattr(a, "astype") else a)

@@ -51,7 +51,9 @@ class LookupConfig(Config):
     policy: Literal["mean", "median", "mode"] = dataclasses.field(
         default="mean", metadata={"help": "color of a level: mean, median or mode of its reference ab"}
     )
-    texture: bool = dataclasses.field(default=False, metadata={"help": "split levels by local std of L (Welsh et al.)"})
+    texture: bool = dataclasses.field(
+        default=False, metadata={"help": "split levels by local std of L (Welsh et al.)"}
+    )
     texture_window: int = dataclasses.field(default=5, metadata={"help": "window of the local std, px (odd)"})
     texture_bins: int = dataclasses.field(default=4, metadata={"help": "quantile bins of the local std"})
     crop: tuple[int, ...] | None = dataclasses.field(
@@ -120,10 +122,14 @@ class LookupColorizer(Colorizer):
     def _tbin(self, L: np.ndarray) -> np.ndarray:
         if not self.config.texture:
             return np.zeros(L.shape, np.intp)
-        return np.searchsorted(self._edges, _local_std(L, self.config.texture_window), side="right").astype(np.intp)
+        return np.searchsorted(self._edges, _local_std(L, self.config.texture_window), side="right").astype(
+            np.intp
+        )
 
     # -- training --------------------------------------------------------------
-    def fit(self, data: Any, *, epochs: int | None = None, callbacks: Sequence[Any] | None = None, **kwargs: Any) -> dict[str, list[float]]:
+    def fit(
+        self, data: Any, *, epochs: int | None = None, callbacks: Sequence[Any] | None = None, **kwargs: Any
+    ) -> dict[str, list[float]]:
         """Accumulate reference pixels per level; calling again adds more references."""
         c = self.config
         sources = as_sources(data, box=c.crop)
@@ -132,7 +138,9 @@ class LookupColorizer(Colorizer):
         _call(callbacks, "on_epoch_begin", 0)
         if c.texture and self._count.sum() == 0:
             # texture bin edges: quantiles of the local std over the references
-            stds = np.concatenate([_local_std(L, c.texture_window).ravel()[::7] for L, _ in iter_lab(sources)])
+            stds = np.concatenate(
+                [_local_std(L, c.texture_window).ravel()[::7] for L, _ in iter_lab(sources)]
+            )
             qs = np.linspace(0, 1, c.texture_bins + 1)[1:-1]
             self._edges = np.quantile(stds, qs).astype(np.float32)
         n_pixels = 0
@@ -148,10 +156,16 @@ class LookupColorizer(Colorizer):
             self._sum[..., 1] += np.bincount(cell, b, minlength=ncell).reshape(self._count.shape)
             ia = np.clip((a - _AB_LO).astype(np.intp), 0, _N_AB - 1)
             ib = np.clip((b - _AB_LO).astype(np.intp), 0, _N_AB - 1)
-            self._hist[..., 0, :] += np.bincount(cell * _N_AB + ia, minlength=ncell * _N_AB).reshape(self._hist.shape[:2] + (_N_AB,))
-            self._hist[..., 1, :] += np.bincount(cell * _N_AB + ib, minlength=ncell * _N_AB).reshape(self._hist.shape[:2] + (_N_AB,))
+            self._hist[..., 0, :] += np.bincount(cell * _N_AB + ia, minlength=ncell * _N_AB).reshape(
+                self._hist.shape[:2] + (_N_AB,)
+            )
+            self._hist[..., 1, :] += np.bincount(cell * _N_AB + ib, minlength=ncell * _N_AB).reshape(
+                self._hist.shape[:2] + (_N_AB,)
+            )
             j = (ia // _MODE_STEP) * _N_MODE + ib // _MODE_STEP
-            self._hist2 += np.bincount(cell * _N_MODE * _N_MODE + j, minlength=ncell * _N_MODE * _N_MODE).reshape(self._hist2.shape)
+            self._hist2 += np.bincount(
+                cell * _N_MODE * _N_MODE + j, minlength=ncell * _N_MODE * _N_MODE
+            ).reshape(self._hist2.shape)
             n_pixels += lev.size
             _call(callbacks, "on_train_batch_end", i, {"pixels": float(n_pixels)})
         if self._count.sum() == 0:
@@ -166,7 +180,9 @@ class LookupColorizer(Colorizer):
         return {"loss": [err]}
 
     def _fit_error(self, sources: Sequence[Any]) -> float:
-        errs = [float(np.mean(np.linalg.norm(self.predict_ab(L) - ab, axis=-1))) for L, ab in iter_lab(sources)]
+        errs = [
+            float(np.mean(np.linalg.norm(self.predict_ab(L) - ab, axis=-1))) for L, ab in iter_lab(sources)
+        ]
         return float(np.mean(errs)) if errs else float("nan")
 
     def _build_table(self) -> None:
@@ -203,7 +219,9 @@ class LookupColorizer(Colorizer):
     # -- inference -------------------------------------------------------------
     def predict_ab(self, L: np.ndarray) -> np.ndarray:
         if self.table is None:
-            raise ModelFolderError("the lookup model is not trained: call fit() or load a trained model folder")
+            raise ModelFolderError(
+                "the lookup model is not trained: call fit() or load a trained model folder"
+            )
         L = check_L(L)
         return self.table[self._level(L), self._tbin(L)]
 
@@ -224,8 +242,13 @@ class LookupColorizer(Colorizer):
             raise ModelFolderError("cannot save an untrained lookup model")
         with open(folder / "lookup.npz", "wb") as f:
             np.savez_compressed(
-                f, table=self.table, count=self._count, sum=self._sum, hist=self._hist,
-                hist2=self._hist2, edges=self._edges,
+                f,
+                table=self.table,
+                count=self._count,
+                sum=self._sum,
+                hist=self._hist,
+                hist2=self._hist2,
+                edges=self._edges,
             )
 
     def _load_weights(self, folder: Path) -> None:

@@ -79,16 +79,24 @@ class VGGAutoencoderConfig(KerasAEConfig):
     epochs: int = _field(8, "passes of steps_per_epoch batches")
     batch_size: int = _field(2, "crops per gradient step")
     steps_per_epoch: int = _field(12, "batches per epoch")
-    crop_size: int = _field(256, "side of the random training crops at the image's own resolution, px (resized to input_size)")
-    input_size: int = _field(224, "side of the network input, px (a multiple of 32; 224 gives VGG16's 7x7x512)")
+    crop_size: int = _field(
+        256, "side of the random training crops at the image's own resolution, px (resized to input_size)"
+    )
+    input_size: int = _field(
+        224, "side of the network input, px (a multiple of 32; 224 gives VGG16's 7x7x512)"
+    )
     learning_rate: float = _field(1e-3, "Adam learning rate (use about 1e-4 with freeze_encoder=False)")
     inference: Literal["native", "resize"] = _field(
         "resize",
         "resize: resize L to input_size, predict, upsample ab bilinearly; "
         "native: run at the image's own size (padded to a multiple of 32)",
     )
-    encoder_weights: str = _field("none", "'none' (random) or the path of a local Keras VGG16 weights file (.h5)")
-    freeze_encoder: bool = _field(True, "keep the VGG16 encoder's weights fixed and train the decoder only (as the original did)")
+    encoder_weights: str = _field(
+        "none", "'none' (random) or the path of a local Keras VGG16 weights file (.h5)"
+    )
+    freeze_encoder: bool = _field(
+        True, "keep the VGG16 encoder's weights fixed and train the decoder only (as the original did)"
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -137,7 +145,9 @@ class VGGAutoencoderColorizer(AutoencoderColorizer):
         from ._autoencoder_keras import build_vgg_autoencoder, load_encoder_weights
 
         cfg = self.config
-        net, encoder = build_vgg_autoencoder(vgg_decoder_spec(), imagenet_preprocess=cfg.has_encoder_weights())
+        net, encoder = build_vgg_autoencoder(
+            vgg_decoder_spec(), imagenet_preprocess=cfg.has_encoder_weights()
+        )
         if cfg.has_encoder_weights() and not for_loading:
             path = Path(cfg.encoder_weights).expanduser()
             load_encoder_weights(encoder, path)
@@ -145,7 +155,9 @@ class VGGAutoencoderColorizer(AutoencoderColorizer):
         self._encoder = encoder
         return net
 
-    def fit(self, data: Any, *, epochs: int | None = None, callbacks: Any = None, **kwargs: Any) -> dict[str, list[float]]:
+    def fit(
+        self, data: Any, *, epochs: int | None = None, callbacks: Any = None, **kwargs: Any
+    ) -> dict[str, list[float]]:
         """Train (see :meth:`AutoencoderColorizer.fit`); ``freeze_encoder`` is applied here."""
         self._ensure_net()
         freeze = bool(self.config.freeze_encoder)

@@ -59,32 +59,58 @@ class WindowConfig(TrainConfig):
 
     method = "window"
 
-    window: int = dataclasses.field(default=11, metadata={"help": "side (zeta) of the gray window around a pixel, px (odd)"})
-    n_colors: int = dataclasses.field(default=32, metadata={"help": "palette size (k-means over the training ab)"})
-    arch: Literal["mlp", "cnn"] = dataclasses.field(default="cnn", metadata={"help": "window network: mlp or cnn"})
+    window: int = dataclasses.field(
+        default=11, metadata={"help": "side (zeta) of the gray window around a pixel, px (odd)"}
+    )
+    n_colors: int = dataclasses.field(
+        default=32, metadata={"help": "palette size (k-means over the training ab)"}
+    )
+    arch: Literal["mlp", "cnn"] = dataclasses.field(
+        default="cnn", metadata={"help": "window network: mlp or cnn"}
+    )
     decode: Literal["mode", "mean"] = dataclasses.field(
-        default="mean", metadata={"help": "predicted color: most likely palette entry, or probability-weighted mean"}
+        default="mean",
+        metadata={"help": "predicted color: most likely palette entry, or probability-weighted mean"},
     )
     temperature: float = dataclasses.field(
-        default=1.0, metadata={"help": "decode=mean: sharpen (<1) the probabilities before averaging (annealed mean)"}
+        default=1.0,
+        metadata={"help": "decode=mean: sharpen (<1) the probabilities before averaging (annealed mean)"},
     )
-    samples_per_epoch: int = dataclasses.field(default=32768, metadata={"help": "random windows drawn per epoch"})
+    samples_per_epoch: int = dataclasses.field(
+        default=32768, metadata={"help": "random windows drawn per epoch"}
+    )
     mlp_units: tuple[int, ...] = dataclasses.field(
         default=(200, 100, 50), metadata={"help": "mlp hidden layers (sigmoid, ..., relu last)"}
     )
-    cnn_filters: tuple[int, ...] = dataclasses.field(default=(16, 32), metadata={"help": "cnn 3x3 'valid' conv filters"})
-    cnn_units: tuple[int, ...] = dataclasses.field(default=(64,), metadata={"help": "cnn dense layers after the convs (relu)"})
+    cnn_filters: tuple[int, ...] = dataclasses.field(
+        default=(16, 32), metadata={"help": "cnn 3x3 'valid' conv filters"}
+    )
+    cnn_units: tuple[int, ...] = dataclasses.field(
+        default=(64,), metadata={"help": "cnn dense layers after the convs (relu)"}
+    )
     soft_sigma: float = dataclasses.field(
-        default=0.0, metadata={"help": "soft targets: Gaussian over the 5 nearest palette colors, sigma in ab units (0 = one-hot)"}
+        default=0.0,
+        metadata={
+            "help": "soft targets: Gaussian over the 5 nearest palette colors, sigma in ab units (0 = one-hot)"
+        },
     )
     learning_rate: float = dataclasses.field(default=2e-3, metadata={"help": "Adam learning rate"})
-    flip: bool = dataclasses.field(default=True, metadata={"help": "random horizontal flips of the training windows"})
-    palette_samples: int = dataclasses.field(default=50000, metadata={"help": "ab pixels sampled for the k-means palette"})
+    flip: bool = dataclasses.field(
+        default=True, metadata={"help": "random horizontal flips of the training windows"}
+    )
+    palette_samples: int = dataclasses.field(
+        default=50000, metadata={"help": "ab pixels sampled for the k-means palette"}
+    )
     epochs: int = dataclasses.field(default=8, metadata={"help": "passes of samples_per_epoch windows"})
     batch_size: int = dataclasses.field(default=256, metadata={"help": "windows per gradient step"})
-    crop_size: int = dataclasses.field(default=128, metadata={"help": "unused by window (it samples windows, not crops)"})
+    crop_size: int = dataclasses.field(
+        default=128, metadata={"help": "unused by window (it samples windows, not crops)"}
+    )
     val_split: float = dataclasses.field(
-        default=0.0, metadata={"help": "fraction of images held out (one image: val_split x samples_per_epoch other windows)"}
+        default=0.0,
+        metadata={
+            "help": "fraction of images held out (one image: val_split x samples_per_epoch other windows)"
+        },
     )
 
     def validate(self) -> None:
@@ -100,7 +126,9 @@ class WindowConfig(TrainConfig):
         if not self.mlp_units or min(self.mlp_units) < 1:
             raise ConfigError(f"mlp_units must be positive layer widths, got {self.mlp_units}")
         if min(self.cnn_filters, default=1) < 1 or not self.cnn_units or min(self.cnn_units) < 1:
-            raise ConfigError(f"cnn_filters/cnn_units must be positive, got {self.cnn_filters}/{self.cnn_units}")
+            raise ConfigError(
+                f"cnn_filters/cnn_units must be positive, got {self.cnn_filters}/{self.cnn_units}"
+            )
         if self.arch == "cnn" and self.window - 2 * len(self.cnn_filters) < 1:
             raise ConfigError(
                 f"window {self.window} is too small for {len(self.cnn_filters)} 3x3 'valid' convs; "
@@ -111,7 +139,9 @@ class WindowConfig(TrainConfig):
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.palette_samples < self.n_colors:
-            raise ConfigError(f"palette_samples ({self.palette_samples}) must be >= n_colors ({self.n_colors})")
+            raise ConfigError(
+                f"palette_samples ({self.palette_samples}) must be >= n_colors ({self.n_colors})"
+            )
 
 
 # -- palette and windows (pure numpy) -------------------------------------------------
@@ -121,7 +151,9 @@ def _load_lab(source: Source) -> tuple[np.ndarray, np.ndarray]:
     return lab[..., 0], lab[..., 1:]
 
 
-def fit_palette(sources: Sequence[Source], *, n_colors: int, samples: int = 50000, seed: int = 0, max_images: int = 200) -> np.ndarray:
+def fit_palette(
+    sources: Sequence[Source], *, n_colors: int, samples: int = 50000, seed: int = 0, max_images: int = 200
+) -> np.ndarray:
     """k-means palette (n_colors, 2) float32 over the ab of the training images.
 
     Up to ``samples`` pixels are drawn evenly from up to ``max_images``
@@ -340,15 +372,25 @@ class WindowColorizer(Colorizer):
         if n_epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {n_epochs}")
         if self.palette is None:
-            self.palette = fit_palette(train_src, n_colors=cfg.n_colors, samples=cfg.palette_samples, seed=cfg.seed)
+            self.palette = fit_palette(
+                train_src, n_colors=cfg.n_colors, samples=cfg.palette_samples, seed=cfg.seed
+            )
         elif self.palette.shape != (cfg.n_colors, 2):
             raise ConfigError(f"palette has {len(self.palette)} colors but n_colors is {cfg.n_colors}")
         model = self._ensure_model()
         done = int(self.info.get("epochs_done", 0))
         self.history = wk.train(
-            model, self.palette, train_src, val_src, cfg,
-            epochs=n_epochs, initial_epoch=done, callbacks=list(callbacks or []), verbose=verbose,
-            seed=cfg.seed + 7919 * done, optimizer_state=self._take_optimizer_state(),
+            model,
+            self.palette,
+            train_src,
+            val_src,
+            cfg,
+            epochs=n_epochs,
+            initial_epoch=done,
+            callbacks=list(callbacks or []),
+            verbose=verbose,
+            seed=cfg.seed + 7919 * done,
+            optimizer_state=self._take_optimizer_state(),
         )
         ran = len(next(iter(self.history.values()), []))
         self.info["epochs_done"] = done + ran
@@ -394,9 +436,10 @@ class WindowColorizer(Colorizer):
             raise ModelFolderError(f"{folder} lacks palette.npy or window.weights.h5")
         palette = np.load(pal, allow_pickle=False).astype(np.float32)
         if palette.shape != (self.config.n_colors, 2) or not np.all(np.isfinite(palette)):
-            raise ModelFolderError(f"{pal} does not hold {self.config.n_colors} finite ab colors (shape {palette.shape})")
+            raise ModelFolderError(
+                f"{pal} does not hold {self.config.n_colors} finite ab colors (shape {palette.shape})"
+            )
         self.palette = palette
         model = self._ensure_model()
         model.load_weights(str(wts))
         self._predict = None
-
