@@ -25,6 +25,7 @@ version and licence.  Training scripts and benchmarks call
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 
@@ -70,8 +72,8 @@ BUNDLED: tuple[tuple[str, str], ...] = (
 
 #: Licences of the bundled sources (their own package metadata).
 BUNDLED_LICENCES: dict[str, str] = {
-    "skimage": "BSD-3-Clause (scikit-image; see skimage/data/README.txt for each image)",
-    "sklearn": "BSD-3-Clause (scikit-learn; china.jpg and flower.jpg are CC-BY from Flickr)",
+    "skimage": "scikit-image data: public domain, CC0 or CC-BY per image (scikit-image's LICENSE.txt)",
+    "sklearn": "CC-BY-2.0 (Flickr; sklearn/datasets/images/README.txt)",
 }
 
 DEFAULT_CACHE = Path("~/.cache/napari-colorize/corpus").expanduser()
@@ -80,11 +82,42 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 #: One file per picture: the largest with at most this many pixels.
 MAX_PIXELS = 4_200_000
 HELDOUT_FRACTION = 0.2
+#: File stems of previews, never pictures of their own.
+PREVIEW_STEMS = ("screenshot", "thumbnail", "preview")
 SPLITS = ("train", "heldout")
 
 #: Curated allow-list: picture name (see :func:`picture_name`) -> one-word subject.
-#: Chosen by eye from contact sheets (``corpus.py sheet``): photographs only.
-ALLOW: dict[str, str] = {}
+#: Chosen by eye from contact sheets (``corpus.py sheet --all``): photographs
+#: only.  Left out: every file of gnome-backgrounds, ukui-wallpapers and
+#: lomiri-wallpapers (renders and vector art), the abstract and painted
+#: wallpapers of the others, a tinted texture (analogpattern) and two
+#: black-and-white photographs (plasma Grey and ColdRipple: colourfulness 0,
+#: so their truth has no colour to learn).
+ALLOW: dict[str, str] = {
+    "lomiri-wallpapers-16.04/Bridge_by_Sander_Klootwijk": "sky",
+    "lomiri-wallpapers-16.04/Dragonfly_by_Bolly": "plant",
+    "lomiri-wallpapers-16.04/Picture_0B_by_freespace": "food",
+    "lomiri-wallpapers-16.04/Picture_1A_by_freespace": "object",
+    "lomiri-wallpapers-16.04/Wine_by_Jakkub_Mede": "interior",
+    "lomiri-wallpapers-16.04/aitzgorri_by_Aitzol_Berasategi": "landscape",
+    "lomiri-wallpapers-16.04/free_by_Peter_Nerlich": "interior",
+    "lomiri-wallpapers-16.04/friends_by_Aitzol_Berasategi": "animal",
+    "lomiri-wallpapers-16.04/greentock_by_Peter_Nerlich": "object",
+    "lomiri-wallpapers-16.04/life_by_Aitzol_Berasategi": "water",
+    "lomiri-wallpapers-16.04/picosdeeuropa_by_Aitzol_Berasategi": "landscape",
+    "lomiri-wallpapers-16.04/seeding_by_Clements_Engelhardt": "plant",
+    "lomiri-wallpapers-16.04/sunset_by_Aitzol_Berasategi": "landscape",
+    "lomiri-wallpapers-20.04/Kleiber_by_Lukas_Baubkus": "animal",
+    "plasma-workspace-wallpapers/BytheWater": "water",
+    "plasma-workspace-wallpapers/ColorfulCups": "object",
+    "plasma-workspace-wallpapers/DarkestHour": "water",
+    "plasma-workspace-wallpapers/EveningGlow": "water",
+    "plasma-workspace-wallpapers/FallenLeaf": "plant",
+    "plasma-workspace-wallpapers/Kite": "sky",
+    "plasma-workspace-wallpapers/OneStandsOut": "plant",
+    "plasma-workspace-wallpapers/Path": "forest",
+    "plasma-workspace-wallpapers/summer_1am": "water",
+}
 
 
 # ------------------------------------------------------------------ fetch
@@ -111,11 +144,59 @@ def licence_names(copyright_text: str) -> list[str]:
             names.append(m.group(1))
     if names:
         return names
-    for pattern in (r"\bGPL[- ]?\d", r"\bLGPL", r"Creative Commons[^\n.]*", r"\bCC[- ]BY[^\s,.]*", r"\bBSD\b"):
+    for pattern in (
+        r"\bGPL[- ]?\d",
+        r"\bLGPL",
+        r"Creative Commons[^\n.]*",
+        r"\bCC[- ]BY[^\s,.]*",
+        r"\bBSD\b",
+    ):
         m = re.search(pattern, copyright_text)
         if m:
             return [m.group(0).strip()]
     return ["unknown"]
+
+
+def copyright_stanzas(copyright_text: str) -> list[dict[str, str]]:
+    """The ``Files`` stanzas of a machine-readable (DEP-5) Debian ``copyright`` file.
+
+    Each is ``{"files", "copyright", "license"}`` (first lines only); ``debian/*`` is left out.
+    """
+    out = []
+    for block in re.split(r"\n\s*\n", copyright_text):
+        fields: dict[str, str] = {}
+        key = None
+        for line in block.splitlines():
+            m = re.match(r"^([A-Za-z-]+):\s*(.*)$", line)
+            if m:
+                key = m.group(1).lower()
+                fields[key] = m.group(2).strip()
+            elif key == "files" and line.startswith((" ", "\t")):
+                fields["files"] += " " + line.strip()
+        if "files" in fields and not fields["files"].startswith("debian/"):
+            out.append(
+                {
+                    "files": fields["files"],
+                    "copyright": fields.get("copyright", ""),
+                    "license": fields.get("license", "unknown"),
+                }
+            )
+    return out
+
+
+def file_licence(path: str, stanzas: Iterable[Mapping[str, str]]) -> dict[str, str] | None:
+    """The licence and copyright of one file: the last stanza whose pattern matches.
+
+    Source paths differ from installed ones, so a pattern with a folder
+    matches on the file name alone.
+    """
+    found = None
+    name = Path(path).name
+    for st in stanzas:
+        for pattern in st["files"].split():
+            if pattern == "*" or fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(name, Path(pattern).name):
+                found = {"licence": st["license"], "copyright": st["copyright"]}
+    return found
 
 
 def package_root(cache: Path, package: str) -> Path:
@@ -168,7 +249,7 @@ def fetch(cache: str | os.PathLike = DEFAULT_CACHE, *, packages: Iterable[str] =
 def package_info(cache: Path, package: str) -> dict[str, Any]:
     """Version, .deb file name and licence names of an unpacked package."""
     deb = next(iter(sorted((Path(cache) / "debs").glob(f"{package}_*.deb"))), None)
-    version = deb.name.split("_")[1] if deb is not None else None
+    version = unquote(deb.name.split("_")[1]) if deb is not None else None
     cp = package_root(cache, package) / "usr" / "share" / "doc" / package / "copyright"
     licence = licence_names(cp.read_text(errors="replace")) if cp.is_file() else ["unknown"]
     return {"version": version, "deb": deb.name if deb is not None else None, "licence": licence}
@@ -200,13 +281,15 @@ def picture_name(package: str, path: str) -> str:
     """The name of the picture a file shows, shared by all its sizes.
 
     ``usr/share/wallpapers/Name/contents/images/1920x1080.jpg`` is picture
-    ``package/Name``; elsewhere the file stem without a ``-WIDTHxHEIGHT`` tail.
+    ``package/Name`` (``package/Name-dark`` under ``contents/images_dark``);
+    elsewhere the file stem without a ``-WIDTHxHEIGHT`` tail.
     """
     parts = Path(path).parts
     if "contents" in parts:
         i = parts.index("contents")
         if i >= 1:
-            return f"{package}/{parts[i - 1]}"
+            dark = "-dark" if parts[i + 1 : i + 2] == ("images_dark",) else ""
+            return f"{package}/{parts[i - 1]}{dark}"
     stem = Path(path).stem
     stem = _SIZE_RE.sub("", stem) or stem
     return f"{package}/{stem}"
@@ -221,10 +304,18 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def scan_dir(root: Path, package: str) -> list[ImageFile]:
-    """Every raster image file under ``root`` (SVGs and other vector files are left out)."""
+    """Every raster image file under ``root``.
+
+    SVGs and other vector files are left out, and so are previews (``screenshot.png``).
+    """
     out = []
     for p in sorted(Path(root).rglob("*")):
-        if p.is_file() and not p.is_symlink() and p.suffix.lower() in IMAGE_SUFFIXES:
+        if (
+            p.is_file()
+            and not p.is_symlink()
+            and p.suffix.lower() in IMAGE_SUFFIXES
+            and p.stem.lower() not in PREVIEW_STEMS
+        ):
             try:
                 w, h = image_size(p)
             except Exception:  # noqa: BLE001 - a file that is not an image is no candidate
@@ -250,7 +341,9 @@ def choose_files(files: Iterable[ImageFile], *, max_pixels: int = MAX_PIXELS) ->
     for name, fs in sorted(groups.items()):
         small = [f for f in fs if f.pixels <= max_pixels]
         out[name] = (
-            max(small, key=lambda f: (f.pixels, f.path)) if small else min(fs, key=lambda f: (f.pixels, f.path))
+            max(small, key=lambda f: (f.pixels, f.path))
+            if small
+            else min(fs, key=lambda f: (f.pixels, f.path))
         )
     return out
 
@@ -286,6 +379,7 @@ def build_manifest(
     allow: Mapping[str, str],
     packages: Mapping[str, Mapping[str, Any]],
     *,
+    licences: Mapping[str, Mapping[str, str]] | None = None,
     heldout_fraction: float = HELDOUT_FRACTION,
 ) -> dict[str, Any]:
     """The manifest of the allowed pictures among ``chosen``.
@@ -297,7 +391,10 @@ def build_manifest(
     allow : mapping
         Picture name -> subject tag: the curated allow-list.
     packages : mapping
-        Package -> ``{"version", "deb", "licence"}`` (:func:`package_info`).
+        Package -> ``{"version", "deb", "licence"}`` (:func:`package_info`);
+        every package of an allowed picture needs one.
+    licences : mapping, optional
+        Picture name -> ``{"licence", "copyright"}`` of its file (:func:`file_licence`).
     """
     missing = sorted(set(allow) - set(chosen))
     if missing:
@@ -307,14 +404,24 @@ def build_manifest(
     for n in names:
         by_pkg.setdefault(chosen[n].package, []).append(n)
     split = split_names(by_pkg, heldout_fraction=heldout_fraction)
+    licences = dict(licences or {})
     images = [
-        {"name": n, **asdict(chosen[n]), "split": split[n], "subject": allow[n] or None} for n in names
+        {
+            "name": n,
+            **asdict(chosen[n]),
+            "split": split[n],
+            "subject": allow[n] or None,
+            **(licences.get(n) or {}),
+        }
+        for n in names
     ]
     return {
         "description": "Training corpus of the built-in models (scripts/corpus.py): photographs only.",
         "max_pixels": MAX_PIXELS,
         "heldout_fraction": heldout_fraction,
-        "packages": {p: dict(packages[p]) for p in sorted(by_pkg)},
+        "packages": {
+            p: {**packages[p], "photos": len(by_pkg.get(p, []))} for p in sorted(set(packages) | set(by_pkg))
+        },
         "images": images,
     }
 
@@ -488,7 +595,9 @@ def contact_sheets(
         sheet = Image.new("RGB", (cols * thumb, rows * (thumb + 16)), "white")
         draw = ImageDraw.Draw(sheet)
         for j, n in enumerate(chunk):
-            rgb = read_rgb(file_path({"package": files[n].package, "path": files[n].path}, cache), max_side=thumb)
+            rgb = read_rgb(
+                file_path({"package": files[n].package, "path": files[n].path}, cache), max_side=thumb
+            )
             x, y = (j % cols) * thumb, (j // cols) * (thumb + 16)
             sheet.paste(Image.fromarray(rgb), (x, y + 16))
             draw.text((x + 2, y + 2), f"{s + j} {n.split('/', 1)[1][:30]}", fill="black")
@@ -515,7 +624,9 @@ def main(argv: list[str] | None = None) -> int:
     for sp in parsers.values():
         sp.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache folder (default %(default)s)")
     parsers["sheet"].add_argument("--out", required=True, help="folder for the PNG sheets")
-    parsers["sheet"].add_argument("--all", action="store_true", help="every candidate, not only the allow-list")
+    parsers["sheet"].add_argument(
+        "--all", action="store_true", help="every candidate, not only the allow-list"
+    )
     parsers["load"].add_argument("--split", choices=SPLITS + ("all",), default="train")
     parsers["load"].add_argument("--max-side", type=int, default=768)
     a = p.parse_args(argv)
@@ -545,7 +656,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "manifest":
         chosen = choose_files(scan(cache))
         packages = {pkg: package_info(cache, pkg) for pkg in PACKAGES}
-        packages.update({pkg: {"version": None, "deb": None, "licence": [lic]} for pkg, lic in BUNDLED_LICENCES.items()})
+        packages.update(
+            {pkg: {"version": None, "deb": None, "licence": [lic]} for pkg, lic in BUNDLED_LICENCES.items()}
+        )
         for pkg, _ in BUNDLED:
             import importlib.metadata
 
@@ -553,13 +666,21 @@ def main(argv: list[str] | None = None) -> int:
             packages[pkg]["version"] = importlib.metadata.version(dist)
         allow = dict(ALLOW)
         allow.update({picture_name(pkg, rel): BUNDLED_SUBJECTS[Path(rel).stem] for pkg, rel in BUNDLED})
-        path = write_manifest(build_manifest(chosen, allow, packages))
+        licences = {}
+        for n in ALLOW:
+            f = chosen[n]
+            cp = package_root(cache, f.package) / "usr" / "share" / "doc" / f.package / "copyright"
+            if cp.is_file():
+                licences[n] = file_licence(f.path, copyright_stanzas(cp.read_text(errors="replace")))
+        path = write_manifest(build_manifest(chosen, allow, packages, licences=licences))
         print(f"wrote {path}")
         return 0
     if a.cmd == "load":
         manifest = read_manifest()
         n = 0
-        for name, rgb in load_corpus(a.split, cache=cache, max_side=a.max_side, manifest=manifest, with_names=True):
+        for name, rgb in load_corpus(
+            a.split, cache=cache, max_side=a.max_side, manifest=manifest, with_names=True
+        ):
             print(f"{name:60s} {rgb.shape[1]}x{rgb.shape[0]}")
             n += 1
         print(f"{n} photos in split {a.split}")
