@@ -569,6 +569,25 @@ def load_corpus(
     return out
 
 
+def corpus_info(split: str = "train", *, manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a model's ``config.json`` records of the photos it learned from.
+
+    The file names, sizes and sha256 of one split with their licences, and
+    each package's version and licence.
+    """
+    manifest = read_manifest() if manifest is None else manifest
+    entries = corpus_entries(split, manifest=manifest)
+    keys = ("name", "package", "path", "width", "height", "bytes", "sha256", "licence")
+    used = sorted({im["package"] for im in entries})
+    return {
+        "manifest": "scripts/corpus_manifest.json",
+        "split": split,
+        "n_images": len(entries),
+        "images": [{k: im[k] for k in keys if k in im} for im in entries],
+        "packages": {p: {k: manifest["packages"][p].get(k) for k in ("version", "licence")} for p in used},
+    }
+
+
 # ------------------------------------------------------------------ contact sheets
 
 

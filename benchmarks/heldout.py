@@ -1,0 +1,194 @@
+"""Quality of models on the held-out corpus photos (``scripts/corpus.py``) against gray.
+
+Each held-out photo (longest side ``--max-side``, 768 px by default) is the
+truth; its gray version keeps exactly the truth's L (the truth is passed with
+``rgb=True`` and reduced to its Lab lightness), so only the predicted chroma
+is judged.  For each model (a built-in name or a model folder) and for the
+gray baseline (ab = 0), the script prints the mean CIEDE2000, AuC
+(:mod:`napari_colorize.metrics`) and colourfulness ratio (Hasler and
+Suesstrunk 2003, prediction over truth, averaged over the photos), with the
+number of photos where the model beats gray on CIEDE2000.
+
+``--hints N`` gives each model N random hints drawn from the truth (the mean
+ab of a 3x3 patch around a uniformly drawn pixel, seeded per photo), for
+methods that take hints (``napari_colorize.Hints``).
+
+The corpus must have been fetched first (``python scripts/corpus.py fetch``).
+
+Examples
+--------
+::
+
+    python benchmarks/heldout.py                       # window and eccv16-lite
+    python benchmarks/heldout.py default my_model_dir --hints 20 --markdown out.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+import common  # noqa: E402
+import corpus  # noqa: E402
+from common import Column, log  # noqa: E402
+
+import napari_colorize as nc  # noqa: E402
+from napari_colorize.api import resolve_model  # noqa: E402
+from napari_colorize.color import GrayWarning, rgb2lab, to_float01  # noqa: E402
+from napari_colorize.metrics import auc_ab, colorfulness, delta_e2000_lab  # noqa: E402
+
+GRAY = "gray (ab=0)"
+DEFAULT_MODELS = ("window", "eccv16-lite")
+
+COLUMNS = [
+    Column("model", "model", "{}", "<"),
+    Column("delta_e2000", "CIEDE2000", "{:.2f}"),
+    Column("auc", "AuC", "{:.3f}"),
+    Column("cf_ratio", "colourfulness / truth", "{:.2f}"),
+    Column("beats_gray", "photos < gray dE", "{}"),
+    Column("infer_s", "s/photo", "{:.2f}"),
+    Column("n", "n", "{:d}"),
+]
+
+
+def random_hints(
+    truth_rgb: np.ndarray, n: int, *, seed: int, patch: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` hints drawn from the truth: (ab (H, W, 2) float32, mask (H, W) float32).
+
+    Each hint sits on a uniformly drawn pixel and carries the mean true ab of
+    the ``patch`` x ``patch`` window around it (clipped at the border).
+    """
+    ab_true = rgb2lab(truth_rgb)[..., 1:]
+    h, w = ab_true.shape[:2]
+    rng = np.random.default_rng(seed)
+    ab = np.zeros((h, w, 2), np.float32)
+    mask = np.zeros((h, w), np.float32)
+    r = patch // 2
+    for y, x in zip(rng.integers(0, h, n), rng.integers(0, w, n)):
+        win = ab_true[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
+        ab[y, x] = win.reshape(-1, 2).mean(axis=0)
+        mask[y, x] = 1.0
+    return ab, mask
+
+
+def hints_class() -> Any:
+    """``napari_colorize.Hints``, or a clear exit when this version has none."""
+    try:
+        from napari_colorize.hints import Hints
+    except ImportError as e:
+        raise SystemExit(
+            f"--hints needs napari_colorize.hints.Hints, which cannot be imported here ({e})"
+        ) from None
+    if "hints" not in inspect.signature(nc.colorize).parameters:
+        raise SystemExit("--hints needs napari_colorize.colorize(..., hints=...), which this version lacks")
+    return Hints
+
+
+def scores(pred_rgb: np.ndarray, truth_rgb: np.ndarray) -> dict[str, float]:
+    """CIEDE2000, AuC and colourfulness ratio of one prediction."""
+    lab_p, lab_t = rgb2lab(pred_rgb), rgb2lab(truth_rgb)
+    cf_t = colorfulness(truth_rgb)
+    return {
+        "delta_e2000": float(np.mean(delta_e2000_lab(lab_p, lab_t))),
+        "auc": auc_ab(lab_p[..., 1:], lab_t[..., 1:]),
+        "cf_ratio": colorfulness(pred_rgb) / cf_t if cf_t > 0 else float("nan"),
+    }
+
+
+def evaluate(
+    models: list[str],
+    photos: list[tuple[str, np.ndarray]],
+    *,
+    n_hints: int = 0,
+    seed: int = 0,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per-photo rows and the summary rows (gray first, then each model)."""
+    Hints = hints_class() if n_hints else None
+    loaded = {}
+    for m in models:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded[m] = resolve_model(m)
+    rows: list[dict[str, Any]] = []
+    for i, (name, truth) in enumerate(photos):
+        gray_row = {
+            "model": GRAY,
+            "photo": name,
+            **scores(common.gray_baseline(truth), truth),
+            "infer_s": 0.0,
+        }
+        rows.append(gray_row)
+        kwargs: dict[str, Any] = {}
+        if Hints is not None:
+            ab, mask = random_hints(truth, n_hints, seed=seed + i)
+            kwargs["hints"] = Hints(ab, mask)
+        for m, model in loaded.items():
+            pred, dt = common.colorize_truth(truth, model, **kwargs)
+            row = {"model": m, "photo": name, **scores(pred, truth), "infer_s": dt}
+            row["beats_gray"] = row["delta_e2000"] < gray_row["delta_e2000"]
+            rows.append(row)
+            log(f"{name:60s} {m:16s} dE {row['delta_e2000']:6.2f} (gray {gray_row['delta_e2000']:6.2f})")
+    summary = []
+    for m in [GRAY, *models]:
+        rs = [r for r in rows if r["model"] == m]
+        s: dict[str, Any] = {"model": m, "n": len(rs)}
+        for k in ("delta_e2000", "auc", "cf_ratio", "infer_s"):
+            vals = np.asarray([r[k] for r in rs], dtype=np.float64)
+            s[k] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+        s["beats_gray"] = None if m == GRAY else f"{sum(r['beats_gray'] for r in rs)}/{len(rs)}"
+        summary.append(s)
+    return rows, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="*", default=list(DEFAULT_MODELS), help="built-in names or model folders")
+    p.add_argument("--split", choices=corpus.SPLITS, default="heldout")
+    p.add_argument("--max-side", type=int, default=768)
+    p.add_argument("--cache", default=str(corpus.DEFAULT_CACHE))
+    p.add_argument("--hints", type=int, default=0, metavar="N", help="N random hints from the truth")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--markdown", help="also write the summary table to this markdown file")
+    p.add_argument("--json", help="also write every per-photo row to this JSON file")
+    a = p.parse_args(argv)
+    if a.hints < 0:
+        raise SystemExit(f"--hints must be >= 0, got {a.hints}")
+
+    t0 = time.perf_counter()
+    photos = [
+        (name, to_float01(rgb))
+        for name, rgb in corpus.load_corpus(
+            a.split, cache=Path(a.cache).expanduser(), max_side=a.max_side, with_names=True
+        )
+    ]
+    log(f"{len(photos)} {a.split} photos, longest side {a.max_side} px")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GrayWarning)
+        rows, summary = evaluate(list(a.models), photos, n_hints=a.hints, seed=a.seed)
+    title = f"{a.split} corpus photos (n = {len(photos)}, {a.max_side} px), {a.hints} hints"
+    print(title)
+    print(common.format_table(summary, COLUMNS))
+    log(f"took {time.perf_counter() - t0:.0f} s")
+    if a.markdown:
+        text = f"{title}\n\n{common.format_table(summary, COLUMNS, markdown=True)}\n\n"
+        text += f"Command: `{common.command_line()}`\n\n{common.machine_markdown()}\n"
+        common.write_text(a.markdown, text)
+    if a.json:
+        common.write_text(a.json, json.dumps({"summary": summary, "rows": rows}, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
