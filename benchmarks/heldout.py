@@ -156,6 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", default=list(DEFAULT_MODELS), help="built-in names or model folders")
     p.add_argument("--split", choices=corpus.SPLITS, default="heldout")
+    p.add_argument(
+        "--packages",
+        nargs="+",
+        metavar="PKG",
+        help="only the photos of these packages (e.g. leave out skimage and sklearn, which the "
+        "first built-ins trained on)",
+    )
     p.add_argument("--max-side", type=int, default=768)
     p.add_argument("--cache", default=str(corpus.DEFAULT_CACHE))
     p.add_argument("--hints", type=int, default=0, metavar="N", help="N random hints from the truth")
@@ -165,19 +172,32 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.hints < 0:
         raise SystemExit(f"--hints must be >= 0, got {a.hints}")
+    if a.hints:
+        hints_class()  # fail before loading anything
 
     t0 = time.perf_counter()
+    manifest = corpus.read_manifest()
+    if a.packages:
+        unknown = sorted(set(a.packages) - set(manifest["packages"]))
+        if unknown:
+            raise SystemExit(
+                f"unknown package(s) {unknown}; the manifest has {', '.join(manifest['packages'])}"
+            )
+        manifest = {**manifest, "images": [im for im in manifest["images"] if im["package"] in a.packages]}
     photos = [
         (name, to_float01(rgb))
         for name, rgb in corpus.load_corpus(
-            a.split, cache=Path(a.cache).expanduser(), max_side=a.max_side, with_names=True
+            a.split, cache=Path(a.cache).expanduser(), max_side=a.max_side, manifest=manifest, with_names=True
         )
     ]
+    if not photos:
+        raise SystemExit(f"no {a.split} photos to evaluate")
     log(f"{len(photos)} {a.split} photos, longest side {a.max_side} px")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GrayWarning)
         rows, summary = evaluate(list(a.models), photos, n_hints=a.hints, seed=a.seed)
-    title = f"{a.split} corpus photos (n = {len(photos)}, {a.max_side} px), {a.hints} hints"
+    which = f"{a.split} corpus photos" + (f" of {', '.join(a.packages)}" if a.packages else "")
+    title = f"{which} (n = {len(photos)}, {a.max_side} px), {a.hints} hints"
     print(title)
     print(common.format_table(summary, COLUMNS))
     log(f"took {time.perf_counter() - t0:.0f} s")

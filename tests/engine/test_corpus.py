@@ -240,3 +240,39 @@ def test_corpus_info_records_files_sizes_and_licences():
     assert {"name", "bytes", "width", "height", "sha256"} <= set(info["images"][0])
     assert set(info["packages"]) == {im["package"] for im in info["images"]}
     json.dumps(info)
+
+
+# ------------------------------------------------------------------ benchmarks/heldout.py
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    return _load("heldout", ROOT / "benchmarks" / "heldout.py")
+
+
+def test_random_hints_carry_the_mean_true_ab_of_their_patch(heldout):
+    from napari_colorize.color import rgb2lab
+
+    truth = np.zeros((30, 40, 3), np.float32)
+    truth[:, :20] = (0.8, 0.2, 0.1)
+    truth[:, 20:] = (0.1, 0.3, 0.9)
+    ab, mask = heldout.random_hints(truth, 12, seed=3)
+    again = heldout.random_hints(truth, 12, seed=3)
+    assert np.array_equal(ab, again[0]) and np.array_equal(mask, again[1])
+    assert 0 < mask.sum() <= 12 and ab.shape == (30, 40, 2) and not ab[mask == 0].any()
+    ab_true = rgb2lab(truth)[..., 1:]
+    for y, x in zip(*np.nonzero(mask)):
+        if x not in (19, 20):  # away from the edge the 3x3 mean is the plain color
+            np.testing.assert_allclose(ab[y, x], ab_true[y, x], atol=1e-3)
+
+
+def test_scores_of_the_truth_and_of_gray(heldout):
+    import common
+
+    truth = np.random.default_rng(0).random((24, 32, 3)).astype(np.float32)
+    perfect = heldout.scores(truth, truth)
+    assert perfect["delta_e2000"] < 1e-6 and perfect["auc"] == 1.0
+    assert perfect["cf_ratio"] == pytest.approx(1.0)
+    gray = heldout.scores(common.gray_baseline(truth), truth)
+    assert gray["delta_e2000"] > 1 and gray["auc"] < 1 and gray["cf_ratio"] < 0.05
