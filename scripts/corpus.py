@@ -4,7 +4,7 @@ Usage::
 
     python scripts/corpus.py fetch [--cache DIR]          # apt-get download + dpkg -x (training time only)
     python scripts/corpus.py scan [--cache DIR]           # every candidate picture (one file per picture)
-    python scripts/corpus.py sheet --out DIR [--cache DIR]  # contact sheets to choose photographs by eye
+    python scripts/corpus.py sheet --out DIR [--all]      # contact sheets to choose photographs by eye
     python scripts/corpus.py manifest [--cache DIR]       # rewrite scripts/corpus_manifest.json
     python scripts/corpus.py load --split train|heldout [--max-side 768] [--cache DIR]
 
@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -69,6 +71,20 @@ BUNDLED: tuple[tuple[str, str], ...] = (
     ("sklearn", "datasets/images/china.jpg"),
     ("sklearn", "datasets/images/flower.jpg"),
 )
+
+#: Subject tags of the bundled photos.
+BUNDLED_SUBJECTS: dict[str, str] = {
+    "astronaut": "person",
+    "chelsea": "animal",
+    "coffee": "food",
+    "rocket": "object",
+    "hubble_deep_field": "space",
+    "ihc": "microscopy",
+    "motorcycle_left": "object",
+    "retina": "medical",
+    "china": "city",
+    "flower": "plant",
+}
 
 #: Licences of the bundled sources (their own package metadata).
 BUNDLED_LICENCES: dict[str, str] = {
@@ -472,8 +488,6 @@ def write_manifest(manifest: Mapping[str, Any], path: str | os.PathLike = MANIFE
 
 def bundled_root(package: str) -> Path:
     """The installed folder of a bundled Python package."""
-    import importlib.util
-
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         raise SystemExit(f"{package} is not installed")
@@ -499,6 +513,25 @@ def scan(cache: str | os.PathLike = DEFAULT_CACHE) -> list[ImageFile]:
             raise SystemExit(f"{pkg} is not in {cache}: run `python scripts/corpus.py fetch` first")
         out += scan_dir(root, pkg)
     return out + scan_bundled()
+
+
+def make_manifest(cache: str | os.PathLike = DEFAULT_CACHE) -> dict[str, Any]:
+    """The manifest of :data:`ALLOW` and the bundled photos, from a fetched cache."""
+    cache = Path(cache)
+    chosen = choose_files(scan(cache))
+    packages = {pkg: package_info(cache, pkg) for pkg in PACKAGES}
+    dists = {"skimage": "scikit-image", "sklearn": "scikit-learn"}
+    for pkg, lic in BUNDLED_LICENCES.items():
+        packages[pkg] = {"version": importlib.metadata.version(dists[pkg]), "deb": None, "licence": [lic]}
+    allow = dict(ALLOW)
+    allow.update({picture_name(pkg, rel): BUNDLED_SUBJECTS[Path(rel).stem] for pkg, rel in BUNDLED})
+    licences = {}
+    for n in ALLOW:
+        f = chosen[n]
+        cp = package_root(cache, f.package) / "usr" / "share" / "doc" / f.package / "copyright"
+        if cp.is_file():
+            licences[n] = file_licence(f.path, copyright_stanzas(cp.read_text(errors="replace")))
+    return build_manifest(chosen, allow, packages, licences=licences)
 
 
 # ------------------------------------------------------------------ load
@@ -673,26 +706,7 @@ def main(argv: list[str] | None = None) -> int:
             print(s)
         return 0
     if a.cmd == "manifest":
-        chosen = choose_files(scan(cache))
-        packages = {pkg: package_info(cache, pkg) for pkg in PACKAGES}
-        packages.update(
-            {pkg: {"version": None, "deb": None, "licence": [lic]} for pkg, lic in BUNDLED_LICENCES.items()}
-        )
-        for pkg, _ in BUNDLED:
-            import importlib.metadata
-
-            dist = {"skimage": "scikit-image", "sklearn": "scikit-learn"}[pkg]
-            packages[pkg]["version"] = importlib.metadata.version(dist)
-        allow = dict(ALLOW)
-        allow.update({picture_name(pkg, rel): BUNDLED_SUBJECTS[Path(rel).stem] for pkg, rel in BUNDLED})
-        licences = {}
-        for n in ALLOW:
-            f = chosen[n]
-            cp = package_root(cache, f.package) / "usr" / "share" / "doc" / f.package / "copyright"
-            if cp.is_file():
-                licences[n] = file_licence(f.path, copyright_stanzas(cp.read_text(errors="replace")))
-        path = write_manifest(build_manifest(chosen, allow, packages, licences=licences))
-        print(f"wrote {path}")
+        print(f"wrote {write_manifest(make_manifest(cache))}")
         return 0
     if a.cmd == "load":
         manifest = read_manifest()
@@ -705,21 +719,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n} photos in split {a.split}")
         return 0
     return 1
-
-
-#: Subject tags of the bundled photos.
-BUNDLED_SUBJECTS: dict[str, str] = {
-    "astronaut": "person",
-    "chelsea": "animal",
-    "coffee": "food",
-    "rocket": "object",
-    "hubble_deep_field": "space",
-    "ihc": "microscopy",
-    "motorcycle_left": "object",
-    "retina": "medical",
-    "china": "city",
-    "flower": "plant",
-}
 
 
 if __name__ == "__main__":
