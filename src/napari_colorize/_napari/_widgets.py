@@ -379,12 +379,12 @@ class TrainWidget(_Base):
         self.source = RadioButtons(
             label="train on", choices=["layers", "folder"], value="layers", orientation="horizontal"
         )
-        self.layers = Select(label="RGB layers", choices=self._rgb_choices)
         self.include_outputs = CheckBox(
             value=False,
             text="list colorized results",
             tooltip="also offer this plugin's own '<name> RGB' results as training images",
         )
+        self.layers = Select(label="RGB layers", choices=self._rgb_choices)
         self.folder = FileEdit(label="image folder", mode="d", visible=False)
         self.crop = ComboBox(
             label="crop box",
