@@ -9,6 +9,8 @@ No TensorFlow is ever imported here.
 from __future__ import annotations
 
 import csv
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,23 @@ def _notify(widget: Any, exc: BaseException | str, *, level: str = "error", acti
         "info": NotificationSeverity.INFO,
     }[level]
     notification_manager.dispatch(Notification(f"napari-colorize: {text}", severity=sev, actions=actions))
+
+
+def _while_open(method: Callable[..., None]) -> Callable[..., None]:
+    """Skip a callback from a background run once the widget is closed (its Qt objects are gone)."""
+
+    @functools.wraps(method)
+    def wrapper(self: _Base, *args: Any) -> None:
+        if self._closed:
+            return
+        try:
+            method(self, *args)
+        except RuntimeError as e:  # Qt deleted the widget before `destroyed` reached us
+            if "has been deleted" not in str(e):
+                raise
+            self._closed = True
+
+    return wrapper
 
 
 class _Base(Container):
@@ -306,12 +325,14 @@ class ColorizeWidget(_Base):
         self.reset_choices()
         self.image.value = gray
 
+    @_while_open
     def _progress(self, ev: dict) -> None:
         frac = progress_fraction(ev)
         if frac is not None:
             self.progress.max = frac[1]
             self.progress.value = frac[0]
 
+    @_while_open
     def _done(self, layers: list) -> None:
         import time
 
@@ -319,6 +340,7 @@ class ColorizeWidget(_Base):
         rgb = next((ly.name for ly in layers if getattr(ly, "rgb", False)), "")
         self.status.value = f"done in {time.monotonic() - self._t0:.1f} s: {rgb}"
 
+    @_while_open
     def _error(self, exc: BaseException) -> None:
         self.status.value = "cancelled" if isinstance(exc, Cancelled) else "failed"
         _notify(self, exc)
@@ -564,6 +586,7 @@ class TrainWidget(_Base):
         self.stop_button.enabled = True
         return tw
 
+    @_while_open
     def _on_event(self, ev: dict) -> None:
         stage = ev.get("stage")
         epochs, steps = ev.get("epochs"), ev.get("steps")
@@ -586,6 +609,7 @@ class TrainWidget(_Base):
             )
             self._redraw()
 
+    @_while_open
     def _done(self, path: Path) -> None:
         self.result_path = Path(path)
         self.progress.value = self.progress.max
@@ -594,6 +618,7 @@ class TrainWidget(_Base):
         _notify(self, f"model saved to {path}" + (" (stopped early)" if stopped else ""), level="info")
         refresh_model_lists(select=str(path))
 
+    @_while_open
     def _error(self, exc: BaseException) -> None:
         self.status.value = "stopped (nothing saved)" if isinstance(exc, Cancelled) else "failed"
         _notify(self, exc)
