@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Cancelled
+from .errors import Cancelled, ConfigError
 from .protocol import (
     STOP_GRACE,
     TRAIN_STOP_GRACE,
@@ -524,7 +524,7 @@ def get_worker(role: str = "interactive") -> Worker:
         ``"train"`` for trainings, ``"interactive"`` for colorize, describe and evaluate.
     """
     if role not in ROLES:
-        raise ValueError(f"unknown worker role {role!r}; use one of {', '.join(ROLES)}")
+        raise ConfigError(f"unknown worker role {role!r}; use one of {', '.join(ROLES)}")
     with _WORKERS_LOCK:
         if role not in _WORKERS:
             _WORKERS[role] = Worker(role=role)
