@@ -62,9 +62,9 @@ TRAIN_STOP_GRACE = 60.0
 #: ``tiling.TilingOptions`` is meant to replace this tuple once it exists.
 TILING_KEYS: tuple[str, ...] = ("tile", "overlap", "blend", "global_anchor", "batch_size")
 
-#: progress stages: tiles of a colorization, planes of a stack, training begin/batch/epoch,
-#: a saved model folder, and anything a test handler reports
-STAGES = ("tiles", "planes", "train_begin", "batch", "epoch", "saved", "sleep")
+#: the server's progress stages: tiles of a colorization, planes of a stack (added by the client),
+#: training begin/batch/epoch and a saved model folder
+STAGES = ("tiles", "planes", "train_begin", "batch", "epoch", "saved")
 
 
 class WorkerError(ColorizeError):
