@@ -1,7 +1,7 @@
 """Save docs/screenshot.png: napari with the Colorize widget, an RGB result and tile outlines.
 
-Trains a lookup model on the color half of skimage's coffee (through the
-engine worker), colorizes the gray image tiled, and grabs the window.
+Trains a lookup model on the color half of skimage's coffee (in the
+training worker), colorizes the gray image tiled, and grabs the window.
 Needs a display (run under ``xvfb-run -a`` on a headless machine)::
 
     xvfb-run -a .venv/bin/python scripts/screenshot.py [--out docs/screenshot.png]
@@ -21,21 +21,18 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"))
     args = ap.parse_args()
 
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*PyQt5 backend.*")  # keep the toast out of the picture
     import napari
     from skimage import data
 
     from napari_colorize._napari._sample_data import _gray
     from napari_colorize._napari._widgets import ColorizeWidget
-    from napari_colorize.worker import get_worker, shutdown_worker
+    from napari_colorize.client import get_worker, shutdown_workers
 
     rgb = data.coffee()
     gray = _gray(rgb)
     model = Path(tempfile.mkdtemp(prefix="colorize-shot-")) / "coffee_lookup"
     # learn gray -> color from the left half only; the right half is new to the model
-    get_worker().train("lookup", [rgb], out=model, box=(0, 0, rgb.shape[0], rgb.shape[1] // 2))
+    get_worker("train").train("lookup", [rgb], out=model, box=(0, 0, rgb.shape[0], rgb.shape[1] // 2))
 
     viewer = napari.Viewer(title="napari-colorize", show=True)
     viewer.window.resize(1400, 820)
@@ -59,7 +56,7 @@ def main() -> None:
         time.sleep(0.02)
     viewer.layers.selection.active = viewer.layers["coffee RGB"]
     viewer.reset_view()
-    # close notification toasts (e.g. napari's PyQt5 deprecation notice)
+    # close notification toasts, if any
     try:
         from napari._qt.dialogs.qt_notification import NapariQtNotification
 
@@ -76,7 +73,7 @@ def main() -> None:
     iio.imwrite(out, np.asarray(img))
     print(f"saved {out} {img.shape}")
     viewer.close()
-    shutdown_worker()
+    shutdown_workers()
 
 
 if __name__ == "__main__":

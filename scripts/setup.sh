@@ -31,6 +31,11 @@ echo "setup: installing napari-colorize[napari,testing] (first run: several minu
 # torch==2.13.0 (CPU build) only for the ECCV16 weight-import test; a looser pin pulls a CUDA build.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[napari,testing]" "torch==2.13.0" 2>&1 \
   | grep -v "^WARNING: Location" || true
+# a .venv made before the move to Qt6 still holds PyQt5, which qtpy would pick over PyQt6
+if .venv/bin/python -m pip show -q pyqt5 >/dev/null 2>&1; then
+  echo "setup: removing PyQt5 (the extras now install PyQt6)"
+  .venv/bin/python -m pip uninstall -q -y pyqt5 PyQt5-Qt5 PyQt5-sip
+fi
 .venv/bin/python -c "import napari_colorize, tensorflow, napari" >/dev/null 2>&1 || {
   echo "setup: installation failed" >&2; exit 1; }
 echo "setup: done (.venv ready)"

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .catalogue import builtin_models, resolve_model_path
 from .color import Lab2rgb, gray2L
 from .errors import ConfigError
 
@@ -38,43 +39,15 @@ class Colorization:
     plan: Any = None
 
 
-def builtin_models_dir() -> Path:
-    return Path(__file__).parent / "models"
-
-
-def builtin_models() -> dict[str, Path]:
-    """Built-in default models shipped in the package: name -> folder."""
-    d = builtin_models_dir()
-    if not d.is_dir():
-        return {}
-    return {p.name: p for p in sorted(d.iterdir()) if (p / "config.json").is_file()}
-
-
-def user_models_dir() -> Path:
-    """The user models folder (platformdirs), overridable with $NAPARI_COLORIZE_MODELS."""
-    env = os.environ.get("NAPARI_COLORIZE_MODELS")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("napari-colorize")) / "models"
-
-
 def resolve_model(model: Any) -> Any:
-    """A loaded model from a Colorizer, a model folder, or a built-in model name."""
+    """A loaded model from a Colorizer, or a name or folder (see ``catalogue.resolve_model_path``)."""
     from .methods import load_model
     from .methods.base import Colorizer
 
     if isinstance(model, Colorizer):
         return model
     if isinstance(model, (str, os.PathLike)):
-        builtins = builtin_models()
-        if isinstance(model, str) and model in builtins and not Path(model).exists():
-            return load_model(builtins[model])
-        user = user_models_dir() / str(model)
-        if not Path(model).exists() and isinstance(model, str) and (user / "config.json").is_file():
-            return load_model(user)
-        return load_model(model)
+        return load_model(resolve_model_path(model))
     raise ConfigError(
         f"model must be a model folder, a built-in model name or a loaded model, got {type(model).__name__}"
     )

@@ -1,8 +1,14 @@
-"""Importing the package and reading method configs never imports TensorFlow or napari."""
+"""Importing the package and reading method configs never imports TensorFlow or napari;
+the napari plugin reaches no engine module through any chain of imports."""
 
+import ast
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import napari_colorize
 
 
 def test_import_and_list_methods_do_not_import_tensorflow_or_napari():
@@ -21,3 +27,118 @@ def test_import_and_list_methods_do_not_import_tensorflow_or_napari():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "LOADED [] " in r.stdout, r.stdout
+
+
+# ---------------------------------------------------------------------------
+# the plugin's static import graph
+# ---------------------------------------------------------------------------
+PACKAGE = "napari_colorize"
+SRC = Path(napari_colorize.__file__).resolve().parent
+#: what the napari process must never reach: the engine, the pipeline and the Keras modules
+FORBIDDEN = re.compile(r"napari_colorize\.(engine|pipeline|methods\._\w+_keras)$")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in SRC.rglob("*.py"):
+        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(module: str, path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]]:
+    """The package modules that ``module`` imports: (at import time, anywhere incl. functions)."""
+    is_pkg = path.name == "__init__.py"
+    top: set[str] = set()
+    anywhere: set[str] = set()
+
+    def add(name: str, at_top: bool) -> None:
+        if name in modules:
+            (top if at_top else anywhere).add(name)
+
+    def visit(node: ast.AST, at_top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                continue  # never executed
+            inner = at_top and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                for alias in child.names:
+                    add(alias.name, inner)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = module.split(".") if is_pkg else module.split(".")[:-1]
+                    base = base[: len(base) - (child.level - 1)]
+                    target = ".".join(base + ([child.module] if child.module else []))
+                else:
+                    target = child.module or ""
+                subs = [f"{target}.{alias.name}" for alias in child.names]
+                for sub in subs:
+                    add(sub, inner)  # `from . import engine` imports a module
+                if not all(sub in modules for sub in subs):
+                    add(target, inner)  # names taken from `target` itself
+            visit(child, inner)
+
+    visit(ast.parse(path.read_text()), True)
+    return top, top | anywhere
+
+
+def _reach(start: str, modules: dict[str, Path]) -> dict[str, list[str]]:
+    """Modules reached from ``start`` with the chain that reaches each.
+
+    A module the plugin names (directly or through another named module) may have any of its
+    functions called, so all its imports count; a parent package only runs its import-time code.
+    """
+    graph = {m: _imports(m, p, modules) for m, p in modules.items()}
+    chains: dict[str, list[str]] = {}
+    todo = [(start, True, [start])]
+    seen: set[tuple[str, bool]] = set()
+    while todo:
+        mod, used, chain = todo.pop()
+        if (mod, used) in seen:
+            continue
+        seen.add((mod, used))
+        chains.setdefault(mod, chain)
+        parts = mod.split(".")
+        for i in range(1, len(parts)):
+            todo.append((".".join(parts[:i]), False, [*chain, ".".join(parts[:i]) + " (package)"]))
+        top, anywhere = graph[mod]
+        for nxt in anywhere if used else top:
+            todo.append((nxt, used, [*chain, nxt]))
+    return chains
+
+
+def test_plugin_reaches_no_engine_pipeline_or_keras_module():
+    modules = _modules()
+    plugin = [m for m in modules if m.startswith(f"{PACKAGE}._napari")]
+    assert f"{PACKAGE}._napari._widgets" in plugin and f"{PACKAGE}.engine" in modules
+    bad = {}
+    for start in plugin:
+        for mod, chain in _reach(start, modules).items():
+            if FORBIDDEN.match(mod):
+                bad[mod] = " -> ".join(chain)
+    assert not bad, bad
+
+
+def test_import_walker_sees_function_level_and_relative_imports():
+    """The walker itself: a chain through a function-level import is found."""
+    modules = _modules()
+    reached = _reach(f"{PACKAGE}.api", modules)  # api.colorize imports the engine inside the function
+    assert f"{PACKAGE}.engine" in reached
+    assert f"{PACKAGE}.methods" in _reach(f"{PACKAGE}._napari._widgets", modules)
+
+
+def test_plugin_modules_do_not_import_each_other_both_ways():
+    modules = _modules()
+    api = f"{PACKAGE}._napari._api"
+    widgets = f"{PACKAGE}._napari._widgets"
+    assert api in _imports(widgets, modules[widgets], modules)[1]
+    assert widgets not in _imports(api, modules[api], modules)[1]

@@ -1,4 +1,4 @@
-"""The engine worker process and its protocol, without napari."""
+"""The engine process: client, server and protocol, without napari."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from napari_colorize.client import Worker, WorkerCrashed, get_worker, shutdown_workers
 from napari_colorize.errors import Cancelled, InputError, ModelFolderError
-from napari_colorize.worker import Worker, WorkerCrashed, plan_write_boxes
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from worker_hooks import hook_env  # noqa: E402 - test-only server commands, found through the path above
 
 
 def _alive(pid: int) -> bool:
@@ -40,7 +45,7 @@ def _wait_dead(pid: int, timeout: float = 10.0) -> bool:
 
 @pytest.fixture(scope="module")
 def worker():
-    w = Worker(stop_grace=5.0)
+    w = Worker(stop_grace=5.0, env=hook_env())
     yield w
     w.shutdown()
 
@@ -78,7 +83,9 @@ def test_colorize_matches_in_process(worker, coffee, lookup_folder):
     assert res["ab"].shape == coffee.shape[:2] + (2,) and res["rgb"].shape == coffee.shape
     np.testing.assert_allclose(res["ab"], ref.ab, atol=1e-4)
     np.testing.assert_allclose(res["L"], ref.L, atol=1e-5)
-    assert res["plan"]["write_boxes"] == plan_write_boxes(ref.plan) == [list(t.write) for t in ref.plan.tiles]
+    from napari_colorize.tiling import TilePlan
+
+    assert TilePlan.from_dict(res["plan"]) == ref.plan
     # progress counts the tiles and ends complete
     tiles = [ev for ev in events if ev.get("stage") == "tiles"]
     assert tiles and tiles[-1]["done"] == tiles[-1]["total"]
@@ -132,7 +139,7 @@ def test_cooperative_stop(worker):
 
 
 def test_stop_terminates_after_grace():
-    w = Worker(stop_grace=1.0)
+    w = Worker(stop_grace=1.0, env=hook_env())
     try:
         pid = w.request("ping")["pid"]
         t0 = time.monotonic()
@@ -154,8 +161,6 @@ def test_crash_is_reported_and_next_request_restarts(worker):
     new = worker.request("ping")["pid"]
     assert new != pid
     # killed from outside (as by the OOM killer) in the middle of a request
-    import threading
-
     threading.Timer(0.5, lambda: os.kill(new, signal.SIGKILL)).start()
     with pytest.raises(WorkerCrashed):
         worker.request("_sleep", seconds=20)
@@ -170,15 +175,14 @@ def test_unguarded_script_finishes_promptly(tmp_path):
             """
         import numpy as np
         from skimage import data
-        from napari_colorize.worker import get_worker
+        from napari_colorize.client import get_worker
 
         w = get_worker()
         img = data.coffee()[:128, :128]
-        w.train("lookup", [img], out=r"%s")
-        res = w.colorize(img.mean(-1).astype(np.uint8), r"%s", tile=64, overlap=8)
+        w.train("lookup", [img], out=r"{0}")
+        res = w.colorize(img.mean(-1).astype(np.uint8), r"{0}", tile=64, overlap=8)
         print("PID", w.pid, "SHAPE", res["rgb"].shape, flush=True)
-        """
-            % (tmp_path / "m", tmp_path / "m")
+        """.format(tmp_path / "m")
         )
     )
     t0 = time.monotonic()
@@ -202,7 +206,7 @@ def test_worker_exits_when_parent_is_killed(tmp_path):
         textwrap.dedent(
             """
         import time
-        from napari_colorize.worker import get_worker
+        from napari_colorize.client import get_worker
         w = get_worker()
         w.request("ping")
         print(w.pid, flush=True)
@@ -251,7 +255,6 @@ def test_train_keras_method_stops_cooperatively(worker, coffee, tmp_path):
         if ev.get("stage") == "epoch":
             epochs.append(ev)
 
-    t0 = time.monotonic()
     res = worker.train(
         method,
         [coffee],
@@ -265,7 +268,55 @@ def test_train_keras_method_stops_cooperatively(worker, coffee, tmp_path):
     assert 2 <= len(res["history"]["loss"]) < 100
     assert (tmp_path / "m" / "config.json").is_file()
     assert "loss" in epochs[0]["logs"]
-    assert worker.request("_modules")  # TensorFlow lives in the worker
-    assert "tensorflow" in worker.request("_modules")[0] or any(
-        m.startswith("keras") for m in worker.request("_modules")
-    )
+    modules = worker.request("_modules")  # TensorFlow lives in the engine process
+    assert any(m.split(".")[0] in ("tensorflow", "keras") for m in modules)
+
+
+def test_test_hooks_stay_out_of_production_servers():
+    w = Worker()
+    try:
+        with pytest.raises(InputError, match="unknown worker command"):
+            w.request("_crash")
+        assert w.alive
+    finally:
+        w.shutdown()
+
+
+def test_training_and_interactive_workers_are_separate(monkeypatch, coffee, lookup_folder):
+    """A long request in the train worker neither delays nor outlives a crash of the interactive one."""
+    for k, v in hook_env().items():
+        monkeypatch.setenv(k, v)
+    shutdown_workers()
+    train, inter = get_worker("train"), get_worker("interactive")
+    try:
+        assert train is not inter and get_worker("train") is train
+        with pytest.raises(ValueError, match="role"):
+            get_worker("gpu")
+        out: dict = {}
+
+        def long_request():
+            try:
+                out["res"] = train.request("_sleep", seconds=60)
+            except Cancelled as e:
+                out["cancelled"] = e
+
+        t = threading.Thread(target=long_request)
+        t.start()
+        deadline = time.monotonic() + 60
+        while not train.busy and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        res = inter.colorize(coffee[..., 0], lookup_folder)
+        assert res["rgb"].shape == coffee.shape
+        assert train.busy and time.monotonic() - t0 < 30  # answered while the training runs
+        train_pid = train.pid
+        with pytest.raises(WorkerCrashed):
+            inter.request("_crash")
+        assert train.alive and train.busy and train.pid == train_pid
+        train.stop()
+        t.join(30)
+        assert not t.is_alive() and "cancelled" in out  # stopped, not finished
+        assert train.request("ping")["pid"] == train_pid  # stopped cooperatively, still warm
+    finally:
+        shutdown_workers()
+    assert not train.alive and not inter.alive

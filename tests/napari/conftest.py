@@ -4,27 +4,36 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("napari")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from worker_hooks import hook_env  # noqa: E402 - test-only server commands, found through the path above
+
 
 @pytest.fixture(scope="session", autouse=True)
 def user_models_dir(tmp_path_factory):
-    """An isolated user models folder for the whole session (the worker inherits it)."""
-    from napari_colorize.worker import shutdown_worker
+    """An isolated user models folder for the whole session (the workers inherit it).
 
-    shutdown_worker()  # a worker started earlier would not see the variable
+    The workers also load the test-only server commands (``_crash``, ``_sleep``).
+    """
+    from napari_colorize.client import shutdown_workers
+
+    shutdown_workers()  # a worker started earlier would not see the variables
     d = tmp_path_factory.mktemp("user_models")
-    old = os.environ.get("NAPARI_COLORIZE_MODELS")
-    os.environ["NAPARI_COLORIZE_MODELS"] = str(d)
+    env = {"NAPARI_COLORIZE_MODELS": str(d), **hook_env()}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     yield d
-    shutdown_worker()
-    if old is None:
-        os.environ.pop("NAPARI_COLORIZE_MODELS", None)
-    else:
-        os.environ["NAPARI_COLORIZE_MODELS"] = old
+    shutdown_workers()
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(autouse=True)
@@ -51,11 +60,11 @@ def coffee_gray(coffee):
 
 @pytest.fixture(scope="session")
 def lookup_model(tmp_path_factory, coffee, user_models_dir):
-    """A lookup model trained on coffee, through the engine worker."""
-    from napari_colorize.worker import get_worker
+    """A lookup model trained on coffee, through the training worker."""
+    from napari_colorize.client import get_worker
 
     out = tmp_path_factory.mktemp("models") / "coffee_lookup"
-    res = get_worker().train("lookup", [coffee], out=out)
+    res = get_worker("train").train("lookup", [coffee], out=out)
     assert (out / "config.json").is_file()
     assert res["path"] == str(out)
     return out

@@ -19,7 +19,7 @@ from napari_colorize._napari._widgets import (
     EvaluateWidget,
     TrainWidget,
 )
-from napari_colorize.worker import get_worker
+from napari_colorize.client import get_worker
 
 pytestmark = pytest.mark.napari
 
@@ -459,21 +459,26 @@ def test_worker_process_is_separate():
     assert "tensorflow" not in sys.modules
 
 
-def test_worker_stops_when_viewer_closes(make_napari_viewer, qtbot, coffee_gray, lookup_model):
-    viewer = make_napari_viewer()
-    layer = viewer.add_image(coffee_gray[:64, :64], name="small")
-    _api.colorize_layer(viewer, layer, lookup_model)
-    worker = get_worker()
-    assert worker.alive
-    pid = worker.pid
-    viewer.close()
-    qtbot.waitUntil(lambda: not worker.alive, timeout=10_000)
+def test_workers_stop_when_viewer_closes(make_napari_viewer, qtbot, coffee, coffee_gray, lookup_model):
     import os
 
-    qtbot.waitUntil(
-        lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
-        timeout=10_000,
-    )
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(coffee_gray[:64, :64], name="small")
+    ref = viewer.add_image(coffee[:64, :64], name="ref", rgb=True)
+    _api.colorize_layer(viewer, layer, lookup_model)
+    _api.train_from_layers(viewer, [ref], "lookup", "small-lookup")
+    workers = [get_worker("interactive"), get_worker("train")]
+    assert all(w.alive for w in workers) and workers[0].pid != workers[1].pid
+    pids = [w.pid for w in workers]
+    viewer.close()
+    qtbot.waitUntil(lambda: not any(w.alive for w in workers), timeout=10_000)
+    for pid in pids:
+        qtbot.waitUntil(
+            lambda pid=pid: (
+                not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+            ),
+            timeout=10_000,
+        )
 
 
 def test_colorize_widget_auto_tiling_uses_the_models_defaults(

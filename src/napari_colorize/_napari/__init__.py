@@ -1,7 +1,7 @@
 """The napari plugin: widgets, sample data and scripted helpers.
 
 The only subpackage that imports napari or Qt.  It never imports
-TensorFlow: the engine runs in :mod:`napari_colorize.worker`'s process.
+TensorFlow: the engine runs in other processes, reached through :mod:`napari_colorize.client`.
 """
 
 from ._api import (

@@ -1,7 +1,8 @@
 """Scripted napari sessions: colorize a layer, train from layers, evaluate.
 
-Everything that needs TensorFlow runs in the engine worker process
-(:mod:`napari_colorize.worker`); this module only handles layers.
+Everything that needs TensorFlow runs in an engine process, reached through
+:mod:`napari_colorize.client` (trainings in the ``"train"`` worker, the rest in
+the ``"interactive"`` one); this module only handles layers.
 
 Examples
 --------
@@ -22,8 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Cancelled, InputError, ModelFolderError
-from ..worker import Worker, describe_model_folder, get_worker
+from ..catalogue import describe_model_folder, resolve_model_path, user_models_dir
+from ..client import Worker, get_worker
+from ..errors import Cancelled, InputError
+from ..protocol import TILING_KEYS, progress_fraction
+from ._lifecycle import refresh_model_lists, watch_viewer
 
 __all__ = [
     "colorize_layer",
@@ -38,32 +42,6 @@ __all__ = [
 
 #: names of the output layers: "<input name><suffix>"
 OUTPUT_SUFFIXES = {"L": " L", "a": " a", "b": " b", "rgb": " RGB", "tiles": " tiles"}
-
-TILING_KEYS = ("tile", "overlap", "blend", "global_anchor", "batch_size")
-
-
-#: ids of viewers that used the worker from a script; the worker stops when they are all closed
-_WATCHED: set[int] = set()
-
-
-def _watch_viewer(viewer: Any) -> None:
-    """Shut the engine worker down when this viewer (and every widget) is closed."""
-    key = id(viewer)
-    if key in _WATCHED:
-        return
-    try:
-        qtwin = viewer.window._qt_window
-    except AttributeError:  # a headless ViewerModel: nothing to watch
-        return
-    _WATCHED.add(key)
-
-    def gone(*_: Any) -> None:
-        _WATCHED.discard(key)
-        from ._widgets import _shutdown_if_unused
-
-        _shutdown_if_unused()
-
-    qtwin.destroyed.connect(gone)
 
 
 # ---------------------------------------------------------------------------
@@ -160,32 +138,23 @@ def _gray_data(layer: Any) -> Any:
     return data
 
 
-def _resolve_model_arg(model: Any, worker: Worker | None = None) -> Any:
-    """A model spec the worker understands; checks folders here (no TF needed)."""
+def _resolve_model_arg(model: Any, worker: Worker) -> str:
+    """The model folder to send to the worker; checked here, where no TensorFlow is needed."""
     import tempfile
 
-    from ..api import builtin_models, user_models_dir
     from ..methods.base import Colorizer
 
     if isinstance(model, Colorizer):
         # A loaded model lives in this process; the engine runs in another one, so
         # hand it over as a saved folder.  Saving imports nothing new: a Keras
         # model already pulled TensorFlow in, and the others do not need it.
-        tmp = Path(tempfile.mkdtemp(prefix="model-", dir=(worker or get_worker())._tmpdir()))
-        model = str(model.save(tmp / model.name))
-    if isinstance(model, os.PathLike):
-        model = os.fspath(model)
-    if not isinstance(model, str) or not model:
+        tmp = Path(tempfile.mkdtemp(prefix="model-", dir=worker.scratch_dir()))
+        model = model.save(tmp / model.name)
+    if not isinstance(model, (str, os.PathLike)) or not os.fspath(model):
         raise InputError(f"model must be a model folder or a model name, got {model!r}")
-    if model in builtin_models() and not Path(model).exists():
-        return model
-    p = Path(model).expanduser()
-    if not p.exists() and (user_models_dir() / model).is_dir():
-        p = user_models_dir() / model
-    if not p.exists():
-        raise ModelFolderError(f"no such model folder or model name: {model!r}")
-    describe_model_folder(p)  # raises ModelFolderError for a folder of the wrong kind
-    return str(p.resolve())
+    path = resolve_model_path(model)
+    describe_model_folder(path)  # raises ModelFolderError for a folder of the wrong kind
+    return str(path.resolve())
 
 
 def layer_box(shapes: Any, image: Any) -> tuple[int, int, int, int]:
@@ -332,13 +301,15 @@ def _add_outputs(
             **common,
         ),
     ]
+    from ..tiling import TilePlan
+
     tiles_name = name + OUTPUT_SUFFIXES["tiles"]
-    plan = res.get("plan") or {}
-    boxes = plan.get("write_boxes") or []
+    plan = res.get("plan")
+    tile_plan = TilePlan.from_dict(plan) if plan else None
+    boxes = [list(t.write) for t in tile_plan.tiles] if tile_plan is not None else []
     if show_tiles and tiled and boxes:
-        rects = [
-            np.array([[y0 - 0.5, x0 - 0.5], [y1 - 0.5, x1 - 0.5]], dtype=float) for y0, x0, y1, x1 in boxes
-        ]
+        # pixel centres are integers: the outline runs along the pixel edges
+        rects = [np.asarray(r, dtype=float) - 0.5 for r in tile_plan.rectangles()]
         width = max(1.0, 0.004 * max(L.shape[-2:]))
         kw = dict(
             edge_color="yellow",
@@ -381,9 +352,8 @@ def _split_tiling(tiling: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     show_tiles = bool(tiling.pop("show_tiles", True))
     unknown = set(tiling) - set(TILING_KEYS)
     if unknown:
-        raise InputError(
-            f"unknown tiling option(s) {', '.join(sorted(unknown))}; use {', '.join(TILING_KEYS + ('show_tiles',))}"
-        )
+        known = ", ".join((*TILING_KEYS, "show_tiles"))
+        raise InputError(f"unknown tiling option(s) {', '.join(sorted(unknown))}; use {known}")
     if tiling.get("tile") == "auto":
         return tiling, show_tiles
     if tiling.get("tile") is not None:
@@ -405,13 +375,12 @@ def _progress_bar(desc: str) -> Any:
 
 
 def _feed(pbar: Any, ev: dict) -> None:
-    total, done = ev.get("total"), ev.get("done")
-    if ev.get("planes"):
-        total, done = ev["planes"], ev.get("plane", 0)
-    if total:
+    frac = progress_fraction(ev)
+    if frac is not None:
+        done, total = frac
         if pbar.total != total:
-            pbar.total = int(total)
-        pbar.n = int(done or 0)
+            pbar.total = total
+        pbar.n = done
         pbar.refresh()
 
 
@@ -435,14 +404,14 @@ def colorize_layer(
         A grayscale layer (2D, or nD with the last two axes spatial), or its name.
     model : str, path or Colorizer
         A model folder, a built-in model name, the name of a folder in
-        :func:`napari_colorize.api.user_models_dir`, or a loaded model (saved
+        :func:`napari_colorize.catalogue.user_models_dir`, or a loaded model (saved
         to a temporary folder for the engine worker).
     blocking : bool
         Wait and return the layers (scripts).  With ``False``, return the
         started napari ``GeneratorWorker`` (widgets); layers are added when it
         finishes.
     worker : Worker, optional
-        The engine worker (the process-wide one by default).
+        The engine worker (``get_worker("interactive")`` by default).
     on_done, on_error : callable, optional
         Called with the new layers / the exception (non-blocking mode).
     **tiling
@@ -467,9 +436,9 @@ def colorize_layer(
         layer = viewer.layers[layer]
     check_gray_layer(layer)
     options, show_tiles = _split_tiling(tiling)
-    worker = worker or get_worker()
+    worker = worker or get_worker("interactive")
     model = _resolve_model_arg(model, worker)
-    _watch_viewer(viewer)
+    watch_viewer(viewer)
     tiled = options.get("tile") is not None
 
     def finish(res: dict) -> list:
@@ -594,12 +563,17 @@ def train_from_layers(
         A method name (``napari_colorize.list_methods()``).
     out : path or str
         The model folder to write.  A bare name (no path separator) is saved
-        in :func:`napari_colorize.api.user_models_dir`.
+        in :func:`napari_colorize.catalogue.user_models_dir`.
     blocking : bool
         Wait and return the path (scripts); with ``False`` return the started
         napari ``GeneratorWorker``.
     box : (y0, x0, y1, x1) or a Shapes layer, optional
         Train only on this region (the first rectangle of a Shapes layer).
+    worker : Worker, optional
+        The engine worker (``get_worker("train")`` by default, so that
+        colorizing goes on while training runs).
+    on_progress, on_done, on_error : callable, optional
+        Called with each progress event, the saved folder, the exception.
     **config
         Method config values (epochs, batch_size, crop_size, ...).
 
@@ -614,22 +588,26 @@ def train_from_layers(
     images, box = _train_args(viewer, layers, box)
     out_p = Path(out)
     if isinstance(out, str) and os.sep not in out and "/" not in out and not out_p.is_absolute():
-        from ..api import user_models_dir
-
         out_p = user_models_dir() / out
     out_p = out_p.expanduser().resolve()
     out_p.parent.mkdir(parents=True, exist_ok=True)
-    worker = worker or get_worker()
-    _watch_viewer(viewer)
+    worker = worker or get_worker("train")
+    watch_viewer(viewer)
 
     def gen() -> Generator[dict, None, dict]:
-        return (yield from worker.iter_train(method, images, out=out_p, config=config, box=box))
+        res = yield from worker.iter_train(method, images, out=out_p, config=config, box=box)
+        return res
+
+    def saved(ev: dict) -> None:
+        if ev.get("stage") == "saved":
+            refresh_model_lists()
 
     if blocking:
         g = gen()
         try:
             while True:
                 ev = next(g)
+                saved(ev)
                 if on_progress is not None:
                     on_progress(ev)
         except StopIteration as s:
@@ -639,6 +617,7 @@ def train_from_layers(
     from napari.qt.threading import create_worker
 
     tw = create_worker(gen, _start_thread=False, _connect={"errored": on_error or _notify_error})
+    tw.yielded.connect(saved)
     if on_progress is not None:
         tw.yielded.connect(on_progress)
     tw.returned.connect(lambda res: on_done(Path(res["path"])) if on_done else None)

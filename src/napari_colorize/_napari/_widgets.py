@@ -1,14 +1,16 @@
 """The dock widgets: Colorize, Train colorizer, Evaluate colorization.
 
 Each widget is a magicgui ``Container``; the work goes through
-:mod:`napari_colorize._napari._api`, which talks to the engine worker process.
+:mod:`napari_colorize._napari._api`, which talks to the engine processes
+(training in its own, so that colorizing goes on meanwhile).
 No TensorFlow is ever imported here.
 """
 
 from __future__ import annotations
 
 import csv
-import weakref
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +29,16 @@ from magicgui.widgets import (
     Table,
 )
 
+from ..catalogue import describe_model_folder, list_models, user_models_dir
 from ..errors import Cancelled, ColorizeError, InputError
-from ..worker import WorkerCrashed, describe_model_folder, list_models
+from ..protocol import TRAIN_STOP_GRACE, WorkerCrashed, progress_fraction
+from ..tiling import BLENDS
 from . import _api
+from ._lifecycle import refresh_model_lists, register_model_list, register_widget, shutdown_if_unused
 
 __all__ = ["ColorizeWidget", "TrainWidget", "EvaluateWidget", "LOAD_FOLDER"]
 
 LOAD_FOLDER = "load folder…"
-BLENDS = ["gaussian", "hann", "average", "max", "crop"]
-
-_COLORIZE_WIDGETS: weakref.WeakSet[ColorizeWidget] = weakref.WeakSet()
-_LIVE: weakref.WeakSet[Container] = weakref.WeakSet()
-
-
-def refresh_model_lists(select: str | None = None) -> None:
-    """Re-read the model folders in every open Colorize widget."""
-    for w in list(_COLORIZE_WIDGETS):
-        try:
-            w.refresh_models(select=select)
-        except RuntimeError:  # widget already deleted by Qt
-            pass
 
 
 def _notify(widget: Any, exc: BaseException | str, *, level: str = "error", actions: tuple = ()) -> None:
@@ -55,7 +47,10 @@ def _notify(widget: Any, exc: BaseException | str, *, level: str = "error", acti
 
     text = str(exc)
     if isinstance(exc, WorkerCrashed):
-        text = f"The engine worker crashed; your layers are unchanged and the next run starts a new worker.\n{exc}"
+        text = (
+            "The engine worker crashed; your layers are unchanged and the next run starts a new worker."
+            f"\n{exc}"
+        )
     if isinstance(exc, Cancelled):
         level = "info"
     widget.messages.append((level, text))
@@ -67,13 +62,21 @@ def _notify(widget: Any, exc: BaseException | str, *, level: str = "error", acti
     notification_manager.dispatch(Notification(f"napari-colorize: {text}", severity=sev, actions=actions))
 
 
-def _shutdown_if_unused(*_: Any) -> None:
-    """Stop the engine worker when the last widget is gone (viewer closed)."""
-    from ..worker import shutdown_worker
+def _while_open(method: Callable[..., None]) -> Callable[..., None]:
+    """Skip a callback from a background run once the widget is closed (its Qt objects are gone)."""
 
-    alive = [w for w in list(_LIVE) if not getattr(w, "_closed", False)]
-    if not alive and not _api._WATCHED:
-        shutdown_worker()
+    @functools.wraps(method)
+    def wrapper(self: _Base, *args: Any) -> None:
+        if self._closed:
+            return
+        try:
+            method(self, *args)
+        except RuntimeError as e:  # Qt deleted the widget before `destroyed` reached us
+            if "has been deleted" not in str(e):
+                raise
+            self._closed = True
+
+    return wrapper
 
 
 class _Base(Container):
@@ -84,7 +87,7 @@ class _Base(Container):
         self.messages: list[tuple[str, str]] = []
         self._closed = False
         self._tw: Any = None
-        _LIVE.add(self)
+        register_widget(self)
         ev = viewer.layers.events
         for name in ("inserted", "removed", "reordered", "changed"):
             getattr(ev, name, None) and getattr(ev, name).connect(self._on_layers_changed)
@@ -100,23 +103,32 @@ class _Base(Container):
         if tw is not None and getattr(tw, "engine_worker", None) is not None:
             try:
                 tw.engine_worker.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:  # the worker may already be gone; closing must go on
                 pass
-        _shutdown_if_unused()
+        shutdown_if_unused()
 
     @property
     def running(self) -> bool:
         return self._tw is not None
 
-    def _layers(self, *, rgb: bool | None = None, kind: str = "image") -> list[tuple[str, Any]]:
+    def _layers(
+        self, *, rgb: bool | None = None, kind: str = "image", outputs: bool = True
+    ) -> list[tuple[str, Any]]:
+        """``(name, layer)`` of the viewer's Image (or Shapes) layers; ``outputs=False`` leaves out ours."""
         from napari.layers import Image, Shapes
 
         cls = Image if kind == "image" else Shapes
         out = []
         for ly in self._viewer.layers:
             if isinstance(ly, cls) and (rgb is None or bool(getattr(ly, "rgb", False)) == rgb):
-                out.append((ly.name, ly))
+                if outputs or not _is_output(ly):
+                    out.append((ly.name, ly))
         return out
+
+
+def _is_output(layer: Any) -> bool:
+    """Whether ``layer`` is one of the plugin's own results (``<name> RGB``, ``<name> L``, ...)."""
+    return isinstance(getattr(layer, "metadata", None), dict) and "napari_colorize" in layer.metadata
 
 
 # ---------------------------------------------------------------------------
@@ -150,7 +162,7 @@ class ColorizeWidget(_Base):
         )
         self.tile = SpinBox(label="tile size", value=512, min=1, max=65536, step=32, enabled=False)
         self.overlap = SpinBox(label="overlap", value=32, min=0, max=8192, step=8, enabled=False)
-        self.blend = ComboBox(label="blend", choices=BLENDS, value="gaussian")
+        self.blend = ComboBox(label="blend", choices=list(BLENDS), value="gaussian")
         self.global_anchor = CheckBox(value=False, text="global color anchor")
         self.show_tiles = CheckBox(value=True, text="show tiles")
         self.run_button = PushButton(text="Colorize")
@@ -182,8 +194,38 @@ class ColorizeWidget(_Base):
         self.auto_tile.changed.connect(self._on_tiles_toggled)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
-        _COLORIZE_WIDGETS.add(self)
+        register_model_list(self)
         self.reset_choices()
+        self.preselect_gray()
+        self._viewer.layers.selection.events.active.connect(self._on_active)
+
+    # -- the gray layer ------------------------------------------------------
+    def preselect_gray(self) -> None:
+        """Choose the selected gray layer, else the first gray one that is not one of our outputs.
+
+        Keeps a choice that is still in the viewer.
+        """
+        current = self.image.value
+        if current is not None and current in self._viewer.layers:
+            return
+        active = self._viewer.layers.selection.active
+        grays = [ly for _, ly in self._layers(rgb=False, outputs=False)]
+        if active is not None and any(active is ly for _, ly in self._layers(rgb=False)):
+            self.image.value = active
+        elif grays:
+            self.image.value = grays[0]
+
+    def _on_active(self, event: Any) -> None:
+        layer = event.value
+        if self._closed or self.running or layer is None:
+            return
+        if any(layer is ly for _, ly in self._layers(rgb=False)):
+            self.image.value = layer
+
+    def _on_layers_changed(self, *_: Any) -> None:
+        if not self._closed:
+            self.reset_choices()
+            self.preselect_gray()
 
     # -- models --------------------------------------------------------------
     def _model_choices(self, *_: Any) -> list[tuple[str, str]]:
@@ -283,14 +325,14 @@ class ColorizeWidget(_Base):
         self.reset_choices()
         self.image.value = gray
 
+    @_while_open
     def _progress(self, ev: dict) -> None:
-        total, done = ev.get("total"), ev.get("done")
-        if ev.get("planes"):
-            total, done = ev["planes"], ev.get("plane", 0)
-        if total:
-            self.progress.max = int(total)
-            self.progress.value = min(int(done or 0), int(total))
+        frac = progress_fraction(ev)
+        if frac is not None:
+            self.progress.max = frac[1]
+            self.progress.value = frac[0]
 
+    @_while_open
     def _done(self, layers: list) -> None:
         import time
 
@@ -298,6 +340,7 @@ class ColorizeWidget(_Base):
         rgb = next((ly.name for ly in layers if getattr(ly, "rgb", False)), "")
         self.status.value = f"done in {time.monotonic() - self._t0:.1f} s: {rgb}"
 
+    @_while_open
     def _error(self, exc: BaseException) -> None:
         self.status.value = "cancelled" if isinstance(exc, Cancelled) else "failed"
         _notify(self, exc)
@@ -322,21 +365,25 @@ _SIMPLE = {"int", "float", "bool", "str"}
 
 
 def _field_widget(field: dict[str, Any]) -> Any:
-    name, default, help_ = field["name"], field["default"], field.get("help", "")
+    """An input widget for one config field: a readable label, the field's help as its tooltip."""
+    name, default = field["name"], field["default"]
+    label = name.replace("_", " ")
+    help_ = field.get("help") or label
+    kw = {"name": name, "tooltip": help_}
     if field.get("choices"):
-        return ComboBox(name=name, label=name, choices=field["choices"], value=default, tooltip=help_)
+        return ComboBox(label=label, choices=field["choices"], value=default, **kw)
     t = field["type"]
     if t == "bool":
-        return CheckBox(name=name, text=name, value=bool(default), tooltip=help_)
+        return CheckBox(text=label, value=bool(default), **kw)
     if t == "int":
-        return SpinBox(name=name, label=name, value=int(default), min=-(2**31), max=2**31 - 1, tooltip=help_)
+        return SpinBox(label=label, value=int(default), min=-(2**31), max=2**31 - 1, **kw)
     if t == "float":
         # a text field: spin boxes round small values such as learning rates to 0
-        w = LineEdit(name=name, label=name, value=repr(float(default)), tooltip=help_)
+        w = LineEdit(label=label, value=repr(float(default)), **kw)
         w._colorize_float = True
         return w
     if t == "str":
-        return LineEdit(name=name, label=name, value=str(default or ""), tooltip=help_)
+        return LineEdit(label=label, value=str(default or ""), **kw)
     return None
 
 
@@ -354,7 +401,12 @@ class TrainWidget(_Base):
         self.source = RadioButtons(
             label="train on", choices=["layers", "folder"], value="layers", orientation="horizontal"
         )
-        self.layers = Select(label="RGB layers", choices=lambda w: self._layers(rgb=True))
+        self.include_outputs = CheckBox(
+            value=False,
+            text="list colorized results",
+            tooltip="also offer this plugin's own '<name> RGB' results as training images",
+        )
+        self.layers = Select(label="RGB layers", choices=self._rgb_choices)
         self.folder = FileEdit(label="image folder", mode="d", visible=False)
         self.crop = ComboBox(
             label="crop box",
@@ -379,6 +431,7 @@ class TrainWidget(_Base):
             [
                 self.source,
                 self.layers,
+                self.include_outputs,
                 self.folder,
                 self.crop,
                 self.method,
@@ -394,6 +447,7 @@ class TrainWidget(_Base):
         self.result_path: Path | None = None
         self._setup_plot()
         self.source.changed.connect(self._on_source)
+        self.include_outputs.changed.connect(lambda *_: self.layers.reset_choices())
         self.method.changed.connect(self._build_config)
         self.train_button.changed.connect(self.run)
         self.stop_button.changed.connect(self.stop)
@@ -430,8 +484,18 @@ class TrainWidget(_Base):
         self.canvas.draw_idle()
 
     # -- config -----------------------------------------------------------------
+    def _rgb_choices(self, *_: Any) -> list[tuple[str, Any]]:
+        """RGB layers to train on: our own colorized results only when asked for (or already picked)."""
+        picked = list(getattr(getattr(self, "layers", None), "value", None) or ())
+        return [
+            (name, ly)
+            for name, ly in self._layers(rgb=True)
+            if self.include_outputs.value or not _is_output(ly) or any(ly is p for p in picked)
+        ]
+
     def _on_source(self, value: str) -> None:
         self.layers.visible = value == "layers"
+        self.include_outputs.visible = value == "layers"
         self.crop.visible = value == "layers"
         self.folder.visible = value == "folder"
 
@@ -470,8 +534,6 @@ class TrainWidget(_Base):
     # -- running ---------------------------------------------------------------
     def run(self, *_: Any) -> Any:
         """Start training (non-blocking); returns the napari worker or None on bad input."""
-        from ..api import user_models_dir
-
         if self._tw is not None:
             _notify(self, "training is already running", level="warning")
             return None
@@ -524,17 +586,15 @@ class TrainWidget(_Base):
         self.stop_button.enabled = True
         return tw
 
+    @_while_open
     def _on_event(self, ev: dict) -> None:
         stage = ev.get("stage")
         epochs, steps = ev.get("epochs"), ev.get("steps")
-        if stage == "train_begin":
-            self.progress.max = int((epochs or 1) * (steps or 1))
-        elif stage == "batch":
-            if steps and epochs:
-                self.progress.max = int(epochs * steps)
-                self.progress.value = min(
-                    int(ev.get("epoch", 0) * steps + ev.get("batch", 0)), self.progress.max
-                )
+        frac = progress_fraction(ev)
+        if frac is not None:
+            self.progress.max = frac[1]
+            self.progress.value = frac[0]
+        if stage == "batch":
             if "loss" in ev and steps:
                 self.history.setdefault("batch_loss", []).append(
                     (ev.get("epoch", 0) + ev.get("batch", 0) / steps, ev["loss"])
@@ -544,14 +604,12 @@ class TrainWidget(_Base):
         elif stage == "epoch":
             for k, v in (ev.get("logs") or {}).items():
                 self.history.setdefault(k, []).append(v)
-            if epochs:
-                self.progress.max = int(epochs * (steps or 1))
-                self.progress.value = min(int(ev.get("epoch", 0) * (steps or 1)), self.progress.max)
             self.status.value = f"epoch {ev.get('epoch')}/{epochs or '?'}: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in (ev.get("logs") or {}).items() if isinstance(v, float)
             )
             self._redraw()
 
+    @_while_open
     def _done(self, path: Path) -> None:
         self.result_path = Path(path)
         self.progress.value = self.progress.max
@@ -560,6 +618,7 @@ class TrainWidget(_Base):
         _notify(self, f"model saved to {path}" + (" (stopped early)" if stopped else ""), level="info")
         refresh_model_lists(select=str(path))
 
+    @_while_open
     def _error(self, exc: BaseException) -> None:
         self.status.value = "stopped (nothing saved)" if isinstance(exc, Cancelled) else "failed"
         _notify(self, exc)
@@ -574,8 +633,6 @@ class TrainWidget(_Base):
         """Stop training: the model stops after the current batch and is saved."""
         tw = self._tw
         if tw is not None:
-            from ..worker import TRAIN_STOP_GRACE
-
             self._stopping = True
             self.status.value = "stopping after the current batch…"
             tw.engine_worker.stop(grace=TRAIN_STOP_GRACE)

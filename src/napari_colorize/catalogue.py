@@ -1,0 +1,129 @@
+"""The model catalogue: built-in models, the user models folder, and how a model name is resolved.
+
+The single rule for turning a name or a path into a model folder is
+:func:`resolve_model_path`; the API, the command line, the engine server and
+the napari plugin all use it.  Reading the catalogue only reads
+``config.json`` files: this module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelFolderError
+
+__all__ = [
+    "builtin_models_dir",
+    "builtin_models",
+    "user_models_dir",
+    "list_models",
+    "describe_model_folder",
+    "resolve_model_path",
+]
+
+#: environment variable that overrides the user models folder
+MODELS_ENV = "NAPARI_COLORIZE_MODELS"
+
+
+def builtin_models_dir() -> Path:
+    """The folder of the models shipped inside the package."""
+    return Path(__file__).parent / "models"
+
+
+def builtin_models() -> dict[str, Path]:
+    """Built-in models shipped in the package: name -> folder."""
+    d = builtin_models_dir()
+    if not d.is_dir():
+        return {}
+    return {p.name: p for p in sorted(d.iterdir()) if (p / "config.json").is_file()}
+
+
+def user_models_dir() -> Path:
+    """The user models folder (platformdirs), overridable with ``$NAPARI_COLORIZE_MODELS``."""
+    env = os.environ.get(MODELS_ENV)
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("napari-colorize")) / "models"
+
+
+def _user_models() -> dict[str, Path]:
+    d = user_models_dir()
+    if not d.is_dir():
+        return {}
+    return {p.name: p for p in sorted(d.iterdir()) if (p / "config.json").is_file()}
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """The model folder that a name or a path stands for.
+
+    The rule, in order:
+
+    1. an existing path (``~`` expanded) is taken as it is;
+    2. else a folder of that name in the user models folder (:func:`user_models_dir`);
+    3. else a built-in model of that name (:func:`builtin_models`).
+
+    So a user's own model shadows a built-in model of the same name, and an
+    explicit path always wins.  The folder's content is checked when it is
+    loaded (or by :func:`describe_model_folder`), not here.
+
+    Raises
+    ------
+    ModelFolderError
+        When the name matches nothing.
+    """
+    if not isinstance(name_or_path, (str, os.PathLike)) or not os.fspath(name_or_path):
+        raise ModelFolderError(f"a model is a model folder or a model name, got {name_or_path!r}")
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return path
+    name = os.fspath(name_or_path)
+    user = user_models_dir() / name
+    if user.is_dir():
+        return user
+    builtins = builtin_models()
+    if name in builtins:
+        return builtins[name]
+    known = sorted(set(builtins) | set(_user_models()))
+    raise ModelFolderError(
+        f"no such model folder or model name: {name!r}"
+        + (f" (model names: {', '.join(known)})" if known else "")
+    )
+
+
+def list_models() -> dict[str, str]:
+    """Models a user can pick: display name -> folder.
+
+    User models appear under their name; a built-in model appears under its
+    name unless a user model of the same name shadows it (see
+    :func:`resolve_model_path`), then as ``"<name> (built-in)"``.  Built-ins
+    come first.
+    """
+    user = _user_models()
+    out = {(f"{n} (built-in)" if n in user else n): str(p) for n, p in builtin_models().items()}
+    out.update({n: str(p) for n, p in user.items()})
+    return out
+
+
+def describe_model_folder(path: str | os.PathLike) -> dict[str, Any]:
+    """Method, config and provenance of a model folder (reads its ``config.json`` only).
+
+    Raises
+    ------
+    ModelFolderError
+        For a folder that is not a napari-colorize model.
+    """
+    from .methods.base import read_model_info
+
+    info = read_model_info(path)
+    return {
+        "path": str(Path(path)),
+        "method": info["method"],
+        "config": info.get("config", {}),
+        "trained": bool(info.get("trained", True)),
+        "info": info.get("info", {}),
+        "version": info.get("version"),
+    }

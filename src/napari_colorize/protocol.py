@@ -1,0 +1,235 @@
+"""The wire protocol between a client and the engine-process server.
+
+One JSON object per line.  The client writes requests to the server's stdin::
+
+    {"id": 3, "cmd": "colorize", "args": {...}}
+    {"id": 3, "cmd": "stop"}          # cooperative stop of request 3
+
+and the server answers on its (private copy of) stdout with events::
+
+    {"id": 3, "event": "progress", "stage": "tiles", "done": 2, "total": 9}
+    {"id": 3, "event": "result", "value": {...}}
+    {"id": 3, "event": "error", "type": "InputError", "message": "..."}
+
+Arrays never travel inside the JSON: they are written as ``.npy`` files and
+referenced as ``{"__npy__": "/tmp/.../x.npy"}`` (:func:`encode_arrays`,
+:func:`decode_arrays`).
+
+Progress events are defined once here (:func:`progress_event`,
+:func:`progress_fraction`); the server makes them and every consumer (the
+client, the napari widgets) reads them through these functions.
+
+This module imports neither napari, Qt nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import errors as _errors
+from .errors import ColorizeError, InputError
+from .io import jsonable
+
+__all__ = [
+    "WorkerError",
+    "WorkerCrashed",
+    "STOP_GRACE",
+    "TRAIN_STOP_GRACE",
+    "TILING_KEYS",
+    "STAGES",
+    "encode_arrays",
+    "decode_arrays",
+    "dumps",
+    "loads",
+    "progress_event",
+    "progress_fraction",
+    "error_message",
+    "error_from_message",
+    "clean_tiling_options",
+]
+
+#: seconds a cooperative stop may take before the server process is terminated
+STOP_GRACE = 10.0
+#: the same for training (a batch plus the epoch's validation must finish)
+TRAIN_STOP_GRACE = 60.0
+
+#: the colorize options a client may send (one definition for the plugin and the server).
+#: ``tiling.TilingOptions`` is meant to replace this tuple once it exists.
+TILING_KEYS: tuple[str, ...] = ("tile", "overlap", "blend", "global_anchor", "batch_size")
+
+#: the server's progress stages: tiles of a colorization, planes of a stack (added by the client),
+#: training begin/batch/epoch and a saved model folder
+STAGES = ("tiles", "planes", "train_begin", "batch", "epoch", "saved")
+
+
+class WorkerError(ColorizeError):
+    """An unexpected error inside the engine process."""
+
+
+class WorkerCrashed(WorkerError):
+    """The engine process died (segfault, out of memory, killed)."""
+
+
+# ---------------------------------------------------------------------------
+# arrays
+# ---------------------------------------------------------------------------
+def _is_array(obj: Any) -> bool:
+    return (
+        isinstance(obj, np.ndarray)
+        or hasattr(obj, "dask")
+        or (hasattr(obj, "__array__") and hasattr(obj, "shape") and not np.isscalar(obj))
+    )
+
+
+def encode_arrays(obj: Any, folder: Path, counter: Iterator[int]) -> Any:
+    """Replace the arrays in ``obj`` by ``{"__npy__": path}`` files written in ``folder``.
+
+    Parameters
+    ----------
+    obj : nested dicts, lists and tuples of JSON values and arrays
+    folder : Path
+        Where the ``.npy`` files go.
+    counter : iterator of int
+        Numbers the files (``itertools.count()``).
+    """
+    if _is_array(obj):
+        path = folder / f"a{next(counter)}.npy"
+        np.save(path, np.asarray(obj))
+        return {"__npy__": str(path)}
+    if isinstance(obj, dict):
+        return {k: encode_arrays(v, folder, counter) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [encode_arrays(v, folder, counter) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def decode_arrays(obj: Any, *, mmap: bool = False) -> Any:
+    """Inverse of :func:`encode_arrays`: load ``{"__npy__": path}`` entries (memory-mapped if ``mmap``)."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__npy__"}:
+            return np.load(obj["__npy__"], mmap_mode="r" if mmap else None, allow_pickle=False)
+        return {k: decode_arrays(v, mmap=mmap) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [decode_arrays(v, mmap=mmap) for v in obj]
+    return obj
+
+
+def dumps(msg: dict[str, Any]) -> str:
+    """One protocol line: strict JSON without a newline (NaN and inf travel as null)."""
+    return json.dumps(jsonable(msg))
+
+
+def loads(line: str) -> dict[str, Any] | None:
+    """The message of one protocol line, or None for a blank or garbled line."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        msg = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return msg if isinstance(msg, dict) else None
+
+
+# ---------------------------------------------------------------------------
+# progress
+# ---------------------------------------------------------------------------
+def progress_event(rid: int | None, stage: str, **fields: Any) -> dict[str, Any]:
+    """A progress event of request ``rid``.
+
+    Parameters
+    ----------
+    rid : int or None
+        The request id.
+    stage : str
+        One of :data:`STAGES`.
+    **fields
+        ``done`` and ``total`` (tiles, planes), or ``epoch``, ``epochs``,
+        ``batch``, ``steps``, ``loss``, ``logs`` (training), ``path`` (saved).
+        None values are left out.
+    """
+    return {
+        "id": rid,
+        "event": "progress",
+        "stage": stage,
+        **{k: v for k, v in fields.items() if v is not None},
+    }
+
+
+def progress_fraction(ev: dict[str, Any]) -> tuple[int, int] | None:
+    """``(done, total)`` of a progress event, in the unit a progress bar should count, or None.
+
+    A plane-by-plane stack counts planes; training counts batches over all
+    epochs; everything else counts its own ``done``/``total``.
+    """
+    if ev.get("planes"):
+        return int(ev.get("plane", 0)), int(ev["planes"])
+    stage = ev.get("stage")
+    epochs, steps = ev.get("epochs"), ev.get("steps")
+    if stage in ("train_begin", "batch", "epoch"):
+        if not epochs:
+            return None
+        steps = int(steps or 1)
+        total = int(epochs) * steps
+        if stage == "train_begin":
+            return 0, total
+        if stage == "batch":
+            return min(int(ev.get("epoch", 0)) * steps + int(ev.get("batch", 0)), total), total
+        return min(int(ev.get("epoch", 0)) * steps, total), total
+    total = ev.get("total")
+    if total:
+        return min(int(ev.get("done") or 0), int(total)), int(total)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------
+_ERROR_TYPES = {
+    name: obj for name, obj in vars(_errors).items() if isinstance(obj, type) and issubclass(obj, Exception)
+}
+
+
+def error_message(rid: int | None, exc: BaseException, tb: str = "") -> dict[str, Any]:
+    """The error event for an exception raised while serving request ``rid``."""
+    return {
+        "id": rid,
+        "event": "error",
+        "type": type(exc).__name__,
+        "message": str(exc) or type(exc).__name__,
+        "traceback": tb,
+    }
+
+
+def error_from_message(msg: dict[str, Any]) -> Exception:
+    """The exception to raise in the client for an error event (the package's types keep their type)."""
+    typ = msg.get("type", "")
+    text = msg.get("message", "")
+    cls = _ERROR_TYPES.get(typ)
+    if cls is not None:
+        return cls(text)
+    if typ in ("ValueError", "TypeError"):
+        # user-caused in most cases (a shape, a dtype): an InputError for the GUI
+        return InputError(text)
+    err = WorkerError(f"{typ}: {text}")
+    err.remote_traceback = msg.get("traceback", "")  # type: ignore[attr-defined]
+    return err
+
+
+def clean_tiling_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The colorize options to send: unknown keys refused, None values dropped (``tile=None`` kept)."""
+    unknown = set(options) - set(TILING_KEYS)
+    if unknown:
+        raise InputError(
+            f"unknown colorize option(s) {', '.join(sorted(unknown))}; use {', '.join(TILING_KEYS)}"
+        )
+    return {k: v for k, v in options.items() if v is not None or k == "tile"}

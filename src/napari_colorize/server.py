@@ -1,0 +1,322 @@
+"""The engine-process server: runs requests from a client, with TensorFlow, in its own process.
+
+Started by :class:`napari_colorize.client.Worker` as ``python -m napari_colorize.server``
+(never with ``multiprocessing`` spawn, which re-runs an unguarded ``__main__`` script).
+It speaks the line protocol of :mod:`napari_colorize.protocol` on a private copy
+of stdout; stray prints from libraries go to stderr.  It serves one request at a
+time, keeps loaded models warm, and exits at once when its stdin closes (the
+client went away).
+
+Commands: ``ping``, ``describe``, ``colorize``, ``train`` and ``evaluate``.
+More handlers can be registered from the module named in
+``$NAPARI_COLORIZE_SERVER_HANDLERS``: its ``HANDLERS`` dict maps a command to
+``handler(server, rid, **args)``.  Only tests use this (to crash or stall a server).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .errors import InputError
+from .io import jsonable
+from .protocol import decode_arrays, dumps, error_message, loads, progress_event
+
+__all__ = ["Server", "ProgressCallback", "HANDLERS_ENV", "main"]
+
+#: environment variable naming a module whose ``HANDLERS`` are added to the server's commands
+HANDLERS_ENV = "NAPARI_COLORIZE_SERVER_HANDLERS"
+
+
+class ProgressCallback:
+    """A Keras-compatible callback that streams training progress and honours stops.
+
+    Duck-typed (Keras 3 accepts any object with the callback methods), so that
+    methods that do not use Keras need not import it.
+
+    Parameters
+    ----------
+    send : callable(dict)
+        Sends one progress event (made with :func:`~napari_colorize.protocol.progress_event`).
+    stop : threading.Event
+        Set when the client asks to stop; training stops after the current batch.
+    """
+
+    def __init__(self, send: Callable[[dict], None], stop: threading.Event) -> None:
+        self._send = send
+        self._stop = stop
+        self.model: Any = None
+        self.params: dict[str, Any] = {}
+        self.epoch = 0
+        self.stopped = False
+        self._last = 0.0
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.params = dict(params or {})
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set() and not self.stopped:
+            self.stopped = True
+            if self.model is not None and hasattr(self.model, "stop_training"):
+                self.model.stop_training = True
+
+    def _event(self, stage: str, **fields: Any) -> None:
+        self._send(
+            progress_event(
+                None, stage, epochs=self.params.get("epochs"), steps=self.params.get("steps"), **fields
+            )
+        )
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._event("train_begin")
+        self._check_stop()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = int(epoch)
+        self._check_stop()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        now = time.monotonic()
+        if now - self._last > 0.1:
+            self._last = now
+            loss = _floats(logs).get("loss")
+            self._event("batch", epoch=self.epoch, batch=int(batch) + 1, loss=loss)
+        self._check_stop()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._event("epoch", epoch=int(epoch) + 1, logs=jsonable(_floats(logs)))
+        self._check_stop()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        # every other hook (on_test_*, on_predict_*, on_batch_*) only checks for a stop
+        if name.startswith("on_"):
+            return lambda *a, **k: self._check_stop()
+        raise AttributeError(name)
+
+
+def _floats(logs: dict | None) -> dict[str, float]:
+    out = {}
+    for k, v in (logs or {}).items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def _describe(model: Any) -> dict[str, Any]:
+    return {
+        "method": model.name,
+        "block_size": int(model.block_size),
+        "receptive_field": int(model.receptive_field),
+        "default_tile": int(model.default_tile),
+        "default_overlap": int(model.default_overlap),
+        "config": model.config.to_dict(),
+        "trained": bool(getattr(model, "trained", True)),
+    }
+
+
+class Server:
+    """Serves requests read from ``stdin`` and writes events to ``out``.
+
+    Attributes
+    ----------
+    handlers : dict
+        Command name -> ``handler(rid, **args)``.
+    stop_requested : threading.Event
+        Set while the client wants the current request to stop.
+    """
+
+    #: how many loaded models stay warm
+    MODEL_CACHE = 4
+
+    def __init__(self, out: TextIO, stdin: TextIO | None = None) -> None:
+        self._out = out
+        self._stdin = stdin if stdin is not None else sys.stdin
+        self._out_lock = threading.Lock()
+        self._requests: queue.Queue = queue.Queue()
+        self.stop_requested = threading.Event()
+        self._current: int | None = None
+        self._stopped: set = set()
+        self._models: dict[tuple[str, float], Any] = {}
+        self.handlers: dict[str, Callable[..., Any]] = {
+            "ping": self.do_ping,
+            "describe": self.do_describe,
+            "colorize": self.do_colorize,
+            "train": self.do_train,
+            "evaluate": self.do_evaluate,
+        }
+        extra = os.environ.get(HANDLERS_ENV)
+        if extra:
+            for cmd, fn in importlib.import_module(extra).HANDLERS.items():
+                self.handlers[cmd] = functools.partial(fn, self)
+
+    # -- io --------------------------------------------------------------
+    def send(self, msg: dict) -> None:
+        """Write one event line."""
+        line = dumps(msg)
+        with self._out_lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+    def progress(self, rid: int, stage: str, **fields: Any) -> None:
+        """Send a progress event of request ``rid``."""
+        self.send(progress_event(rid, stage, **fields))
+
+    def _read_stdin(self) -> None:
+        for line in self._stdin:
+            msg = loads(line)
+            if msg is None:
+                continue
+            if msg.get("cmd") == "stop":
+                # a stop may overtake its request: remember it for when it starts
+                self._stopped.add(msg.get("id"))
+                if msg.get("id") is None or msg.get("id") == self._current:
+                    self.stop_requested.set()
+                continue
+            self._requests.put(msg)
+        # the client went away (or closed our stdin): leave at once
+        os._exit(0)
+
+    def serve(self) -> None:
+        """Announce readiness, then serve requests until ``shutdown``."""
+        threading.Thread(target=self._read_stdin, daemon=True, name="server-stdin").start()
+        self.send({"id": None, "event": "ready", "pid": os.getpid()})
+        while True:
+            msg = self._requests.get()
+            rid, cmd = msg.get("id"), msg.get("cmd")
+            if cmd == "shutdown":
+                self.send({"id": rid, "event": "result", "value": None})
+                return
+            self.stop_requested.clear()
+            self._current = rid
+            if rid in self._stopped:
+                self.stop_requested.set()
+            try:
+                handler = self.handlers.get(cmd)
+                if handler is None:
+                    raise InputError(f"unknown worker command {cmd!r}")
+                value = handler(rid, **decode_arrays(msg.get("args") or {}, mmap=True))
+                self.send({"id": rid, "event": "result", "value": value})
+            except Exception as e:  # every error goes back to the client
+                self.send(error_message(rid, e, traceback.format_exc()))
+            finally:
+                self._current = None
+
+    # -- models ------------------------------------------------------------
+    def model(self, spec: str) -> Any:
+        """A loaded model for a name or folder, cached by folder and ``config.json`` time."""
+        from .catalogue import resolve_model_path
+        from .methods import load_model
+
+        path = resolve_model_path(spec)
+        cfg = path / "config.json"
+        key = (str(path.resolve()), cfg.stat().st_mtime if cfg.is_file() else 0.0)
+        if key not in self._models:
+            model = load_model(path)  # a folder of the wrong kind raises here, before caching
+            if len(self._models) >= self.MODEL_CACHE:
+                self._models.pop(next(iter(self._models)))
+            self._models[key] = model
+        return self._models[key]
+
+    # -- commands ------------------------------------------------------------
+    def do_ping(self, rid: int) -> dict[str, Any]:
+        from ._version import __version__
+
+        return {"pid": os.getpid(), "version": __version__, "tensorflow": "tensorflow" in sys.modules}
+
+    def do_describe(self, rid: int, model: str) -> dict[str, Any]:
+        return _describe(self.model(model))
+
+    def do_colorize(
+        self,
+        rid: int,
+        image: Any,
+        model: str,
+        out_dir: str,
+        options: dict | None = None,
+        rgb: bool | None = None,
+    ) -> dict[str, Any]:
+        from . import api
+
+        m = self.model(model)
+
+        def progress(done: int, total: int) -> None:
+            self.progress(rid, "tiles", done=int(done), total=int(total))
+
+        res = api.colorize(
+            image, m, rgb=rgb, progress=progress, should_stop=self.stop_requested.is_set, **(options or {})
+        )
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for key in ("L", "ab", "rgb"):
+            arr = getattr(res, key)
+            arr = np.asarray(arr.compute() if hasattr(arr, "compute") else arr, dtype=np.float32)
+            np.save(out / f"{key}.npy", arr)
+            files[key] = {"__npy__": str(out / f"{key}.npy")}
+        plan = res.plan.to_dict() if res.plan is not None else None
+        return {**files, "plan": plan, "model": _describe(m)}
+
+    def do_train(
+        self,
+        rid: int,
+        method: str,
+        images: Any,
+        out: str | None = None,
+        config: dict | None = None,
+        box: list[int] | None = None,
+        init: str | None = None,
+    ) -> dict[str, Any]:
+        from . import api
+
+        cb = ProgressCallback(lambda ev: self.send({**ev, "id": rid}), self.stop_requested)
+        model = api.train(
+            method,
+            images,
+            out=out,
+            config=config or {},
+            init=init,
+            callbacks=[cb],
+            box=tuple(box) if box else None,
+        )
+        if out is not None:
+            self.progress(rid, "saved", path=str(out))
+        history = {k: [float(v) for v in vals] for k, vals in (getattr(model, "history", None) or {}).items()}
+        return {"path": out, "history": history, "stopped": cb.stopped, "model": _describe(model)}
+
+    def do_evaluate(self, rid: int, pred: Any, truth: Any) -> dict[str, Any]:
+        from .metrics import evaluate_pair
+
+        return jsonable(evaluate_pair(np.asarray(pred), np.asarray(truth)))
+
+
+def main() -> None:
+    """Serve on this process's stdin/stdout (``python -m napari_colorize.server``)."""
+    # keep the protocol on a private copy of stdout; stray prints go to stderr
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    Server(proto).serve()
+
+
+if __name__ == "__main__":
+    main()
