@@ -24,6 +24,7 @@ __all__ = [
     "L2gray",
     "image2L",
     "intensity_limits",
+    "dtype_limits",
     "NORMALIZE",
     "DEFAULT_PERCENTILES",
     "Lab2rgb",
@@ -236,7 +237,8 @@ def _check_limits(limits: tuple[float, float]) -> tuple[float, float]:
     return lo, hi
 
 
-def _dtype_limits(dtype: np.dtype) -> tuple[float, float]:
+def dtype_limits(dtype: np.dtype) -> tuple[float, float]:
+    """The intensity range of a dtype: uint8 0..255, uint16 0..65535, bool and float 0..1."""
     dtype = np.dtype(dtype)
     if dtype.kind == "b" or dtype.kind == "f":
         return 0.0, 1.0
@@ -307,7 +309,7 @@ def intensity_limits(
     if mode == "none":
         return 0.0, 1.0
     if mode == "dtype":
-        return _dtype_limits(dtype)
+        return dtype_limits(dtype)
     try:
         p_lo, p_hi = (float(v) for v in percentiles)
     except (TypeError, ValueError):
@@ -321,7 +323,7 @@ def intensity_limits(
         raise InputError("image contains NaN or infinite values")
     lo, hi = (float(v) for v in np.percentile(values, [p_lo, p_hi]))
     if hi <= lo:
-        return _dtype_limits(dtype) if dtype.kind != "i" else (lo, lo + 1.0)
+        return dtype_limits(dtype) if dtype.kind != "i" else (lo, lo + 1.0)
     return lo, hi
 
 
@@ -358,6 +360,6 @@ def image2L(
     if rgb is None:
         rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
     if rgb:
-        return gray2L(image, rgb=True), _dtype_limits(image.dtype)
+        return gray2L(image, rgb=True), dtype_limits(image.dtype)
     lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
     return gray2L(image, rgb=False, limits=lims), lims
