@@ -767,6 +767,8 @@ class ModelRef:
         return cls(str(f), cfg.stat().st_mtime)
 
 
+#: models a process keeps loaded (the least recently loaded goes first)
+MODEL_CACHE_SIZE = 4
 # per process: (folder, mtime) -> loaded model
 _MODEL_CACHE: dict[tuple[str, float], Predictor] = {}
 _MODEL_CACHE_LOCK = threading.Lock()
@@ -784,6 +786,8 @@ def cached_model(ref: ModelRef) -> Predictor:
 
             for old in [k for k in _MODEL_CACHE if k[0] == ref.folder]:
                 del _MODEL_CACHE[old]
+            while len(_MODEL_CACHE) >= MODEL_CACHE_SIZE:
+                del _MODEL_CACHE[next(iter(_MODEL_CACHE))]
             m = _MODEL_CACHE[key] = load_model(ref.folder)
             remember_folder(m, ref.folder)
         return m
