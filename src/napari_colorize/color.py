@@ -129,6 +129,16 @@ def is_gray_rgb(image: np.ndarray, *, atol: float = 1e-3) -> bool:
     )
 
 
+def _image_and_rgb(image: Any, rgb: bool | None) -> tuple[np.ndarray, bool]:
+    """The image as a non-empty array, and whether its last axis is color (guessed when None)."""
+    image = np.asarray(image)
+    if image.size == 0:
+        raise InputError(f"empty image (shape {image.shape})")
+    if rgb is None:
+        rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    return image, bool(rgb)
+
+
 def gray2L(
     image: np.ndarray, *, rgb: bool | None = None, limits: tuple[float, float] | None = None
 ) -> np.ndarray:
@@ -154,11 +164,7 @@ def gray2L(
         The gray value ``g`` (0..1) is taken as sRGB gray ``(g, g, g)``,
         whose L is computed exactly as :func:`rgb2lab` does.
     """
-    image = np.asarray(image)
-    if image.size == 0:
-        raise InputError(f"empty image (shape {image.shape})")
-    if rgb is None:
-        rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    image, rgb = _image_and_rgb(image, rgb)
     if rgb:
         if not is_gray_rgb(image):
             warnings.warn(
@@ -354,11 +360,7 @@ def image2L(
     L : ndarray of float32 (..., H, W), 0..100
     limits : (low, high)
     """
-    image = np.asarray(image)
-    if image.size == 0:
-        raise InputError(f"empty image (shape {image.shape})")
-    if rgb is None:
-        rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    image, rgb = _image_and_rgb(image, rgb)
     if rgb:
         return gray2L(image, rgb=True), dtype_limits(image.dtype)
     lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
