@@ -22,8 +22,10 @@ This module imports neither TensorFlow nor napari.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -804,6 +806,8 @@ def remember_folder(model: Predictor, folder: str | os.PathLike) -> None:
 def model_ref(model: Predictor) -> ModelRef:
     """A :class:`ModelRef` for ``model``: its known folder, or a temporary one it is saved to.
 
+    A temporary folder is removed when this process exits.
+
     Raises
     ------
     ConfigError
@@ -817,7 +821,9 @@ def model_ref(model: Predictor) -> ModelRef:
             f"a {type(model).__name__} has no model folder and cannot be saved; "
             "on a distributed cluster pass a model folder or a saved model"
         )
-    tmp = Path(tempfile.mkdtemp(prefix="napari-colorize-model-")) / "model"
+    parent = tempfile.mkdtemp(prefix="napari-colorize-model-")
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    tmp = Path(parent) / "model"
     model.save(tmp, optimizer=False)
     remember_folder(model, tmp)
     return ModelRef.of(tmp)

@@ -38,6 +38,7 @@ __all__ = [
     "BLENDS",
     "Blend",
     "TilingOptions",
+    "TILING_KEYS",
     "Tile",
     "TilePlan",
     "plan_tiles",
@@ -402,6 +403,10 @@ class TilingOptions:
         if not isinstance(options, TilingOptions):
             raise ConfigError(f"options must be TilingOptions or a dict, got {type(options).__name__}")
         return options.replace(**kw) if kw else options
+
+
+#: the fields of :class:`TilingOptions`, in order (the keys of its dict form)
+TILING_KEYS: tuple[str, ...] = tuple(TilingOptions.__dataclass_fields__)
 
 
 def _balanced_tile(n: int, tile: int, overlap: int, block: int) -> int:
