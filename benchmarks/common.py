@@ -39,7 +39,7 @@ if (
     sys.path.insert(0, str(ROOT / "src"))
 
 import napari_colorize as nc  # noqa: E402
-from napari_colorize.color import GrayWarning, Lab2rgb, rgb2lab, to_float01  # noqa: E402
+from napari_colorize.color import GrayWarning, L2gray, rgb2L, to_float01  # noqa: E402
 
 #: Longest side of the benchmark photos, px.
 SIZE = 768
@@ -122,8 +122,7 @@ def half_split(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def gray_baseline(truth_rgb: np.ndarray) -> np.ndarray:
     """The truth's own L with ab = 0, as RGB: what a colorizer must beat."""
-    L = rgb2lab(truth_rgb)[..., 0]
-    return Lab2rgb(L, np.zeros(L.shape + (2,), np.float32))
+    return np.repeat(L2gray(rgb2L(truth_rgb))[..., None], 3, axis=-1)
 
 
 def colorize_truth(truth_rgb: np.ndarray, model: Any, **kwargs: Any) -> tuple[np.ndarray, float]:

@@ -17,10 +17,12 @@ from ._version import __version__
 from .api import Colorization, builtin_models, colorize, train
 from .errors import Cancelled, ColorizeError, ConfigError, InputError, ModelFolderError
 from .methods import list_methods, load_model, make_model
+from .tiling import TilingOptions
 
 __all__ = [
     "__version__",
     "Colorization",
+    "TilingOptions",
     "colorize",
     "train",
     "load_model",

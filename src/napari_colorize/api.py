@@ -6,7 +6,7 @@ Importing this module imports neither TensorFlow nor napari.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from .catalogue import builtin_models, resolve_model_path
-from .color import Lab2rgb, gray2L
+from .color import DEFAULT_PERCENTILES, Lab2rgb, gray2L, image2L, intensity_limits
 from .errors import ConfigError
+from .progress import ProgressCallback, StopCallback
+from .tiling import TilingOptions
 
 __all__ = ["Colorization", "colorize", "train", "resolve_model", "builtin_models"]
 
@@ -31,12 +33,16 @@ class Colorization:
     rgb : ndarray (..., H, W, 3) float32 in 0..1, from ``L`` and ``ab``
     plan : TilePlan or None
         The tiles used (None when untiled).
+    limits : (low, high) or None
+        The input intensities that became black and white (see
+        :func:`~napari_colorize.color.intensity_limits`).
     """
 
     L: Any
     ab: Any
     rgb: Any
     plan: Any = None
+    limits: tuple[float, float] | None = None
 
 
 def resolve_model(model: Any) -> Any:
@@ -58,27 +64,43 @@ def colorize(
     model: Any,
     *,
     rgb: bool | None = None,
-    tile: int | None = None,
+    options: TilingOptions | dict[str, Any] | None = None,
+    tile: int | str | None = None,
     overlap: int | float | None = None,
     blend: str = "gaussian",
     global_anchor: bool = False,
     batch_size: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    halo: int | None = None,
+    normalize: str = "auto",
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+    limits: tuple[float, float] | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
 ) -> Colorization:
     """Colorize a grayscale image (or stack) with a model.
 
     Parameters
     ----------
     image : array-like (..., H, W), or (..., H, W, 3|4) RGB
-        uint8, uint16 or float 0..1.  A color image is reduced to gray by
-        its luminance, with a warning.  numpy or dask.
+        Any unsigned integer, bool or float gray image, or RGB.  A color image is reduced
+        to gray by its luminance, with a warning.  numpy or dask.
     model : Colorizer, model folder, or built-in model name
     rgb : bool, optional
         Whether the last axis of ``image`` is color (guessed by default).
-    tile, overlap, blend, global_anchor, batch_size
-        Tiling options (see :func:`napari_colorize.engine.colorize`).
+    options : TilingOptions or dict, optional
+        Tiling options as one value; when given, the tiling keywords below must be left
+        at their defaults.
+    tile, overlap, blend, global_anchor, batch_size, halo
+        Tiling options (see :class:`~napari_colorize.tiling.TilingOptions`).
         ``tile=None`` colorizes each plane whole.
+    normalize : {"auto", "dtype", "percentile", "none"}
+        How gray intensities become lightness; ``"auto"`` keeps uint8 as it is and stretches
+        other integers (a 12-bit camera image in uint16) and floats between percentiles.
+        See :func:`~napari_colorize.color.intensity_limits`.  A stack shares one pair.
+    percentiles : (low, high)
+        Percentiles for ``normalize="percentile"`` (and ``"auto"``), default (1, 99.8).
+    limits : (low, high), optional
+        Explicit intensities for black and white (e.g. a napari layer's contrast limits).
     progress : callable(done, total), optional
     should_stop : callable() -> bool, optional
         Polled between tiles; returning True raises :class:`Cancelled`.
@@ -87,32 +109,45 @@ def colorize(
     -------
     Colorization
         ``L`` is the input's own full-resolution lightness; ``rgb`` is built
-        from it and the predicted ``ab``.
+        from it and the predicted ``ab``; ``limits`` are the intensities used.
     """
     from . import engine
 
+    kw = dict(
+        tile=tile, overlap=overlap, blend=blend, global_anchor=global_anchor, batch_size=batch_size, halo=halo
+    )
+    defaults = TilingOptions().to_dict()
+    if options is not None:
+        changed = sorted(k for k, v in kw.items() if v != defaults[k])
+        if changed:
+            raise ConfigError(f"give tiling options either as options or as keywords, not both ({changed})")
+        opts = TilingOptions.coerce(options)
+    else:
+        opts = TilingOptions(**kw)
+    model_arg = model
     model = resolve_model(model)
+    if isinstance(model_arg, (str, os.PathLike)) and (Path(model_arg) / "config.json").is_file():
+        engine.remember_folder(model, model_arg)
     if hasattr(image, "dask") or type(image).__module__.startswith("dask"):
         import dask.array as da
 
         image = da.asarray(image)
         is_rgb = rgb if rgb is not None else (image.ndim >= 3 and image.shape[-1] in (3, 4))
+        lims = None
+        if not is_rgb:
+            lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
         L = image.map_blocks(
-            gray2L, rgb=is_rgb, dtype=np.float32, drop_axis=(image.ndim - 1) if is_rgb else None
+            gray2L,
+            rgb=is_rgb,
+            limits=lims,
+            dtype=np.float32,
+            drop_axis=(image.ndim - 1) if is_rgb else None,
         )
     else:
-        L = gray2L(np.asarray(image), rgb=rgb)
-    res = engine.colorize(
-        L,
-        model,
-        tile=tile,
-        overlap=overlap,
-        blend=blend,
-        global_anchor=global_anchor,
-        batch_size=batch_size,
-        progress=progress,
-        should_stop=should_stop,
-    )
+        L, lims = image2L(
+            np.asarray(image), rgb=rgb, normalize=normalize, percentiles=percentiles, limits=limits
+        )
+    res = engine.colorize(L, model, opts, progress=progress, should_stop=should_stop)
     ab = res.ab
     if hasattr(ab, "dask"):
         import dask.array as da
@@ -120,12 +155,15 @@ def colorize(
         # L aligned with ab's chunks (the engine may choose its own), with a
         # trailing length-1 axis that the block function drops again
         L_blocks = da.asarray(L)[..., None].rechunk(ab.chunks[:-1] + ((1,),))
-        rgb_out = ab.map_blocks(
-            lambda a, l: Lab2rgb(l[..., 0], a), L_blocks, dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),)
-        )
+        rgb_out = ab.map_blocks(_Lab2rgb_block, L_blocks, dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),))
     else:
         rgb_out = Lab2rgb(np.asarray(L), ab)
-    return Colorization(L=L, ab=ab, rgb=rgb_out, plan=res.plan)
+    return Colorization(L=L, ab=ab, rgb=rgb_out, plan=res.plan, limits=lims)
+
+
+def _Lab2rgb_block(ab: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """:func:`Lab2rgb` of a dask block of ab and its L with a trailing length-1 axis."""
+    return Lab2rgb(L[..., 0], ab)
 
 
 def train(

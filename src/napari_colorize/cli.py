@@ -1,9 +1,14 @@
 """The ``napari-colorize`` command.
 
 Sub-commands: ``demo``, ``methods``, ``train``, ``colorize``, ``evaluate``
-and ``import-weights``.  Errors a user can cause end with a one-line
-message on stderr and exit status 2 (1 for other failures), never a
-traceback; set ``NAPARI_COLORIZE_DEBUG=1`` to see the traceback.
+and ``import-weights``.  Errors a user can cause (bad arguments included) end
+with a one-line message on stderr and exit status 2 (1 for other failures),
+never a traceback; set ``NAPARI_COLORIZE_DEBUG=1`` to see the traceback.
+
+The command is quiet and checks before it loads: TensorFlow's C++ logging is
+silenced before TensorFlow can be imported (``--verbose`` brings it back), and
+arguments, config keys, tiling options and input files are checked before
+anything imports TensorFlow.  ``--version`` and ``methods`` never import it.
 """
 
 from __future__ import annotations
@@ -16,15 +21,39 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ._version import __version__
-from .errors import ColorizeError, ConfigError, InputError
+from .color import DEFAULT_PERCENTILES, NORMALIZE
+from .errors import ColorizeError, ConfigError, InputError, ModelFolderError
+from .tiling import BLENDS, TilingOptions
 
 __all__ = ["main", "build_parser"]
 
-BLENDS = ("gaussian", "hann", "average", "max", "crop")
 DEMO_SAMPLES = ("coffee", "chelsea", "astronaut")
+
+
+class UsageError(ColorizeError):
+    """A bad command line (argparse's error, made a one-line message)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def quiet_tensorflow(*, verbose: bool = False) -> None:
+    """Set TensorFlow's C++ log level before it is imported: errors only, or everything if ``verbose``.
+
+    A level the user exported in ``TF_CPP_MIN_LOG_LEVEL`` is kept unless ``verbose``.
+    """
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 def _parse_config(items: Sequence[str] | None) -> dict[str, Any]:
@@ -61,21 +90,31 @@ def _overlap_arg(text: str) -> int | float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="napari-colorize",
-        description="Colorize grayscale images (lookup, window classifier, autoencoders, Zhang et al. ECCV16).",
+        description="Colorize grayscale images (lookup, window classifier, autoencoders, "
+        "Zhang et al. ECCV16).",
     )
     p.add_argument("--version", action="version", version=f"napari-colorize {__version__}")
+    verbose_help = "show TensorFlow's own log messages"
+    p.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # --verbose also after the command; SUPPRESS keeps the top-level value when it is not given
+    common = _Parser(add_help=False)
+    common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=verbose_help)
 
-    d = sub.add_parser("demo", help="colorize built-in sample images and write results + metrics")
+    d = sub.add_parser(
+        "demo", parents=[common], help="colorize built-in sample images and write results + metrics"
+    )
     d.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     d.add_argument("--samples", nargs="+", default=list(DEMO_SAMPLES), help="skimage.data sample names")
 
-    m = sub.add_parser("methods", help="list methods and their config options")
+    m = sub.add_parser("methods", parents=[common], help="list methods and their config options")
     m.add_argument("--json", action="store_true", help="print JSON")
 
-    t = sub.add_parser("train", help="train a method on color images and save a model folder")
+    t = sub.add_parser(
+        "train", parents=[common], help="train a method on color images and save a model folder"
+    )
     t.add_argument("--method", required=True)
     t.add_argument("--images", nargs="+", required=True, help="image files or folders")
     t.add_argument("--out", required=True, help="model folder to write")
@@ -86,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--box", nargs=4, type=int, metavar=("Y0", "X0", "Y1", "X1"), help="train only on this region"
     )
 
-    c = sub.add_parser("colorize", help="colorize grayscale images with a model")
+    c = sub.add_parser("colorize", parents=[common], help="colorize grayscale images with a model")
     c.add_argument("inputs", nargs="+", help="image files or folders")
     c.add_argument("--model", required=True, help="model folder or built-in model name")
     c.add_argument("--out-dir", required=True)
@@ -101,6 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--global-anchor", action="store_true", help="anchor tiles' low-frequency color to a whole-image pass"
     )
+    c.add_argument(
+        "--normalize",
+        choices=NORMALIZE,
+        default="auto",
+        help="gray intensities to lightness: 'auto' (default) keeps uint8 and stretches other "
+        "integers and floats between percentiles; 'dtype', 'percentile' or 'none' (values in 0..1)",
+    )
+    c.add_argument(
+        "--percentiles",
+        nargs=2,
+        type=float,
+        default=list(DEFAULT_PERCENTILES),
+        metavar=("LO", "HI"),
+        help=f"percentiles for --normalize percentile/auto (default {DEFAULT_PERCENTILES[0]:g} "
+        f"{DEFAULT_PERCENTILES[1]:g})",
+    )
     c.add_argument("--tiles-json", help="write the tile rectangles to this JSON file")
     c.add_argument("--workers", type=int, default=None, help="run on a local dask cluster with N workers")
     c.add_argument("--scheduler", default=None, help="run on the dask distributed scheduler at ADDRESS")
@@ -112,12 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute threads per local worker (default: the CPU cores shared out among the workers)",
     )
 
-    e = sub.add_parser("evaluate", help="compare colorized images with their ground truth")
+    e = sub.add_parser("evaluate", parents=[common], help="compare colorized images with their ground truth")
     e.add_argument("--pred", nargs="+", required=True, help="colorized files or a folder")
     e.add_argument("--truth", nargs="+", required=True, help="ground-truth files or a folder")
     e.add_argument("--json", help="write per-image and mean metrics to this JSON file")
 
-    i = sub.add_parser("import-weights", help="convert released weights into a model folder")
+    i = sub.add_parser(
+        "import-weights", parents=[common], help="convert released weights into a model folder"
+    )
     i.add_argument("method", choices=["eccv16"])
     i.add_argument("path", help="the weights file (e.g. colorization_release_v2-9b330a0b.pth)")
     i.add_argument("--out", required=True, help="model folder to write")
@@ -143,10 +200,21 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .io import list_images
+    from .methods import get_config_class
+
+    # checked before anything imports TensorFlow
+    config = _parse_config(args.config)
+    get_config_class(args.method).from_dict(config)
+    list_images(args.images)
+    if args.init is not None:
+        _check_model_folder(args.init)
+    if args.resume and not (Path(args.out) / "config.json").is_file():
+        raise ConfigError(f"--resume needs an existing model folder at --out ({args.out})")
+
     from .api import train
     from .progress import TqdmHooks, make_callback
 
-    config = _parse_config(args.config)
     cb = make_callback(TqdmHooks, keras=args.method != "lookup", desc=args.method)
     t0 = time.perf_counter()
     model = train(
@@ -169,41 +237,47 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tqdm_progress(desc: str):  # noqa: ANN202
-    from tqdm.auto import tqdm
+def _check_model_folder(path: str) -> None:
+    """A one-line error unless ``path`` is a model folder (read without TensorFlow)."""
+    if not (Path(path) / "config.json").is_file():
+        raise ModelFolderError(f"{path} is not a model folder (no config.json)")
 
-    state: dict[str, Any] = {"bar": None}
 
-    def progress(done: int, total: int) -> None:
-        if state["bar"] is None:
-            state["bar"] = tqdm(total=total, desc=desc, unit="tile", leave=False)
-        state["bar"].total = total
-        state["bar"].n = done
-        state["bar"].refresh()
-        if done >= total:
-            state["bar"].close()
-            state["bar"] = None
+def _check_model_spec(spec: str) -> None:
+    """A one-line error unless ``spec`` names a model folder (the catalogue's rule, no TensorFlow)."""
+    from .catalogue import resolve_model_path
 
-    return progress
+    _check_model_folder(os.fspath(resolve_model_path(spec)))
+
+
+def _check_percentiles(p: Sequence[float]) -> tuple[float, float]:
+    lo, hi = float(p[0]), float(p[1])
+    if not 0 <= lo < hi <= 100:
+        raise ConfigError(f"--percentiles must satisfy 0 <= LO < HI <= 100, got {lo:g} {hi:g}")
+    return lo, hi
 
 
 def cmd_colorize(args: argparse.Namespace) -> int:
     from .io import list_images
     from .pipeline import colorize_file
+    from .progress import tqdm_progress
 
+    # checked before anything imports TensorFlow
     files = list_images(args.inputs)
-    opts = dict(
-        save_lab=args.save_lab,
-        tile=args.tile,
-        overlap=args.overlap,
-        blend=args.blend,
-        global_anchor=args.global_anchor,
+    options = TilingOptions(
+        tile=args.tile, overlap=args.overlap, blend=args.blend, global_anchor=args.global_anchor
     )
-    if args.workers is not None or args.scheduler:
+    percentiles = _check_percentiles(args.percentiles)
+    _check_model_spec(args.model)
+    distributed = args.workers is not None or args.scheduler
+    if args.tiles_json and distributed:
+        raise ConfigError("--tiles-json cannot be combined with --workers/--scheduler")
+    if args.tiles_json and len(files) > 1:
+        raise ConfigError("--tiles-json needs a single input file")
+    opts = dict(save_lab=args.save_lab, options=options, normalize=args.normalize, percentiles=percentiles)
+    if distributed:
         from .distributed import colorize_files_distributed
 
-        if args.tiles_json:
-            raise ConfigError("--tiles-json cannot be combined with --workers/--scheduler")
         written = colorize_files_distributed(
             files,
             args.model,
@@ -219,11 +293,9 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     from .api import resolve_model
 
     model = resolve_model(args.model)
-    if args.tiles_json and len(files) > 1:
-        raise ConfigError("--tiles-json needs a single input file")
     for f in files:
         out = colorize_file(
-            f, model, args.out_dir, tiles_json=args.tiles_json, progress=_tqdm_progress(f.name), **opts
+            f, model, args.out_dir, tiles_json=args.tiles_json, progress=tqdm_progress(f.name), **opts
         )
         print(out[0])
     return 0
@@ -248,36 +320,27 @@ def _pair_files(pred: Sequence[str], truth: Sequence[str]) -> list[tuple[Path, P
 
 
 def _format_table(rows: list[tuple[str, dict[str, float]]]) -> str:
-    keys = ["psnr", "ssim", "delta_e2000", "colorfulness", "delta_colorfulness", "auc"]
-    heads = ["image", "PSNR", "SSIM", "CIEDE2000", "colorfulness", "dCF", "AuC"]
-    width = max([len(heads[0])] + [len(n) for n, _ in rows])
-    lines = [f"{heads[0]:<{width}}  " + "  ".join(f"{h:>12}" for h in heads[1:])]
+    from .metrics import METRIC_LABELS, METRICS
+
+    width = max([len("image")] + [len(n) for n, _ in rows])
+    lines = [f"{'image':<{width}}  " + "  ".join(f"{METRIC_LABELS[k]:>12}" for k in METRICS)]
     for name, m in rows:
-        lines.append(f"{name:<{width}}  " + "  ".join(f"{m[k]:>12.4f}" for k in keys))
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{m[k]:>12.4f}" for k in METRICS))
     return "\n".join(lines)
 
 
-def _mean_metrics(per: dict[str, dict[str, float]]) -> dict[str, float]:
-    import numpy as np
-
-    keys = next(iter(per.values())).keys()
-    return {k: float(np.mean([m[k] for m in per.values()])) for k in keys}
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .io import read_image
-    from .metrics import evaluate_pair
+    from .io import atomic_write, jsonable, read_image
+    from .metrics import evaluate_pair, mean_metrics
 
     per: dict[str, dict[str, float]] = {}
     for p, t in _pair_files(args.pred, args.truth):
         per[p.name] = evaluate_pair(read_image(p), read_image(t))
-    mean = _mean_metrics(per)
+    mean = mean_metrics(per.values())
     print(_format_table(list(per.items()) + [("mean", mean)]))
     if args.json:
-        from .io import atomic_write
-
         with atomic_write(args.json, "w") as f:
-            json.dump({**per, "mean": mean}, f, indent=2)
+            json.dump(jsonable({**per, "mean": mean}), f, indent=2, allow_nan=False)
     return 0
 
 
@@ -311,11 +374,17 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status (0, 1 for a failure, 2 for a user error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        print(_one_line(e), file=sys.stderr)
+        return 2
+    except SystemExit as e:  # --help and --version print and exit 0
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
     debug = bool(os.environ.get("NAPARI_COLORIZE_DEBUG"))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow(verbose=args.verbose)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("default", category=UserWarning, module="napari_colorize")

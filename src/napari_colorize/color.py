@@ -1,4 +1,4 @@
-"""CIELAB helpers: RGB <-> Lab, gray -> L, and model normalisation.
+"""CIELAB helpers: RGB <-> Lab, gray <-> L, intensity normalisation, and model normalisation.
 
 Everything here is pure numpy (through :mod:`skimage.color`): float32 in,
 float32 out, any leading shape.  All colorization methods work in CIELAB
@@ -9,6 +9,7 @@ float32 out, any leading shape.  All colorization methods work in CIELAB
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from skimage import color as skcolor
@@ -20,6 +21,12 @@ __all__ = [
     "lab2rgb",
     "rgb2L",
     "gray2L",
+    "L2gray",
+    "image2L",
+    "intensity_limits",
+    "dtype_limits",
+    "NORMALIZE",
+    "DEFAULT_PERCENTILES",
     "Lab2rgb",
     "L2norm",
     "norm2L",
@@ -29,6 +36,14 @@ __all__ = [
     "to_float01",
     "GrayWarning",
 ]
+
+
+#: intensity normalisation modes of :func:`intensity_limits`
+NORMALIZE: tuple[str, ...] = ("auto", "dtype", "percentile", "none")
+#: default low and high percentiles (the CSBDeep convention)
+DEFAULT_PERCENTILES: tuple[float, float] = (1.0, 99.8)
+#: at most this many pixels are read from a dask array to estimate percentiles
+PERCENTILE_SAMPLE = 1 << 22
 
 
 class GrayWarning(UserWarning):
@@ -114,7 +129,19 @@ def is_gray_rgb(image: np.ndarray, *, atol: float = 1e-3) -> bool:
     )
 
 
-def gray2L(image: np.ndarray, *, rgb: bool | None = None) -> np.ndarray:
+def _image_and_rgb(image: Any, rgb: bool | None) -> tuple[np.ndarray, bool]:
+    """The image as a non-empty array, and whether its last axis is color (guessed when None)."""
+    image = np.asarray(image)
+    if image.size == 0:
+        raise InputError(f"empty image (shape {image.shape})")
+    if rgb is None:
+        rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    return image, bool(rgb)
+
+
+def gray2L(
+    image: np.ndarray, *, rgb: bool | None = None, limits: tuple[float, float] | None = None
+) -> np.ndarray:
     """Lightness L (0..100, float32) of a grayscale image.
 
     Parameters
@@ -127,6 +154,9 @@ def gray2L(image: np.ndarray, *, rgb: bool | None = None) -> np.ndarray:
     rgb : bool, optional
         Whether the last axis is a color axis.  By default, a last axis of
         3 or 4 on an image with 3 or more dimensions counts as color.
+    limits : (low, high), optional
+        Intensities mapped to black and white (clipped outside) for a gray image; by
+        default the dtype range (floats 0..1).  See :func:`intensity_limits`.
 
     Returns
     -------
@@ -134,11 +164,7 @@ def gray2L(image: np.ndarray, *, rgb: bool | None = None) -> np.ndarray:
         The gray value ``g`` (0..1) is taken as sRGB gray ``(g, g, g)``,
         whose L is computed exactly as :func:`rgb2lab` does.
     """
-    image = np.asarray(image)
-    if image.size == 0:
-        raise InputError(f"empty image (shape {image.shape})")
-    if rgb is None:
-        rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    image, rgb = _image_and_rgb(image, rgb)
     if rgb:
         if not is_gray_rgb(image):
             warnings.warn(
@@ -150,7 +176,14 @@ def gray2L(image: np.ndarray, *, rgb: bool | None = None) -> np.ndarray:
         return rgb2L(image)
     if image.ndim < 2:
         raise InputError(f"expected a 2D image or a stack of them, got shape {image.shape}")
-    g = to_float01(image)
+    if limits is None:
+        g = to_float01(image)
+    else:
+        lo, hi = _check_limits(limits)
+        x = np.asarray(image, dtype=np.float32)
+        if not np.all(np.isfinite(x)):
+            raise InputError("image contains NaN or infinite values")
+        g = np.clip((x - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0)
     # sRGB gray (g, g, g) has Y = linearised g; L from Y, as skimage does
     lin = np.where(g > 0.04045, ((g + 0.055) / 1.055) ** 2.4, g / 12.92)
     fy = np.where(lin > 0.008856, np.cbrt(lin), 7.787 * lin + 16.0 / 116.0)
@@ -175,3 +208,160 @@ def ab2norm(ab: np.ndarray, *, ab_scale: float) -> np.ndarray:
 def norm2ab(x: np.ndarray, *, ab_scale: float) -> np.ndarray:
     """Inverse of :func:`ab2norm`."""
     return (np.asarray(x, dtype=np.float32) * np.float32(ab_scale)).astype(np.float32)
+
+
+def L2gray(L: np.ndarray) -> np.ndarray:
+    """The sRGB gray level (float32, 0..1) whose lightness is ``L``: the inverse of :func:`gray2L`.
+
+    Use it to make the gray input of an evaluation: a gray image whose L* equals the
+    truth's (``L2gray(rgb2L(truth))``), unlike a luma gray such as ``skimage.color.rgb2gray``.
+
+    Parameters
+    ----------
+    L : ndarray (..., H, W)
+        Lightness 0..100 (clipped).
+
+    Returns
+    -------
+    ndarray of float32, same shape
+    """
+    L = np.clip(np.asarray(L, dtype=np.float32), 0.0, 100.0)
+    fy = (L + 16.0) / 116.0
+    lin = np.where(fy > 0.2068966, fy**3, (fy - 16.0 / 116.0) / 7.787)
+    lin = np.clip(lin, 0.0, 1.0)
+    g = np.where(lin > 0.0031308, 1.055 * lin ** (1 / 2.4) - 0.055, 12.92 * lin)
+    return np.clip(g, 0.0, 1.0).astype(np.float32)
+
+
+def _check_limits(limits: tuple[float, float]) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in limits)
+    except (TypeError, ValueError):
+        raise InputError(f"limits must be two numbers (low, high), got {limits!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        raise InputError(f"limits must be finite with low < high, got ({lo}, {hi})")
+    return lo, hi
+
+
+def dtype_limits(dtype: np.dtype) -> tuple[float, float]:
+    """The intensity range of a dtype: uint8 0..255, uint16 0..65535, bool and float 0..1."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b" or dtype.kind == "f":
+        return 0.0, 1.0
+    if dtype.kind == "u":
+        info = np.iinfo(dtype)
+        return 0.0, float(255 if info.max <= 255 else 65535 if info.max <= 65535 else info.max)
+    raise InputError(f"images of dtype {dtype} have no intensity range; use normalize='percentile'")
+
+
+def _percentile_sample(image: Any) -> np.ndarray:
+    """The pixels to take percentiles of: all of a numpy array, a strided sample of a dask one."""
+    if hasattr(image, "dask"):
+        n = int(np.prod(image.shape))
+        step = max(1, int(np.ceil(np.sqrt(n / PERCENTILE_SAMPLE))))
+        sample = image[..., ::step, ::step] if step > 1 else image
+        return np.asarray(sample.compute())
+    return np.asarray(image)
+
+
+def intensity_limits(
+    image: Any,
+    *,
+    normalize: str = "auto",
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+    limits: tuple[float, float] | None = None,
+) -> tuple[float, float]:
+    """The intensities that become black and white when ``image`` is turned into L.
+
+    Parameters
+    ----------
+    image : ndarray or dask array (..., H, W)
+        A gray image or a stack of them: a stack gets one pair of limits.
+    normalize : {"auto", "dtype", "percentile", "none"}
+        ``"dtype"``: the dtype's range (uint8 0..255, uint16 0..65535, bool and float 0..1).
+        ``"percentile"``: the ``percentiles`` of the pixel values (robust to hot pixels).
+        ``"auto"``: ``"dtype"`` for uint8 and bool, ``"percentile"`` for other integers and
+        floats (a 12-bit camera image in uint16, a float image in any range).
+        ``"none"``: the values are gray levels in 0..1 already (limits 0 and 1, clipped).
+    percentiles : (low, high)
+        Percentiles in 0..100 for ``"percentile"``.
+    limits : (low, high), optional
+        Explicit limits (e.g. a napari layer's contrast limits); they override ``normalize``.
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        ``low < high``.  Percentile limits of a constant image fall back to the dtype range.
+
+    Raises
+    ------
+    InputError
+        Bad limits, a dtype without a range (signed integers) under ``"dtype"``.
+    ConfigError
+        Unknown ``normalize`` or bad percentiles.
+    """
+    from .errors import ConfigError
+
+    if limits is not None:
+        return _check_limits(limits)
+    if normalize not in NORMALIZE:
+        raise ConfigError(f"unknown normalize {normalize!r}; choose one of {', '.join(NORMALIZE)}")
+    dtype = np.dtype(image.dtype)
+    if dtype.kind not in "buif":
+        raise InputError(f"unsupported image dtype {dtype}")
+    mode = normalize
+    if mode == "auto":
+        mode = "dtype" if dtype.kind == "b" or dtype == np.uint8 else "percentile"
+    if mode == "none":
+        return 0.0, 1.0
+    if mode == "dtype":
+        return dtype_limits(dtype)
+    try:
+        p_lo, p_hi = (float(v) for v in percentiles)
+    except (TypeError, ValueError):
+        raise ConfigError(f"percentiles must be two numbers (low, high), got {percentiles!r}") from None
+    if not 0 <= p_lo < p_hi <= 100:
+        raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got ({p_lo}, {p_hi})")
+    values = _percentile_sample(image)
+    if values.size == 0:
+        raise InputError(f"empty image (shape {values.shape})")
+    if dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise InputError("image contains NaN or infinite values")
+    lo, hi = (float(v) for v in np.percentile(values, [p_lo, p_hi]))
+    if hi <= lo:
+        return dtype_limits(dtype) if dtype.kind != "i" else (lo, lo + 1.0)
+    return lo, hi
+
+
+def image2L(
+    image: np.ndarray,
+    *,
+    rgb: bool | None = None,
+    normalize: str = "auto",
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+    limits: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Lightness L of an image, normalised, and the limits that were used.
+
+    A gray image (or stack) is mapped by :func:`intensity_limits` (one pair for the whole
+    stack) and then taken as sRGB gray (:func:`gray2L`).  A color image is reduced to its
+    Lab lightness as :func:`gray2L` does, by its dtype range (``normalize`` is ignored).
+
+    Parameters
+    ----------
+    image : ndarray (..., H, W) or (..., H, W, 3|4)
+    rgb : bool, optional
+        Whether the last axis is color (guessed by default, see :func:`gray2L`).
+    normalize, percentiles, limits
+        See :func:`intensity_limits`.
+
+    Returns
+    -------
+    L : ndarray of float32 (..., H, W), 0..100
+    limits : (low, high)
+    """
+    image, rgb = _image_and_rgb(image, rgb)
+    if rgb:
+        return gray2L(image, rgb=True), dtype_limits(image.dtype)
+    lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
+    return gray2L(image, rgb=False, limits=lims), lims

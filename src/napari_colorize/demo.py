@@ -68,9 +68,9 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the demo; returns the metrics per sample and their mean."""
     from .api import colorize
-    from .color import Lab2rgb, rgb2lab
-    from .io import atomic_write, to_uint8, write_image
-    from .metrics import evaluate_pair
+    from .color import L2gray, rgb2L
+    from .io import atomic_write, jsonable, to_uint8, write_image
+    from .metrics import METRIC_LABELS, METRICS, evaluate_pair, mean_metrics
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def run_demo(
             model, how = _pick_model(images, name)
             if how.startswith("built-in"):
                 cache["builtin"] = (model, how)
-        gray = to_uint8(Lab2rgb(rgb2lab(truth)[..., 0], np.zeros(truth.shape[:2] + (2,), np.float32)))[..., 0]
+        gray = to_uint8(L2gray(rgb2L(truth)))
         res = colorize(gray, model, tile="auto")
         seconds = time.perf_counter() - t0
         rgb = np.asarray(res.rgb)
@@ -103,15 +103,16 @@ def run_demo(
         results[name] = metrics
         baseline[name] = evaluate_pair(gray3, truth)
         print(
-            f"{name}: {how}; CIEDE2000 {metrics['delta_e2000']:.2f} (gray {baseline[name]['delta_e2000']:.2f}), "
+            f"{name}: {how}; CIEDE2000 {metrics['delta_e2000']:.2f} "
+            f"(gray {baseline[name]['delta_e2000']:.2f}), "
             f"AuC {metrics['auc']:.3f} (gray {baseline[name]['auc']:.3f}), {seconds:.1f} s"
         )
-    keys = ["psnr", "ssim", "delta_e2000", "colorfulness", "delta_colorfulness", "auc"]
-    mean = {k: float(np.mean([r[k] for r in results.values()])) for k in keys}
-    gmean = {k: float(np.mean([r[k] for r in baseline.values()])) for k in keys}
+    keys = METRICS
+    mean = mean_metrics([{k: r[k] for k in keys} for r in results.values()])
+    gmean = mean_metrics([{k: r[k] for k in keys} for r in baseline.values()])
     lines = [
-        "| image | model | PSNR | SSIM | CIEDE2000 | colorfulness | dCF | AuC |",
-        "|---|---|---|---|---|---|---|---|",
+        "| image | model | " + " | ".join(METRIC_LABELS[k] for k in keys) + " |",
+        "|---|---|" + "---|" * len(keys),
     ]
     for n, r in results.items():
         lines.append(f"| {n} | {r['model']} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
@@ -121,7 +122,12 @@ def run_demo(
     with atomic_write(out / "metrics.md", "w") as f:
         f.write(table)
     with atomic_write(out / "metrics.json", "w") as f:
-        json.dump({"per_image": results, "mean": mean, "gray_baseline_mean": gmean}, f, indent=2)
+        json.dump(
+            jsonable({"per_image": results, "mean": mean, "gray_baseline_mean": gmean}),
+            f,
+            indent=2,
+            allow_nan=False,
+        )
     print(table)
     print(f"wrote results to {out}/")
     return {"per_image": results, "mean": mean, "gray_baseline_mean": gmean}

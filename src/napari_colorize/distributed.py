@@ -2,8 +2,13 @@
 
 ``napari-colorize colorize --workers N`` starts a local cluster of N worker
 processes; ``--scheduler ADDRESS`` uses an existing cluster.  Each worker
-process loads the model once (a per-process cache) and colorizes the files
-it is given with :func:`napari_colorize.pipeline.colorize_file`.
+process loads the model once (the engine's per-process cache,
+:func:`napari_colorize.engine.cached_model`) and colorizes the files it is
+given with :func:`napari_colorize.pipeline.colorize_file`.
+
+One big dask array on a cluster needs nothing from here: ``nc.colorize(dask_array,
+model, tile=512)`` under an active ``distributed.Client`` builds a graph that the
+workers run themselves (see :mod:`napari_colorize.engine`).
 """
 
 from __future__ import annotations
@@ -90,7 +95,8 @@ def colorize_files_distributed(
     return_info : bool
         Also return, per file, the worker pid, that worker's model load count and its thread cap.
     **opts
-        Passed to :func:`~napari_colorize.pipeline.colorize_file` (tiling, ``save_lab``).
+        Passed to :func:`~napari_colorize.pipeline.colorize_file` (``options``, ``save_lab``,
+        ``normalize``, ``percentiles``, ``limits``).
     """
     if not isinstance(model, (str, os.PathLike)):
         raise ConfigError(

@@ -12,24 +12,62 @@ as float32 at once.  A tile crossing a chunk border is run once and kept
 until its other chunks have used it.  With ``global_anchor`` the low-res
 whole-plane pass is computed once (a coarsened read of the plane) and cached.
 
+Under an active ``distributed.Client`` the dask graph holds only small picklable
+objects: a :class:`ModelRef` (the model folder and its modification time), the tile plan
+and the options.  Each worker process loads the model once and caches it
+(:func:`cached_model`).  Blending is the same as on the local path, so results are equal.
+
 This module imports neither TensorFlow nor napari.
 """
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
+import shutil
+import tempfile
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import Cancelled, ColorizeError, ConfigError, InputError, user_stacklevel
-from .tiling import BLENDS, Merger, Tile, TilePlan, pad_to_block, plan_tiles, resolve_tiling
+from .errors import ColorizeError, ConfigError, InputError, user_stacklevel
+from .progress import ProgressCallback, StopCallback, TileProgress
+from .tiling import Merger, Tile, TilePlan, TilingOptions, pad_to_block, plan_tiles, resolve_tiling
 
-__all__ = ["colorize", "EngineResult", "TileOOMWarning", "is_oom_error"]
+__all__ = [
+    "colorize",
+    "EngineResult",
+    "Predictor",
+    "ModelRef",
+    "model_ref",
+    "remember_folder",
+    "cached_model",
+    "TileOOMWarning",
+    "is_oom_error",
+]
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What the engine needs from a model.
+
+    ``predict_ab`` is required.  The engine also uses, when present: ``predict_ab_batch``
+    ((N, h, w) L -> (N, h, w, 2) ab), ``block_size`` (total downsampling: tiles are
+    multiples of it), ``receptive_field`` (px; the default halo), ``default_tile`` and
+    ``default_overlap`` (px, for ``tile="auto"``).  Every method's ``Colorizer`` is one.
+    """
+
+    def predict_ab(self, L: np.ndarray) -> np.ndarray:
+        """(h, w) float32 L in 0..100 -> (h, w, 2) float32 ab."""
+        ...
+
 
 #: target side of a dask output chunk, px (a whole number of tile strides)
 DASK_CHUNK = 2048
@@ -66,33 +104,11 @@ class _TileOOM(Exception):
     """Out of memory with a batch of one tile."""
 
 
-class _Progress:
-    def __init__(
-        self, total: int, callback: Callable[[int, int], None] | None, should_stop: Callable[[], bool] | None
-    ) -> None:
-        self.total = int(total)
-        self.done = 0
-        self.callback = callback
-        self.should_stop = should_stop
-        self._lock = threading.Lock()
-
-    def check(self) -> None:
-        if self.should_stop is not None and self.should_stop():
-            raise Cancelled("colorization cancelled")
-
-    def step(self, n: int = 1) -> None:
-        with self._lock:
-            self.done = min(self.done + n, self.total) if self.total else self.done + n
-            done = self.done
-        if self.callback is not None:
-            self.callback(done, self.total)
-
-
 def _is_dask(x: Any) -> bool:
     return hasattr(x, "dask") and hasattr(x, "chunks") and type(x).__module__.startswith("dask")
 
 
-def _model_int(model: Any, name: str, default: int) -> int:
+def _model_int(model: Predictor, name: str, default: int) -> int:
     v = getattr(model, name, default)
     try:
         return int(v)
@@ -100,7 +116,7 @@ def _model_int(model: Any, name: str, default: int) -> int:
         return default
 
 
-def _predict(model: Any, x: np.ndarray) -> np.ndarray:
+def _predict(model: Predictor, x: np.ndarray) -> np.ndarray:
     """Predict (N, h, w) L -> (N, h, w, 2) ab, halving the batch on out-of-memory."""
     try:
         if x.shape[0] == 1:
@@ -123,12 +139,13 @@ def _predict(model: Any, x: np.ndarray) -> np.ndarray:
         return np.concatenate([_predict(model, x[:half]), _predict(model, x[half:])])
     if ab.shape != x.shape + (2,):
         raise ColorizeError(
-            f"{type(model).__name__} returned ab of shape {ab.shape[1:]} for L of shape {x.shape[1:]}; expected {x.shape[1:] + (2,)}"
+            f"{type(model).__name__} returned ab of shape {ab.shape[1:]} for L of shape {x.shape[1:]}; "
+            f"expected {x.shape[1:] + (2,)}"
         )
     return ab
 
 
-def _predict_padded(model: Any, x: np.ndarray, block: int) -> np.ndarray:
+def _predict_padded(model: Predictor, x: np.ndarray, block: int) -> np.ndarray:
     """Predict a batch (N, h, w), reflect-padded to the block size and cropped back."""
     xp, (h, w) = pad_to_block(x, block)
     return _predict(model, np.ascontiguousarray(xp, dtype=np.float32))[:, :h, :w]
@@ -175,7 +192,10 @@ class _Anchor:
 
 
 def _interp_matrix(n0: int, n1: int, f: int, size: int) -> tuple[np.ndarray, int]:
-    """Linear-interpolation weights (n1 - n0, k) from a coarse axis of ``size`` to fine pixels n0..n1, and the first coarse index."""
+    """Linear-interpolation weights (n1 - n0, k) from a coarse axis of ``size`` to fine pixels n0..n1.
+
+    Also returns the first coarse index that the weights refer to.
+    """
     c = np.clip((np.arange(n0, n1) + 0.5) / f - 0.5, 0, size - 1)
     i0 = np.minimum(np.floor(c).astype(int), size - 1)
     i1 = np.minimum(i0 + 1, size - 1)
@@ -189,7 +209,9 @@ def _interp_matrix(n0: int, n1: int, f: int, size: int) -> tuple[np.ndarray, int
 
 
 def _bilinear(a: np.ndarray, factor: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
-    """Bilinear upsampling of ``a`` (hs, ws, C) by ``factor``, over ``box`` of the upsampled grid (pixel centres aligned).
+    """Bilinear upsampling of ``a`` (hs, ws, C) by ``factor``, over ``box`` of the upsampled grid.
+
+    Pixel centres are aligned.
 
     Separable: two small matrix products per channel.
     """
@@ -219,7 +241,7 @@ def _downscale(L: np.ndarray, factor: tuple[int, int]) -> np.ndarray:
 
 
 def _anchor_from_small(
-    small: np.ndarray, model: Any, block: int, factor: tuple[int, int], sigma: float
+    small: np.ndarray, model: Predictor, block: int, factor: tuple[int, int], sigma: float
 ) -> _Anchor:
     ab = _predict_padded(model, np.asarray(small, np.float32)[None], block)[0]
     return _Anchor(ab, factor, sigma)
@@ -272,7 +294,7 @@ class _TileCache:
                 self.nbytes += a.nbytes
 
 
-def _predict_or_split(model: Any, L: np.ndarray, block: int, halo: int) -> np.ndarray:
+def _predict_or_split(model: Predictor, L: np.ndarray, block: int, halo: int) -> np.ndarray:
     """Predict one (h, w) read box; if it runs out of memory, tile it in turn (halo kept).
 
     Used where the tile plan cannot change any more (the dask path, whose chunks follow the
@@ -307,11 +329,11 @@ def _run_tiles(
     read: Callable[[Tile], np.ndarray],
     tiles: Sequence[Tile],
     merger: Merger,
-    model: Any,
+    model: Predictor,
     block: int,
     batch_size: int,
     anchor: _Anchor | None,
-    prog: _Progress,
+    prog: TileProgress,
     cache: _TileCache | None = None,
     cache_key: Any = (),
     split_halo: int | None = None,
@@ -375,16 +397,12 @@ def _check_array(L: Any) -> None:
 
 def colorize(
     L: Any,
-    model: Any,
+    model: Predictor | ModelRef,
+    options: TilingOptions | dict[str, Any] | None = None,
     *,
-    tile: int | str | None = None,
-    overlap: int | float | None = None,
-    blend: str = "gaussian",
-    global_anchor: bool = False,
-    batch_size: int | None = None,
-    halo: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+    **tiling: Any,
 ) -> EngineResult:
     """Predict ab for L (..., H, W) with ``model``.
 
@@ -393,32 +411,19 @@ def colorize(
     L : ndarray or dask array (..., H, W)
         Lightness 0..100.  Leading axes (time, z, ...) are processed plane
         by plane.  A dask array gives a lazy dask result.
-    model : Colorizer
-        Anything with ``predict_ab`` (and optionally ``predict_ab_batch``,
-        ``block_size``, ``receptive_field``, ``default_tile``,
-        ``default_overlap``).
-    tile : int, "auto" or None
-        Write-box size in px (rounded down to the block size); ``"auto"``
-        uses ``model.default_tile``; None colorizes each plane whole.
-    overlap : int or float, optional
-        Overlap of tiles, px or a fraction of the tile; must be < tile.
-        Defaults to ``model.default_overlap`` (kept below the tile).
-    blend : {"gaussian", "hann", "average", "max", "crop"}
-        How overlapping tiles are merged (see :class:`~napari_colorize.tiling.Merger`).
-    global_anchor : bool
-        Colorize a downscaled copy of each plane once (at about the tile
-        size) and replace each tile's low-frequency ab by the anchor's,
-        keeping the tile's high-frequency detail.  Removes color drift
-        between tiles.  Ignored when untiled (``tile=None``).
-    batch_size : int, optional
-        Tiles per model call (default: about 1 MP of tiles, at most 16).
-    halo : int, optional
-        Context around each tile, px.  Defaults to ``model.receptive_field``
-        capped at a quarter of the tile.
+    model : Predictor or ModelRef
+        Anything with ``predict_ab`` (see :class:`Predictor`), or a reference to a model folder.
+    options : TilingOptions or dict, optional
+        How to tile and merge (see :class:`~napari_colorize.tiling.TilingOptions`); the
+        default colorizes each plane whole.
     progress : callable(done, total), optional
-        Called after each batch of tiles (or plane when untiled).
+        Called after each batch of tiles (or plane when untiled).  Not called on a
+        distributed cluster (the work runs in other processes).
     should_stop : callable() -> bool, optional
         Polled before each batch; True raises :class:`~napari_colorize.errors.Cancelled`.
+    **tiling
+        Fields of :class:`~napari_colorize.tiling.TilingOptions` (``tile=64``, ...),
+        applied on top of ``options``.
 
     Returns
     -------
@@ -431,82 +436,71 @@ def colorize(
     InputError
         Empty, non-numeric or NaN input.
     ConfigError
-        Tile smaller than the block size, overlap >= tile, unknown blend.
+        Tile smaller than the block size, overlap >= tile, unknown blend or option.
     """
-    if blend not in BLENDS:
-        raise ConfigError(f"unknown blend {blend!r}; choose one of {', '.join(BLENDS)}")
+    opts = TilingOptions.coerce(options, **tiling)
     if not _is_dask(L):
         L = np.asarray(L)
     _check_array(L)
+    ref = model if isinstance(model, ModelRef) else None
+    if ref is not None:
+        model = cached_model(ref)
     block = max(1, _model_int(model, "block_size", 1))
     H, W = int(L.shape[-2]), int(L.shape[-1])
     plan: TilePlan | None = None
     tile_px = 0
-    if tile is not None:
+    if opts.tiled:
         tile_px, ov, h = resolve_tiling(
             L.shape,
-            tile=tile,
-            overlap=overlap,
-            halo=halo,
+            tile=opts.tile,
+            overlap=opts.overlap,
+            halo=opts.halo,
             block_size=block,
             receptive_field=_model_int(model, "receptive_field", 0),
             default_tile=_model_int(model, "default_tile", 512),
             default_overlap=_model_int(model, "default_overlap", 64),
         )
         plan = plan_tiles((H, W), tile=tile_px, overlap=ov, halo=h, block_size=block)
-    anchor_size = tile_px if tile_px else _model_int(model, "default_tile", 512)
-    opts = dict(
-        blend=blend,
-        global_anchor=bool(global_anchor),
-        batch_size=batch_size,
-        block=block,
-        anchor_size=anchor_size,
-    )
+    job = _Job(opts, block, tile_px if tile_px else _model_int(model, "default_tile", 512))
     if _is_dask(L):
-        return _colorize_dask(L, model, plan, progress=progress, should_stop=should_stop, **opts)
-    return _colorize_numpy(
-        L, model, plan, progress=progress, should_stop=should_stop, overlap=overlap, halo=halo, **opts
-    )
+        if _distributed_client() is not None:
+            ref = ref if ref is not None else model_ref(model)
+            return _colorize_dask_distributed(L, ref, plan, job)
+        return _colorize_dask(L, model, plan, job, progress=progress, should_stop=should_stop)
+    return _colorize_numpy(L, model, plan, job, progress=progress, should_stop=should_stop)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The options of one engine call with what was derived from the model (small, picklable)."""
+
+    opts: TilingOptions
+    block: int
+    anchor_size: int
 
 
 def _colorize_numpy(
     L: np.ndarray,
-    model: Any,
+    model: Predictor,
     plan: TilePlan | None,
+    job: _Job,
     *,
-    blend: str,
-    global_anchor: bool,
-    batch_size: int | None,
-    block: int,
-    anchor_size: int,
-    progress: Callable[[int, int], None] | None,
-    should_stop: Callable[[], bool] | None,
-    overlap: int | float | None,
-    halo: int | None,
+    progress: ProgressCallback | None,
+    should_stop: StopCallback | None,
 ) -> EngineResult:
     lead = L.shape[:-2]
     planes = L.reshape((-1,) + L.shape[-2:])
     n = planes.shape[0]
     out = np.empty(planes.shape + (2,), np.float32)
+    anchored = job.opts.global_anchor and plan is not None
     per_plane = len(plan) if plan is not None else 1
-    prog = _Progress(
-        n * (per_plane + (1 if global_anchor and plan is not None else 0)), progress, should_stop
-    )
+    prog = TileProgress(n * (per_plane + (1 if anchored else 0)), progress, should_stop)
+    block = job.block
     for i in range(n):
         Lp = _check_plane(planes[i])
         while True:
             try:
-                out[i] = _plane_numpy(
-                    Lp,
-                    model,
-                    plan,
-                    blend=blend,
-                    global_anchor=global_anchor,
-                    batch_size=batch_size,
-                    block=block,
-                    anchor_size=anchor_size,
-                    prog=prog,
-                )
+                out[i] = _plane_numpy(Lp, model, plan, job, prog)
                 break
             except _TileOOM:
                 old = plan.tile if plan is not None else Lp.shape
@@ -514,7 +508,8 @@ def _colorize_numpy(
                 new = (new // block) * block
                 if new < max(block, 8):
                     raise ColorizeError(
-                        f"the model ran out of memory even on tiles of {max(old)} px; free memory or use a smaller model"
+                        f"the model ran out of memory even on tiles of {max(old)} px; "
+                        "free memory or use a smaller model"
                     ) from None
                 warnings.warn(
                     f"model out of memory on tiles of {max(old)} px; retrying with tiles of {new} px",
@@ -533,43 +528,37 @@ def _colorize_numpy(
                 )
                 plan = plan_tiles(Lp.shape, tile=t, overlap=ov, halo=h, block_size=block)
                 per_plane = len(plan)
-                prog = _Progress(n * (per_plane + (1 if global_anchor else 0)), progress, should_stop)
-                prog.done = i * (per_plane + (1 if global_anchor else 0))
+                anchor_units = 1 if job.opts.global_anchor else 0
+                prog = TileProgress(n * (per_plane + anchor_units), progress, should_stop)
+                prog.done = i * (per_plane + anchor_units)
     return EngineResult(out.reshape(lead + L.shape[-2:] + (2,)), plan)
 
 
 def _plane_numpy(
-    Lp: np.ndarray,
-    model: Any,
-    plan: TilePlan | None,
-    *,
-    blend: str,
-    global_anchor: bool,
-    batch_size: int | None,
-    block: int,
-    anchor_size: int,
-    prog: _Progress,
+    Lp: np.ndarray, model: Predictor, plan: TilePlan | None, job: _Job, prog: TileProgress
 ) -> np.ndarray:
+    block = job.block
     if plan is None:
         prog.check()
         ab = _predict_padded(model, Lp[None], block)[0]
         prog.step()
         return ab
     anchor = None
-    if global_anchor:
+    if job.opts.global_anchor:
         prog.check()
-        factor = _anchor_factor(Lp.shape, anchor_size)
+        factor = _anchor_factor(Lp.shape, job.anchor_size)
         anchor = _anchor_from_small(
             _downscale(Lp, factor), model, block, factor, _anchor_sigma(factor, max(plan.tile))
         )
         prog.step()
-    merger = Merger(plan, blend)
+    merger = Merger(plan, job.opts.blend)
 
     def read(t: Tile) -> np.ndarray:
         y0, x0, y1, x1 = t.read
         return Lp[y0:y1, x0:x1]
 
-    return _run_tiles(read, plan.tiles, merger, model, block, _default_batch(plan, batch_size), anchor, prog)
+    bsize = _default_batch(plan, job.opts.batch_size)
+    return _run_tiles(read, plan.tiles, merger, model, block, bsize, anchor, prog)
 
 
 # -- dask ------------------------------------------------------------------------------------
@@ -582,18 +571,73 @@ def _axis_chunks(starts: list[int], n: int, stride: int) -> list[int]:
     return sorted(set(cuts))
 
 
+def _chunk_layout(
+    plan: TilePlan, shape: tuple[int, int], blend: str
+) -> tuple[list[int], list[int], dict[tuple[int, int], tuple[Box4, list[Tile], Box4]]]:
+    """Output chunks at tile starts: (row cuts, column cuts, {(a, b): (box, tiles, read region)})."""
+    H, W = shape
+    ys = sorted({t.write[0] for t in plan.tiles})
+    xs = sorted({t.write[1] for t in plan.tiles})
+    ycuts = _axis_chunks(ys, H, max(plan.tile[0] - plan.overlap, 1))
+    xcuts = _axis_chunks(xs, W, max(plan.tile[1] - plan.overlap, 1))
+    layout = {}
+    for a in range(len(ycuts) - 1):
+        for b in range(len(xcuts) - 1):
+            box = (ycuts[a], xcuts[b], ycuts[a + 1], xcuts[b + 1])
+            tiles = plan.tiles_in(box) if blend != "crop" else [t for t in plan.tiles if _hits(t.core, box)]
+            region = (
+                min(t.read[0] for t in tiles),
+                min(t.read[1] for t in tiles),
+                max(t.read[2] for t in tiles),
+                max(t.read[3] for t in tiles),
+            )
+            layout[a, b] = (box, tiles, region)
+    return ycuts, xcuts, layout
+
+
+Box4 = tuple[int, int, int, int]
+
+
+def _chunk_ab(
+    Lreg: np.ndarray,
+    region: Box4,
+    box: Box4,
+    tiles: list[Tile],
+    anchor: _Anchor | None,
+    model: Predictor,
+    plan: TilePlan,
+    job: _Job,
+    prog: TileProgress,
+    cache: _TileCache | None = None,
+    key: tuple[int, ...] = (),
+) -> np.ndarray:
+    """ab of one output chunk ``box`` from the L of its read ``region``: its tiles, blended."""
+    Lreg = _check_plane(np.asarray(Lreg))
+    merger = Merger(plan, job.opts.blend, box)
+
+    def read(t: Tile) -> np.ndarray:
+        y0, x0, y1, x1 = t.read
+        return Lreg[y0 - region[0] : y1 - region[0], x0 - region[1] : x1 - region[1]]
+
+    bsize = _default_batch(plan, job.opts.batch_size)
+    try:
+        return _run_tiles(
+            read, tiles, merger, model, job.block, bsize, anchor, prog, cache, key, split_halo=plan.halo
+        )
+    except _TileOOM:
+        raise ColorizeError(
+            f"the model ran out of memory on one tile of {max(plan.tile)} px; pass a smaller tile"
+        ) from None
+
+
 def _colorize_dask(
     L: Any,
-    model: Any,
+    model: Predictor,
     plan: TilePlan | None,
+    job: _Job,
     *,
-    blend: str,
-    global_anchor: bool,
-    batch_size: int | None,
-    block: int,
-    anchor_size: int,
-    progress: Callable[[int, int], None] | None,
-    should_stop: Callable[[], bool] | None,
+    progress: ProgressCallback | None,
+    should_stop: StopCallback | None,
 ) -> EngineResult:
     import dask
     import dask.array as da
@@ -601,11 +645,12 @@ def _colorize_dask(
     L = L.astype(np.float32) if L.dtype != np.float32 else L
     lead = L.shape[:-2]
     H, W = L.shape[-2:]
+    block = job.block
     if plan is None:
         # untiled: one task per plane
         Lw = L.rechunk({L.ndim - 2: -1, L.ndim - 1: -1})
         nplanes = int(np.prod(lead)) if lead else 1
-        prog = _Progress(nplanes, progress, should_stop)
+        prog = TileProgress(nplanes, progress, should_stop)
 
         def whole(block_L: np.ndarray) -> np.ndarray:
             planes = block_L.reshape((-1,) + block_L.shape[-2:])
@@ -619,53 +664,22 @@ def _colorize_dask(
         ab = Lw.map_blocks(whole, dtype=np.float32, chunks=Lw.chunks + ((2,),), new_axis=L.ndim)
         return EngineResult(ab, None)
 
-    ys = sorted({t.write[0] for t in plan.tiles})
-    xs = sorted({t.write[1] for t in plan.tiles})
-    ycuts = _axis_chunks(ys, H, max(plan.tile[0] - plan.overlap, 1))
-    xcuts = _axis_chunks(xs, W, max(plan.tile[1] - plan.overlap, 1))
-    bsize = _default_batch(plan, batch_size)
-    # work units: tiles per output chunk (tiles crossing chunk borders run in both)
-    chunk_tiles = {}
-    for a in range(len(ycuts) - 1):
-        for b in range(len(xcuts) - 1):
-            box = (ycuts[a], xcuts[b], ycuts[a + 1], xcuts[b + 1])
-            chunk_tiles[a, b] = (
-                box,
-                plan.tiles_in(box) if blend != "crop" else [t for t in plan.tiles if _hits(t.core, box)],
-            )
+    ycuts, xcuts, layout = _chunk_layout(plan, (H, W), job.opts.blend)
+    global_anchor = job.opts.global_anchor
     nplanes = int(np.prod(lead)) if lead else 1
     per_plane = len(plan) + (1 if global_anchor else 0)
-    prog = _Progress(nplanes * per_plane, progress, should_stop)
+    prog = TileProgress(nplanes * per_plane, progress, should_stop)
     needs: dict[Any, int] = {}
     for idx in np.ndindex(*lead) if lead else [()]:
-        for _, tiles in chunk_tiles.values():
+        for _, tiles, _ in layout.values():
             for t in tiles:
                 needs[idx + (t.index,)] = needs.get(idx + (t.index,), 0) + 1
     cache = _TileCache(needs)
 
     def run_chunk(
-        Lreg: np.ndarray,
-        region: tuple[int, int, int, int],
-        box: tuple[int, int, int, int],
-        tiles: list[Tile],
-        anchor: Any,
-        key: tuple[int, ...],
+        Lreg: np.ndarray, region: Box4, box: Box4, tiles: list[Tile], anchor: Any, key: tuple[int, ...]
     ) -> np.ndarray:
-        Lreg = _check_plane(np.asarray(Lreg))
-        merger = Merger(plan, blend, box)
-
-        def read(t: Tile) -> np.ndarray:
-            y0, x0, y1, x1 = t.read
-            return Lreg[y0 - region[0] : y1 - region[0], x0 - region[1] : x1 - region[1]]
-
-        try:
-            return _run_tiles(
-                read, tiles, merger, model, block, bsize, anchor, prog, cache, key, split_halo=plan.halo
-            )
-        except _TileOOM:
-            raise ColorizeError(
-                f"the model ran out of memory on one tile of {max(plan.tile)} px; pass a smaller tile"
-            ) from None
+        return _chunk_ab(Lreg, region, box, tiles, anchor, model, plan, job, prog, cache, key)
 
     anchor_cache: dict[tuple[int, ...], _Anchor] = {}
     anchor_lock = threading.Lock()
@@ -674,7 +688,7 @@ def _colorize_dask(
         Lp = L[idx]
         anchor = None
         if global_anchor:
-            factor = _anchor_factor((H, W), anchor_size)
+            factor = _anchor_factor((H, W), job.anchor_size)
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
 
             def get_anchor(
@@ -693,28 +707,209 @@ def _colorize_dask(
                     return anchor_cache[key]
 
             anchor = dask.delayed(get_anchor)(idx)
-        rows = []
-        for a in range(len(ycuts) - 1):
-            row = []
-            for b in range(len(xcuts) - 1):
-                box, tiles = chunk_tiles[a, b]
-                region = (
-                    min(t.read[0] for t in tiles),
-                    min(t.read[1] for t in tiles),
-                    max(t.read[2] for t in tiles),
-                    max(t.read[3] for t in tiles),
-                )
-                Lreg = Lp[region[0] : region[2], region[1] : region[3]]
-                d = dask.delayed(run_chunk)(Lreg, region, box, tiles, anchor, idx)
-                row.append(da.from_delayed(d, shape=(box[2] - box[0], box[3] - box[1], 2), dtype=np.float32))
-            rows.append(row)
-        planes_out.append(da.concatenate([da.concatenate(row, axis=1) for row in rows], axis=0))
-    if lead:
-        ab = da.stack(planes_out).reshape(lead + (H, W, 2))
-    else:
-        ab = planes_out[0]
+        planes_out.append(
+            _assemble(Lp, layout, ycuts, xcuts, lambda *a, idx=idx: dask.delayed(run_chunk)(*a, idx), anchor)
+        )
+    ab = da.stack(planes_out).reshape(lead + (H, W, 2)) if lead else planes_out[0]
     return EngineResult(ab, plan)
+
+
+def _assemble(
+    Lp: Any,
+    layout: dict[tuple[int, int], tuple[Box4, list[Tile], Box4]],
+    ycuts: list[int],
+    xcuts: list[int],
+    task: Callable[..., Any],
+    anchor: Any,
+) -> Any:
+    """One plane's lazy ab from one delayed ``task(Lreg, region, box, tiles, anchor)`` per chunk."""
+    import dask.array as da
+
+    rows = []
+    for a in range(len(ycuts) - 1):
+        row = []
+        for b in range(len(xcuts) - 1):
+            box, tiles, region = layout[a, b]
+            Lreg = Lp[region[0] : region[2], region[1] : region[3]]
+            d = task(Lreg, region, box, tiles, anchor)
+            row.append(da.from_delayed(d, shape=(box[2] - box[0], box[3] - box[1], 2), dtype=np.float32))
+        rows.append(row)
+    return da.concatenate([da.concatenate(row, axis=1) for row in rows], axis=0)
 
 
 def _hits(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]
+
+
+# -- distributed -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model by its folder: what a distributed dask graph carries instead of the model.
+
+    Attributes
+    ----------
+    folder : str
+        The model folder (absolute; every worker must see it, e.g. on a shared file system).
+    mtime : float
+        Modification time of its ``config.json``: a model saved again is loaded again.
+    """
+
+    folder: str
+    mtime: float
+
+    @classmethod
+    def of(cls, folder: str | os.PathLike) -> ModelRef:
+        """A reference to the model folder ``folder`` as it is now."""
+        f = Path(folder).resolve()
+        cfg = f / "config.json"
+        if not cfg.is_file():
+            raise ConfigError(f"{f} is not a model folder (no config.json)")
+        return cls(str(f), cfg.stat().st_mtime)
+
+
+#: models a process keeps loaded (the least recently loaded goes first)
+MODEL_CACHE_SIZE = 4
+# per process: (folder, mtime) -> loaded model
+_MODEL_CACHE: dict[tuple[str, float], Predictor] = {}
+_MODEL_CACHE_LOCK = threading.Lock()
+# loaded or saved models -> their folder (weak: forgetting a model forgets its folder)
+_FOLDERS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def cached_model(ref: ModelRef) -> Predictor:
+    """The model of ``ref``, loaded once per process and kept (a newer save replaces it)."""
+    key = (ref.folder, ref.mtime)
+    with _MODEL_CACHE_LOCK:
+        m = _MODEL_CACHE.get(key)
+        if m is None:
+            from .methods import load_model
+
+            for old in [k for k in _MODEL_CACHE if k[0] == ref.folder]:
+                del _MODEL_CACHE[old]
+            while len(_MODEL_CACHE) >= MODEL_CACHE_SIZE:
+                del _MODEL_CACHE[next(iter(_MODEL_CACHE))]
+            m = _MODEL_CACHE[key] = load_model(ref.folder)
+            remember_folder(m, ref.folder)
+        return m
+
+
+def remember_folder(model: Predictor, folder: str | os.PathLike) -> None:
+    """Note that ``model`` was loaded from (or saved as) the model folder ``folder``."""
+    try:
+        _FOLDERS[model] = str(Path(folder).resolve())
+    except TypeError:  # not weak-referenceable: it is saved to a temporary folder when needed
+        pass
+
+
+def model_ref(model: Predictor) -> ModelRef:
+    """A :class:`ModelRef` for ``model``: its known folder, or a temporary one it is saved to.
+
+    A temporary folder is removed when this process exits.
+
+    Raises
+    ------
+    ConfigError
+        The model has no folder and cannot be saved (no ``save`` method).
+    """
+    folder = _FOLDERS.get(model) if _weakrefable(model) else None
+    if folder is not None and (Path(folder) / "config.json").is_file():
+        return ModelRef.of(folder)
+    if not hasattr(model, "save"):
+        raise ConfigError(
+            f"a {type(model).__name__} has no model folder and cannot be saved; "
+            "on a distributed cluster pass a model folder or a saved model"
+        )
+    parent = tempfile.mkdtemp(prefix="napari-colorize-model-")
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    tmp = Path(parent) / "model"
+    model.save(tmp, optimizer=False)
+    remember_folder(model, tmp)
+    return ModelRef.of(tmp)
+
+
+def _weakrefable(x: Any) -> bool:
+    try:
+        weakref.ref(x)
+    except TypeError:
+        return False
+    return True
+
+
+def _distributed_client() -> Any:
+    """The active ``distributed.Client``, or None (no client, or distributed not installed)."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def _remote_anchor(
+    small: np.ndarray, ref: ModelRef, job: _Job, factor: tuple[int, int], tile: int
+) -> _Anchor:
+    model = cached_model(ref)
+    return _anchor_from_small(_check_plane(small), model, job.block, factor, _anchor_sigma(factor, tile))
+
+
+def _remote_chunk(
+    Lreg: np.ndarray,
+    region: Box4,
+    box: Box4,
+    tiles: list[Tile],
+    anchor: _Anchor | None,
+    ref: ModelRef,
+    plan: TilePlan,
+    job: _Job,
+) -> np.ndarray:
+    return _chunk_ab(Lreg, region, box, tiles, anchor, cached_model(ref), plan, job, TileProgress(0))
+
+
+def _remote_planes(block_L: np.ndarray, ref: ModelRef, block: int) -> np.ndarray:
+    model = cached_model(ref)
+    planes = block_L.reshape((-1,) + block_L.shape[-2:])
+    out = np.empty(planes.shape + (2,), np.float32)
+    for i, p in enumerate(planes):
+        out[i] = _predict_padded(model, _check_plane(p)[None], block)[0]
+    return out.reshape(block_L.shape + (2,))
+
+
+def _colorize_dask_distributed(L: Any, ref: ModelRef, plan: TilePlan | None, job: _Job) -> EngineResult:
+    """The dask path for a distributed cluster: only module-level functions and small values in the graph.
+
+    Tiles that cross a chunk border run once per chunk (processes share no cache); the
+    blend is the same as on the local path, so the result is the same.
+    """
+    import dask
+    import dask.array as da
+
+    L = L.astype(np.float32) if L.dtype != np.float32 else L
+    lead = L.shape[:-2]
+    H, W = L.shape[-2:]
+    if plan is None:
+        Lw = L.rechunk({L.ndim - 2: -1, L.ndim - 1: -1})
+        ab = Lw.map_blocks(
+            _remote_planes, ref, job.block, dtype=np.float32, chunks=Lw.chunks + ((2,),), new_axis=L.ndim
+        )
+        return EngineResult(ab, None)
+    ycuts, xcuts, layout = _chunk_layout(plan, (H, W), job.opts.blend)
+    plan_d = dask.delayed(plan, pure=True)
+    planes_out = []
+    for idx in np.ndindex(*lead) if lead else [()]:
+        Lp = L[idx]
+        anchor = None
+        if job.opts.global_anchor:
+            factor = _anchor_factor((H, W), job.anchor_size)
+            small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
+            anchor = dask.delayed(_remote_anchor, pure=True)(small, ref, job, factor, max(plan.tile))
+
+        def task(*a: Any) -> Any:
+            return dask.delayed(_remote_chunk, pure=True)(*a, ref, plan_d, job)
+
+        planes_out.append(_assemble(Lp, layout, ycuts, xcuts, task, anchor))
+    ab = da.stack(planes_out).reshape(lead + (H, W, 2)) if lead else planes_out[0]
+    return EngineResult(ab, plan)

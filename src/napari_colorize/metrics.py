@@ -38,6 +38,7 @@ from .errors import InputError
 
 __all__ = [
     "METRICS",
+    "METRIC_LABELS",
     "psnr",
     "ssim",
     "delta_e2000",
@@ -52,6 +53,16 @@ __all__ = [
 
 #: The keys of :func:`evaluate_pair`, in table order.
 METRICS: tuple[str, ...] = ("psnr", "ssim", "delta_e2000", "colorfulness", "delta_colorfulness", "auc")
+
+#: Short column headings of the metrics, for tables.
+METRIC_LABELS: dict[str, str] = {
+    "psnr": "PSNR",
+    "ssim": "SSIM",
+    "delta_e2000": "CIEDE2000",
+    "colorfulness": "colorfulness",
+    "delta_colorfulness": "dCF",
+    "auc": "AuC",
+}
 
 #: Largest ab error threshold of :func:`auc` (Zhang et al. use 0..150).
 AUC_MAX_THRESHOLD = 150

@@ -4,6 +4,9 @@
 ``<stem>_rgb.png`` (PNG/JPEG/... input) or ``<stem>_rgb.tif`` (TIFF input; a
 multi-page TIFF is a stack and gives a multi-page TIFF), optionally the
 float32 ``<stem>_L.tif`` and ``<stem>_ab.tif``, and the tile plan as JSON.
+Gray intensities are normalised as :func:`~napari_colorize.color.intensity_limits`
+says (one pair of limits per file, a stack included); TIFF outputs record the
+limits in their metadata (``{"normalize": ..., "limits": [low, high]}``).
 
 Big TIFFs (:data:`BIG_PIXELS` or more per plane) never sit in memory whole:
 they are read lazily (a memory map for uncompressed files, tifffile's zarr
@@ -16,14 +19,17 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .color import DEFAULT_PERCENTILES
 from .errors import InputError, user_stacklevel
-from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image  # noqa: F401
+from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image
+from .progress import ProgressCallback
+from .tiling import TilingOptions
 
 __all__ = ["colorize_file", "BIG_PIXELS", "TIFF_TILE"]
 
@@ -40,33 +46,37 @@ def colorize_file(
     model: Any,
     out_dir: str | Path,
     *,
+    options: TilingOptions | dict[str, Any] | None = None,
     save_lab: bool = False,
-    tile: int | str | None = None,
-    overlap: int | float | None = None,
-    blend: str = "gaussian",
-    global_anchor: bool = False,
+    normalize: str = "auto",
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+    limits: tuple[float, float] | None = None,
     tiles_json: str | Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     big_pixels: int | None = None,
+    **tiling: Any,
 ) -> list[Path]:
     """Colorize one image file.
 
     Parameters
     ----------
     path : path
-        PNG, JPEG, ... or TIFF (8/16 bit, multi-page = stack).  A color
+        PNG, JPEG, ... or TIFF (8/16 bit, float, multi-page = stack).  A color
         image is reduced to gray by its luminance (with a warning).
     model : Colorizer, model folder or built-in model name
     out_dir : path
         Folder for the outputs (created).
+    options : TilingOptions or dict, optional
+        Tiling options; ``**tiling`` (``tile=512``, ...) are applied on top.  A big TIFF is
+        always tiled (``tile="auto"`` when not given).
     save_lab : bool
         Also write ``<stem>_L.tif`` (float32 L) and ``<stem>_ab.tif``
         (float32 ab, last axis a, b).
-    tile, overlap, blend, global_anchor
-        Tiling options, see :func:`napari_colorize.engine.colorize`.  A big
-        TIFF is always tiled (``tile="auto"`` when not given).
+    normalize, percentiles, limits
+        Intensity normalisation of gray images, see
+        :func:`~napari_colorize.color.intensity_limits`.
     tiles_json : path, optional
-        Write ``{"image": ..., "plan": TilePlan.to_dict()}`` here (the write
+        Write ``{"image": ..., "plan": TilePlan.to_dict(), "limits": ...}`` here (the write
         boxes as napari rectangles under ``plan.rectangles``).
     progress : callable(done, total), optional
     big_pixels : int, optional
@@ -79,55 +89,82 @@ def colorize_file(
     """
     from .api import resolve_model
 
+    opts = TilingOptions.coerce(options, **tiling)
     path = Path(path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = resolve_model(model)
     is_tiff = path.suffix.lower() in TIFF_SUFFIXES
-    opts = dict(tile=tile, overlap=overlap, blend=blend, global_anchor=global_anchor, progress=progress)
+    norm = dict(normalize=normalize, percentiles=percentiles, limits=limits)
     if is_tiff and _tiff_plane_pixels(path) >= (BIG_PIXELS if big_pixels is None else big_pixels):
-        written, plan, shape = _colorize_big_tiff(path, model, out_dir, save_lab=save_lab, **opts)
+        if not opts.tiled:
+            opts = opts.replace(tile="auto")
+        written, plan, shape, lims = _colorize_big_tiff(
+            path, model, out_dir, opts, save_lab=save_lab, progress=progress, **norm
+        )
     else:
-        written, plan, shape = _colorize_in_memory(
-            path, model, out_dir, save_lab=save_lab, is_tiff=is_tiff, **opts
+        written, plan, shape, lims = _colorize_in_memory(
+            path, model, out_dir, opts, save_lab=save_lab, is_tiff=is_tiff, progress=progress, **norm
         )
     if tiles_json is not None:
         from .tiling import TilePlan
 
         plan = plan if plan is not None else TilePlan.whole(shape)
         with atomic_write(tiles_json, "w") as f:
-            json.dump({"image": str(path), "plan": plan.to_dict()}, f, indent=1)
+            json.dump({"image": str(path), "plan": plan.to_dict(), "limits": list(lims)}, f, indent=1)
         written.append(Path(tiles_json))
     return written
+
+
+def _tiff_metadata(normalize: str, limits: tuple[float, float]) -> dict[str, Any]:
+    """What a TIFF output records about how it was made (JSON in its ImageDescription)."""
+    return {"normalize": normalize, "limits": [float(limits[0]), float(limits[1])]}
 
 
 # -- small files ---------------------------------------------------------------------------
 
 
 def _colorize_in_memory(
-    path: Path, model: Any, out_dir: Path, *, save_lab: bool, is_tiff: bool, **opts: Any
-) -> tuple[list[Path], Any, tuple[int, ...]]:
+    path: Path,
+    model: Any,
+    out_dir: Path,
+    opts: TilingOptions,
+    *,
+    save_lab: bool,
+    is_tiff: bool,
+    progress: ProgressCallback | None,
+    normalize: str,
+    percentiles: tuple[float, float],
+    limits: tuple[float, float] | None,
+) -> tuple[list[Path], Any, tuple[int, ...], tuple[float, float]]:
     from . import engine
-    from .color import gray2L
+    from .color import image2L, intensity_limits
 
     image = read_image(path)
     color = image.ndim >= 3 and image.shape[-1] in (3, 4)
-    L = gray2L(image) if color else _gray2L_fast(image)
+    if color:
+        L, lims = image2L(image, rgb=True)
+    else:
+        lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
+        L = _gray2L_fast(image, lims)
     del image
-    res = engine.colorize(L, model, **opts)
+    res = engine.colorize(L, model, opts, progress=progress)
     rgb8 = _rgb8(L, res.ab)
+    meta = _tiff_metadata(normalize if limits is None else "limits", lims)
     written = []
     if is_tiff:
-        written.append(_write_tiff(out_dir / f"{path.stem}_rgb.tif", rgb8, rgb=True))
+        written.append(_write_tiff(out_dir / f"{path.stem}_rgb.tif", rgb8, rgb=True, metadata=meta))
     else:
         if rgb8.ndim != 3:
             raise InputError(f"{path}: cannot write a stack of shape {rgb8.shape} as {path.suffix}")
         written.append(write_image(out_dir / f"{path.stem}_rgb.png", rgb8))
     del rgb8
     if save_lab:
-        written.append(_write_tiff(out_dir / f"{path.stem}_L.tif", np.asarray(L, np.float32)))
-        written.append(_write_tiff(out_dir / f"{path.stem}_ab.tif", np.asarray(res.ab, np.float32)))
-    return written, res.plan, tuple(np.shape(L))
+        written.append(_write_tiff(out_dir / f"{path.stem}_L.tif", np.asarray(L, np.float32), metadata=meta))
+        written.append(
+            _write_tiff(out_dir / f"{path.stem}_ab.tif", np.asarray(res.ab, np.float32), metadata=meta)
+        )
+    return written, res.plan, tuple(np.shape(L)), lims
 
 
 def _rgb8(L: np.ndarray, ab: np.ndarray, rows: int = 256) -> np.ndarray:
@@ -144,16 +181,17 @@ def _rgb8(L: np.ndarray, ab: np.ndarray, rows: int = 256) -> np.ndarray:
     return out
 
 
-def _write_tiff(path: Path, data: np.ndarray, *, rgb: bool = False) -> Path:
+def _write_tiff(
+    path: Path, data: np.ndarray, *, rgb: bool = False, metadata: dict[str, Any] | None = None
+) -> Path:
     """Write an array atomically; leading axes become pages (an RGB stack stays RGB)."""
     import tifffile
 
     big = data.nbytes > 2**31
     with atomic_write(path) as f:
-        if rgb:
-            tifffile.imwrite(f, data, photometric="rgb", bigtiff=big)
-        else:
-            tifffile.imwrite(f, data, photometric="minisblack", bigtiff=big)
+        tifffile.imwrite(
+            f, data, photometric="rgb" if rgb else "minisblack", bigtiff=big, metadata=metadata or {}
+        )
     return path
 
 
@@ -174,21 +212,24 @@ def _tiff_plane_pixels(path: Path) -> int:
     return int(np.prod(yx)) if len(yx) == 2 else 0
 
 
-_LUTS: dict[str, np.ndarray] = {}
+_LUTS: dict[tuple[str, tuple[float, float]], np.ndarray] = {}
 
 
-def _gray2L_fast(block: np.ndarray) -> np.ndarray:
+def _gray2L_fast(block: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
     """:func:`~napari_colorize.color.gray2L` of a gray block; a lookup table for 8/16-bit (same values)."""
     from .color import gray2L
 
     if block.dtype in (np.uint8, np.uint16):
-        lut = _LUTS.get(block.dtype.name)
+        key = (block.dtype.name, (float(limits[0]), float(limits[1])))
+        lut = _LUTS.get(key)
         if lut is None:
-            lut = _LUTS[block.dtype.name] = gray2L(
-                np.arange(np.iinfo(block.dtype).max + 1, dtype=block.dtype)[None], rgb=False
+            if len(_LUTS) > 8:
+                _LUTS.clear()
+            lut = _LUTS[key] = gray2L(
+                np.arange(np.iinfo(block.dtype).max + 1, dtype=block.dtype)[None], rgb=False, limits=key[1]
             )[0]
         return lut[block]
-    return gray2L(block, rgb=False)
+    return gray2L(block, rgb=False, limits=limits)
 
 
 def _open_lazy(path: Path) -> Any:
@@ -225,18 +266,18 @@ def _colorize_big_tiff(
     path: Path,
     model: Any,
     out_dir: Path,
+    opts: TilingOptions,
     *,
     save_lab: bool,
-    tile: int | str | None,
-    overlap: int | float | None,
-    blend: str,
-    global_anchor: bool,
-    progress: Callable[[int, int], None] | None,
-) -> tuple[list[Path], Any, tuple[int, ...]]:
+    progress: ProgressCallback | None,
+    normalize: str,
+    percentiles: tuple[float, float],
+    limits: tuple[float, float] | None,
+) -> tuple[list[Path], Any, tuple[int, ...], tuple[float, float]]:
     import dask.array as da
 
     from . import engine
-    from .color import gray2L
+    from .color import dtype_limits, gray2L, intensity_limits
 
     image, _ = _open_lazy(path)
     is_rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
@@ -259,17 +300,11 @@ def _colorize_big_tiff(
                 return gray2L(block, rgb=True)
 
         L = image.map_blocks(to_L, dtype=np.float32, drop_axis=image.ndim - 1)
+        lims = dtype_limits(image.dtype)
     else:
-        L = image.map_blocks(_gray2L_fast, dtype=np.float32)
-    res = engine.colorize(
-        L,
-        model,
-        tile=tile if tile is not None else "auto",
-        overlap=overlap,
-        blend=blend,
-        global_anchor=global_anchor,
-        progress=progress,
-    )
+        lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
+        L = image.map_blocks(_gray2L_fast, lims, dtype=np.float32)
+    res = engine.colorize(L, model, opts, progress=progress)
     ab = res.ab
     Lc = L.rechunk(ab.chunks[:-1])
 
@@ -281,11 +316,13 @@ def _colorize_big_tiff(
     if save_lab:
         outputs.append((out_dir / f"{path.stem}_L.tif", Lc, "minisblack"))
         outputs.append((out_dir / f"{path.stem}_ab.tif", ab, "minisblack"))
-    _write_tiled_tiffs(outputs)
-    return [p for p, _, _ in outputs], res.plan, tuple(L.shape)
+    _write_tiled_tiffs(outputs, metadata=_tiff_metadata(normalize if limits is None else "limits", lims))
+    return [p for p, _, _ in outputs], res.plan, tuple(L.shape), lims
 
 
-def _write_tiled_tiffs(outputs: list[tuple[Path, Any, str]]) -> None:
+def _write_tiled_tiffs(
+    outputs: list[tuple[Path, Any, str]], *, metadata: dict[str, Any] | None = None
+) -> None:
     """Compute dask arrays (..., H, W[, C]) band by band and write each as a tiled TIFF.
 
     ``outputs`` holds (path, array, photometric); an array has channels
@@ -305,7 +342,9 @@ def _write_tiled_tiffs(outputs: list[tuple[Path, Any, str]]) -> None:
     for (p, arr, photometric), q in zip(outputs, queues):
         chan = arr.ndim == ref.ndim
         t = threading.Thread(
-            target=_tiff_writer, args=(p, arr.shape, arr.dtype, photometric, chan, q, errors), daemon=True
+            target=_tiff_writer,
+            args=(p, arr.shape, arr.dtype, photometric, chan, q, errors, metadata or {}),
+            daemon=True,
         )
         t.start()
         threads.append(t)
@@ -366,6 +405,7 @@ def _tiff_writer(
     chan: bool,
     q: queue.Queue,
     errors: list[BaseException],
+    metadata: dict[str, Any],
 ) -> None:
     """Write bands from ``q`` (None ends, _STOP aborts) as a tiled TIFF, atomically."""
     import tifffile
@@ -404,6 +444,7 @@ def _tiff_writer(
                 photometric=photometric,
                 planarconfig="contig" if chan else None,
                 bigtiff=nbytes > 2**31,
+                metadata=metadata,
             )
         end = q.get()  # the producer's None
         if isinstance(end, np.ndarray):

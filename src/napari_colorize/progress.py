@@ -1,16 +1,89 @@
-"""Progress reporting for training: a tqdm bar fed by Keras-style callbacks.
+"""Progress reporting: what the engine reports while colorizing, and tqdm bars for training.
 
-Keras-based methods need a real ``keras.callbacks.Callback``; the lookup
-method calls the same hooks by name.  :func:`make_callback` builds the
-right kind lazily, so the napari process never imports Keras through it.
+The engine reports with a :data:`ProgressCallback` ``(done, total)`` (tiles, or planes when
+untiled) through a :class:`TileProgress`, which also polls ``should_stop``.  A progress
+*event* crossing a process boundary is defined in :mod:`napari_colorize.protocol`
+(:func:`~napari_colorize.protocol.progress_event`).
+
+For training, Keras-based methods need a real ``keras.callbacks.Callback``; the lookup
+method calls the same hooks by name.  :func:`make_callback` builds the right kind lazily,
+so the napari process never imports Keras through it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["make_callback", "TqdmHooks"]
+from .errors import Cancelled
+
+__all__ = [
+    "ProgressCallback",
+    "StopCallback",
+    "TileProgress",
+    "tqdm_progress",
+    "make_callback",
+    "TqdmHooks",
+]
+
+#: called as ``progress(done, total)`` after each batch of tiles (or each plane when untiled)
+ProgressCallback = Callable[[int, int], None]
+#: polled before each batch; returning True cancels with :class:`~napari_colorize.errors.Cancelled`
+StopCallback = Callable[[], bool]
+
+
+class TileProgress:
+    """Counts the engine's work units (thread-safe), reports them and polls for a stop.
+
+    Parameters
+    ----------
+    total : int
+        Work units (tiles, anchor passes, or planes when untiled).
+    callback : ProgressCallback, optional
+    should_stop : StopCallback, optional
+    """
+
+    def __init__(
+        self, total: int, callback: ProgressCallback | None = None, should_stop: StopCallback | None = None
+    ) -> None:
+        self.total = int(total)
+        self.done = 0
+        self.callback = callback
+        self.should_stop = should_stop
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` when ``should_stop()`` says so."""
+        if self.should_stop is not None and self.should_stop():
+            raise Cancelled("colorization cancelled")
+
+    def step(self, n: int = 1) -> None:
+        """Count ``n`` units done and report."""
+        with self._lock:
+            self.done = min(self.done + n, self.total) if self.total else self.done + n
+            done = self.done
+        if self.callback is not None:
+            self.callback(done, self.total)
+
+
+def tqdm_progress(desc: str) -> ProgressCallback:
+    """A :data:`ProgressCallback` drawing a tqdm bar of tiles (closed when done)."""
+    from tqdm.auto import tqdm
+
+    state: dict[str, Any] = {"bar": None}
+
+    def progress(done: int, total: int) -> None:
+        if state["bar"] is None:
+            state["bar"] = tqdm(total=total, desc=desc, unit="tile", leave=False)
+        state["bar"].total = total
+        state["bar"].n = done
+        state["bar"].refresh()
+        if done >= total:
+            state["bar"].close()
+            state["bar"] = None
+
+    return progress
 
 
 class TqdmHooks:

@@ -34,13 +34,13 @@ import numpy as np
 from . import errors as _errors
 from .errors import ColorizeError, InputError
 from .io import jsonable
+from .tiling import TILING_KEYS
 
 __all__ = [
     "WorkerError",
     "WorkerCrashed",
     "STOP_GRACE",
     "TRAIN_STOP_GRACE",
-    "TILING_KEYS",
     "STAGES",
     "encode_arrays",
     "decode_arrays",
@@ -60,7 +60,6 @@ TRAIN_STOP_GRACE = 60.0
 
 #: the colorize options a client may send (one definition for the plugin and the server).
 #: ``tiling.TilingOptions`` is meant to replace this tuple once it exists.
-TILING_KEYS: tuple[str, ...] = ("tile", "overlap", "blend", "global_anchor", "batch_size")
 
 #: the server's progress stages: tiles of a colorization, planes of a stack (added by the client),
 #: training begin/batch/epoch and a saved model folder

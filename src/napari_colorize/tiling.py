@@ -37,6 +37,8 @@ from .errors import ConfigError, InputError
 __all__ = [
     "BLENDS",
     "Blend",
+    "TilingOptions",
+    "TILING_KEYS",
     "Tile",
     "TilePlan",
     "plan_tiles",
@@ -295,6 +297,116 @@ def resolve_tiling(
             raise ConfigError(f"halo must be a whole number of pixels >= 0, got {halo!r}")
         h = _align_up(int(halo), b)
     return tile, ov, h
+
+
+@dataclass(frozen=True)
+class TilingOptions:
+    """How the engine tiles and merges: one validated value passed from the API to the engine.
+
+    Parameters
+    ----------
+    tile : int, "auto" or None
+        Write-box size in px (rounded down to the model's block size); ``"auto"`` uses the
+        model's ``default_tile``; None colorizes each plane whole.
+    overlap : int or float, optional
+        Overlap of tiles, px or a fraction of the tile in [0, 1); must be < tile.  Defaults
+        to the model's ``default_overlap``.
+    blend : {"average", "max", "gaussian", "hann", "crop"}
+        How overlapping tiles are merged (see :class:`Merger`).
+    global_anchor : bool
+        Anchor each tile's low-frequency ab to a low-resolution whole-plane pass.
+    batch_size : int, optional
+        Tiles per model call (default: about 1 MP of tiles, at most 16).
+    halo : int, optional
+        Context around each tile, px (default: the model's receptive field, capped at a
+        quarter of the tile).
+
+    Raises
+    ------
+    ConfigError
+        A value of the wrong type or range, or an unknown key in :meth:`from_dict`.
+    """
+
+    tile: int | str | None = None
+    overlap: int | float | None = None
+    blend: str = "gaussian"
+    global_anchor: bool = False
+    batch_size: int | None = None
+    halo: int | None = None
+
+    def __post_init__(self) -> None:
+        t = self.tile
+        if isinstance(t, str):
+            if t != "auto":
+                raise ConfigError(f"tile must be a number of pixels, 'auto' or None, got {t!r}")
+        elif t is not None:
+            if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or int(t) < 1:
+                raise ConfigError(f"tile must be a positive whole number of pixels, got {t!r}")
+            object.__setattr__(self, "tile", int(t))
+        ov = self.overlap
+        if ov is not None and (
+            isinstance(ov, bool)
+            or not isinstance(ov, (int, float, np.integer, np.floating))
+            or not math.isfinite(ov)
+            or ov < 0
+        ):
+            raise ConfigError(f"overlap must be pixels >= 0 or a fraction of the tile, got {ov!r}")
+        if self.blend not in BLENDS:
+            raise ConfigError(f"unknown blend {self.blend!r}; choose one of {', '.join(BLENDS)}")
+        if not isinstance(self.global_anchor, (bool, np.bool_)):
+            raise ConfigError(f"global_anchor must be true or false, got {self.global_anchor!r}")
+        object.__setattr__(self, "global_anchor", bool(self.global_anchor))
+        for name in ("batch_size", "halo"):
+            v = getattr(self, name)
+            low = 1 if name == "batch_size" else 0
+            if v is not None:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                    raise ConfigError(f"{name} must be a whole number >= {low}, got {v!r}")
+                object.__setattr__(self, name, int(v))
+
+    @property
+    def tiled(self) -> bool:
+        """Whether planes are cut into tiles (``tile`` is not None)."""
+        return self.tile is not None
+
+    def replace(self, **changes: Any) -> TilingOptions:
+        """A copy with some fields changed (validated)."""
+        return TilingOptions.from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a JSON-ready dict (the inverse of :meth:`from_dict`)."""
+        return {
+            "tile": self.tile,
+            "overlap": self.overlap,
+            "blend": self.blend,
+            "global_anchor": self.global_anchor,
+            "batch_size": self.batch_size,
+            "halo": self.halo,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> TilingOptions:
+        """Options from a dict such as :meth:`to_dict` gives; unknown keys are a ConfigError."""
+        d = dict(d or {})
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(
+                f"unknown tiling option(s) {', '.join(unknown)}; known: {', '.join(cls.__dataclass_fields__)}"
+            )
+        return cls(**d)
+
+    @classmethod
+    def coerce(cls, options: TilingOptions | dict[str, Any] | None = None, **kw: Any) -> TilingOptions:
+        """``options`` (a TilingOptions, a dict or None) with the keywords ``kw`` on top."""
+        if options is None or isinstance(options, dict):
+            return cls.from_dict({**(options or {}), **kw})
+        if not isinstance(options, TilingOptions):
+            raise ConfigError(f"options must be TilingOptions or a dict, got {type(options).__name__}")
+        return options.replace(**kw) if kw else options
+
+
+#: the fields of :class:`TilingOptions`, in order (the keys of its dict form)
+TILING_KEYS: tuple[str, ...] = tuple(TilingOptions.__dataclass_fields__)
 
 
 def _balanced_tile(n: int, tile: int, overlap: int, block: int) -> int:

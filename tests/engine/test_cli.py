@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,77 @@ def test_demo_writes_outputs_and_metrics(tmp_path, capsys):
     # the demo's colors beat the gray baseline
     assert m["mean"]["delta_e2000"] < m["gray_baseline_mean"]["delta_e2000"]
     assert (d / "metrics.md").read_text().count("|") > 20
+
+
+_PROBE = (
+    "import sys; from napari_colorize.cli import main; rc = main(sys.argv[1:]); "
+    "print(rc, 'tensorflow' in sys.modules)"
+)
+
+
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["train", "--method", "no-such-method", "--images", "REF", "--out", "OUT"], "unknown method"),
+        (["train", "--method", "window", "--images", "REF", "--out", "OUT", "--config", "bogus=1"], "bogus"),
+        (["colorize", "REF", "--model", "window", "--out-dir", "OUT", "--tile", "-8"], "tile"),
+        (["colorize", "REF", "--model", "window", "--out-dir", "OUT", "--tile", "big"], "tile"),
+        (["colorize", "MISSING", "--model", "window", "--out-dir", "OUT"], "no such file"),
+        (["colorize", "REF", "--model", "no-such-model", "--out-dir", "OUT"], "no-such-model"),
+        (["colorize", "REF", "--model", "window", "--out-dir", "OUT", "--blend", "soft"], "blend"),
+        (["colorize", "REF", "--model", "window", "--out-dir", "OUT", "--percentiles", "50", "5"], "LO < HI"),
+        (["--no-such-option"], "error"),
+    ],
+)
+def test_bad_invocations_print_one_line_and_never_import_tensorflow(tmp_path, ref_png, argv, msg):
+    subs = {"REF": str(ref_png), "OUT": str(tmp_path / "o"), "MISSING": str(tmp_path / "missing.tif")}
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    r = subprocess.run(
+        [sys.executable, "-c", _PROBE, *[subs.get(a, a) for a in argv]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["methods"], ["methods", "--json"]])
+def test_version_and_methods_never_import_tensorflow(argv):
+    r = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split()[-2:] == ["0", "False"], (r.stdout, r.stderr)
+    assert r.stderr == ""
+
+
+def test_verbose_is_accepted_before_and_after_the_command():
+    from napari_colorize.cli import build_parser
+
+    assert build_parser().parse_args(["--verbose", "methods"]).verbose is True
+    assert build_parser().parse_args(["methods", "-v"]).verbose is True
+    assert build_parser().parse_args(["methods"]).verbose is False
+
+
+def test_evaluate_mean_skips_infinite_psnr_and_writes_strict_json(tmp_path, ref_png, capsys):
+    js = tmp_path / "m.json"
+    # identical images: PSNR is infinite
+    assert main(["evaluate", "--pred", str(ref_png), "--truth", str(ref_png), "--json", str(js)]) == 0
+    text = js.read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    data = json.loads(text)
+    assert data["mean"]["psnr"] is None and data["mean"]["delta_e2000"] == pytest.approx(0, abs=1e-6)
+
+
+def test_normalize_records_limits_in_the_tiff(tmp_path, lookup_model, coffee):
+    from napari_colorize.color import L2gray, rgb2L
+
+    g8 = (L2gray(rgb2L(coffee)) * 255 + 0.5).astype(np.uint8)
+    g12 = (g8.astype(np.uint16) * 16).astype(np.uint16)  # 12-bit range in uint16
+    tifffile.imwrite(tmp_path / "g12.tif", g12)
+    out = tmp_path / "o"
+    argv = ["colorize", str(tmp_path / "g12.tif"), "--model", str(lookup_model), "--out-dir", str(out)]
+    assert main([*argv, "--normalize", "percentile", "--percentiles", "0", "100"]) == 0
+    with tifffile.TiffFile(out / "g12_rgb.tif") as tif:
+        meta = tif.shaped_metadata[0]
+    assert meta["normalize"] == "percentile"
+    assert meta["limits"] == [float(g12.min()), float(g12.max())]

@@ -68,3 +68,79 @@ def test_cli_rejects_zero_workers_instead_of_running_serially(tmp_path, capsys):
     )
     assert "workers must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "o" / "g_rgb.png").exists()
+
+
+@pytest.fixture(scope="module")
+def process_cluster():
+    """A dask cluster of two worker processes, one thread each, as a cluster user has."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=40
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("global_anchor", [False, True])
+def test_dask_array_on_a_process_cluster_equals_the_numpy_path(
+    tmp_path, coffee, process_cluster, monkeypatch, global_anchor
+):
+    import dask.array as da
+
+    from napari_colorize import engine
+    from napari_colorize.color import L2gray, rgb2L
+
+    monkeypatch.setattr(engine, "DASK_CHUNK", 64)  # several output chunks on a small image
+    model = nc.train("lookup", coffee[:, :150])
+    model.save(tmp_path / "model")
+    gray = (L2gray(rgb2L(coffee)) * 255 + 0.5).astype(np.uint8)
+    opts = dict(tile=64, overlap=16, global_anchor=global_anchor)
+    ref = nc.colorize(gray, tmp_path / "model", **opts)
+    res = nc.colorize(da.from_array(gray, chunks=(100, 150)), tmp_path / "model", **opts)
+    assert res.ab.numblocks[:2] != (1, 1)
+    # the graph holds no model and no lock: it pickles small
+    import cloudpickle
+
+    graph = dict(res.ab.__dask_graph__())
+    assert any("_remote_chunk" in str(k) for k in graph)
+    assert len(cloudpickle.dumps(graph)) < 2_000_000
+    ab, rgb = process_cluster.compute([res.ab, res.rgb], sync=True)
+    # the workers loaded the model themselves, once each (one folder, one modification time)
+    folder = str((tmp_path / "model").resolve())
+    cached = process_cluster.run(lambda: [k for k in engine._MODEL_CACHE if k[0] == folder])
+    assert any(cached.values()) and all(len(v) <= 1 for v in cached.values())
+    np.testing.assert_allclose(ab, ref.ab, atol=1e-4)
+    np.testing.assert_allclose(rgb, ref.rgb, atol=1e-4)
+    # an unsaved model is saved to a temporary folder for the workers
+    unsaved = nc.load_model(tmp_path / "model")
+    res2 = nc.colorize(da.from_array(gray, chunks=(100, 150)), unsaved, **opts)
+    np.testing.assert_allclose(process_cluster.compute(res2.ab, sync=True), ref.ab, atol=1e-4)
+
+
+def test_workers_load_a_model_once_and_again_after_it_is_saved_again(tmp_path, coffee):
+    from napari_colorize import engine
+
+    model = nc.train("lookup", coffee)
+    model.save(tmp_path / "model")
+    ref = engine.ModelRef.of(tmp_path / "model")
+    a = engine.cached_model(ref)
+    assert engine.cached_model(engine.ModelRef.of(tmp_path / "model")) is a
+    os.utime(tmp_path / "model" / "config.json", (1, 1))
+    b = engine.cached_model(engine.ModelRef.of(tmp_path / "model"))
+    assert b is not a
+    assert engine.model_ref(b).folder == str((tmp_path / "model").resolve())
+
+
+def test_a_model_without_a_folder_or_save_is_a_clear_error():
+    from napari_colorize import engine
+
+    class Bare:
+        def predict_ab(self, L):
+            return np.zeros(L.shape + (2,), np.float32)
+
+    assert isinstance(Bare(), engine.Predictor)
+    with pytest.raises(ConfigError, match="no model folder"):
+        engine.model_ref(Bare())

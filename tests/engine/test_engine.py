@@ -526,3 +526,81 @@ def test_gray_warning_points_at_the_users_line(lookup_model):
     with pytest.warns(GrayWarning) as rec:
         nc.colorize(data.astronaut()[::8, ::8], lookup_model)
     assert [w.filename for w in rec if issubclass(w.category, GrayWarning)] == [__file__]
+
+
+# -- intensity normalisation through the API -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stretched_u8(L_img) -> np.ndarray:
+    """An 8-bit gray photo that fills its range (1 % black, 0.2 % white), like a well-exposed one."""
+    from napari_colorize.color import L2gray
+
+    g = L2gray(L_img)
+    lo, hi = np.percentile(g, [1, 99.8])
+    return (np.clip((g - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def test_a_12_bit_image_in_uint16_colorizes_like_its_8_bit_version(stretched_u8, lookup_model):
+    import napari_colorize as nc
+    from napari_colorize.io import to_uint8
+
+    g12 = np.round(stretched_u8.astype(np.float64) * 4095 / 255).astype(np.uint16)
+    ref = nc.colorize(stretched_u8, lookup_model)
+    res = nc.colorize(g12, lookup_model)
+    assert ref.limits == (0.0, 255.0) and res.limits == (0.0, 4095.0)
+    diff = np.abs(to_uint8(res.rgb).astype(int) - to_uint8(ref.rgb).astype(int))
+    assert diff.max() <= 3, diff.max()
+    # by the dtype range the same image is almost black
+    dark = nc.colorize(g12, lookup_model, normalize="dtype")
+    assert to_uint8(dark.rgb).mean() < 40 < to_uint8(res.rgb).mean()
+    # a float image in an arbitrary range gives the same
+    f = nc.colorize(g12.astype(np.float32) * 0.5 + 100, lookup_model)
+    np.testing.assert_allclose(f.rgb, res.rgb, atol=2e-3)
+
+
+def test_one_hot_pixel_does_not_change_the_colorization(stretched_u8, lookup_model):
+    import napari_colorize as nc
+
+    g12 = (stretched_u8.astype(np.uint16) * 16).astype(np.uint16)
+    hot = g12.copy()
+    hot[10, 10] = 65535
+    a = nc.colorize(g12, lookup_model).rgb
+    b = nc.colorize(hot, lookup_model).rgb
+    mask = np.ones(a.shape[:2], bool)
+    mask[10, 10] = False
+    np.testing.assert_allclose(b[mask], a[mask], atol=2e-3)
+
+
+def test_a_stack_is_normalised_with_one_pair_of_limits_numpy_and_dask(stretched_u8, lookup_model):
+    import dask.array as da
+
+    import napari_colorize as nc
+
+    g12 = (stretched_u8.astype(np.uint16) * 16).astype(np.uint16)
+    stack = np.stack([g12, g12 // 3])
+    res = nc.colorize(stack, lookup_model)
+    one = nc.colorize(stack[1], lookup_model, limits=res.limits)
+    np.testing.assert_allclose(res.rgb[1], one.rgb, atol=1e-6)
+    assert res.L[1].mean() < res.L[0].mean() - 10
+    lazy = nc.colorize(da.from_array(stack, chunks=(1, 100, 125)), lookup_model, tile=64)
+    assert lazy.limits == pytest.approx(res.limits, rel=1e-6)
+    np.testing.assert_allclose(np.asarray(lazy.L), res.L, atol=1e-4)
+
+
+# -- tiling options as one value --------------------------------------------------------------
+
+
+def test_tiling_options_given_as_one_value_or_keywords_agree(L_img):
+    import napari_colorize as nc
+    from napari_colorize.tiling import TilingOptions
+
+    m = LinearConv(3)
+    opts = TilingOptions(tile=64, overlap=16, blend="hann", global_anchor=True, batch_size=2)
+    a = engine.colorize(L_img, m, opts).ab
+    b = engine.colorize(L_img, m, tile=64, overlap=16, blend="hann", global_anchor=True, batch_size=2).ab
+    c = engine.colorize(L_img, m, opts.to_dict()).ab
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    with pytest.raises(ConfigError, match="not both"):
+        nc.colorize(L_img, m, options=opts, tile=32)

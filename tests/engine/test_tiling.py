@@ -180,3 +180,33 @@ def test_seam_measure():
     step = smooth.copy()
     step[:, 32:, 1] += 20
     assert seam_measure(step, plan) > 10
+
+
+def test_tiling_options_round_trip_through_json_and_reject_bad_values():
+
+    from napari_colorize.tiling import TilingOptions
+
+    opts = TilingOptions(tile=256, overlap=0.25, blend="crop", global_anchor=True, batch_size=4, halo=8)
+    back = TilingOptions.from_dict(json.loads(json.dumps(opts.to_dict())))
+    assert back == opts and back.tiled
+    assert (
+        TilingOptions.from_dict(json.loads(json.dumps(TilingOptions(tile="auto").to_dict()))).tile == "auto"
+    )
+    assert not TilingOptions().tiled
+    assert opts.replace(tile=None) == TilingOptions(
+        overlap=0.25, blend="crop", global_anchor=True, batch_size=4, halo=8
+    )
+    for bad in [
+        dict(tile=0),
+        dict(tile="big"),
+        dict(tile=True),
+        dict(overlap=-1),
+        dict(overlap=float("nan")),
+        dict(blend="soft"),
+        dict(global_anchor="yes"),
+        dict(batch_size=0),
+        dict(halo=-2),
+        dict(tiles=64),
+    ]:
+        with pytest.raises(ConfigError):
+            TilingOptions.from_dict(bad)

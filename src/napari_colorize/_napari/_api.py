@@ -26,7 +26,8 @@ import numpy as np
 from ..catalogue import describe_model_folder, resolve_model_path, user_models_dir
 from ..client import Worker, get_worker
 from ..errors import Cancelled, InputError
-from ..protocol import TILING_KEYS, progress_fraction
+from ..protocol import progress_fraction
+from ..tiling import TILING_KEYS
 from ._lifecycle import refresh_model_lists, watch_viewer
 
 __all__ = [
@@ -667,7 +668,7 @@ def evaluate_layers(viewer: Any, pred: Any, truth: Any, *, error_layer: bool = F
 
 def rgb_layer_to_gray(viewer: Any, layer: Any) -> Any:
     """Add ``<name> gray``: the lightness of an RGB layer as a uint8 gray layer (kept as is if present)."""
-    from ..color import Lab2rgb, rgb2L
+    from ..color import L2gray, rgb2L
     from ..io import to_uint8
 
     layer = viewer.layers[layer] if isinstance(layer, str) else layer
@@ -675,8 +676,7 @@ def rgb_layer_to_gray(viewer: Any, layer: Any) -> Any:
     if data.shape[-1] == 4:
         data = data[..., :3]
     L = rgb2L(data)
-    # the sRGB gray level of the same lightness, so that gray2L gives L back
-    gray = to_uint8(Lab2rgb(L, np.zeros(L.shape + (2,), np.float32))[..., 0])
+    gray = to_uint8(L2gray(L))
     return _set_layer(
         viewer,
         f"{layer.name} gray",

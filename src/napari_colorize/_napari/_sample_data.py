@@ -11,11 +11,10 @@ __all__ = ["coffee_sample", "ihc_sample", "stack_sample"]
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
     """The sRGB gray of the same Lab lightness (so colorize sees the reference's L)."""
-    from ..color import Lab2rgb, rgb2L
+    from ..color import L2gray, rgb2L
     from ..io import to_uint8
 
-    L = rgb2L(rgb[..., :3])
-    return to_uint8(Lab2rgb(L, np.zeros(L.shape + (2,), np.float32))[..., 0])
+    return to_uint8(L2gray(rgb2L(rgb[..., :3])))
 
 
 def coffee_sample() -> list[tuple[Any, dict, str]]:
