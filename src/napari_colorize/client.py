@@ -46,11 +46,14 @@ from .protocol import (
     TRAIN_STOP_GRACE,
     WorkerCrashed,
     WorkerError,
+    clean_normalize_options,
     clean_tiling_options,
     decode_arrays,
     dumps,
     encode_arrays,
+    encode_hints,
     error_from_message,
+    hints_plane,
     loads,
 )
 
@@ -369,15 +372,41 @@ class Worker:
 
     # -- typed helpers -----------------------------------------------------------
     def iter_colorize(
-        self, image: Any, model: Any, *, rgb: bool | None = None, **options: Any
+        self,
+        image: Any,
+        model: Any,
+        *,
+        rgb: bool | None = None,
+        hints: Any = None,
+        normalize: str | None = None,
+        percentiles: Sequence[float] | None = None,
+        limits: Sequence[float] | None = None,
+        **options: Any,
     ) -> Generator[dict, None, dict[str, Any]]:
-        """Colorize in the worker; yields progress; returns L, ab, rgb arrays and the plan.
+        """Colorize in the worker; yields progress; returns L, ab, rgb arrays, the plan and the limits.
 
         ``image`` is a numpy array (..., H, W); dask arrays are computed plane
         by plane (see :func:`iter_colorize_planes`).
+
+        Parameters
+        ----------
+        hints : Hints, array (N, 5..7) of points, CSV path, or None
+            See :func:`~napari_colorize.protocol.encode_hints`.
+        normalize, percentiles, limits
+            How intensities become lightness (:func:`~napari_colorize.color.intensity_limits`).
+        **options
+            Tiling options (:data:`~napari_colorize.tiling.TILING_KEYS`).
         """
+        intensity = clean_normalize_options(
+            {"normalize": normalize, "percentiles": percentiles, "limits": limits}
+        )
+        hints = encode_hints(hints)
         if hasattr(image, "dask") and np.prod(image.shape[: -2 if not rgb else -3]) > 1:
-            return (yield from self.iter_colorize_planes(image, model, rgb=rgb, **options))
+            return (
+                yield from self.iter_colorize_planes(
+                    image, model, rgb=rgb, hints=hints, **intensity, **options
+                )
+            )
         image = np.asarray(image.compute() if hasattr(image, "compute") else image)
         model = str(model) if isinstance(model, Path) else model
         out_dir = Path(tempfile.mkdtemp(prefix="out-", dir=self.scratch_dir()))
@@ -389,22 +418,45 @@ class Worker:
                 out_dir=str(out_dir),
                 options=clean_tiling_options(options),
                 rgb=rgb,
+                intensity=intensity,
+                hints=hints,
             )
             return res
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
     def iter_colorize_planes(
-        self, image: Any, model: Any, *, rgb: bool | None = None, **options: Any
+        self,
+        image: Any,
+        model: Any,
+        *,
+        rgb: bool | None = None,
+        hints: Any = None,
+        normalize: str | None = None,
+        percentiles: Sequence[float] | None = None,
+        limits: Sequence[float] | None = None,
+        **options: Any,
     ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize a stack plane by plane, never holding more than one input plane.
 
         Outputs are written into ``.npy`` memory maps in the worker's temporary
-        folder, so a large stack is not held in RAM either.
+        folder, so a large stack is not held in RAM either.  A gray stack gets one
+        pair of intensity limits for all its planes; hints on a (T, H, W) stack go
+        to their own plane.
         """
+        from .color import DEFAULT_PERCENTILES, intensity_limits
+
         spatial = image.shape[-3:-1] if rgb else image.shape[-2:]
         lead = image.shape[:-3] if rgb else image.shape[:-2]
         n = int(np.prod(lead))
+        hints = encode_hints(hints)
+        if not rgb:
+            limits = intensity_limits(
+                image,
+                normalize=normalize or "auto",
+                percentiles=tuple(percentiles or DEFAULT_PERCENTILES),
+                limits=limits,
+            )
         store = Path(tempfile.mkdtemp(prefix="stack-", dir=self.scratch_dir()))
         mm = {
             "L": np.lib.format.open_memmap(store / "L.npy", "w+", np.float32, lead + spatial),
@@ -415,7 +467,16 @@ class Worker:
         for i, idx in enumerate(np.ndindex(*lead)):
             plane = image[idx]
             plane = np.asarray(plane.compute() if hasattr(plane, "compute") else plane)
-            gen = self.iter_colorize(plane, model, rgb=rgb, **options)
+            gen = self.iter_colorize(
+                plane,
+                model,
+                rgb=rgb,
+                hints=hints_plane(hints, i),
+                normalize=normalize,
+                percentiles=percentiles,
+                limits=limits,
+                **options,
+            )
             try:
                 while True:
                     ev = next(gen)

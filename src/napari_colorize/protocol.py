@@ -51,6 +51,11 @@ __all__ = [
     "error_message",
     "error_from_message",
     "clean_tiling_options",
+    "NORMALIZE_KEYS",
+    "clean_normalize_options",
+    "encode_hints",
+    "hints_plane",
+    "decode_hints",
 ]
 
 #: seconds a cooperative stop may take before the server process is terminated
@@ -58,8 +63,8 @@ STOP_GRACE = 10.0
 #: the same for training (a batch plus the epoch's validation must finish)
 TRAIN_STOP_GRACE = 60.0
 
-#: the colorize options a client may send (one definition for the plugin and the server).
-#: ``tiling.TilingOptions`` is meant to replace this tuple once it exists.
+#: the intensity options of a colorize request (see :func:`napari_colorize.color.intensity_limits`)
+NORMALIZE_KEYS = ("normalize", "percentiles", "limits")
 
 #: the server's progress stages: tiles of a colorization, planes of a stack (added by the client),
 #: training begin/batch/epoch and a saved model folder
@@ -232,3 +237,120 @@ def clean_tiling_options(options: dict[str, Any]) -> dict[str, Any]:
             f"unknown colorize option(s) {', '.join(sorted(unknown))}; use {', '.join(TILING_KEYS)}"
         )
     return {k: v for k, v in options.items() if v is not None or k == "tile"}
+
+
+def clean_normalize_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The intensity options to send (:data:`NORMALIZE_KEYS`): checked here, None values dropped.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``normalize`` mode or malformed ``percentiles``.
+    InputError
+        Malformed ``limits``.
+    """
+    from .color import DEFAULT_PERCENTILES, NORMALIZE, _check_limits
+    from .errors import ConfigError
+
+    unknown = set(options) - set(NORMALIZE_KEYS)
+    if unknown:
+        raise InputError(
+            f"unknown intensity option(s) {', '.join(sorted(unknown))}; use {', '.join(NORMALIZE_KEYS)}"
+        )
+    out = {k: v for k, v in options.items() if v is not None}
+    if out.get("normalize", "auto") not in NORMALIZE:
+        raise ConfigError(f"unknown normalize {out['normalize']!r}; choose one of {', '.join(NORMALIZE)}")
+    if "percentiles" in out:
+        try:
+            lo, hi = (float(v) for v in out["percentiles"])
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"percentiles must be two numbers (low, high), got {out['percentiles']!r}"
+            ) from None
+        if not 0 <= lo < hi <= 100:
+            raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got ({lo:g}, {hi:g})")
+        out["percentiles"] = [lo, hi] if (lo, hi) != tuple(DEFAULT_PERCENTILES) else None
+    if "limits" in out:
+        out["limits"] = list(_check_limits(out["limits"]))
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# ---------------------------------------------------------------------------
+# hints
+# ---------------------------------------------------------------------------
+def encode_hints(hints: Any) -> dict[str, Any] | None:
+    """The hints of a colorize request, in a form the protocol carries.
+
+    Parameters
+    ----------
+    hints : Hints, array (N, 5|6|7), path, or None
+        A :class:`~napari_colorize.hints.Hints` (anything with ``ab`` and ``mask``) travels
+        dense; a table of points (rows ``[plane,] y, x, r, g, b[, radius]``, see
+        ``Hints.from_points``) travels as it is, which stays small; a path names a CSV file.
+
+    Returns
+    -------
+    dict or None
+        ``{"ab": ..., "mask": ...}``, ``{"points": ...}`` or ``{"csv": path}``.
+    """
+    if hints is None:
+        return None
+    if isinstance(hints, dict) and set(hints) in ({"ab", "mask"}, {"points"}, {"csv"}):
+        return hints
+    if hasattr(hints, "ab") and hasattr(hints, "mask"):
+        return {"ab": np.asarray(hints.ab, np.float32), "mask": np.asarray(hints.mask, np.float32)}
+    if isinstance(hints, (str, Path)):
+        return {"csv": str(hints)}
+    try:
+        points = np.asarray(hints, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"hints must be a Hints, a table of points or a CSV path, got {type(hints).__name__}"
+        ) from None
+    if points.size == 0:
+        points = points.reshape(0, 5)
+    if points.ndim != 2 or not 5 <= points.shape[1] <= 7:
+        raise InputError(
+            f"a table of hint points must be (N, 5..7) ([plane,] y, x, r, g, b[, radius]), got {points.shape}"
+        )
+    return {"points": points}
+
+
+def hints_plane(hints: dict[str, Any] | None, index: int) -> dict[str, Any] | None:
+    """The hints of plane ``index`` of a (T, H, W) stack, from :func:`encode_hints`'s form.
+
+    A table of points keeps the rows of that plane without their plane column;
+    dense hints keep their plane.  A CSV path is read for the whole stack by the
+    server, so it cannot be split here.
+    """
+    if hints is None:
+        return None
+    if "points" in hints:
+        pts = np.asarray(hints["points"])
+        keep = np.rint(pts[:, 0]).astype(np.int64) == int(index) if len(pts) else np.zeros(0, bool)
+        return {"points": pts[keep][:, 1:]}
+    if "ab" in hints:
+        return {"ab": np.asarray(hints["ab"])[index], "mask": np.asarray(hints["mask"])[index]}
+    raise InputError("hints from a CSV file cannot be split plane by plane; load them with Hints.from_csv")
+
+
+def decode_hints(hints: dict[str, Any] | None, shape: tuple[int, ...]) -> Any:
+    """The ``hints=`` argument of :func:`napari_colorize.api.colorize` for an image of ``shape``.
+
+    ``shape`` is the gray image's (H, W) or (T, H, W).  Points become a
+    :class:`~napari_colorize.hints.Hints` over that shape; a CSV path stays a path.
+    """
+    if not hints:
+        return None
+    if "csv" in hints:
+        return hints["csv"]
+    from .hints import Hints
+
+    if "points" in hints:
+        pts = np.asarray(hints["points"], dtype=np.float64)
+        if len(shape) > 3:
+            raise InputError(
+                f"hints on an image of shape {tuple(shape)} need a single stack axis: (T, H, W) at most"
+            )
+        return Hints.from_points(pts, tuple(shape))
+    return Hints(np.asarray(hints["ab"], np.float32), np.asarray(hints["mask"], np.float32))

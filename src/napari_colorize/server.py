@@ -31,7 +31,7 @@ import numpy as np
 
 from .errors import InputError
 from .io import jsonable
-from .protocol import decode_arrays, dumps, error_message, loads, progress_event
+from .protocol import decode_arrays, decode_hints, dumps, error_message, loads, progress_event
 
 __all__ = ["Server", "ProgressCallback", "HANDLERS_ENV", "main"]
 
@@ -253,16 +253,31 @@ class Server:
         out_dir: str,
         options: dict | None = None,
         rgb: bool | None = None,
+        intensity: dict | None = None,
+        hints: dict | None = None,
     ) -> dict[str, Any]:
+        """Colorize ``image``; ``intensity`` holds normalize/percentiles/limits, ``hints`` the
+        hints in :func:`~napari_colorize.protocol.encode_hints`'s form."""
         from . import api
+        from .color import _image_and_rgb
 
         m = self.model(model)
 
         def progress(done: int, total: int) -> None:
             self.progress(rid, "tiles", done=int(done), total=int(total))
 
+        kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in (intensity or {}).items()}
+        if hints:
+            is_rgb = _image_and_rgb(image, rgb)[1]
+            kw["hints"] = decode_hints(hints, tuple(image.shape[:-1] if is_rgb else image.shape))
         res = api.colorize(
-            image, m, rgb=rgb, progress=progress, should_stop=self.stop_requested.is_set, **(options or {})
+            image,
+            m,
+            rgb=rgb,
+            progress=progress,
+            should_stop=self.stop_requested.is_set,
+            **(options or {}),
+            **kw,
         )
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -273,7 +288,8 @@ class Server:
             np.save(out / f"{key}.npy", arr)
             files[key] = {"__npy__": str(out / f"{key}.npy")}
         plan = res.plan.to_dict() if res.plan is not None else None
-        return {**files, "plan": plan, "model": _describe(m)}
+        limits = [float(v) for v in res.limits] if getattr(res, "limits", None) is not None else None
+        return {**files, "plan": plan, "limits": limits, "model": _describe(m)}
 
     def do_train(
         self,

@@ -10,5 +10,15 @@ from ._api import (
     rgb_layer_to_gray,
     train_from_layers,
 )
+from ._hints import add_hints_layer, displayed_plane, hints_from_points_layer, points_layer_table
 
-__all__ = ["colorize_layer", "train_from_layers", "evaluate_layers", "rgb_layer_to_gray"]
+__all__ = [
+    "colorize_layer",
+    "train_from_layers",
+    "evaluate_layers",
+    "rgb_layer_to_gray",
+    "add_hints_layer",
+    "hints_from_points_layer",
+    "points_layer_table",
+    "displayed_plane",
+]

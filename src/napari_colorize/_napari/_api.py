@@ -25,9 +25,11 @@ import numpy as np
 
 from ..catalogue import describe_model_folder, resolve_model_path, user_models_dir
 from ..client import Worker, get_worker
+from ..color import DEFAULT_PERCENTILES, NORMALIZE, intensity_limits
 from ..errors import Cancelled, InputError
 from ..protocol import progress_fraction
 from ..tiling import TILING_KEYS
+from ._hints import points_layer_table
 from ._lifecycle import refresh_model_lists, watch_viewer
 
 __all__ = [
@@ -39,10 +41,16 @@ __all__ = [
     "check_rgb_layer",
     "layer_box",
     "OUTPUT_SUFFIXES",
+    "NORMALIZE_CHOICES",
+    "CONTRAST_LIMITS",
 ]
 
 #: names of the output layers: "<input name><suffix>"
 OUTPUT_SUFFIXES = {"L": " L", "a": " a", "b": " b", "rgb": " RGB", "tiles": " tiles"}
+#: the ``normalize`` value that takes the layer's current contrast limits (what the user sees)
+CONTRAST_LIMITS = "contrast_limits"
+#: intensity normalisations of :func:`colorize_layer`: the engine's, and the layer's contrast limits
+NORMALIZE_CHOICES: tuple[str, ...] = (*NORMALIZE, CONTRAST_LIMITS)
 
 
 # ---------------------------------------------------------------------------
@@ -97,46 +105,54 @@ def check_rgb_layer(layer: Any, *, role: str = "image") -> None:
         raise InputError(f"the {role} layer {layer.name!r} is empty")
 
 
-def _gray_data(layer: Any) -> Any:
-    """The layer's data ready for :func:`~napari_colorize.color.gray2L`.
+def _gray_data(layer: Any, plane: tuple[int, ...] | None = None) -> Any:
+    """The layer's data (or one plane of it) for the engine, which normalises the intensities.
 
-    Integers and floats in 0..1 go through unchanged; other float data is
-    rescaled to 0..1 by the layer's contrast limits (what the user sees).
-    Dask arrays stay lazy.
+    Booleans become uint8 0/255; everything else goes as it is (dask stays lazy).
     """
     data = layer.data
-    dtype = np.dtype(data.dtype)
-    if np.issubdtype(dtype, np.floating):
-        lo, hi = (float(v) for v in layer.contrast_limits)
-        sample = data if not hasattr(data, "dask") else None
-        outside = True
-        if sample is not None:
-            mn, mx = float(np.nanmin(sample)), float(np.nanmax(sample))
-            outside = mn < 0.0 or mx > 1.0
-        elif (lo, hi) == (0.0, 1.0):
-            outside = False
-        if outside:
-            scale = (hi - lo) or 1.0
-
-            def norm(x: Any) -> Any:
-                return np.clip((np.asarray(x, np.float32) - lo) / scale, 0.0, 1.0).astype(np.float32)
-
-            if hasattr(data, "map_blocks"):
-                return data.map_blocks(norm, dtype=np.float32)
-            return norm(data)
-    if dtype.kind == "b":
+    if plane is not None:
+        data = data[tuple(plane)]
+    if np.dtype(data.dtype).kind == "b":
         return np.asarray(data, np.uint8) * 255
-    if np.issubdtype(dtype, np.signedinteger) or (
-        np.issubdtype(dtype, np.unsignedinteger) and dtype.itemsize > 2
-    ):
-        lo, hi = (float(v) for v in layer.contrast_limits)
-        scale = (hi - lo) or 1.0
-        if hasattr(data, "map_blocks"):
-            return data.map_blocks(
-                lambda x: np.clip((x.astype(np.float32) - lo) / scale, 0, 1), dtype=np.float32
-            )
-        return np.clip((np.asarray(data, np.float32) - lo) / scale, 0, 1).astype(np.float32)
     return data
+
+
+def _intensity(
+    layer: Any, normalize: str, percentiles: Any, limits: Any, plane: tuple[int, ...] | None
+) -> dict[str, Any]:
+    """The intensity options to send for ``layer`` (or one plane of it).
+
+    ``"contrast_limits"`` sends the layer's contrast limits.  A plane of a stack gets the
+    whole stack's limits, so that it looks as it does when the whole stack is colorized.
+    """
+    if normalize not in NORMALIZE_CHOICES:
+        raise InputError(f"unknown normalize {normalize!r}; choose one of {', '.join(NORMALIZE_CHOICES)}")
+    pct = tuple(percentiles) if percentiles is not None else DEFAULT_PERCENTILES
+    if normalize == CONTRAST_LIMITS:
+        limits = tuple(float(v) for v in layer.contrast_limits)
+        if limits[1] <= limits[0]:
+            raise InputError(f"layer {layer.name!r} has empty contrast limits {limits}")
+        return {"limits": limits}
+    if limits is None and plane:
+        data = layer.data
+        if np.dtype(data.dtype).kind == "b":
+            return {"limits": (0.0, 255.0)}
+        limits = intensity_limits(data, normalize=normalize, percentiles=pct)
+    return {"normalize": normalize, "percentiles": pct, "limits": limits}
+
+
+def _resolve_hints(viewer: Any, layer: Any, hints: Any, plane: tuple[int, ...] | None) -> Any:
+    """What to send as hints: a Points layer (or its name) becomes a table of points."""
+    from napari.layers import Points
+
+    if isinstance(hints, str) and hints in viewer.layers:
+        hints = viewer.layers[hints]
+    if isinstance(hints, Points):
+        return points_layer_table(hints, layer, plane=plane)
+    if hasattr(hints, "__module__") and type(hints).__module__.startswith("napari."):
+        raise InputError(f"hints must be a Points layer, got a {type(hints).__name__} layer")
+    return hints
 
 
 def _resolve_model_arg(model: Any, worker: Worker) -> str:
@@ -231,6 +247,29 @@ def _set_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
     return viewer.add_shapes(data, shape_type="rectangle", name=name, **kw)
 
 
+def _into_plane(viewer: Any, name: str, shape: tuple[int, ...], plane: tuple[int, ...], data: Any) -> Any:
+    """The full stack of output ``name`` with ``data`` written into ``plane``.
+
+    Writes into the existing layer's array when it is a numpy array of that shape
+    and dtype (the other planes keep their colors), else into a new zero array.
+    """
+    data = np.asarray(data)
+    arr = None
+    if name in viewer.layers:
+        old = viewer.layers[name].data
+        if (
+            isinstance(old, np.ndarray)
+            and old.shape == shape
+            and old.dtype == data.dtype
+            and old.flags.writeable
+        ):
+            arr = old
+    if arr is None:
+        arr = np.zeros(shape, data.dtype)
+    arr[tuple(plane)] = data
+    return arr
+
+
 def _add_outputs(
     viewer: Any,
     layer: Any,
@@ -239,19 +278,36 @@ def _add_outputs(
     show_tiles: bool,
     tiled: bool,
     model_info: dict[str, Any] | None = None,
+    plane: tuple[int, ...] | None = None,
+    extra_meta: dict[str, Any] | None = None,
 ) -> list[Any]:
     from ..io import to_uint8
 
     name = layer.name
     scale, translate = _spatial(layer)
-    meta = {"napari_colorize": {"source": name, "model": model_info or {}}}
+    limits = res.get("limits")
+    meta = {
+        "napari_colorize": {
+            "source": name,
+            "model": model_info or {},
+            "limits": [float(v) for v in limits] if limits is not None else None,
+            **(extra_meta or {}),
+        }
+    }
     L = np.asarray(res["L"], dtype=np.float32) if not isinstance(res["L"], np.memmap) else res["L"]
     ab = res["ab"]
     rgb = res["rgb"]
     if not isinstance(rgb, np.memmap):
         rgb = to_uint8(np.asarray(rgb))
-    a = ab[..., 0]
-    b = ab[..., 1]
+    if plane:
+        full = tuple(layer.data.shape)
+        L = _into_plane(viewer, name + OUTPUT_SUFFIXES["L"], full, plane, L)
+        rgb = _into_plane(viewer, name + OUTPUT_SUFFIXES["rgb"], full + (3,), plane, rgb)
+        a = _into_plane(viewer, name + OUTPUT_SUFFIXES["a"], full, plane, np.asarray(ab[..., 0]))
+        b = _into_plane(viewer, name + OUTPUT_SUFFIXES["b"], full, plane, np.asarray(ab[..., 1]))
+    else:
+        a = ab[..., 0]
+        b = ab[..., 1]
     lim = (
         float(max(np.abs(np.asarray(a)).max(), np.abs(np.asarray(b)).max(), 1.0))
         if a.size <= 50_000_000
@@ -334,7 +390,13 @@ def _add_outputs(
 # colorize
 # ---------------------------------------------------------------------------
 def _colorize_gen(
-    worker: Worker, layer: Any, model: Any, options: dict[str, Any]
+    worker: Worker,
+    layer: Any,
+    model: Any,
+    options: dict[str, Any],
+    intensity: dict[str, Any] | None = None,
+    hints: Any = None,
+    plane: tuple[int, ...] | None = None,
 ) -> Generator[dict, None, dict]:
     info = yield from worker.iter_request("describe", model=model)
     tile = options.get("tile")
@@ -342,8 +404,8 @@ def _colorize_gen(
         bs = int(info.get("block_size", 1))
         if int(tile) < bs:
             raise InputError(f"tile {tile} is smaller than the {info.get('method')} model's block size {bs}")
-    data = _gray_data(layer)
-    res = yield from worker.iter_colorize(data, model, rgb=False, **options)
+    data = _gray_data(layer, plane)
+    res = yield from worker.iter_colorize(data, model, rgb=False, hints=hints, **(intensity or {}), **options)
     res["describe"] = info
     return res
 
@@ -390,6 +452,11 @@ def colorize_layer(
     layer: Any,
     model: Any,
     *,
+    hints: Any = None,
+    normalize: str = "auto",
+    percentiles: tuple[float, float] | None = None,
+    limits: tuple[float, float] | None = None,
+    plane: tuple[int, ...] | None = None,
     blocking: bool = True,
     worker: Worker | None = None,
     on_done: Callable[[list], None] | None = None,
@@ -407,6 +474,23 @@ def colorize_layer(
         A model folder, a built-in model name, the name of a folder in
         :func:`napari_colorize.catalogue.user_models_dir`, or a loaded model (saved
         to a temporary folder for the engine worker).
+    hints : napari.layers.Points, Hints, table of points, CSV path, optional
+        Color hints.  A Points layer (or its name): face color = hint color, size =
+        diameter, its leading coordinate = the plane of a stack (see
+        :func:`~napari_colorize._napari._hints.points_layer_table`).
+    normalize : {"auto", "dtype", "percentile", "none", "contrast_limits"}
+        How the layer's intensities become lightness (see
+        :func:`~napari_colorize.color.intensity_limits`); ``"contrast_limits"`` takes the
+        layer's current contrast limits, which is what the user sees.
+    percentiles : (low, high), optional
+        For ``"percentile"`` and ``"auto"`` (default (1, 99.8)).
+    limits : (low, high), optional
+        Explicit intensities for black and white.
+    plane : tuple of int, optional
+        Colorize only this plane of a stack (its leading index, e.g.
+        :func:`~napari_colorize._napari._hints.displayed_plane`); the other planes of
+        existing output layers keep their colors.  The plane is normalised with the
+        whole stack's limits.
     blocking : bool
         Wait and return the layers (scripts).  With ``False``, return the
         started napari ``GeneratorWorker`` (widgets); layers are added when it
@@ -425,7 +509,9 @@ def colorize_layer(
         ``<name> L``, ``<name> a``, ``<name> b``, ``<name> RGB`` (rgb=True,
         uint8, same scale and translate as the input) and, when tiled and
         ``show_tiles``, ``<name> tiles`` (a Shapes layer of the write boxes).
-        Existing layers of those names are updated in place.
+        Existing layers of those names are updated in place.  Their
+        ``metadata["napari_colorize"]`` holds the model, the ``limits`` used and
+        the ``normalize`` mode.
 
     Notes
     -----
@@ -437,18 +523,38 @@ def colorize_layer(
         layer = viewer.layers[layer]
     check_gray_layer(layer)
     options, show_tiles = _split_tiling(tiling)
+    if plane is not None:
+        plane = tuple(int(i) for i in plane)
+        lead = tuple(layer.data.shape[:-2])
+        if len(plane) != len(lead) or any(not 0 <= i < n for i, n in zip(plane, lead)):
+            raise InputError(f"plane {plane} is not a plane of layer {layer.name!r} (leading shape {lead})")
+    intensity = _intensity(layer, normalize, percentiles, limits, plane)
+    hint_arg = _resolve_hints(viewer, layer, hints, plane)
     worker = worker or get_worker("interactive")
     model = _resolve_model_arg(model, worker)
     watch_viewer(viewer)
     tiled = options.get("tile") is not None
+    extra = {"normalize": normalize}
+    if hints is not None:
+        extra["hints"] = getattr(hints, "name", None) or (hints if isinstance(hints, str) else "hints")
+    if plane:
+        extra["plane"] = list(plane)
 
     def finish(res: dict) -> list:
         return _add_outputs(
-            viewer, layer, res, show_tiles=show_tiles, tiled=tiled, model_info=res.get("describe")
+            viewer,
+            layer,
+            res,
+            show_tiles=show_tiles,
+            tiled=tiled,
+            model_info=res.get("describe"),
+            plane=plane or None,
+            extra_meta=extra,
         )
 
+    args = (worker, layer, model, options, intensity, hint_arg, plane or None)
     if blocking:
-        gen = _colorize_gen(worker, layer, model, options)
+        gen = _colorize_gen(*args)
         pbar = None
         try:
             pbar = _progress_bar(f"colorizing {layer.name}")
@@ -469,9 +575,7 @@ def colorize_layer(
         else:
             _notify_error(exc)
 
-    tw = create_worker(
-        _colorize_gen, worker, layer, model, options, _start_thread=False, _connect={"errored": errored}
-    )
+    tw = create_worker(_colorize_gen, *args, _start_thread=False, _connect={"errored": errored})
     state: dict[str, Any] = {"pbar": None}
 
     def yielded(ev: dict) -> None:
