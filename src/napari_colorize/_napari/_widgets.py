@@ -19,6 +19,7 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
+    FloatSpinBox,
     Label,
     LineEdit,
     ProgressBar,
@@ -33,12 +34,22 @@ from ..catalogue import describe_model_folder, list_models, user_models_dir
 from ..errors import Cancelled, ColorizeError, InputError
 from ..protocol import TRAIN_STOP_GRACE, WorkerCrashed, progress_fraction
 from ..tiling import BLENDS
-from . import _api
+from . import _api, _hints
 from ._lifecycle import refresh_model_lists, register_model_list, register_widget, shutdown_if_unused
 
-__all__ = ["ColorizeWidget", "TrainWidget", "EvaluateWidget", "LOAD_FOLDER"]
+__all__ = ["ColorizeWidget", "TrainWidget", "EvaluateWidget", "LOAD_FOLDER", "LIVE_DELAY_MS"]
 
 LOAD_FOLDER = "load folder…"
+#: live mode waits this long after the last change of the hints before it colorizes
+LIVE_DELAY_MS = 300
+#: the Colorize widget's intensity choices: (label, ``normalize`` value)
+NORMALIZE_LABELS = (
+    ("auto (uint8 as is, else percentiles)", "auto"),
+    ("dtype range", "dtype"),
+    ("percentiles", "percentile"),
+    ("none (values are 0..1)", "none"),
+    ("layer contrast limits", _api.CONTRAST_LIMITS),
+)
 
 
 def _notify(widget: Any, exc: BaseException | str, *, level: str = "error", actions: tuple = ()) -> None:
@@ -154,6 +165,32 @@ class ColorizeWidget(_Base):
             tooltip="built-in models, models in your models folder, or a folder",
         )
         self.model_folder = FileEdit(label="model folder", mode="d", visible=False)
+        self.normalize = ComboBox(
+            label="intensities",
+            choices=list(NORMALIZE_LABELS),
+            value="auto",
+            tooltip="which intensities become black and white: 'auto' keeps uint8 as it is and stretches "
+            "other images between percentiles (a 12-bit camera image in uint16); 'layer contrast limits' "
+            "takes what the viewer shows",
+        )
+        self.p_low = FloatSpinBox(label="low percentile", value=1.0, min=0.0, max=100.0, step=0.1)
+        self.p_high = FloatSpinBox(label="high percentile", value=99.8, min=0.0, max=100.0, step=0.1)
+        self.hints = ComboBox(
+            label="hints",
+            choices=lambda w: self._points_layers(),
+            nullable=True,
+            value=None,
+            tooltip="a Points layer of color hints: face color = hint color, size = diameter",
+        )
+        self.add_hints_button = PushButton(
+            text="Add hints layer",
+            tooltip="a Points layer '<image> hints' for the gray image, ready to click",
+        )
+        self.live = CheckBox(
+            value=False,
+            text="live: re-colorize when the hints change",
+            tooltip="adding, moving, recoloring or deleting a hint re-colorizes the displayed plane",
+        )
         self.use_tiles = CheckBox(value=True, text="tile the image")
         self.auto_tile = CheckBox(
             value=True,
@@ -175,6 +212,12 @@ class ColorizeWidget(_Base):
                 self.image,
                 self.model,
                 self.model_folder,
+                self.normalize,
+                self.p_low,
+                self.p_high,
+                self.hints,
+                self.add_hints_button,
+                self.live,
                 self.use_tiles,
                 self.auto_tile,
                 self.tile,
@@ -194,9 +237,21 @@ class ColorizeWidget(_Base):
         self.auto_tile.changed.connect(self._on_tiles_toggled)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
+        self.normalize.changed.connect(self._on_normalize)
+        self.hints.changed.connect(self._on_hints_layer)
+        self.add_hints_button.changed.connect(self.add_hints_layer)
+        self.live.changed.connect(self._on_live_toggled)
+        self._live_timer = self._make_timer()
+        self._live_pending = False
+        self._live_run = False
+        self._watched_points: Any = None
+        self.live_runs = 0  # live colorizations started (tests, diagnostics)
+        self._viewer.dims.events.current_step.connect(self._on_step)
         register_model_list(self)
         self.reset_choices()
         self.preselect_gray()
+        self._on_model_changed(self.model.value)
+        self._on_normalize(self.normalize.value)
         self._viewer.layers.selection.events.active.connect(self._on_active)
 
     # -- the gray layer ------------------------------------------------------
@@ -242,6 +297,14 @@ class ColorizeWidget(_Base):
 
     def _on_model_changed(self, value: Any) -> None:
         self.model_folder.visible = value == LOAD_FOLDER
+        if value in (None, LOAD_FOLDER):
+            return
+        try:
+            method = describe_model_folder(Path(value)).get("method")
+        except (ColorizeError, OSError):
+            return
+        # propagation needs no training and answers fast: follow the hints live
+        self.live.value = method == "propagate"
 
     def _on_folder_chosen(self, value: Any) -> None:
         path = Path(value)
@@ -263,6 +326,93 @@ class ColorizeWidget(_Base):
         for w in (self.tile, self.overlap):
             w.enabled = tiled and not self.auto_tile.value
 
+    # -- intensities -------------------------------------------------------------
+    def _on_normalize(self, value: Any) -> None:
+        for w in (self.p_low, self.p_high):
+            w.visible = value in ("auto", "percentile")
+
+    def intensity(self) -> dict[str, Any]:
+        """The intensity options as :func:`colorize_layer` takes them."""
+        mode = self.normalize.value
+        out: dict[str, Any] = {"normalize": mode}
+        if mode in ("auto", "percentile"):
+            lo, hi = float(self.p_low.value), float(self.p_high.value)
+            if not lo < hi:
+                raise InputError(f"the low percentile ({lo:g}) must be below the high one ({hi:g})")
+            out["percentiles"] = (lo, hi)
+        return out
+
+    # -- hints -----------------------------------------------------------------------
+    def _points_layers(self) -> list[tuple[str, Any]]:
+        return [(ly.name, ly) for ly in self._viewer.layers if _hints.is_hints_layer(ly)]
+
+    def add_hints_layer(self, *_: Any) -> Any:
+        """Add (or select) ``<image> hints`` for the chosen gray layer and choose it as the hints."""
+        layer = self.image.value
+        if layer is None:
+            _notify(self, "choose the gray image first, then add its hints layer", level="warning")
+            return None
+        points = _hints.add_hints_layer(self._viewer, layer)
+        self.hints.reset_choices()
+        self.hints.value = points
+        return points
+
+    def _on_hints_layer(self, layer: Any) -> None:
+        old = self._watched_points
+        if old is layer:
+            return
+        events = ("data", "face_color", "size")
+        if old is not None:
+            for name in events:
+                try:
+                    getattr(old.events, name).disconnect(self._schedule_live)
+                except (TypeError, RuntimeError, ValueError):  # never connected, or already gone
+                    pass
+        self._watched_points = layer
+        if layer is not None:
+            for name in events:
+                getattr(layer.events, name).connect(self._schedule_live)
+
+    # -- live mode --------------------------------------------------------------------
+    def _make_timer(self) -> Any:
+        from qtpy.QtCore import QTimer
+
+        timer = QTimer(self.native)
+        timer.setSingleShot(True)
+        timer.setInterval(LIVE_DELAY_MS)
+        timer.timeout.connect(self._live_fire)
+        return timer
+
+    def _on_live_toggled(self, value: bool) -> None:
+        if value:
+            self._schedule_live()
+        else:
+            self._live_timer.stop()
+            self._live_pending = False
+
+    def _on_step(self, *_: Any) -> None:
+        layer = self.image.value
+        if layer is not None and getattr(layer, "ndim", 2) > 2:
+            self._schedule_live()
+
+    def _schedule_live(self, *_: Any) -> None:
+        """(Re)start the debounce timer: the last change within :data:`LIVE_DELAY_MS` wins."""
+        if self._closed or not self.live.value or self.hints.value is None or self.image.value is None:
+            return
+        self._live_timer.start()
+
+    def _live_fire(self) -> None:
+        if self._closed or not self.live.value:
+            return
+        if self._tw is not None:
+            # a newer state of the hints: cancel a live run in flight, then start again
+            self._live_pending = True
+            if self._live_run:
+                self._tw.engine_worker.stop()
+            return
+        self._live_pending = False
+        self.run(live=True)
+
     # -- running ---------------------------------------------------------------
     def options(self) -> dict[str, Any]:
         """The tiling options as :func:`colorize_layer` takes them."""
@@ -277,8 +427,12 @@ class ColorizeWidget(_Base):
             "show_tiles": bool(self.show_tiles.value),
         }
 
-    def run(self, *_: Any) -> Any:
-        """Start colorizing (non-blocking); returns the napari worker or None on bad input."""
+    def run(self, *_: Any, live: bool = False) -> Any:
+        """Start colorizing (non-blocking); returns the napari worker or None on bad input.
+
+        With ``live``, only the displayed plane of a stack is colorized (the hints'
+        live mode); errors then go to the status line, not to notifications.
+        """
         if self._tw is not None:
             _notify(self, "a colorization is already running", level="warning")
             return None
@@ -300,20 +454,32 @@ class ColorizeWidget(_Base):
             self._t0 = time.monotonic()
             self.progress.value = 0
             self.status.value = f"colorizing {layer.name if layer else ''}…"
+            plane = None
+            if live and layer is not None and layer.ndim > 2:
+                plane = _hints.displayed_plane(self._viewer, layer)
             tw = _api.colorize_layer(
                 self._viewer,
                 layer,
                 model,
+                hints=self.hints.value,
+                plane=plane,
                 blocking=False,
                 on_done=self._done,
-                on_error=self._error,
+                on_error=self._live_error if live else self._error,
+                **self.intensity(),
                 **self.options(),
             )
         except ColorizeError as e:
-            _notify(self, e)
-            self.status.value = ""
+            if live:
+                self.status.value = f"live: {e}"
+            else:
+                _notify(self, e)
+                self.status.value = ""
             return None
         self._tw = tw
+        self._live_run = live
+        if live:
+            self.live_runs += 1
         tw.yielded.connect(self._progress)
         tw.finished.connect(self._finished)
         self.run_button.enabled = False
@@ -345,11 +511,24 @@ class ColorizeWidget(_Base):
         self.status.value = "cancelled" if isinstance(exc, Cancelled) else "failed"
         _notify(self, exc)
 
+    @_while_open
+    def _live_error(self, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            self.status.value = "live: superseded"
+        elif isinstance(exc, ColorizeError) and not isinstance(exc, WorkerCrashed):
+            self.status.value = f"live: {exc}"  # e.g. a hint just outside the image: no pop-up per click
+        else:
+            self._error(exc)
+
     def _finished(self, *_: Any) -> None:
         self._tw = None
+        self._live_run = False
         if not self._closed:
             self.run_button.enabled = True
             self.cancel_button.enabled = False
+            if self._live_pending:
+                self._live_pending = False
+                self._schedule_live()
 
     def cancel(self, *_: Any) -> None:
         tw = self._tw
