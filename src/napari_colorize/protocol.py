@@ -291,7 +291,8 @@ def encode_hints(hints: Any) -> dict[str, Any] | None:
     Returns
     -------
     dict or None
-        ``{"ab": ..., "mask": ...}``, ``{"points": ...}`` or ``{"csv": path}``.
+        ``{"ab": ..., "mask": ...}``, ``{"points": ...}`` or ``{"csv": path}``; None for
+        no hints (also an empty table of points).
     """
     if hints is None:
         return None
@@ -308,7 +309,7 @@ def encode_hints(hints: Any) -> dict[str, Any] | None:
             f"hints must be a Hints, a table of points or a CSV path, got {type(hints).__name__}"
         ) from None
     if points.size == 0:
-        points = points.reshape(0, 5)
+        return None  # no points: no hints
     if points.ndim != 2 or not 5 <= points.shape[1] <= 7:
         raise InputError(
             f"a table of hint points must be (N, 5..7) ([plane,] y, x, r, g, b[, radius]), got {points.shape}"
