@@ -1,0 +1,385 @@
+"""Color hints in napari: Points layers, the Add hints layer button, live mode, intensity limits.
+
+Runs in the napari pytest process (no TensorFlow).  Tests marked ``engine_stub`` replace the
+engine worker by an in-process stand-in that paints each pixel with its nearest hint's chroma,
+so that the plugin's side (points to hints, debouncing, planes, in-place updates) is tested
+on its own; the others run the real engine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.color import rgb2hsv
+
+from napari_colorize._napari import _api, _hints
+from napari_colorize._napari._widgets import ColorizeWidget
+from napari_colorize.errors import InputError
+
+pytestmark = pytest.mark.napari
+
+RED = (1.0, 0.0, 0.0, 1.0)
+BLUE = (0.0, 0.2, 1.0, 1.0)
+
+
+def _hue(rgb_pixel) -> float:
+    return float(rgb2hsv(np.asarray(rgb_pixel, dtype=np.float64).reshape(1, 1, 3) / 255.0)[0, 0, 0])
+
+
+def _hint_hue(gray8: int, color) -> float:
+    """The hue of a hint's chroma over the lightness of a gray value (what a colorizer should give)."""
+    from napari_colorize.color import Lab2rgb, gray2L, rgb2lab
+
+    L = gray2L(np.array([[gray8]], np.uint8))
+    ab = rgb2lab(np.asarray(color, np.float32)[:3].reshape(1, 1, 3))[..., 1:]
+    return _hue(np.round(Lab2rgb(L, ab) * 255))
+
+
+def _hue_distance(h1: float, h2: float) -> float:
+    d = abs(h1 - h2) % 1.0
+    return min(d, 1.0 - d)
+
+
+def _two_regions(h: int = 64, w: int = 96) -> np.ndarray:
+    """A dark left half and a light right half (uint8)."""
+    img = np.full((h, w), 90, np.uint8)
+    img[:, w // 2 :] = 170
+    return img
+
+
+class StubWorker:
+    """An engine worker stand-in: each pixel takes the chroma of its nearest hint.
+
+    Records the arguments of each colorization in ``calls``.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+        self.stops = 0
+
+    def iter_request(self, cmd, **kw):
+        assert cmd == "describe"
+        if False:  # a generator that yields nothing
+            yield {}
+        return {"method": "stub", "block_size": 1, "default_tile": 512, "default_overlap": 0}
+
+    def iter_colorize(self, image, model, *, rgb=None, hints=None, **kw):
+        from napari_colorize.color import Lab2rgb, gray2L, intensity_limits, rgb2lab
+
+        image = np.asarray(image)
+        self.calls.append({"image": image, "hints": None if hints is None else np.asarray(hints), **kw})
+        yield {"id": 1, "event": "progress", "stage": "tiles", "done": 0, "total": 1}
+        limits = intensity_limits(
+            image,
+            normalize=kw.get("normalize", "auto"),
+            percentiles=kw.get("percentiles", (1, 99.8)),
+            limits=kw.get("limits"),
+        )
+        L = gray2L(image, limits=limits)
+        ab = np.zeros(L.shape + (2,), np.float32)
+        table = np.asarray(hints) if hints is not None else np.zeros((0, 6))
+        if len(table) and image.ndim == 2:
+            colors = rgb2lab(table[:, 2:5].reshape(-1, 1, 3).astype(np.float32))[:, 0, 1:]
+            yy, xx = np.mgrid[: L.shape[0], : L.shape[1]]
+            d = (yy[..., None] - table[:, 0]) ** 2 + (xx[..., None] - table[:, 1]) ** 2
+            ab = colors[np.argmin(d, axis=-1)].astype(np.float32)
+        return {"L": L, "ab": ab, "rgb": Lab2rgb(L, ab), "plan": None, "limits": list(limits)}
+
+    def iter_colorize_planes(self, *a, **kw):  # pragma: no cover - not used by these tests
+        raise AssertionError("unexpected")
+
+    def stop(self, grace=None) -> None:
+        self.stops += 1
+
+
+@pytest.fixture
+def stub_worker(monkeypatch):
+    stub = StubWorker()
+    monkeypatch.setattr(_api, "get_worker", lambda role="interactive": stub)
+    return stub
+
+
+def _widget(viewer, model="window"):
+    w = ColorizeWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Colorize")
+    w.refresh_models(select=model)
+    return w
+
+
+# ---------------------------------------------------------------------------
+# Points layer -> hints
+# ---------------------------------------------------------------------------
+def test_points_layer_table_maps_coordinates_colors_and_sizes(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(_two_regions(), name="gray", scale=(2.0, 2.0), translate=(10.0, 20.0))
+    # the points live in world units: (world - translate) / scale = image pixels
+    pts = viewer.add_points(
+        [[10 + 2 * 5, 20 + 2 * 7], [10 + 2 * 40, 20 + 2 * 80]],
+        face_color=[RED, BLUE],
+        size=[6.0, 1.0],
+    )
+    table = _hints.points_layer_table(pts, image)
+    assert table.shape == (2, 6)
+    np.testing.assert_allclose(table[:, :2], [[5, 7], [40, 80]])
+    np.testing.assert_allclose(table[:, 2:5], [RED[:3], BLUE[:3]])
+    # size is a diameter in the points' units (world here), the radius is in image pixels
+    np.testing.assert_allclose(table[:, 5], [6.0 / 2 / 2, 1.0 / 2 / 2])
+    # outside the image: a clear error naming the layers
+    pts.add([[10 + 2 * 100, 20]])
+    with pytest.raises(InputError, match="outside the image 'gray'"):
+        _hints.points_layer_table(pts, image)
+
+
+def test_points_layer_table_on_a_stack(make_napari_viewer):
+    viewer = make_napari_viewer()
+    stack = np.stack([_two_regions()] * 3)
+    image = viewer.add_image(stack, name="stack")
+    pts = viewer.add_points([[0, 5, 6], [2, 30, 70]], face_color=[RED, BLUE], ndim=3)
+    table = _hints.points_layer_table(pts, image)
+    assert table.shape == (2, 7)
+    np.testing.assert_allclose(table[:, :3], [[0, 5, 6], [2, 30, 70]])  # plane, y, x
+    # one plane: only its points, without the plane column
+    plane2 = _hints.points_layer_table(pts, image, plane=(2,))
+    assert plane2.shape == (1, 6)
+    np.testing.assert_allclose(plane2[0, :2], [30, 70])
+    pts.add([[5, 1, 1]])
+    with pytest.raises(InputError, match="plane"):
+        _hints.points_layer_table(pts, image)
+
+
+def test_add_hints_layer_button(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(_two_regions(), name="gray", scale=(0.5, 0.5))
+    w = _widget(viewer)
+    assert w.image.value is image
+    assert w.hints.value is None
+    points = w.add_hints_layer()
+    assert points.name == "gray hints" and "gray hints" in viewer.layers
+    assert points.mode == "add" and points.ndim == image.ndim and len(points.data) == 0
+    np.testing.assert_allclose(points.scale, image.scale)
+    assert viewer.layers.selection.active is points
+    assert w.hints.value is points
+    assert points.current_size == pytest.approx(2 * _hints.DEFAULT_HINT_RADIUS)
+    # a second click selects the same layer instead of adding another
+    assert w.add_hints_layer() is points
+    assert [ly.name for ly in viewer.layers] == ["gray", "gray hints"]
+
+
+# ---------------------------------------------------------------------------
+# live mode (stub engine)
+# ---------------------------------------------------------------------------
+def test_live_mode_recolorizes_in_place_debounced(make_napari_viewer, qtbot, stub_worker):
+    viewer = make_napari_viewer()
+    gray = _two_regions()
+    viewer.add_image(gray, name="gray")
+    w = _widget(viewer)
+    points = w.add_hints_layer()
+    w.live.value = True
+    # three quick clicks: one colorization (debounced)
+    for yx in ([10, 10], [12, 12], [14, 14]):
+        points.current_face_color = "red"
+        points.add([yx])
+    qtbot.waitUntil(lambda: "gray RGB" in viewer.layers and not w.running, timeout=10_000)
+    qtbot.wait(3 * 300)
+    assert w.live_runs == 1 and len(stub_worker.calls) == 1
+    assert len(stub_worker.calls[0]["hints"]) == 3
+    rgb_layer = viewer.layers["gray RGB"]
+    n_layers = len(viewer.layers)
+    assert _hue_distance(_hue(rgb_layer.data[50, 80]), _hint_hue(170, RED)) < 0.05  # red everywhere so far
+    # a blue point on the right: re-colorized in place, no new layers
+    points.current_face_color = "blue"
+    points.add([[40, 80]])
+    qtbot.waitUntil(lambda: len(stub_worker.calls) == 2 and not w.running, timeout=10_000)
+    assert viewer.layers["gray RGB"] is rgb_layer and len(viewer.layers) == n_layers
+    assert _hue_distance(_hue(rgb_layer.data[40, 80]), _hint_hue(170, (0, 0, 1))) < 0.05
+    assert _hue_distance(_hue(rgb_layer.data[10, 10]), _hint_hue(90, RED)) < 0.05
+    # recoloring the selected point re-colorizes too
+    points.selected_data = {3}
+    points.face_color = "green"
+    qtbot.waitUntil(lambda: len(stub_worker.calls) == 3 and not w.running, timeout=10_000)
+    assert _hue_distance(_hue(rgb_layer.data[40, 80]), _hint_hue(170, points.face_color[3])) < 0.05
+    # deleting it as well
+    points.remove_selected()
+    qtbot.waitUntil(lambda: len(stub_worker.calls) == 4 and not w.running, timeout=10_000)
+    assert len(stub_worker.calls[-1]["hints"]) == 3
+    # live off: changes do nothing
+    w.live.value = False
+    points.add([[30, 30]])
+    qtbot.wait(2 * 300)
+    assert len(stub_worker.calls) == 4
+    assert not [m for m in w.messages if m[0] == "error"], w.messages
+
+
+def test_live_mode_colorizes_only_the_displayed_plane(make_napari_viewer, qtbot, stub_worker):
+    viewer = make_napari_viewer()
+    stack = np.stack([_two_regions(), _two_regions() // 2, _two_regions()])
+    viewer.add_image(stack, name="stack")
+    viewer.dims.set_current_step(0, 2)
+    w = _widget(viewer)
+    points = w.add_hints_layer()
+    w.live.value = True
+    points.current_face_color = "red"
+    points.add([[2, 10, 10]])
+    qtbot.waitUntil(lambda: "stack RGB" in viewer.layers and not w.running, timeout=10_000)
+    call = stub_worker.calls[-1]
+    assert call["image"].shape == stack.shape[1:]  # one plane went to the engine
+    np.testing.assert_array_equal(call["image"], stack[2])
+    assert call["hints"].shape == (1, 6)
+    # the plane is normalised with the whole stack's limits
+    assert call["limits"] is not None
+    rgb = viewer.layers["stack RGB"]
+    assert rgb.data.shape == stack.shape + (3,)
+    assert rgb.data[2].any() and not rgb.data[0].any() and not rgb.data[1].any()
+    assert rgb.metadata["napari_colorize"]["plane"] == [2]
+    # moving to plane 0 colorizes it, in the same layer; plane 2 keeps its colors
+    plane2 = rgb.data[2].copy()
+    viewer.dims.set_current_step(0, 0)
+    qtbot.waitUntil(lambda: len(stub_worker.calls) == 2 and not w.running, timeout=10_000)
+    assert viewer.layers["stack RGB"] is rgb
+    assert rgb.data[0].any()
+    np.testing.assert_array_equal(rgb.data[2], plane2)
+    assert len(stub_worker.calls[-1]["hints"]) == 0  # no hints on plane 0
+
+
+def test_live_mode_shows_bad_hints_in_the_status_line(make_napari_viewer, qtbot, stub_worker):
+    viewer = make_napari_viewer()
+    viewer.add_image(_two_regions(), name="gray")
+    w = _widget(viewer)
+    points = w.add_hints_layer()
+    w.live.value = True
+    points.add([[500, 500]])
+    qtbot.waitUntil(lambda: "outside" in w.status.value, timeout=10_000)
+    assert not stub_worker.calls and "gray RGB" not in viewer.layers
+    assert not w.messages  # no pop-up per click
+
+
+def test_colorize_layer_with_points_layer_stub(make_napari_viewer, stub_worker):
+    import napari_colorize as nc
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(_two_regions(), name="gray")
+    pts = viewer.add_points([[20, 10], [20, 80]], face_color=[RED, BLUE], size=3)
+    out = nc.colorize_layer(viewer, layer, "window", hints=pts, tile=None)
+    rgb = out[3]
+    assert rgb.metadata["napari_colorize"]["hints"] == pts.name
+    assert _hue_distance(_hue(rgb.data[20, 10]), _hint_hue(90, RED)) < 0.05
+    assert _hue_distance(_hue(rgb.data[20, 80]), _hint_hue(170, BLUE)) < 0.05
+    with pytest.raises(InputError, match="Points"):
+        nc.colorize_layer(viewer, layer, "window", hints=layer)
+
+
+# ---------------------------------------------------------------------------
+# intensities
+# ---------------------------------------------------------------------------
+def _twelve_bit(gray8: np.ndarray) -> np.ndarray:
+    return (gray8.astype(np.uint32) * 4095 // 255).astype(np.uint16)
+
+
+@pytest.mark.parametrize("normalize", ["contrast_limits", "auto"])
+def test_twelve_bit_layer_is_not_black_and_limits_are_recorded(
+    make_napari_viewer, coffee_gray, lookup_model, normalize
+):
+    viewer = make_napari_viewer()
+    img12 = _twelve_bit(coffee_gray)
+    layer = viewer.add_image(img12, name="cam", contrast_limits=(0, 4095))
+    ref = viewer.add_image(coffee_gray, name="ref8")
+    out = _api.colorize_layer(viewer, layer, lookup_model, normalize=normalize, tile=None)
+    rgb = out[3].data
+    assert rgb.mean() > 60, rgb.mean()  # the dtype range would give about 5/255
+    meta = out[3].metadata["napari_colorize"]
+    assert meta["normalize"] == normalize
+    lo, hi = meta["limits"]
+    if normalize == "contrast_limits":
+        assert (lo, hi) == (0.0, 4095.0)
+        # the same picture as the 8-bit version
+        ref_rgb = _api.colorize_layer(viewer, ref, lookup_model, tile=None)[3].data
+        assert np.abs(rgb.astype(int) - ref_rgb.astype(int)).mean() < 3
+    else:
+        assert 0 <= lo < hi <= 4095
+    for ly in out:
+        assert ly.metadata["napari_colorize"]["limits"] == [lo, hi]
+    dark = _api.colorize_layer(viewer, layer, lookup_model, normalize="dtype", tile=None)[3]
+    assert dark.data.mean() < 20
+    assert dark.metadata["napari_colorize"]["limits"] == [0.0, 65535.0]
+
+
+def test_widget_intensity_choice(make_napari_viewer, qtbot, wait_idle, coffee_gray, lookup_model):
+    viewer = make_napari_viewer()
+    viewer.add_image(_twelve_bit(coffee_gray), name="cam", contrast_limits=(0, 4095))
+    w = _widget(viewer, str(lookup_model))
+    w._extra_models["test lookup"] = str(lookup_model)
+    w.refresh_models(select=str(lookup_model))
+    w.use_tiles.value = False
+    assert not w.p_low.native.isHidden() and not w.p_high.native.isHidden()
+    w.normalize.value = "contrast_limits"
+    assert w.p_low.native.isHidden()
+    assert w.intensity() == {"normalize": "contrast_limits"}
+    w.run()
+    wait_idle(w)
+    assert not w.messages, w.messages
+    rgb = viewer.layers["cam RGB"]
+    assert rgb.metadata["napari_colorize"]["limits"] == [0.0, 4095.0]
+    assert rgb.data.mean() > 60
+    w.normalize.value = "percentile"
+    w.p_low.value, w.p_high.value = 50.0, 10.0
+    with pytest.raises(InputError, match="below"):
+        w.intensity()
+
+
+# ---------------------------------------------------------------------------
+# the real engine with propagate
+# ---------------------------------------------------------------------------
+def _have_propagate() -> bool:
+    try:
+        from napari_colorize.catalogue import resolve_model_path
+
+        import napari_colorize.hints  # noqa: F401 - only checks that hints exist
+
+        resolve_model_path("propagate")
+    except Exception:
+        return False
+    return True
+
+
+needs_propagate = pytest.mark.skipif(not _have_propagate(), reason="the propagate method is not available")
+
+
+@needs_propagate
+def test_points_with_two_colors_give_those_hues_with_propagate(make_napari_viewer):
+    import napari_colorize as nc
+
+    viewer = make_napari_viewer()
+    gray = _two_regions()
+    layer = viewer.add_image(gray, name="gray", scale=(0.5, 0.5), translate=(3, 4))
+    # points given in world coordinates (the image's scale and translate apply)
+    yx = np.array([[30, 20], [30, 75]])
+    pts = viewer.add_points(yx * 0.5 + (3, 4), face_color=[RED, BLUE], size=1)
+    out = nc.colorize_layer(viewer, layer, "propagate", hints=pts, tile=None)
+    rgb = out[3].data
+    assert len([ly for ly in viewer.layers if ly.name.startswith("gray ")]) == 4
+    for (y, x), color in zip(yx, (RED, BLUE)):
+        assert _hue_distance(_hue(rgb[y, x]), _hint_hue(gray[y, x], color)) < 0.05
+    # each region takes its hint's hue, the edge between them is respected
+    left, right = rgb[:, :40].reshape(-1, 3).mean(0), rgb[:, 56:].reshape(-1, 3).mean(0)
+    assert left[0] > left[2] and right[2] > right[0]
+
+
+@needs_propagate
+def test_live_mode_with_propagate(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(_two_regions(), name="gray")
+    w = _widget(viewer, "propagate")
+    assert w.live.value  # on by default for propagate
+    points = w.add_hints_layer()
+    points.current_face_color = "red"
+    points.add([[20, 10]])
+    qtbot.waitUntil(lambda: "gray RGB" in viewer.layers and not w.running, timeout=60_000)
+    rgb = viewer.layers["gray RGB"]
+    runs = w.live_runs
+    points.current_face_color = "blue"
+    points.add([[20, 80]])
+    qtbot.waitUntil(lambda: w.live_runs > runs and not w.running, timeout=60_000)
+    assert viewer.layers["gray RGB"] is rgb
+    assert _hue_distance(_hue(rgb.data[20, 80]), _hint_hue(170, (0, 0, 1))) < 0.05
+    assert _hue_distance(_hue(rgb.data[20, 10]), _hint_hue(90, RED)) < 0.05
+    assert not w.messages, w.messages
