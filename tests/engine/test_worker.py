@@ -320,3 +320,100 @@ def test_training_and_interactive_workers_are_separate(monkeypatch, coffee, look
     finally:
         shutdown_workers()
     assert not train.alive and not inter.alive
+
+
+# ---------------------------------------------------------------------------
+# intensity options and hints through the protocol
+# ---------------------------------------------------------------------------
+def test_intensity_options_travel_and_limits_come_back(worker, coffee, lookup_folder):
+    import dask.array as da
+
+    from napari_colorize import api
+    from napari_colorize.errors import ConfigError
+
+    gray8 = coffee.mean(-1).astype(np.uint8)[:96, :128]
+    gray12 = (gray8.astype(np.uint32) * 4095 // 255).astype(np.uint16)
+    ref8 = worker.colorize(gray8, lookup_folder, tile=None)
+    assert ref8["limits"] == [0.0, 255.0]
+    res = worker.colorize(gray12, lookup_folder, tile=None, limits=(0, 4095))
+    assert res["limits"] == [0.0, 4095.0]
+    assert np.abs(res["rgb"] - ref8["rgb"]).max() < 0.02  # a 12-bit image like its 8-bit version
+    auto = worker.colorize(gray12, lookup_folder, tile=None, normalize="auto", percentiles=(2, 98))
+    ref = api.colorize(gray12, str(lookup_folder), tile=None, normalize="auto", percentiles=(2, 98))
+    assert auto["limits"] == pytest.approx(list(ref.limits))
+    np.testing.assert_allclose(auto["rgb"], ref.rgb, atol=1e-5)
+    assert worker.colorize(gray12, lookup_folder, tile=None, normalize="dtype")["rgb"].mean() < 0.1
+    # a stack sent plane by plane shares one pair of limits, as the whole stack does
+    stack = np.stack([gray12, gray12 // 2, gray12 // 4])
+    lazy = worker.colorize(da.from_array(stack, chunks=(1, 96, 128)), lookup_folder, tile=None)
+    whole = worker.colorize(stack, lookup_folder, tile=None)
+    assert lazy["limits"] == pytest.approx(whole["limits"])
+    np.testing.assert_allclose(np.asarray(lazy["rgb"]), whole["rgb"], atol=1e-5)
+    # bad options fail in the client, before anything is sent
+    with pytest.raises(ConfigError, match="normalize"):
+        worker.colorize(gray12, lookup_folder, normalize="minmax")
+    with pytest.raises(ConfigError, match="percentiles"):
+        worker.colorize(gray12, lookup_folder, percentiles=(99, 1))
+    with pytest.raises(InputError, match="limits"):
+        worker.colorize(gray12, lookup_folder, limits=(5, 5))
+
+
+def test_hints_encoding_and_planes():
+    from napari_colorize.protocol import encode_hints, hints_plane
+
+    assert encode_hints(None) is None
+    assert encode_hints(np.zeros((0, 6))) is None  # no points, no hints
+    table = np.array([[0, 1, 2, 255, 0, 0, 1], [2, 3, 4, 0, 0, 255, 0]], float)
+    enc = encode_hints(table)
+    np.testing.assert_array_equal(enc["points"], table)
+    np.testing.assert_array_equal(hints_plane(enc, 2)["points"], [[3, 4, 0, 0, 255, 0]])
+    assert len(hints_plane(enc, 1)["points"]) == 0
+    assert encode_hints("h.csv") == {"csv": "h.csv"}
+    with pytest.raises(InputError, match="CSV"):
+        hints_plane({"csv": "h.csv"}, 0)
+    with pytest.raises(InputError, match="table of hint points"):
+        encode_hints(np.zeros((3, 2)))
+
+    class Dense:  # anything with ab and mask travels dense
+        ab = np.zeros((2, 4, 5, 2), np.float32)
+        mask = np.zeros((2, 4, 5), np.float32)
+
+    enc = encode_hints(Dense())
+    assert set(enc) == {"ab", "mask"}
+    assert hints_plane(enc, 1)["ab"].shape == (4, 5, 2)
+
+
+def _have_propagate() -> bool:
+    try:
+        import napari_colorize.hints  # noqa: F401 - only checks that hints exist
+        from napari_colorize.catalogue import resolve_model_path
+
+        resolve_model_path("propagate")
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _have_propagate(), reason="the propagate method is not available")
+def test_colorize_with_hints_through_the_worker(worker):
+    from napari_colorize import api
+    from napari_colorize.hints import Hints
+
+    gray = np.full((48, 64), 90, np.uint8)
+    gray[:, 32:] = 170
+    table = np.array([[20, 8, 255, 0, 0, 1], [20, 50, 0, 0, 255, 1]], float)
+    res = worker.colorize(gray, "propagate", tile=None, hints=table)
+    hints = Hints.from_points(table, gray.shape)
+    ref = api.colorize(gray, "propagate", tile=None, hints=hints)
+    np.testing.assert_allclose(res["ab"], ref.ab, atol=1e-3)
+    assert res["ab"][:, :28, 0].mean() > 20 and res["ab"][:, 36:, 1].mean() < -20  # red | blue
+    dense = worker.colorize(gray, "propagate", tile=None, hints=hints)
+    np.testing.assert_allclose(dense["ab"], res["ab"], atol=1e-4)
+    # a stack sent plane by plane: each plane gets its own hints
+    import dask.array as da
+
+    stack = np.stack([gray, gray])
+    table3 = np.array([[0, 20, 8, 255, 0, 0, 1], [1, 20, 8, 0, 0, 255, 1]], float)
+    lazy = worker.colorize(da.from_array(stack, chunks=(1, 48, 64)), "propagate", tile=None, hints=table3)
+    ab = np.asarray(lazy["ab"])
+    assert ab[0, 20, 8, 0] > 20 and ab[1, 20, 8, 1] < -20

@@ -331,9 +331,8 @@ def test_widget_intensity_choice(make_napari_viewer, qtbot, wait_idle, coffee_gr
 # ---------------------------------------------------------------------------
 def _have_propagate() -> bool:
     try:
-        from napari_colorize.catalogue import resolve_model_path
-
         import napari_colorize.hints  # noqa: F401 - only checks that hints exist
+        from napari_colorize.catalogue import resolve_model_path
 
         resolve_model_path("propagate")
     except Exception:
