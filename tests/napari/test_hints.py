@@ -187,6 +187,7 @@ def test_live_mode_recolorizes_in_place_debounced(make_napari_viewer, qtbot, stu
     n_layers = len(viewer.layers)
     assert _hue_distance(_hue(rgb_layer.data[50, 80]), _hint_hue(170, RED)) < 0.05  # red everywhere so far
     # a blue point on the right: re-colorized in place, no new layers
+    points.selected_data = set()
     points.current_face_color = "blue"
     points.add([[40, 80]])
     qtbot.waitUntil(lambda: len(stub_worker.calls) == 2 and not w.running, timeout=10_000)
@@ -375,6 +376,7 @@ def test_live_mode_with_propagate(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: "gray RGB" in viewer.layers and not w.running, timeout=60_000)
     rgb = viewer.layers["gray RGB"]
     runs = w.live_runs
+    points.selected_data = set()  # else the new color also recolors the selected (last added) point
     points.current_face_color = "blue"
     points.add([[20, 80]])
     qtbot.waitUntil(lambda: w.live_runs > runs and not w.running, timeout=60_000)
