@@ -265,8 +265,61 @@ def test_colorize_layer_with_points_layer_stub(make_napari_viewer, stub_worker):
     assert rgb.metadata["napari_colorize"]["hints"] == pts.name
     assert _hue_distance(_hue(rgb.data[20, 10]), _hint_hue(90, RED)) < 0.05
     assert _hue_distance(_hue(rgb.data[20, 80]), _hint_hue(170, BLUE)) < 0.05
-    with pytest.raises(InputError, match="Points"):
+    with pytest.raises(InputError, match="Points or Shapes"):
         nc.colorize_layer(viewer, layer, "window", hints=layer)
+
+
+def test_hint_colors_from_a_reference_layer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(_two_regions(), name="gray")
+    ref = np.zeros(gray.data.shape + (3,), np.uint8)
+    ref[:, :48] = (200, 30, 30)
+    ref[:, 48:] = (30, 60, 220)
+    reference = viewer.add_image(ref, name="reference", rgb=True)
+    w = _widget(viewer)
+    assert w.color_from.value is None
+    w.color_from.value = reference
+    points = w.add_hints_layer()
+    points.add([[10, 10]])
+    points.add([[30, 90]])
+    np.testing.assert_allclose(
+        points.face_color[:, :3], [[200 / 255, 30 / 255, 30 / 255], [30 / 255, 60 / 255, 220 / 255]]
+    )
+    # without a reference, points keep the color the user chose
+    w.color_from.value = None
+    points.current_face_color = "yellow"
+    points.add([[5, 5]])
+    np.testing.assert_allclose(points.face_color[2, :3], [1, 1, 0])
+
+
+def _have_hints() -> bool:
+    try:
+        import napari_colorize.hints  # noqa: F401 - only checks that hints exist
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _have_hints(), reason="napari_colorize.hints is not available")
+def test_shapes_layer_hints(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(_two_regions(), name="gray", scale=(2, 2))
+    shapes = viewer.add_shapes(
+        [
+            np.array([[0, 0], [20, 20]]) * 2.0,
+            np.array([[40, 60], [40, 90], [60, 90], [60, 60]]) * 2.0,  # an ellipse's bounding box
+            np.array([[0, 60], [5, 70]]) * 2.0,
+        ],
+        shape_type=["rectangle", "ellipse", "rectangle"],
+        face_color=["red", "blue", "transparent"],
+    )
+    hints = _hints.hints_from_shapes_layer(shapes, image)
+    assert hints.shape == image.data.shape
+    assert hints.mask[5, 5] == 1 and hints.ab[5, 5, 0] > 40  # red: a > 0
+    assert hints.mask[50, 75] == 1 and hints.ab[50, 75, 1] < -40  # blue: b < 0
+    assert hints.mask[40, 60] == 0  # an ellipse leaves its bounding box's corners out
+    assert hints.mask[2, 65] == 0  # a transparent face gives no hint
+    assert 0.5 * 21 * 21 < hints.mask[:25, :25].sum() <= 21 * 21
 
 
 # ---------------------------------------------------------------------------
@@ -362,6 +415,15 @@ def test_points_with_two_colors_give_those_hues_with_propagate(make_napari_viewe
     # each region takes its hint's hue, the edge between them is respected
     left, right = rgb[:, :40].reshape(-1, 3).mean(0), rgb[:, 56:].reshape(-1, 3).mean(0)
     assert left[0] > left[2] and right[2] > right[0]
+    # the same with filled shapes as hints
+    shapes = viewer.add_shapes(
+        [yx[:1] * 0.5 + (3, 4) + [[-1, -1], [1, 1]], yx[1:] * 0.5 + (3, 4) + [[-1, -1], [1, 1]]],
+        shape_type="rectangle",
+        face_color=["red", "blue"],
+    )
+    rgb2 = nc.colorize_layer(viewer, layer, "propagate", hints=shapes, tile=None)[3].data
+    for (y, x), color in zip(yx, (RED, BLUE)):
+        assert _hue_distance(_hue(rgb2[y, x]), _hint_hue(gray[y, x], color)) < 0.05
 
 
 @needs_propagate

@@ -29,7 +29,7 @@ from ..color import DEFAULT_PERCENTILES, NORMALIZE, intensity_limits
 from ..errors import Cancelled, InputError
 from ..protocol import progress_fraction
 from ..tiling import TILING_KEYS
-from ._hints import points_layer_table
+from ._hints import hints_from_shapes_layer, points_layer_table
 from ._lifecycle import refresh_model_lists, watch_viewer
 
 __all__ = [
@@ -143,15 +143,25 @@ def _intensity(
 
 
 def _resolve_hints(viewer: Any, layer: Any, hints: Any, plane: tuple[int, ...] | None) -> Any:
-    """What to send as hints: a Points layer (or its name) becomes a table of points."""
-    from napari.layers import Points
+    """What to send as hints for ``layer`` (or one plane of it).
+
+    A Points layer (or its name) becomes a table of points, a Shapes layer dense hints;
+    hints over a whole stack keep only the plane's.
+    """
+    from napari.layers import Layer, Points, Shapes
 
     if isinstance(hints, str) and hints in viewer.layers:
         hints = viewer.layers[hints]
     if isinstance(hints, Points):
         return points_layer_table(hints, layer, plane=plane)
-    if hasattr(hints, "__module__") and type(hints).__module__.startswith("napari."):
-        raise InputError(f"hints must be a Points layer, got a {type(hints).__name__} layer")
+    if isinstance(hints, Shapes):
+        return hints_from_shapes_layer(hints, layer, plane=plane)
+    if isinstance(hints, Layer):
+        raise InputError(
+            f"hints must be a Points or Shapes layer, got the {type(hints).__name__} layer {hints.name!r}"
+        )
+    if plane and hasattr(hints, "plane") and len(getattr(hints, "shape", ())) == 3:
+        return hints.plane(int(np.ravel_multi_index(plane, layer.data.shape[:-2])))
     return hints
 
 

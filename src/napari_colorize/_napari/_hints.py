@@ -27,6 +27,8 @@ __all__ = [
     "points_layer_table",
     "hints_from_points_layer",
     "is_hints_layer",
+    "color_points_from_layer",
+    "hints_from_shapes_layer",
 ]
 
 #: name of a hints layer: "<image name><suffix>"
@@ -38,10 +40,13 @@ DEFAULT_HINT_RADIUS = 3.0
 
 
 def is_hints_layer(layer: Any) -> bool:
-    """Whether ``layer`` is a Points layer (any Points layer can carry hints)."""
-    from napari.layers import Points
+    """Whether ``layer`` can carry hints: a Points layer, or a Shapes layer that is not one of our outputs."""
+    from napari.layers import Points, Shapes
 
-    return isinstance(layer, Points)
+    if isinstance(layer, Points):
+        return True
+    meta = getattr(layer, "metadata", None)
+    return isinstance(layer, Shapes) and not (isinstance(meta, dict) and "napari_colorize" in meta)
 
 
 def displayed_plane(viewer: Any, layer: Any) -> tuple[int, ...]:
@@ -209,3 +214,110 @@ def add_hints_layer(
     viewer.layers.selection.active = layer
     layer.mode = "add"
     return layer
+
+
+def color_points_from_layer(points: Any, reference: Any, indices: Any = None) -> np.ndarray:
+    """Set the face color of points to the color of an RGB layer at their positions.
+
+    Parameters
+    ----------
+    points : napari.layers.Points
+    reference : napari.layers.Image
+        An RGB layer (a color reference of the same scene); positions map through world coordinates.
+    indices : sequence of int, optional
+        The points to recolor (negative indices count from the end); all by default.
+        Points outside the reference keep their color.
+
+    Returns
+    -------
+    ndarray (n, 3)
+        The colors taken (0..1), NaN for points outside the reference.
+    """
+    from ..color import to_float01
+
+    if not getattr(reference, "rgb", False):
+        raise InputError(f"the color reference {reference.name!r} must be an RGB Image layer")
+    n = len(points.data)
+    idx = np.arange(n) if indices is None else np.asarray(list(indices), dtype=np.int64) % max(n, 1)
+    data = reference.data
+    shape = data.shape[:-1]  # (..., H, W)
+    taken = np.full((len(idx), 3), np.nan)
+    if n == 0 or len(idx) == 0:
+        return taken
+    fc = np.asarray(points.face_color, dtype=float).copy()
+    for j, i in enumerate(idx):
+        world = np.asarray(points.data_to_world(np.asarray(points.data[i], float)), float)
+        pos = np.rint(np.asarray(reference.world_to_data(world), float)).astype(np.int64)
+        if np.any(pos < 0) or np.any(pos >= np.asarray(shape)):
+            continue
+        pixel = np.asarray(data[tuple(pos)])[:3]
+        taken[j] = to_float01(pixel.reshape(1, 1, 3))[0, 0]
+        fc[i, :3] = taken[j]
+    points.face_color = fc
+    return taken
+
+
+def hints_from_shapes_layer(shapes: Any, image: Any, *, plane: tuple[int, ...] | None = None) -> Any:
+    """Hints from a Shapes layer: each filled shape paints its face color over its area.
+
+    Shapes with a transparent face, and lines and paths, are left out.  Vertices are
+    mapped into ``image``'s pixels through world coordinates; on a stack, a shape's
+    plane is its first vertex's leading coordinate.
+
+    Parameters
+    ----------
+    shapes : napari.layers.Shapes
+    image : napari.layers.Image
+        The gray layer the hints are for.
+    plane : tuple of int, optional
+        Only the shapes on this plane of a stack, as (H, W) hints.
+
+    Returns
+    -------
+    Hints
+        Over (H, W) for a 2D image or a plane, (T, H, W) for a stack with one leading axis.
+    """
+    from skimage.draw import ellipse, polygon
+
+    from ..color import rgb2lab
+    from ..hints import Hints
+
+    H, W = image.data.shape[-2:]
+    lead_shape = tuple(image.data.shape[:-2])
+    flat = plane is not None or not lead_shape
+    if not flat and len(lead_shape) > 1:
+        raise InputError(f"hints on a stack of shape {lead_shape} need a single stack axis")
+    shape = (H, W) if flat else (lead_shape[0], H, W)
+    ab = np.zeros(shape + (2,), np.float32)
+    mask = np.zeros(shape, np.float32)
+    colors = np.asarray(shapes.face_color, dtype=float)
+    for i, (verts, kind) in enumerate(zip(shapes.data, shapes.shape_type)):
+        if kind in ("line", "path") or colors[i, 3] == 0:
+            continue
+        pts = np.array(
+            [
+                image.world_to_data(shapes.data_to_world(np.asarray(v, float)))
+                for v in np.asarray(verts, float)
+            ]
+        )
+        lead = tuple(int(v) for v in np.rint(pts[0, :-2]))
+        if lead_shape and shapes.ndim >= image.ndim:
+            if plane is not None and lead != tuple(plane):
+                continue
+            if plane is None and not all(0 <= v < n for v, n in zip(lead, lead_shape)):
+                raise InputError(f"shape {i} of layer {shapes.name!r} is on plane {lead}, outside the stack")
+        elif lead_shape and plane is None:
+            raise InputError(
+                f"the Shapes layer {shapes.name!r} has {shapes.ndim} dimensions but {image.name!r} is a stack"
+            )
+        yx = pts[:, -2:]
+        if kind == "ellipse":
+            (y0, x0), (y1, x1) = yx.min(0), yx.max(0)
+            rr, cc = ellipse((y0 + y1) / 2, (x0 + x1) / 2, (y1 - y0) / 2, (x1 - x0) / 2, shape=(H, W))
+        else:
+            rr, cc = polygon(yx[:, 0], yx[:, 1], shape=(H, W))
+        color_ab = rgb2lab(colors[i, :3].astype(np.float32).reshape(1, 1, 3))[0, 0, 1:]
+        at = (rr, cc) if flat else (np.full(len(rr), lead[0]), rr, cc)
+        ab[at] = color_ab
+        mask[at] = 1.0
+    return Hints(ab, mask)

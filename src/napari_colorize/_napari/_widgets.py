@@ -180,11 +180,19 @@ class ColorizeWidget(_Base):
             choices=lambda w: self._points_layers(),
             nullable=True,
             value=None,
-            tooltip="a Points layer of color hints: face color = hint color, size = diameter",
+            tooltip="a Points layer of color hints (face color = hint color, size = diameter), "
+            "or a Shapes layer whose filled shapes paint their face color",
         )
         self.add_hints_button = PushButton(
             text="Add hints layer",
             tooltip="a Points layer '<image> hints' for the gray image, ready to click",
+        )
+        self.color_from = ComboBox(
+            label="hint colors from",
+            choices=lambda w: self._layers(rgb=True, outputs=False),
+            nullable=True,
+            value=None,
+            tooltip="optional: a new hint point takes the color of this RGB layer at its position",
         )
         self.live = CheckBox(
             value=False,
@@ -217,6 +225,7 @@ class ColorizeWidget(_Base):
                 self.p_high,
                 self.hints,
                 self.add_hints_button,
+                self.color_from,
                 self.live,
                 self.use_tiles,
                 self.auto_tile,
@@ -363,15 +372,32 @@ class ColorizeWidget(_Base):
             return
         events = ("data", "face_color", "size")
         if old is not None:
+            old.events.data.disconnect(self._on_hints_data)
             for name in events:
-                try:
-                    getattr(old.events, name).disconnect(self._schedule_live)
-                except (TypeError, RuntimeError, ValueError):  # never connected, or already gone
-                    pass
+                emitter = getattr(old.events, name, None)
+                if emitter is not None:
+                    emitter.disconnect(self._schedule_live)
         self._watched_points = layer
         if layer is not None:
+            layer.events.data.connect(self._on_hints_data)
             for name in events:
-                getattr(layer.events, name).connect(self._schedule_live)
+                emitter = getattr(layer.events, name, None)  # Shapes have no size
+                if emitter is not None:
+                    emitter.connect(self._schedule_live)
+
+    def _on_hints_data(self, event: Any) -> None:
+        """A new point takes its color from the reference layer, when one is chosen."""
+        ref = self.color_from.value
+        if (
+            ref is None
+            or getattr(event, "action", None) != "added"
+            or not _hints.is_hints_layer(event.source)
+        ):
+            return
+        from napari.layers import Points
+
+        if isinstance(event.source, Points):
+            _hints.color_points_from_layer(event.source, ref, getattr(event, "data_indices", None))
 
     # -- live mode --------------------------------------------------------------------
     def _make_timer(self) -> Any:
