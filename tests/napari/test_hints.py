@@ -53,9 +53,11 @@ class StubWorker:
     Records the arguments of each colorization in ``calls``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float = 0.0) -> None:
         self.calls: list[dict] = []
         self.stops = 0
+        self.seconds = seconds  # how long each colorization takes (it honours stop)
+        self._stop = False
 
     def iter_request(self, cmd, **kw):
         assert cmd == "describe"
@@ -64,11 +66,20 @@ class StubWorker:
         return {"method": "stub", "block_size": 1, "default_tile": 512, "default_overlap": 0}
 
     def iter_colorize(self, image, model, *, rgb=None, hints=None, **kw):
+        import time
+
         from napari_colorize.color import Lab2rgb, gray2L, intensity_limits, rgb2lab
+        from napari_colorize.errors import Cancelled
 
         image = np.asarray(image)
         self.calls.append({"image": image, "hints": None if hints is None else np.asarray(hints), **kw})
+        self._stop = False
+        t0, seconds = time.monotonic(), self.seconds
         yield {"id": 1, "event": "progress", "stage": "tiles", "done": 0, "total": 1}
+        while time.monotonic() - t0 < seconds:
+            time.sleep(0.02)
+            if self._stop:
+                raise Cancelled("colorize stopped")
         limits = intensity_limits(
             image,
             normalize=kw.get("normalize", "auto"),
@@ -90,6 +101,7 @@ class StubWorker:
 
     def stop(self, grace=None) -> None:
         self.stops += 1
+        self._stop = True
 
 
 @pytest.fixture
@@ -209,6 +221,31 @@ def test_live_mode_recolorizes_in_place_debounced(make_napari_viewer, qtbot, stu
     qtbot.wait(2 * 300)
     assert len(stub_worker.calls) == 4
     assert not [m for m in w.messages if m[0] == "error"], w.messages
+
+
+def test_live_mode_cancels_the_run_in_flight(make_napari_viewer, qtbot, stub_worker):
+    stub_worker.seconds = 5.0
+    viewer = make_napari_viewer()
+    viewer.add_image(_two_regions(), name="gray")
+    w = _widget(viewer)
+    points = w.add_hints_layer()
+    w.live.value = True
+    points.current_face_color = "red"
+    points.add([[10, 10]])
+    qtbot.waitUntil(lambda: len(stub_worker.calls) == 1, timeout=10_000)  # the slow run has begun
+    stub_worker.seconds = 0.0
+    points.selected_data = set()
+    points.current_face_color = "blue"
+    points.add([[40, 80]])
+    # the first run is stopped, then the newest hints are colorized
+    qtbot.waitUntil(lambda: len(stub_worker.calls) == 2 and not w.running, timeout=10_000)
+    assert stub_worker.stops == 1, [
+        (len(c["hints"]) if c["hints"] is not None else None) for c in stub_worker.calls
+    ]
+    assert len(stub_worker.calls[-1]["hints"]) == 2
+    rgb = viewer.layers["gray RGB"].data
+    assert _hue_distance(_hue(rgb[40, 80]), _hint_hue(170, (0, 0, 1))) < 0.05
+    assert not w.messages, w.messages  # a superseded live run is no error
 
 
 def test_live_mode_colorizes_only_the_displayed_plane(make_napari_viewer, qtbot, stub_worker):
