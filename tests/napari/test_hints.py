@@ -196,6 +196,7 @@ def test_live_mode_recolorizes_in_place_debounced(make_napari_viewer, qtbot, stu
     assert w.live_runs == 1 and len(stub_worker.calls) == 1
     assert len(stub_worker.calls[0]["hints"]) == 3
     rgb_layer = viewer.layers["gray RGB"]
+    assert viewer.layers[-1] is points  # the hints stay above the result
     n_layers = len(viewer.layers)
     assert _hue_distance(_hue(rgb_layer.data[50, 80]), _hint_hue(170, RED)) < 0.05  # red everywhere so far
     # a blue point on the right: re-colorized in place, no new layers

@@ -531,6 +531,11 @@ class ColorizeWidget(_Base):
         self.progress.value = self.progress.max
         rgb = next((ly.name for ly in layers if getattr(ly, "rgb", False)), "")
         self.status.value = f"done in {time.monotonic() - self._t0:.1f} s: {rgb}"
+        hints = self.hints.value
+        layer_list = self._viewer.layers
+        if hints is not None and hints in layer_list and layer_list.index(hints) < len(layer_list) - 1:
+            # keep the hints visible and clickable above the colorized result
+            layer_list.move(layer_list.index(hints), len(layer_list))
 
     @_while_open
     def _error(self, exc: BaseException) -> None:
