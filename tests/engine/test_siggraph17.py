@@ -401,33 +401,54 @@ def test_fit_runs_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_brief_training_hints_help_on_unseen_half(tmp_path):
-    """Train on the left half of coffee with simulated hints; on the right half 20 true hints help."""
+def test_brief_training_hints_help_on_unseen_half():
+    """Train briefly on the left half of coffee; on the right half, 20 true hints beat no hints.
+
+    On one photo alone the colour is learnable from L (coffee is brown
+    everywhere), so a brief training leaves hints nothing to add.  The
+    training set is therefore the left half and its copy with ab negated:
+    the same L with two colourings, so the colour is ambiguous given L (as
+    across real photos) and only the hints can tell which one is meant.  The
+    right half is scored against both colourings, with hints drawn from each.
+    """
+    import keras
+
+    from napari_colorize.color import Lab2rgb
+
+    keras.utils.set_random_seed(0)
     rgb = (resize(skdata.coffee(), (160, 240), anti_aliasing=True) * 255).astype(np.uint8)
     left, right = rgb[:, :120], rgb[:, 120:]
+    lab_left = rgb2lab(left)
+    negated = (Lab2rgb(lab_left[..., 0], -lab_left[..., 1:]) * 255).round().astype(np.uint8)
     m = SIGGRAPH17Colorizer(
-        width=0.25,
-        crop_size=64,
+        width=0.125,
+        crop_size=48,
         batch_size=8,
         crops_per_image=32,
         steps_per_epoch=25,
-        epochs=4,
+        epochs=10,
         val_split=0.0,
         learning_rate=2e-3,
-        p_stop=1 / 16,
+        p_stop=0.03,  # dense hints: the network learns to read them within seconds
     )
-    hist = m.fit([left])
-    assert hist["loss"][-1] < hist["loss"][0], hist["loss"]
+    hist = m.fit([left, negated])
+    assert hist["loss"][-1] < 0.7 * hist["loss"][0], hist["loss"]
+
     lab = rgb2lab(right)
     L, ab = lab[..., 0], lab[..., 1:]
-    rng = np.random.default_rng(1)
-    hint_ab, mask = sample_hints(ab, rng, n_hints=20, p_uniform=1.0, max_patch=3)
+    hint_ab, mask = sample_hints(ab, np.random.default_rng(1), n_hints=20, p_uniform=1.0)
     auto = m.predict_ab(L)
-    hinted = m.predict_ab(L, hints=SimpleNamespace(ab=hint_ab, mask=mask))
+    scores = {"auto": [], "hints": [], "gray": []}
+    for sign in (1.0, -1.0):
+        truth = np.concatenate([L[..., None], sign * ab], -1)
 
-    def de(pred):
-        return float(delta_e2000_lab(np.concatenate([L[..., None], pred], -1), lab).mean())
+        def de(pred, truth=truth):
+            return float(delta_e2000_lab(np.concatenate([L[..., None], pred], -1), truth).mean())
 
-    de_auto, de_hint, de_gray = de(auto), de(hinted), de(np.zeros_like(ab))
-    assert de_hint < de_auto - 0.5, (de_hint, de_auto, de_gray)
-    assert de_hint < de_gray, (de_hint, de_gray)
+        hinted = m.predict_ab(L, hints=SimpleNamespace(ab=sign * hint_ab, mask=mask))
+        scores["auto"].append(de(auto))
+        scores["hints"].append(de(hinted))
+        scores["gray"].append(de(np.zeros_like(ab)))
+    mean = {k: float(np.mean(v)) for k, v in scores.items()}
+    assert mean["hints"] < mean["auto"] - 5.0, scores
+    assert mean["hints"] < mean["gray"] - 5.0, scores
