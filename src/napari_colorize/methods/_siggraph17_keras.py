@@ -216,8 +216,8 @@ def set_trainable_from(model: keras.Model, block: str | None) -> None:
 def regression_loss(y_true: Any, y_pred: Any) -> Any:
     """Smooth-L1 (Huber, delta 1) between ab in Lab units, mean over pixels: (B,).
 
-    The authors' loss is a Huber with delta 1/110 on ab/110 (times 10):
-    this is the same loss times 110**2 / 10, in Lab units.
+    The authors' training (``colorization-pytorch``) uses a Huber loss with
+    delta 1/110 on ab/110; in Lab units that is this loss divided by 110**2.
     """
     d = keras.ops.abs(keras.ops.cast(y_true, "float32") - keras.ops.cast(y_pred, "float32"))
     h = keras.ops.where(d < 1.0, 0.5 * d * d, d - 0.5)
