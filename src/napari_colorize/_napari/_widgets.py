@@ -384,6 +384,7 @@ class ColorizeWidget(_Base):
                 emitter = getattr(layer.events, name, None)  # Shapes have no size
                 if emitter is not None:
                     emitter.connect(self._schedule_live)
+            self._schedule_live()
 
     def _on_hints_data(self, event: Any) -> None:
         """A new point takes its color from the reference layer, when one is chosen."""
@@ -423,8 +424,11 @@ class ColorizeWidget(_Base):
 
     def _schedule_live(self, *_: Any) -> None:
         """(Re)start the debounce timer: the last change within :data:`LIVE_DELAY_MS` wins."""
-        if self._closed or not self.live.value or self.hints.value is None or self.image.value is None:
+        hints, image = self.hints.value, self.image.value
+        if self._closed or not self.live.value or hints is None or image is None:
             return
+        if len(hints.data) == 0 and image.name + _api.OUTPUT_SUFFIXES["rgb"] not in self._viewer.layers:
+            return  # nothing to show yet (deleting the last hint still re-colorizes)
         self._live_timer.start()
 
     def _live_fire(self) -> None:
