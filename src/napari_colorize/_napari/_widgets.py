@@ -177,7 +177,7 @@ class ColorizeWidget(_Base):
         self.p_high = FloatSpinBox(label="high percentile", value=99.8, min=0.0, max=100.0, step=0.1)
         self.hints = ComboBox(
             label="hints",
-            choices=lambda w: self._points_layers(),
+            choices=lambda w: self._hint_layers(),
             nullable=True,
             value=None,
             tooltip="a Points layer of color hints (face color = hint color, size = diameter), "
@@ -352,7 +352,7 @@ class ColorizeWidget(_Base):
         return out
 
     # -- hints -----------------------------------------------------------------------
-    def _points_layers(self) -> list[tuple[str, Any]]:
+    def _hint_layers(self) -> list[tuple[str, Any]]:
         return [(ly.name, ly) for ly in self._viewer.layers if _hints.is_hints_layer(ly)]
 
     def add_hints_layer(self, *_: Any) -> Any:
