@@ -150,7 +150,7 @@ class Hints:
         if len(shape) not in (2, 3) or min(shape) < 1:
             raise InputError(f"hint shape must be (H, W) or (T, H, W), got {shape}")
         nlead = len(shape) - 2 + 2  # plane?, y, x
-        rows = cls._point_rows(points, nlead)
+        rows = cls._point_rows(points, nlead, float(radius))
         if rows.shape[1] not in (nlead + 3, nlead + 4):
             raise InputError(
                 f"each point needs {nlead} coordinates, a color (3 values) and an optional radius; "
@@ -168,7 +168,7 @@ class Hints:
         return cls._paint(shape, np.rint(rows[:, :nlead]).astype(np.int64), colors / scale, radii)
 
     @staticmethod
-    def _point_rows(points: Any, nlead: int) -> np.ndarray:
+    def _point_rows(points: Any, nlead: int, radius: float) -> np.ndarray:
         if isinstance(points, np.ndarray) and points.dtype != object:
             rows = points
         else:
@@ -180,9 +180,14 @@ class Hints:
                         flat.extend(item)
                     else:
                         flat.append(item)
+                if len(flat) == nlead + 3:
+                    flat.append(radius)
+                if len(flat) != nlead + 4:
+                    raise InputError(
+                        f"hint point {i} has {len(flat)} values; expected {nlead} coordinates, "
+                        "a color (3 values) and an optional radius"
+                    )
                 rows.append(flat)
-                if len(flat) != len(rows[0]):
-                    raise InputError(f"hint point {i} has {len(flat)} values, point 0 has {len(rows[0])}")
         try:
             rows = np.asarray(rows, dtype=np.float64)
         except (TypeError, ValueError):

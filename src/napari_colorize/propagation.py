@@ -47,7 +47,7 @@ class PropagationOptions:
     data_weight: float = 1e-6
     solver: Literal["multiscale", "direct"] = "multiscale"
     coarse_pixels: int = 40_000
-    iterations: int = 30
+    iterations: int = 5
     tol: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -253,9 +253,7 @@ def _solve(
 ) -> np.ndarray:
     T, H, W = L3.shape
     n = L3.size
-    coarse = (
-        opts.solver == "multiscale" and n > opts.coarse_pixels and min(H, W) >= 16 and opts.iterations > 0
-    )
+    coarse = opts.solver == "multiscale" and n > opts.coarse_pixels and min(H, W) >= 16
     A = laplacian(L3, options=opts)
     A = A + sp.diags(np.full(n, data_weight, np.float32), 0, format="csr", dtype=np.float32)
     kf = known.ravel()
