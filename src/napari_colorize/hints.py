@@ -199,7 +199,9 @@ class Hints:
         return rows
 
     @classmethod
-    def _paint(cls, shape: tuple[int, ...], coords: np.ndarray, rgb01: np.ndarray, radii: np.ndarray) -> Hints:
+    def _paint(
+        cls, shape: tuple[int, ...], coords: np.ndarray, rgb01: np.ndarray, radii: np.ndarray
+    ) -> Hints:
         """Paint discs of color at integer coordinates (later points over earlier ones)."""
         for i, (c, limit) in enumerate(zip(coords.T, shape)):
             bad = np.flatnonzero((c < 0) | (c >= limit))
@@ -270,10 +272,14 @@ class Hints:
                 try:
                     f = float(v)
                 except ValueError:
-                    raise InputError(f"{path}, line {lineno}, column {c}: {v.strip()!r} is not a number") from None
+                    raise InputError(
+                        f"{path}, line {lineno}, column {c}: {v.strip()!r} is not a number"
+                    ) from None
                 if not np.isfinite(f) or f < 0 or f > limits.get(c, np.inf):
                     rng = f"0..{limits[c]:g}" if c in limits else ">= 0"
-                    raise InputError(f"{path}, line {lineno}, column {c}: {v.strip()} is out of range ({rng})")
+                    raise InputError(
+                        f"{path}, line {lineno}, column {c}: {v.strip()} is out of range ({rng})"
+                    )
                 rec[c] = f
             values.append(rec)
         lead = (["plane"] if len(shape) == 3 else []) + ["y", "x"]

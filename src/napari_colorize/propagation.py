@@ -183,11 +183,27 @@ def _block_max(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.maximum.reduceat(np.maximum.reduceat(m, sy, axis=-2), sx, axis=-1)
 
 
-def _upsample_nearest(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(T, h, w, C) -> (T, H, W, C), each pixel taking its block's value."""
-    h, w = x.shape[1:3]
-    iy, ix = _block_index(shape[0], h), _block_index(shape[1], w)
-    return x[:, iy][:, :, ix]
+def _upsample_guided(x: np.ndarray, Lc: np.ndarray, L: np.ndarray, sigma: float) -> np.ndarray:
+    """Joint bilateral upsampling (Kopf et al. 2007) of a coarse solution, guided by the fine L.
+
+    ``x`` (T, h, w, C) over the coarse ``Lc`` (T, h, w) to (T, H, W, C) over ``L`` (T, H, W): each fine
+    pixel averages its block's coarse value and the 8 around it, weighted by how close their L is to
+    its own, so that a pixel next to an edge takes the color of its own side.
+    """
+    (h, w), (H, W) = Lc.shape[1:], L.shape[1:]
+    by, bx = _block_index(H, h), _block_index(W, w)
+    num = np.zeros(L.shape + x.shape[-1:], np.float32)
+    den = np.zeros(L.shape, np.float32)
+    inv = np.float32(1.0 / sigma**2)
+    for dy in (-1, 0, 1):
+        cy = np.clip(by + dy, 0, h - 1)
+        for dx in (-1, 0, 1):
+            cx = np.clip(bx + dx, 0, w - 1)
+            spatial = np.float32(0.5 ** (abs(dy) + abs(dx)))
+            wgt = spatial * (np.exp(-((L - Lc[:, cy][:, :, cx]) ** 2) * inv) + np.float32(1e-6))
+            num += wgt[..., None] * x[:, cy][:, :, cx]
+            den += wgt
+    return num / den[..., None]
 
 
 # -- solvers -------------------------------------------------------------------------------------------
@@ -267,7 +283,7 @@ def _solve(
     kc = _block_max(wk, shape) > 0
     # a coarse pixel is twice as wide: the same pull per unit area is 4x per coarse pixel
     xc = _solve(Lc, vc, kc, 4.0 * data_weight, opts)
-    x = _upsample_nearest(xc, (H, W)).reshape(n, -1).astype(np.float32)
+    x = _upsample_guided(xc, Lc, L3, opts.sigma).reshape(n, -1)
     x[kf] = vf[kf]
     x = _pcg(A, x, kf, iterations=opts.iterations, tol=opts.tol)
     return x.reshape(values.shape)
@@ -319,9 +335,7 @@ def propagate(
     return out.reshape(values.shape).astype(np.float32)
 
 
-def smooth_stack(
-    L: np.ndarray, ab: np.ndarray, *, weight: float = 1.0, sigma: float = 2.0
-) -> np.ndarray:
+def smooth_stack(L: np.ndarray, ab: np.ndarray, *, weight: float = 1.0, sigma: float = 2.0) -> np.ndarray:
     """Smooth ab along a stack's first axis where L does not change (less flicker), for any method.
 
     Per pixel, minimises ``sum_t |y_t - ab_t|**2 + weight * sum_t w_t |y_(t+1) - y_t|**2`` with

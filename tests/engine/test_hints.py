@@ -185,7 +185,9 @@ def test_smooth_stack_reduces_flicker_where_L_is_still_and_keeps_changes():
     flicker = lambda x: float(np.abs(np.diff(x[:, :, :8], axis=0)).mean())  # noqa: E731
     assert flicker(out) < 0.5 * flicker(noisy)
     # where L changes a lot between planes, the planes are not tied: the ramp survives
-    np.testing.assert_allclose(out[:, :, 8:, 0].mean(axis=(1, 2)), noisy[:, :, 8:, 0].mean(axis=(1, 2)), atol=1)
+    np.testing.assert_allclose(
+        out[:, :, 8:, 0].mean(axis=(1, 2)), noisy[:, :, 8:, 0].mean(axis=(1, 2)), atol=1
+    )
     np.testing.assert_array_equal(smooth_stack(L, noisy, weight=0.0), noisy)
     with pytest.raises(InputError):
         smooth_stack(L[0], noisy[0])

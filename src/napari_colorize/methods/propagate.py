@@ -85,7 +85,7 @@ class PropagateColorizer(Colorizer):
         return {}
 
     def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
-        """ab (L.shape + (2,)) spread from ``hints`` over L (H, W) or a stack (T, H, W); gray without hints."""
+        """ab (L.shape + (2,)) spread from ``hints`` over L (H, W) or (T, H, W); gray without hints."""
         L = np.asarray(L)
         if L.ndim not in (2, 3):
             raise InputError(f"L must be a plane (H, W) or a stack (T, H, W), got shape {L.shape}")
