@@ -93,7 +93,9 @@ def _slices(offset: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ..
     return tuple(sa), tuple(sb)
 
 
-def _local_sigma2(L3: np.ndarray, opts: PropagationOptions) -> np.ndarray:
+def _local_sigma2(L3: np.ndarray, opts: PropagationOptions) -> np.ndarray | np.float32:
+    if opts.variance_scale == 0:
+        return np.float32(opts.sigma**2)
     from scipy.ndimage import uniform_filter
 
     m = uniform_filter(L3, size=(1, 3, 3), mode="nearest")
@@ -102,11 +104,13 @@ def _local_sigma2(L3: np.ndarray, opts: PropagationOptions) -> np.ndarray:
     return np.maximum(opts.variance_scale * var, np.float32(opts.sigma**2)).astype(np.float32)
 
 
-def laplacian(L: np.ndarray, *, options: PropagationOptions | None = None) -> sp.csr_matrix:
+def laplacian(
+    L: np.ndarray, *, options: PropagationOptions | None = None, shift: float = 0.0
+) -> sp.csr_matrix:
     """The symmetric affinity Laplacian of ``L`` (plane or stack), float32 CSR of side ``L.size``.
 
     Row ``i`` is pixel ``i`` of ``L.ravel()``; off-diagonal entries are ``-w_rs``, the diagonal the
-    sum of a pixel's affinities (no data term).
+    sum of a pixel's affinities plus ``shift`` (the data term's weight).
     """
     opts = options or PropagationOptions()
     L3 = _as_stack(L)
@@ -116,13 +120,14 @@ def laplacian(L: np.ndarray, *, options: PropagationOptions | None = None) -> sp
     offsets = [(0, 0, 1), (0, 1, 0), (0, 1, 1), (0, 1, -1)]
     if T > 1 and opts.stack_weight > 0:
         offsets.append((1, 0, 0))
-    diag = np.zeros(n, np.float32)
+    diag = np.full(n, shift, np.float32)
     bands, flat_offsets = [], []
     for off in offsets:
         a, b = _slices(off)
         if L3[a].size == 0:
             continue
-        w = np.exp(-((L3[a] - L3[b]) ** 2) / (0.5 * (s2[a] + s2[b])))
+        pair_s2 = s2 if np.ndim(s2) == 0 else 0.5 * (s2[a] + s2[b])
+        w = np.exp(-((L3[a] - L3[b]) ** 2) / pair_s2)
         if off[0]:
             w *= np.float32(opts.stack_weight)
         full = np.zeros((T, H, W), np.float32)
@@ -187,21 +192,29 @@ def _upsample_guided(x: np.ndarray, Lc: np.ndarray, L: np.ndarray, sigma: float)
     """Joint bilateral upsampling (Kopf et al. 2007) of a coarse solution, guided by the fine L.
 
     ``x`` (T, h, w, C) over the coarse ``Lc`` (T, h, w) to (T, H, W, C) over ``L`` (T, H, W): each fine
-    pixel averages its block's coarse value and the 8 around it, weighted by how close their L is to
-    its own, so that a pixel next to an edge takes the color of its own side.
+    pixel averages the 2x2 coarse pixels around it with bilinear weights times how close their L is
+    to its own, so that a pixel next to an edge takes the color of its own side.
     """
     (h, w), (H, W) = Lc.shape[1:], L.shape[1:]
-    by, bx = _block_index(H, h), _block_index(W, w)
+
+    def taps(n: int, m: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        u = (np.arange(n) + 0.5) * (m / n) - 0.5
+        i0 = np.floor(u).astype(np.intp)
+        f = (u - i0).astype(np.float32)
+        return [(np.clip(i0, 0, m - 1), 1 - f), (np.clip(i0 + 1, 0, m - 1), f)]
+
+    xl = np.concatenate([x, Lc[..., None]], axis=-1)
     num = np.zeros(L.shape + x.shape[-1:], np.float32)
     den = np.zeros(L.shape, np.float32)
     inv = np.float32(1.0 / sigma**2)
-    for dy in (-1, 0, 1):
-        cy = np.clip(by + dy, 0, h - 1)
-        for dx in (-1, 0, 1):
-            cx = np.clip(bx + dx, 0, w - 1)
-            spatial = np.float32(0.5 ** (abs(dy) + abs(dx)))
-            wgt = spatial * (np.exp(-((L - Lc[:, cy][:, :, cx]) ** 2) * inv) + np.float32(1e-6))
-            num += wgt[..., None] * x[:, cy][:, :, cx]
+    for cy, fy in taps(H, h):
+        rows = xl[:, cy]
+        for cx, fx in taps(W, w):
+            cand = rows[:, :, cx]
+            wgt = np.exp((L - cand[..., -1]) ** 2 * -inv)
+            wgt += np.float32(1e-6)
+            wgt *= fy[:, None] * fx[None, :]
+            num += wgt[..., None] * cand[..., :-1]
             den += wgt
     return num / den[..., None]
 
@@ -222,7 +235,8 @@ def _direct(A: sp.csr_matrix, known: np.ndarray, xk: np.ndarray) -> np.ndarray:
     if Auu.shape[0] <= _DIRECT_MAX:
         from scipy.sparse.linalg import splu
 
-        x[free] = splu(Auu, permc_spec="MMD_AT_PLUS_A").solve(np.ascontiguousarray(rhs))
+        lu = splu(Auu, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        x[free] = lu.solve(np.ascontiguousarray(rhs))
     else:
         import pyamg
 
@@ -270,8 +284,7 @@ def _solve(
     T, H, W = L3.shape
     n = L3.size
     coarse = opts.solver == "multiscale" and n > opts.coarse_pixels and min(H, W) >= 16
-    A = laplacian(L3, options=opts)
-    A = A + sp.diags(np.full(n, data_weight, np.float32), 0, format="csr", dtype=np.float32)
+    A = laplacian(L3, options=opts, shift=data_weight)
     kf = known.ravel()
     vf = values.reshape(n, -1)
     if not coarse:
