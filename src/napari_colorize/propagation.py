@@ -47,7 +47,7 @@ class PropagationOptions:
     data_weight: float = 1e-6
     solver: Literal["multiscale", "direct"] = "multiscale"
     coarse_pixels: int = 40_000
-    iterations: int = 5
+    iterations: int = 3
     tol: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -259,18 +259,23 @@ def _pcg(A: sp.csr_matrix, x: np.ndarray, known: np.ndarray, *, iterations: int,
     z = r * dinv
     p = z.copy()
     rz = np.einsum("ij,ij->j", r, z)
-    stop = tol * np.sqrt(np.einsum("ij,ij->j", r, r)).max()
-    for _ in range(iterations):
+    rz0 = np.where(rz > 0, rz, 1)
+    tmp = np.empty_like(x)
+    for it in range(iterations):
         Ap = A @ p
         Ap *= free
         pAp = np.einsum("ij,ij->j", p, Ap)
         alpha = np.where(pAp > 0, rz / np.where(pAp > 0, pAp, 1), 0).astype(np.float32)
-        x += alpha * p
-        r -= alpha * Ap
-        if np.sqrt(np.einsum("ij,ij->j", r, r)).max() <= stop:
+        np.multiply(p, alpha, out=tmp)
+        x += tmp
+        if it == iterations - 1:
             break
+        Ap *= alpha
+        r -= Ap
         np.multiply(r, dinv, out=z)
         rz_new = np.einsum("ij,ij->j", r, z)
+        if np.all(rz_new <= tol**2 * rz0):  # preconditioned residual norm down by tol
+            break
         beta = np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1), 0).astype(np.float32)
         p *= beta
         p += z

@@ -48,7 +48,7 @@ class PropagateConfig(Config):
         default=40_000, metadata={"help": "multiscale: pixels of the coarsest grid, solved exactly"}
     )
     iterations: int = dataclasses.field(
-        default=5, metadata={"help": "multiscale: conjugate-gradient steps per finer level"}
+        default=3, metadata={"help": "multiscale: conjugate-gradient steps per finer level"}
     )
     tol: float = dataclasses.field(
         default=1e-3, metadata={"help": "multiscale: relative residual at which a level stops early"}
