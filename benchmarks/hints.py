@@ -179,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args(argv)
-    if args.quick:
-        args.images, args.size, args.sizes, args.repeat = 2, 256, [512, 1024], 1
+    if args.quick:  # smaller defaults; options given explicitly still win
+        ap.set_defaults(images=2, size=256, sizes=[512, 1024], repeat=1)
+        args = ap.parse_args(argv)
     photos = load_photos(n=args.images, size=args.size)
     q = quality(photos, COUNTS, args.seed, not args.no_lookup)
     s = speed(args.sizes, args.repeat)

@@ -191,3 +191,18 @@ def test_smooth_stack_reduces_flicker_where_L_is_still_and_keeps_changes():
     np.testing.assert_array_equal(smooth_stack(L, noisy, weight=0.0), noisy)
     with pytest.raises(InputError):
         smooth_stack(L[0], noisy[0])
+
+
+@pytest.mark.slow
+def test_the_hints_benchmark_runs(capsys):
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    import importlib
+
+    hb = importlib.import_module("hints")
+    assert hb.main(["--quick", "--images", "1", "--sizes", "256", "--no-lookup"]) == 0
+    out = capsys.readouterr().out
+    assert "propagate" in out and "CIEDE2000" in out and "flicker" in out

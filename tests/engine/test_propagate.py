@@ -154,3 +154,16 @@ def test_needs_no_training_and_a_folder_round_trips(tmp_path):
     L, _ = _two_regions(h=24, w=24)
     hints = Hints.from_points([(5, 5, RED)], L.shape)
     np.testing.assert_array_equal(back.predict_ab(L, hints=hints), m.predict_ab(L, hints=hints))
+
+
+@pytest.mark.slow
+def test_a_large_image_goes_coarse_to_fine_and_keeps_the_regions():
+    L, inside = _two_regions(h=1024, w=1536, noise=0.5)
+    hints = Hints.from_points([(512, 512, RED, 3), (100, 1400, BLUE, 3)], L.shape)
+    ab = PropagateColorizer().predict_ab(L, hints=hints)
+    from scipy.ndimage import binary_erosion
+
+    core_in = binary_erosion(inside, iterations=3)
+    core_out = binary_erosion(~inside, iterations=3)
+    assert np.median(np.linalg.norm(ab[core_in] - _ab(RED), axis=-1)) < 3
+    assert np.median(np.linalg.norm(ab[core_out] - _ab(BLUE), axis=-1)) < 3
