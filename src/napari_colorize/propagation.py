@@ -17,8 +17,10 @@ edge the variance is large, which lets colors leak across it.  Here:
 - known pixels are Dirichlet constraints, eliminated from the unknowns (``A_uu x_u = -A_uk x_k``);
 - large problems are solved coarse to fine: the grid is halved (block means of L, mask-weighted means
   of the known values) until it holds at most ``coarse_pixels`` pixels, solved there by a sparse
-  factorisation (pyamg multigrid above ``_DIRECT_MAX`` unknowns), and each finer level starts from the
-  coarser solution and refines it with Jacobi-preconditioned conjugate gradients.
+  factorisation (pyamg multigrid above ``_DIRECT_MAX`` unknowns); each finer level starts from the
+  coarser solution upsampled by a joint bilateral filter guided by its own L (a pixel next to an edge
+  takes the color of its side), then refines it with a few Jacobi-preconditioned conjugate-gradient
+  steps.  On the bundled photos with random hints it scores about as well as the exact solve.
 """
 
 from __future__ import annotations
@@ -289,10 +291,10 @@ def _solve(
     T, H, W = L3.shape
     n = L3.size
     coarse = opts.solver == "multiscale" and n > opts.coarse_pixels and min(H, W) >= 16
-    A = laplacian(L3, options=opts, shift=data_weight)
     kf = known.ravel()
     vf = values.reshape(n, -1)
     if not coarse:
+        A = laplacian(L3, options=opts, shift=data_weight)
         return _direct(A, kf, vf[kf]).astype(np.float32).reshape(values.shape)
     shape = ((H + 1) // 2, (W + 1) // 2)
     Lc = block_mean(L3[..., None], shape)[..., 0]
@@ -303,7 +305,9 @@ def _solve(
     xc = _solve(Lc, vc, kc, 4.0 * data_weight, opts)
     x = _upsample_guided(xc, Lc, L3, opts.sigma).reshape(n, -1)
     x[kf] = vf[kf]
-    x = _pcg(A, x, kf, iterations=opts.iterations, tol=opts.tol)
+    if opts.iterations:
+        A = laplacian(L3, options=opts, shift=data_weight)  # built after the coarse levels: lower peak memory
+        x = _pcg(A, x, kf, iterations=opts.iterations, tol=opts.tol)
     return x.reshape(values.shape)
 
 
