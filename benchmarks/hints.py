@@ -125,7 +125,7 @@ def speed(sizes: list[int], repeat: int) -> list[dict]:
         L = lab[..., 0]
         cpu: list[float] = []
 
-        def run(L: np.ndarray = L, h: Hints = hints) -> None:
+        def run(L: np.ndarray = L, h: Hints = hints, cpu: list[float] = cpu) -> None:
             c0 = time.process_time()
             model.predict_ab(L, hints=h)
             cpu.append(time.process_time() - c0)
