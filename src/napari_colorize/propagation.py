@@ -205,19 +205,20 @@ def _upsample_guided(x: np.ndarray, Lc: np.ndarray, L: np.ndarray, sigma: float)
         f = (u - i0).astype(np.float32)
         return [(np.clip(i0, 0, m - 1), 1 - f), (np.clip(i0 + 1, 0, m - 1), f)]
 
-    xl = np.concatenate([x, Lc[..., None]], axis=-1)
     num = np.zeros(L.shape + x.shape[-1:], np.float32)
     den = np.zeros(L.shape, np.float32)
-    inv = np.float32(1.0 / sigma**2)
+    inv = np.float32(-1.0 / sigma**2)
     for cy, fy in taps(H, h):
-        rows = xl[:, cy]
+        Lrows, xrows = Lc[:, cy], x[:, cy]
         for cx, fx in taps(W, w):
-            cand = rows[:, :, cx]
-            wgt = np.exp((L - cand[..., -1]) ** 2 * -inv)
+            wgt = L - Lrows[:, :, cx]
+            np.square(wgt, out=wgt)
+            wgt *= inv
+            np.exp(wgt, out=wgt)
             wgt += np.float32(1e-6)
             wgt *= fy[:, None] * fx[None, :]
-            num += wgt[..., None] * cand[..., :-1]
             den += wgt
+            num += wgt[..., None] * xrows[:, :, cx]
     return num / den[..., None]
 
 
@@ -298,9 +299,17 @@ def _solve(
         return _direct(A, kf, vf[kf]).astype(np.float32).reshape(values.shape)
     shape = ((H + 1) // 2, (W + 1) // 2)
     Lc = block_mean(L3[..., None], shape)[..., 0]
-    wk = known.astype(np.float32)
-    vc = block_mean(values, shape, weights=wk)
-    kc = _block_max(wk, shape) > 0
+    # mean of the known values per coarse block, from the known pixels only (usually few)
+    idx = np.flatnonzero(kf)
+    t, y, xx = np.unravel_index(idx, (T, H, W))
+    block = (t * shape[0] + _block_index(H, shape[0])[y]) * shape[1] + _block_index(W, shape[1])[xx]
+    nc = T * shape[0] * shape[1]
+    cnt = np.bincount(block, minlength=nc)
+    kc = (cnt > 0).reshape(T, *shape)
+    vc = np.zeros((nc, vf.shape[1]), np.float32)
+    for c in range(vf.shape[1]):
+        vc[:, c] = np.bincount(block, vf[idx, c], minlength=nc) / np.maximum(cnt, 1)
+    vc = vc.reshape(T, *shape, vf.shape[1])
     # a coarse pixel is twice as wide: the same pull per unit area is 4x per coarse pixel
     xc = _solve(Lc, vc, kc, 4.0 * data_weight, opts)
     x = _upsample_guided(xc, Lc, L3, opts.sigma).reshape(n, -1)
