@@ -419,5 +419,5 @@ def fuse_hints(
     hints.check_shape(shape)
     if ab_model.shape != tuple(shape) + (2,):
         raise InputError(f"ab_model shape {ab_model.shape} does not match L {shape} + (2,)")
-    delta = propagate(L, hints.ab - ab_model, hints.mask, options=options, data_weight=model_weight)
+    delta = propagate(L, hints.ab - ab_model, hints.mask, options=options, pixel_weight=model_weight)
     return ab_model + delta

@@ -12,8 +12,10 @@ edge the variance is large, which lets colors leak across it.  Here:
 
 - the neighbours are the 8-neighbourhood of a plane and, for a stack (T, H, W), the same pixel on the
   next plane, weighted by ``stack_weight``;
-- the energy's matrix is the symmetric graph Laplacian plus ``data_weight`` times the identity (a weak
-  pull towards 0, which keeps every region without a hint gray and the system positive definite);
+- the energy's matrix is the symmetric graph Laplacian plus a small multiple of the identity (a weak
+  pull towards 0, which keeps every region without a hint gray and the system positive definite):
+  ``data_weight`` spread over a plane's pixels, so that a hint fills its region equally at any
+  resolution;
 - known pixels are Dirichlet constraints, eliminated from the unknowns (``A_uu x_u = -A_uk x_k``);
 - large problems are solved coarse to fine: the grid is halved (block means of L, mask-weighted means
   of the known values) until it holds at most ``coarse_pixels`` pixels, solved there by a sparse
@@ -46,7 +48,7 @@ class PropagationOptions:
     sigma: float = 3.0
     variance_scale: float = 0.0
     stack_weight: float = 1.0
-    data_weight: float = 1e-6
+    data_weight: float = 1e-2
     solver: Literal["multiscale", "direct"] = "multiscale"
     coarse_pixels: int = 40_000
     iterations: int = 3
@@ -326,7 +328,7 @@ def propagate(
     mask: np.ndarray,
     *,
     options: PropagationOptions | None = None,
-    data_weight: float | None = None,
+    pixel_weight: float | None = None,
 ) -> np.ndarray:
     """Spread ``values`` given where ``mask > 0`` over ``L``'s regions.
 
@@ -339,9 +341,10 @@ def propagate(
     mask : ndarray, L.shape
         Where the values are known (hard constraints).
     options : PropagationOptions, optional
-    data_weight : float, optional
-        Overrides ``options.data_weight``: the pull of each pixel towards 0 per unit of affinity.
-        Tiny (the default) lets a hint fill its whole region; larger values make hints local.
+    pixel_weight : float, optional
+        The pull of each pixel towards 0 (per unit of affinity), instead of ``options.data_weight``
+        spread over a plane's pixels.  Tiny lets a hint fill its whole region; larger values make
+        hints local (a value fades over about ``1 / sqrt(pixel_weight)`` pixels of flat L).
 
     Returns
     -------
@@ -359,9 +362,9 @@ def propagate(
     known = (mask > 0).reshape(L3.shape)
     if not known.any():
         return np.zeros(values.shape, np.float32)
-    dw = opts.data_weight if data_weight is None else float(data_weight)
+    dw = opts.data_weight / (L3.shape[1] * L3.shape[2]) if pixel_weight is None else float(pixel_weight)
     if not dw > 0:
-        raise ConfigError(f"data_weight must be > 0, got {dw}")
+        raise ConfigError(f"pixel_weight must be > 0, got {dw}")
     out = _solve(L3, values.reshape(L3.shape + values.shape[-1:]), known, dw, opts)
     return out.reshape(values.shape).astype(np.float32)
 

@@ -39,7 +39,8 @@ class PropagateConfig(Config):
         default=1.0, metadata={"help": "affinity between planes of a stack (0: planes apart)"}
     )
     data_weight: float = dataclasses.field(
-        default=1e-6, metadata={"help": "pull towards gray per pixel (larger: hints act more locally)"}
+        default=1e-2,
+        metadata={"help": "pull towards gray, over a whole plane (larger: hints act more locally)"},
     )
     solver: Literal["multiscale", "direct"] = dataclasses.field(
         default="multiscale", metadata={"help": "coarse-to-fine (fast) or one exact solve at full resolution"}
