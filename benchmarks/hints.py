@@ -90,7 +90,8 @@ def quality(
             ab = model.predict_ab(L, hints=hints)
             dt = time.perf_counter() - t0
             acc.setdefault(("propagate", n), []).append({**scores(L, ab, lab), "seconds": dt})
-            acc.setdefault(("gray", n), []).append(scores(L, np.zeros_like(ab), lab))
+            if n == counts[0]:  # the same for every count
+                acc.setdefault(("gray", 0), []).append(scores(L, np.zeros_like(ab), lab))
             if ab_lookup is not None:
                 right = hints.crop(0, L.shape[0], w, L.shape[1])
                 fused = fuse_hints(L[:, w:], ab_lookup, right)
