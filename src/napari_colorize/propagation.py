@@ -35,7 +35,15 @@ import scipy.sparse as sp
 
 from .errors import ConfigError, InputError
 
-__all__ = ["PropagationOptions", "propagate", "laplacian", "block_mean", "smooth_stack"]
+__all__ = [
+    "PropagationOptions",
+    "propagate",
+    "upsample",
+    "refine",
+    "laplacian",
+    "block_mean",
+    "smooth_stack",
+]
 
 #: Largest number of unknowns solved by a sparse LU factorisation; above it, pyamg.
 _DIRECT_MAX = 90_000
@@ -362,11 +370,86 @@ def propagate(
     known = (mask > 0).reshape(L3.shape)
     if not known.any():
         return np.zeros(values.shape, np.float32)
+    dw = _pixel_weight(L3, opts, pixel_weight)
+    out = _solve(L3, values.reshape(L3.shape + values.shape[-1:]), known, dw, opts)
+    return out.reshape(values.shape).astype(np.float32)
+
+
+def _pixel_weight(L3: np.ndarray, opts: PropagationOptions, pixel_weight: float | None) -> float:
     dw = opts.data_weight / (L3.shape[1] * L3.shape[2]) if pixel_weight is None else float(pixel_weight)
     if not dw > 0:
         raise ConfigError(f"pixel_weight must be > 0, got {dw}")
-    out = _solve(L3, values.reshape(L3.shape + values.shape[-1:]), known, dw, opts)
-    return out.reshape(values.shape).astype(np.float32)
+    return dw
+
+
+def upsample(ab: np.ndarray, L_coarse: np.ndarray, L: np.ndarray, *, sigma: float = 3.0) -> np.ndarray:
+    """Upsample a coarse solution ``ab`` (over ``L_coarse``) to ``L``'s grid, guided by ``L``'s edges.
+
+    Joint bilateral upsampling, as between the levels of :func:`propagate`: for the engine's
+    low-resolution anchor pass (solve on a downscaled image, then upsample and :func:`refine` per tile).
+
+    Parameters
+    ----------
+    ab : ndarray, L_coarse.shape + (C,)
+    L_coarse : ndarray, (h, w) or (T, h, w)
+        The lightness the coarse solution was computed on (e.g. :func:`block_mean` of ``L``).
+    L : ndarray, (H, W) or (T, H, W)
+        The full-resolution lightness, H >= h and W >= w.
+    sigma : float
+        Width of the lightness weights, L units.
+    """
+    Lc3, L3 = _as_stack(L_coarse), _as_stack(L)
+    ab = np.asarray(ab, np.float32)
+    if ab.shape[:-1] != np.shape(L_coarse) or Lc3.shape[0] != L3.shape[0]:
+        raise InputError(f"ab {ab.shape} does not match L_coarse {np.shape(L_coarse)} (+ a channel axis)")
+    if Lc3.shape[1] > L3.shape[1] or Lc3.shape[2] > L3.shape[2]:
+        raise InputError(f"cannot upsample from {np.shape(L_coarse)} to the smaller {np.shape(L)}")
+    out = _upsample_guided(ab.reshape(Lc3.shape + ab.shape[-1:]), Lc3, L3, sigma)
+    return out.reshape(np.shape(L) + ab.shape[-1:])
+
+
+def refine(
+    L: np.ndarray,
+    initial: np.ndarray,
+    values: np.ndarray,
+    mask: np.ndarray,
+    *,
+    options: PropagationOptions | None = None,
+    pixel_weight: float | None = None,
+    iterations: int | None = None,
+) -> np.ndarray:
+    """Refine an initial solution (e.g. an upsampled coarse one) on ``L``'s grid, known values fixed.
+
+    A few conjugate-gradient steps on the same system as :func:`propagate`.  Run on a tile with a
+    halo and keep the tile's inside: tiles refined from one global coarse solution agree at their seams.
+
+    Parameters
+    ----------
+    L : ndarray, (H, W) or (T, H, W)
+    initial : ndarray, L.shape + (C,)
+        The starting solution.
+    values, mask : ndarray
+        Known values (L.shape + (C,)) where ``mask > 0`` (they replace ``initial`` there).
+    options : PropagationOptions, optional
+    pixel_weight : float, optional
+        Per-pixel pull towards 0; by default ``options.data_weight`` over the pixels of a plane of the
+        whole image is what the caller should pass for a tile (the tile's own size would pull harder).
+    iterations : int, optional
+        Overrides ``options.iterations``.
+    """
+    opts = options or PropagationOptions()
+    L3 = _as_stack(L)
+    x = np.array(initial, dtype=np.float32).reshape(L3.size, -1)
+    vf = np.asarray(values, np.float32).reshape(L3.size, -1)
+    kf = (np.asarray(mask) > 0).ravel()
+    if x.shape != vf.shape or kf.size != L3.size:
+        raise InputError(
+            f"initial {np.shape(initial)}, values and mask must match L {np.shape(L)} (+ channels)"
+        )
+    x[kf] = vf[kf]
+    A = laplacian(L3, options=opts, shift=_pixel_weight(L3, opts, pixel_weight))
+    its = opts.iterations if iterations is None else int(iterations)
+    return _pcg(A, x, kf, iterations=its, tol=opts.tol).reshape(np.shape(initial))
 
 
 def smooth_stack(L: np.ndarray, ab: np.ndarray, *, weight: float = 1.0, sigma: float = 2.0) -> np.ndarray:
