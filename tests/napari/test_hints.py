@@ -154,6 +154,13 @@ def test_points_layer_table_on_a_stack(make_napari_viewer):
     plane2 = _hints.points_layer_table(pts, image, plane=(2,))
     assert plane2.shape == (1, 6)
     np.testing.assert_allclose(plane2[0, :2], [30, 70])
+    if _have_hints():  # the same points as Hints, over the stack and over one plane
+        hints = _hints.hints_from_points_layer(pts, image)
+        assert hints.shape == stack.shape and len(hints) == 2
+        assert hints.mask[0, 5, 6] == 1 and hints.mask[2, 30, 70] == 1
+        assert hints.ab[0, 5, 6, 0] > 40 and hints.ab[2, 30, 70, 1] < -40  # red, blue
+        on2 = _hints.hints_from_points_layer(pts, image, plane=(2,))
+        assert on2.shape == stack.shape[1:] and len(on2) == 1 and on2.mask[30, 70] == 1
     pts.add([[5, 1, 1]])
     with pytest.raises(InputError, match="plane"):
         _hints.points_layer_table(pts, image)
