@@ -146,7 +146,7 @@ def test_points_layer_table_on_a_stack(make_napari_viewer):
     viewer = make_napari_viewer()
     stack = np.stack([_two_regions()] * 3)
     image = viewer.add_image(stack, name="stack")
-    pts = viewer.add_points([[0, 5, 6], [2, 30, 70]], face_color=[RED, BLUE], ndim=3)
+    pts = viewer.add_points([[0, 5, 6], [2, 30, 70]], face_color=[RED, BLUE], ndim=3, size=1)
     table = _hints.points_layer_table(pts, image)
     assert table.shape == (2, 7)
     np.testing.assert_allclose(table[:, :3], [[0, 5, 6], [2, 30, 70]])  # plane, y, x
