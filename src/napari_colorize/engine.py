@@ -83,6 +83,8 @@ class Predictor(Protocol):
 DASK_CHUNK = 2048
 #: target pixels per model batch when batch_size is not given
 BATCH_PIXELS = 1 << 20
+#: largest anchor pass of a ``needs_global_anchor`` model tiled with hints, px
+BORDER_ANCHOR_PIXELS = 2048 * 2048
 
 
 class TileOOMWarning(RuntimeWarning):
@@ -774,6 +776,7 @@ def _colorize(
     H, W = int(L.shape[-2]), int(L.shape[-1])
     plan: TilePlan | None = None
     tile_px = 0
+    border = pts is not None and bool(getattr(model, "needs_global_anchor", False))
     if opts.tiled:
         tile_px, ov, h = resolve_tiling(
             L.shape,
@@ -781,12 +784,14 @@ def _colorize(
             overlap=opts.overlap,
             halo=opts.halo,
             block_size=block,
-            receptive_field=_model_int(model, "receptive_field", 0),
+            # a global solve anchored at the tiles' border: the wider the halo, the less the
+            # border's error reaches the write box (default: the largest, a quarter tile)
+            receptive_field=L.shape[-1] if border else _model_int(model, "receptive_field", 0),
             default_tile=_model_int(model, "default_tile", 512),
             default_overlap=_model_int(model, "default_overlap", 64),
         )
         plan = plan_tiles((H, W), tile=tile_px, overlap=ov, halo=h, block_size=block)
-    job = _Job(opts, block, tile_px if tile_px else _model_int(model, "default_tile", 512))
+    job = _Job(opts, block, tile_px if tile_px else _model_int(model, "default_tile", 512), border)
     whole_stack = (
         pts is not None and plan is None and L.ndim == 3 and bool(getattr(model, "stack_aware", False))
     )
@@ -834,6 +839,19 @@ class _Job:
     opts: TilingOptions
     block: int
     anchor_size: int
+    #: tiles take the anchor as border hints (a ``needs_global_anchor`` model with hints)
+    border_anchor: bool = False
+
+    def anchor_factor(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """How much coarser than a plane of ``shape`` its anchor pass is.
+
+        About one tile for the low-frequency anchor; for the border anchor (a global solve)
+        as fine as :data:`BORDER_ANCHOR_PIXELS` allows, since its error is the tiles' error.
+        """
+        if not self.border_anchor:
+            return _anchor_factor(shape, self.anchor_size)
+        f = max(1, math.ceil(math.sqrt(shape[0] * shape[1] / BORDER_ANCHOR_PIXELS)))
+        return (min(f, shape[0]), min(f, shape[1]))
 
 
 def _colorize_numpy(
@@ -911,7 +929,7 @@ def _plane_numpy(
     anchor = None
     if job.opts.global_anchor:
         prog.check()
-        factor = _anchor_factor(Lp.shape, job.anchor_size)
+        factor = job.anchor_factor(Lp.shape)
         anchor = _anchor_from_small(
             _downscale(Lp, factor),
             model,
@@ -1078,7 +1096,7 @@ def _colorize_dask(
         Lp = L[idx]
         anchor = None
         if global_anchor:
-            factor = _anchor_factor((H, W), job.anchor_size)
+            factor = job.anchor_factor((H, W))
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
 
             def get_anchor(
@@ -1340,7 +1358,7 @@ def _colorize_dask_distributed(
         hp_d = None if hp is None else dask.delayed(hp, pure=True, traverse=False)
         anchor = None
         if job.opts.global_anchor:
-            factor = _anchor_factor((H, W), job.anchor_size)
+            factor = job.anchor_factor((H, W))
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
             anchor = dask.delayed(_remote_anchor, pure=True)(
                 small, ref, job, factor, max(plan.tile), hp_d, (H, W)
