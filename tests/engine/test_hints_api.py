@@ -298,3 +298,18 @@ def test_cli_hints_round_trip(tmp_path, capsys):
     assert main([*argv, "--out-dir", str(out2)]) == 0
     rgb2 = iio.imread(out2 / "gray_rgb.png").astype(np.float32) / 255
     assert np.abs(rgb2lab(rgb2)[..., 1:] - ab).mean() < 3
+
+
+def test_propagate_is_a_built_in_model_without_training(tmp_path, monkeypatch):
+    from napari_colorize import catalogue
+    from napari_colorize.api import resolve_model
+
+    monkeypatch.setenv(catalogue.MODELS_ENV, str(tmp_path / "user"))
+    folder = catalogue.resolve_model_path("propagate")
+    assert folder == catalogue.untrained_models()["propagate"]
+    assert "propagate" in catalogue.list_models() and "propagate" not in catalogue.builtin_models()
+    model = resolve_model("propagate")
+    assert model.name == "propagate" and model.config == type(model.config)()  # the defaults
+    # a user's own folder of that name wins, as for every built-in model
+    nc.make_model("propagate", sigma=5.0).save(tmp_path / "user" / "propagate")
+    assert catalogue.resolve_model_path("propagate") == tmp_path / "user" / "propagate"
