@@ -354,15 +354,17 @@ def _anchor_from_small(
     sigma: float,
     hints: _PointHints | None = None,
     shape: tuple[int, int] | None = None,
+    border: bool = False,
 ) -> _Anchor:
     """The anchor of a plane of ``shape`` from its coarse L ``small``.
 
-    With hints and a model that ``needs_global_anchor``, tiles are anchored at their border.
+    With ``border`` (a model that ``needs_global_anchor``, given hints) and hints on this
+    plane, tiles are anchored at their border.
     """
     small = np.asarray(small, np.float32)
     h = None if hints is None else hints.coarsen(factor, small.shape)
     ab = _predict_padded(model, small[None], block, None if h is None else [h])[0]
-    if h is not None and getattr(model, "needs_global_anchor", False):
+    if h is not None and border:
         return _Anchor(ab, factor, sigma, small, shape)
     return _Anchor(ab, factor, sigma)
 
@@ -938,6 +940,7 @@ def _plane_numpy(
             _anchor_sigma(factor, max(plan.tile)),
             hints,
             Lp.shape,
+            job.border_anchor,
         )
         prog.step()
     merger = Merger(plan, job.opts.blend)
@@ -1116,6 +1119,7 @@ def _colorize_dask(
                             _anchor_sigma(factor, max(plan.tile)),
                             plane_hints.get(key),
                             (H, W),
+                            job.border_anchor,
                         )
                         prog.step()
                     return anchor_cache[key]
@@ -1274,7 +1278,14 @@ def _remote_anchor(
 ) -> _Anchor:
     model = cached_model(ref)
     return _anchor_from_small(
-        _check_plane(small), model, job.block, factor, _anchor_sigma(factor, tile), hints, shape
+        _check_plane(small),
+        model,
+        job.block,
+        factor,
+        _anchor_sigma(factor, tile),
+        hints,
+        shape,
+        job.border_anchor,
     )
 
 

@@ -313,3 +313,29 @@ def test_propagate_is_a_built_in_model_without_training(tmp_path, monkeypatch):
     # a user's own folder of that name wins, as for every built-in model
     nc.make_model("propagate", sigma=5.0).save(tmp_path / "user" / "propagate")
     assert catalogue.resolve_model_path("propagate") == tmp_path / "user" / "propagate"
+
+
+@pytest.mark.slow
+def test_hints_on_a_process_cluster_equal_the_numpy_path(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    import cloudpickle
+    import dask.array as da
+
+    monkeypatch.setattr(engine, "DASK_CHUNK", 64)
+    L, _ = two_regions(150, 200)
+    gray = L2gray8(L)
+    hints = nc.Hints.from_points([(20, 15, RED), (130, 180, BLUE)], L.shape, radius=1)
+    nc.make_model("propagate").save(tmp_path / "propagate")
+    opts = dict(tile=64, overlap=16, hints=hints)
+    ref = nc.colorize(gray, tmp_path / "propagate", **opts)
+    with (
+        distributed.LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        res = nc.colorize(da.from_array(gray, chunks=(75, 100)), tmp_path / "propagate", **opts)
+        # the graph holds the hints as points, not as dense arrays
+        assert len(cloudpickle.dumps(dict(res.ab.__dask_graph__()))) < 200_000
+        ab = client.compute(res.ab, sync=True)
+    np.testing.assert_allclose(ab, ref.ab, atol=1e-3)
