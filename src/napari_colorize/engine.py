@@ -52,6 +52,8 @@ from .tiling import Merger, Tile, TilePlan, TilingOptions, pad_to_block, plan_ti
 __all__ = [
     "colorize",
     "EngineResult",
+    "HintPoints",
+    "check_stack_smoothing",
     "Predictor",
     "ModelRef",
     "model_ref",
@@ -352,7 +354,7 @@ def _anchor_from_small(
     block: int,
     factor: tuple[int, int],
     sigma: float,
-    hints: _PointHints | None = None,
+    hints: HintPoints | None = None,
     shape: tuple[int, int] | None = None,
     border: bool = False,
 ) -> _Anchor:
@@ -386,8 +388,12 @@ def _pad_hints(h: Any, shape: tuple[int, int]) -> Any:
 
 
 @dataclass(frozen=True, eq=False)
-class _PointHints:
+class HintPoints:
     """Color hints as points: small and picklable, made dense only over the box a tile reads.
+
+    What the engine keeps of a :class:`~napari_colorize.hints.Hints` (a dense Hints costs
+    12 bytes per pixel; a caller colorizing a huge image can convert with :meth:`of` and let
+    the dense one go).  :func:`colorize` takes either.
 
     Attributes
     ----------
@@ -403,7 +409,7 @@ class _PointHints:
     mask: np.ndarray
 
     @classmethod
-    def of(cls, hints: Any) -> _PointHints:
+    def of(cls, hints: Any) -> HintPoints:
         """The points of a dense :class:`~napari_colorize.hints.Hints`."""
         mask = np.asarray(hints.mask)
         idx = np.nonzero(mask > 0)
@@ -417,7 +423,7 @@ class _PointHints:
     def __len__(self) -> int:
         return len(self.mask)
 
-    def plane(self, idx: tuple[int, ...]) -> _PointHints | None:
+    def plane(self, idx: tuple[int, ...]) -> HintPoints | None:
         """The hints of the plane at leading index ``idx`` (None when it has none)."""
         k = len(idx)
         if k == 0:
@@ -425,7 +431,7 @@ class _PointHints:
         sel = np.all(self.coords[:, :k] == np.asarray(idx, np.int64), axis=1)
         if not sel.any():
             return None
-        return _PointHints(self.shape[k:], self.coords[sel, k:], self.ab[sel], self.mask[sel])
+        return HintPoints(self.shape[k:], self.coords[sel, k:], self.ab[sel], self.mask[sel])
 
     def box(self, box: Box4) -> Any:
         """Dense Hints over ``box`` (y0, x0, y1, x1) of the (last two) axes; None when none is inside."""
@@ -469,14 +475,14 @@ class _PointHints:
         return _hints_class()(ab.reshape(hs, ws, 2).astype(np.float32), mx.reshape(hs, ws))
 
 
-def _as_point_hints(hints: Any, shape: tuple[int, ...]) -> _PointHints | None:
+def _as_point_hints(hints: Any, shape: tuple[int, ...]) -> HintPoints | None:
     """Checked hints over an image of ``shape`` as points; None for no hints or empty hints."""
     if hints is None:
         return None
-    if isinstance(hints, _PointHints):
+    if isinstance(hints, HintPoints):
         pts = hints
     elif hasattr(hints, "ab") and hasattr(hints, "mask"):
-        pts = _PointHints.of(hints)
+        pts = HintPoints.of(hints)
     else:
         raise InputError(f"hints must be a napari_colorize.Hints, got {type(hints).__name__}")
     if pts.shape != tuple(shape):
@@ -484,7 +490,8 @@ def _as_point_hints(hints: Any, shape: tuple[int, ...]) -> _PointHints | None:
     return pts if len(pts) else None
 
 
-def _check_smoothing(stack_smoothing: Any) -> float:
+def check_stack_smoothing(stack_smoothing: Any) -> float:
+    """``stack_smoothing`` as a float >= 0, else a ConfigError."""
     try:
         s = float(stack_smoothing)
     except (TypeError, ValueError):
@@ -616,7 +623,7 @@ def _run_tiles(
     cache: _TileCache | None = None,
     cache_key: Any = (),
     split_halo: int | None = None,
-    hints: _PointHints | None = None,
+    hints: HintPoints | None = None,
 ) -> np.ndarray:
     todo = []
     for t in tiles:
@@ -708,7 +715,7 @@ def colorize(
     options : TilingOptions or dict, optional
         How to tile and merge (see :class:`~napari_colorize.tiling.TilingOptions`); the
         default colorizes each plane whole.
-    hints : Hints, optional
+    hints : Hints or HintPoints, optional
         Color hints over ``L.shape`` (:class:`~napari_colorize.hints.Hints`).  Each plane gets
         its own (``model.predict_ab(L_plane, hints=...)``; tiles get theirs cropped to the box
         they read); None or empty hints give exactly the output without hints.  A model with
@@ -742,7 +749,7 @@ def colorize(
         ``stack_smoothing``.
     """
     opts = TilingOptions.coerce(options, **tiling)
-    smoothing = _check_smoothing(stack_smoothing)
+    smoothing = check_stack_smoothing(stack_smoothing)
     if not _is_dask(L):
         L = np.asarray(L)
     _check_array(L)
@@ -768,7 +775,7 @@ def _colorize(
     model: Predictor,
     ref: ModelRef | None,
     opts: TilingOptions,
-    pts: _PointHints | None,
+    pts: HintPoints | None,
     *,
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
@@ -815,7 +822,7 @@ def _colorize(
     return _colorize_numpy(L, model, plan, job, pts, progress=progress, should_stop=should_stop)
 
 
-def _predict_stack(L: np.ndarray, model: Predictor | ModelRef, pts: _PointHints) -> np.ndarray:
+def _predict_stack(L: np.ndarray, model: Predictor | ModelRef, pts: HintPoints) -> np.ndarray:
     """ab of a whole stack (T, H, W) from a ``stack_aware`` model, with all its hints in one call."""
     from .methods.base import check_L
 
@@ -827,7 +834,7 @@ def _predict_stack(L: np.ndarray, model: Predictor | ModelRef, pts: _PointHints)
     return ab
 
 
-def _stack_dask(L: Any, model: Predictor | ModelRef, pts: _PointHints) -> EngineResult:
+def _stack_dask(L: Any, model: Predictor | ModelRef, pts: HintPoints) -> EngineResult:
     """The dask path of a ``stack_aware`` model: the stack is one chunk (the solve couples its planes)."""
     Lw = L.astype(np.float32).rechunk(-1)
     ab = Lw.map_blocks(_predict_stack, model, pts, dtype=np.float32, chunks=Lw.chunks + ((2,),), new_axis=3)
@@ -861,7 +868,7 @@ def _colorize_numpy(
     model: Predictor,
     plan: TilePlan | None,
     job: _Job,
-    pts: _PointHints | None = None,
+    pts: HintPoints | None = None,
     *,
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
@@ -920,7 +927,7 @@ def _plane_numpy(
     plan: TilePlan | None,
     job: _Job,
     prog: TileProgress,
-    hints: _PointHints | None = None,
+    hints: HintPoints | None = None,
 ) -> np.ndarray:
     block = job.block
     if plan is None:
@@ -1002,7 +1009,7 @@ def _chunk_ab(
     prog: TileProgress,
     cache: _TileCache | None = None,
     key: tuple[int, ...] = (),
-    hints: _PointHints | None = None,
+    hints: HintPoints | None = None,
 ) -> np.ndarray:
     """ab of one output chunk ``box`` from the L of its read ``region``: its tiles, blended."""
     Lreg = _check_plane(np.asarray(Lreg))
@@ -1039,7 +1046,7 @@ def _colorize_dask(
     model: Predictor,
     plan: TilePlan | None,
     job: _Job,
-    pts: _PointHints | None = None,
+    pts: HintPoints | None = None,
     *,
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
@@ -1273,7 +1280,7 @@ def _remote_anchor(
     job: _Job,
     factor: tuple[int, int],
     tile: int,
-    hints: _PointHints | None = None,
+    hints: HintPoints | None = None,
     shape: tuple[int, int] | None = None,
 ) -> _Anchor:
     model = cached_model(ref)
@@ -1298,14 +1305,14 @@ def _remote_chunk(
     ref: ModelRef,
     plan: TilePlan,
     job: _Job,
-    hints: _PointHints | None = None,
+    hints: HintPoints | None = None,
 ) -> np.ndarray:
     return _chunk_ab(
         Lreg, region, box, tiles, anchor, cached_model(ref), plan, job, TileProgress(0), hints=hints
     )
 
 
-def _block_hints(pts: _PointHints | None, shape: tuple[int, ...], block_info: Any) -> list[Any]:
+def _block_hints(pts: HintPoints | None, shape: tuple[int, ...], block_info: Any) -> list[Any]:
     """Dense hints (or None) of each plane of a dask block of whole planes."""
     n = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
     if pts is None or block_info is None or None not in block_info:
@@ -1323,7 +1330,7 @@ def _remote_planes(
     block_L: np.ndarray,
     ref: ModelRef,
     block: int,
-    pts: _PointHints | None = None,
+    pts: HintPoints | None = None,
     block_info: Any = None,
 ) -> np.ndarray:
     model = cached_model(ref)
@@ -1335,7 +1342,7 @@ def _remote_planes(
 
 
 def _colorize_dask_distributed(
-    L: Any, ref: ModelRef, plan: TilePlan | None, job: _Job, pts: _PointHints | None = None
+    L: Any, ref: ModelRef, plan: TilePlan | None, job: _Job, pts: HintPoints | None = None
 ) -> EngineResult:
     """The dask path for a distributed cluster: only module-level functions and small values in the graph.
 

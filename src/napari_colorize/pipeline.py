@@ -51,6 +51,7 @@ def colorize_file(
     out_dir: str | Path,
     *,
     hints: Any = None,
+    stack_smoothing: float = 0.0,
     options: TilingOptions | dict[str, Any] | None = None,
     save_lab: bool = False,
     normalize: str = "auto",
@@ -71,10 +72,13 @@ def colorize_file(
     model : Colorizer, model folder or built-in model name
     out_dir : path
         Folder for the outputs (created).
-    hints : Hints or CSV path, optional
+    hints : Hints, HintPoints or CSV path, optional
         Color hints over the image's (..., H, W) (see :func:`napari_colorize.api.colorize`;
-        :func:`hints_for_file` makes them from a CSV file or a marked image).  On a big TIFF
-        they are held as points, but a Hints is dense: 12 bytes per pixel while it is built.
+        :func:`hints_for_file` makes them from a CSV file or a marked image).  A Hints is dense
+        (12 bytes per pixel); for a huge image pass :class:`~napari_colorize.engine.HintPoints`.
+    stack_smoothing : float
+        Smoothing of ab along a stack where L does not change (see
+        :func:`napari_colorize.engine.colorize`); 0 is none.
     options : TilingOptions or dict, optional
         Tiling options; ``**tiling`` (``tile=512``, ...) are applied on top.  A big TIFF is
         always tiled (``tile="auto"`` when not given).
@@ -107,11 +111,12 @@ def colorize_file(
     norm = dict(normalize=normalize, percentiles=percentiles, limits=limits)
     if isinstance(hints, (str, os.PathLike)):
         hints = hints_for_file(path, csv=hints)
+    lab = dict(hints=hints, stack_smoothing=stack_smoothing)
     if is_tiff and _tiff_plane_pixels(path) >= (BIG_PIXELS if big_pixels is None else big_pixels):
         if not opts.tiled:
             opts = opts.replace(tile="auto")
         written, plan, shape, lims = _colorize_big_tiff(
-            path, model, out_dir, opts, save_lab=save_lab, progress=progress, hints=hints, **norm
+            path, model, out_dir, opts, save_lab=save_lab, progress=progress, **lab, **norm
         )
     else:
         written, plan, shape, lims = _colorize_in_memory(
@@ -122,7 +127,7 @@ def colorize_file(
             save_lab=save_lab,
             is_tiff=is_tiff,
             progress=progress,
-            hints=hints,
+            **lab,
             **norm,
         )
     if tiles_json is not None:
@@ -214,6 +219,7 @@ def _colorize_in_memory(
     is_tiff: bool,
     progress: ProgressCallback | None,
     hints: Any,
+    stack_smoothing: float,
     normalize: str,
     percentiles: tuple[float, float],
     limits: tuple[float, float] | None,
@@ -229,7 +235,7 @@ def _colorize_in_memory(
         lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
         L = _gray2L_fast(image, lims)
     del image
-    res = engine.colorize(L, model, opts, hints=hints, progress=progress)
+    res = engine.colorize(L, model, opts, hints=hints, stack_smoothing=stack_smoothing, progress=progress)
     rgb8 = _rgb8(L, res.ab)
     meta = _tiff_metadata(normalize if limits is None else "limits", lims)
     written = []
@@ -352,6 +358,7 @@ def _colorize_big_tiff(
     save_lab: bool,
     progress: ProgressCallback | None,
     hints: Any,
+    stack_smoothing: float,
     normalize: str,
     percentiles: tuple[float, float],
     limits: tuple[float, float] | None,
@@ -386,7 +393,7 @@ def _colorize_big_tiff(
     else:
         lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
         L = image.map_blocks(_gray2L_fast, lims, dtype=np.float32)
-    res = engine.colorize(L, model, opts, hints=hints, progress=progress)
+    res = engine.colorize(L, model, opts, hints=hints, stack_smoothing=stack_smoothing, progress=progress)
     ab = res.ab
     Lc = L.rechunk(ab.chunks[:-1])
 

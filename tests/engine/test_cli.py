@@ -269,3 +269,14 @@ def test_hints_and_hints_image_exclude_each_other(hints_files, capsys):
     argv = ["colorize", str(d / "gray.png"), "--model", "propagate", "--out-dir", str(d / "o")]
     assert main([*argv, "--hints", str(d / "good.csv"), "--hints-image", str(d / "small_marked.png")]) == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_stack_smoothing_on_the_command_line(hints_files, capsys):
+    d = hints_files
+    argv = ["colorize", str(d / "stack.tif"), "--model", "propagate", "--out-dir", str(d / "o")]
+    assert main([*argv, "--stack-smoothing", "-1"]) == 2
+    assert "stack_smoothing" in capsys.readouterr().err
+    csv = d / "stack.csv"
+    csv.write_text("plane,y,x,r,g,b\n0,5,5,200,30,30\n")
+    assert main([*argv, "--stack-smoothing", "2", "--hints", str(csv)]) == 0
+    assert tifffile.imread(d / "o" / "stack_rgb.tif").shape == (3, 40, 50, 3)

@@ -124,7 +124,7 @@ def test_point_hints_coarsen_as_hints_resize():
     shape = (48, 64)
     pts = [(int(rng.integers(48)), int(rng.integers(64)), tuple(rng.integers(0, 256, 3))) for _ in range(30)]
     hints = nc.Hints.from_points(pts, shape, radius=1)
-    small = engine._PointHints.of(hints).coarsen((4, 4), (12, 16))
+    small = engine.HintPoints.of(hints).coarsen((4, 4), (12, 16))
     ref = hints.resize((12, 16))
     np.testing.assert_allclose(small.mask, ref.mask)
     on = ref.mask > 0
