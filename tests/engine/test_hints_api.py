@@ -149,6 +149,17 @@ def test_stack_smoothing_removes_flicker_where_L_is_still():
         engine.colorize(L, Flicker(), stack_smoothing=-1)
 
 
+def test_stack_smoothing_of_dask_equals_numpy():
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(2)
+    L = rng.uniform(20, 80, (2, 6, 30, 40)).astype(np.float32)
+    L[:, 1:] = L[:, :1] + rng.normal(0, 0.5, (2, 5, 30, 40)).astype(np.float32)
+    want = engine.colorize(L, NoHintKeyword(), stack_smoothing=3.0).ab
+    assert np.abs(want - engine.colorize(L, NoHintKeyword()).ab).max() > 0.01
+    got = engine.colorize(da.from_array(L, chunks=(1, 2, 15, 20)), NoHintKeyword(), stack_smoothing=3.0)
+    np.testing.assert_allclose(got.ab.compute(), want, atol=1e-4)
+
+
 # -- propagate through nc.colorize --------------------------------------------------------------
 
 
