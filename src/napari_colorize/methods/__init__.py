@@ -29,6 +29,8 @@ METHODS: dict[str, str] = {
     "autoencoder": "napari_colorize.methods.autoencoder:AutoencoderColorizer",
     "vgg_autoencoder": "napari_colorize.methods.vgg_autoencoder:VGGAutoencoderColorizer",
     "eccv16": "napari_colorize.methods.eccv16:ECCV16Colorizer",
+    "propagate": "napari_colorize.methods.propagate:PropagateColorizer",
+    "siggraph17": "napari_colorize.methods.siggraph17:SIGGRAPH17Colorizer",
 }
 
 #: method name -> "module:ConfigClass"; config modules never import TensorFlow
@@ -38,6 +40,8 @@ CONFIGS: dict[str, str] = {
     "autoencoder": "napari_colorize.methods.autoencoder:AutoencoderConfig",
     "vgg_autoencoder": "napari_colorize.methods.vgg_autoencoder:VGGAutoencoderConfig",
     "eccv16": "napari_colorize.methods.eccv16:ECCV16Config",
+    "propagate": "napari_colorize.methods.propagate:PropagateConfig",
+    "siggraph17": "napari_colorize.methods.siggraph17:SIGGRAPH17Config",
 }
 
 

@@ -1,0 +1,641 @@
+"""``siggraph17``: Zhang et al., "Real-Time User-Guided Image Colorization with Learned Deep Priors" (2017).
+
+One network that colorizes automatically with no hints and uses every hint
+it gets.  The network (:mod:`._siggraph17_keras`) is a port of the authors'
+PyTorch generator; it maps
+
+- ``(L - 50) / 100`` (:func:`napari_colorize.color.L2norm`),
+- the hint ab ``/ 110`` (:func:`napari_colorize.color.ab2norm`), zero where
+  there is no hint,
+- the hint mask (1 where a hint is given, 0 elsewhere), minus ``mask_center``
+
+to ab in Lab units (``tanh * 110``) at full resolution, and to the logits of
+529 ab classes (the authors' 23x23 grid of step 10 over -110..110,
+:func:`class_bins`) at 1/4 resolution.
+
+**Hint and mask conventions, as found in the authors' sources.**
+
+- ``richzhang/colorization`` (``colorizers/siggraph17.py``, the port that
+  loads the released ``siggraph17-df00044c.pth``): the input is
+  ``cat((L - 50) / 100, ab / 110, mask)``, the mask *as is* (0/1), and a
+  missing hint is ab = 0 and mask = 0 (its ``forward`` fills them so).
+  Those weights therefore expect ``mask_center = 0`` (the default here).
+- ``richzhang/colorization-pytorch`` (training, ``util.add_color_patches_rand_gt``)
+  subtracts ``opt.mask_cent`` (0.5 by default) from the mask before the
+  network: models trained by that code expect a mask of -0.5/+0.5.
+- ``junyanz/interactive-deep-colorization``: the Caffe demo feeds
+  ``L - 50``, raw ab and ``mask * 110``; its PyTorch model takes a
+  ``maskcent`` argument (0 by default) subtracted from the mask.
+
+So ``mask_center`` is a config value: 0 for the released weights and for
+models trained here.
+
+**Hints** are any object with ``.ab`` (H, W, 2) float32 in Lab units and
+``.mask`` (H, W) float32 (:class:`napari_colorize.hints.Hints`).  Where the
+mask is 0 the hint ab is ignored (set to 0 as the authors do).
+
+**Training** uses random crops (:func:`napari_colorize.data.make_dataset`)
+with hints simulated per crop by :func:`sample_hints` as in the paper: a
+geometric number of hints (p = 1/8, so 1/8 of the crops get none, plus an
+optional extra share ``p_none``), at locations drawn from a Gaussian around
+the crop's centre (sigma = a quarter of the side) or uniformly, square
+patches of 1 to 9 px, each hint the mean true ab of its patch.  The loss is
+the smooth-L1 (Huber) regression loss of the authors
+(:func:`._siggraph17_keras.regression_loss`, in Lab units) plus, with
+``class_weight > 0``, the cross-entropy of the class head against the
+nearest of the 529 classes of the 4x4-averaged true ab (the ``eccv16``
+loss with k = 1, which is the authors' hard encoding).
+
+**Inference** is fully convolutional at the image's own size: L is padded by
+reflection to a multiple of 8 (:func:`napari_colorize.tiling.pad_to_block`),
+the hints with zeros, and ab is cropped back.
+
+This module does not import TensorFlow or Keras at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..color import L2norm, ab2norm
+from ..config import TrainConfig
+from ..errors import ColorizeError, ConfigError, InputError, ModelFolderError
+from .base import Colorizer, check_L
+
+__all__ = [
+    "SIGGRAPH17Config",
+    "SIGGRAPH17Colorizer",
+    "import_torch_weights",
+    "sample_hints",
+    "hint_inputs",
+    "class_bins",
+    "BLOCK_NAMES",
+]
+
+#: block names for ``trainable_from`` (kept in sync with ``_siggraph17_keras.BLOCK_NAMES``
+#: without importing Keras)
+BLOCK_NAMES: tuple[str, ...] = tuple(f"model{i}" for i in range(1, 11)) + ("heads",)
+#: total downsampling of the network
+_BLOCK_SIZE = 8
+#: full receptive field in px (``_siggraph17_keras.receptive_field()``; checked by a test)
+_RECEPTIVE_FIELD = 361
+#: the authors' ab normalisation
+_AB_SCALE = 110.0
+#: the authors' class grid: 23 x 23 ab values of step 10 over -110..110
+_CLASS_GRID = (110.0, 10.0)
+#: pixels per forward pass when predicting a batch (bounds memory)
+_PREDICT_PIXELS = 1 << 21
+
+_WEIGHTS = "siggraph17.weights.h5"
+
+
+def class_bins() -> np.ndarray:
+    """The authors' 529 ab classes (23x23 grid, step 10, -110..110), (529, 2) float32.
+
+    Ordered as the authors' ``encode_ab_ind``: index = 23 * a_index + b_index.
+    """
+    ab_max, step = _CLASS_GRID
+    v = np.arange(-ab_max, ab_max + step / 2, step, dtype=np.float32)
+    a, b = np.meshgrid(v, v, indexing="ij")
+    return np.stack([a.ravel(), b.ravel()], axis=-1)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SIGGRAPH17Config(TrainConfig):
+    """Config of the ``siggraph17`` method."""
+
+    method = "siggraph17"
+
+    width: float = dataclasses.field(
+        default=0.5,
+        metadata={"help": "channel multiplier (1.0 = the paper's 34.2 M parameters; 0.5: 8.6 M)"},
+    )
+    mask_center: float = dataclasses.field(
+        default=0.0,
+        metadata={
+            "help": "subtracted from the hint mask (0: the released weights; 0.5: colorization-pytorch)"
+        },
+    )
+    p_none: float = dataclasses.field(
+        default=0.0,
+        metadata={
+            "help": "training: extra share of crops without hints (the geometric count gives 1/8 anyway)"
+        },
+    )
+    p_stop: float = dataclasses.field(
+        default=0.125,
+        metadata={"help": "training: geometric parameter of the number of hints (mean (1-p)/p)"},
+    )
+    p_uniform: float = dataclasses.field(
+        default=0.5,
+        metadata={
+            "help": "training: share of crops whose hints are uniform (else Gaussian around the centre)"
+        },
+    )
+    max_patch: int = dataclasses.field(
+        default=9, metadata={"help": "training: hint patches are 1..max_patch px square"}
+    )
+    class_weight: float = dataclasses.field(
+        default=0.0, metadata={"help": "weight of the 529-class cross-entropy (0: regression only)"}
+    )
+    trainable_from: str | None = dataclasses.field(
+        default=None,
+        metadata={"help": f"train only this block and those above it ({', '.join(BLOCK_NAMES)}); empty: all"},
+    )
+    learning_rate: float = dataclasses.field(
+        default=1e-3, metadata={"help": "Adam learning rate (the authors: 1e-5 when fine-tuning)"}
+    )
+    crops_per_image: int = dataclasses.field(default=8, metadata={"help": "random crops per image per epoch"})
+    steps_per_epoch: int | None = dataclasses.field(
+        default=None, metadata={"help": "gradient steps per epoch (default: crops / batch_size)"}
+    )
+    crop_size: int = dataclasses.field(
+        default=176,
+        metadata={"help": "side of the random training crops, px (multiple of 8; the paper: 176)"},
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 < self.width <= 4:
+            raise ConfigError(f"width must be in (0, 4], got {self.width}")
+        if self.crop_size % _BLOCK_SIZE:
+            raise ConfigError(f"crop_size must be a multiple of {_BLOCK_SIZE}, got {self.crop_size}")
+        if not math.isfinite(self.mask_center) or abs(self.mask_center) > 1:
+            raise ConfigError(f"mask_center must be in [-1, 1], got {self.mask_center}")
+        for name in ("p_none", "p_uniform"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {v}")
+        if not 0.0 < self.p_stop <= 1.0:
+            raise ConfigError(f"p_stop must be in (0, 1], got {self.p_stop}")
+        if not 1 <= self.max_patch <= self.crop_size:
+            raise ConfigError(f"max_patch must be in 1..crop_size, got {self.max_patch}")
+        if self.class_weight < 0:
+            raise ConfigError(f"class_weight must be >= 0, got {self.class_weight}")
+        if self.trainable_from is not None and self.trainable_from not in BLOCK_NAMES:
+            raise ConfigError(
+                f"trainable_from must be one of {', '.join(BLOCK_NAMES)}, got {self.trainable_from!r}"
+            )
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.crops_per_image < 1:
+            raise ConfigError(f"crops_per_image must be >= 1, got {self.crops_per_image}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
+
+
+# -- hints -------------------------------------------------------------------
+def sample_hints(
+    ab: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    p_none: float = 0.0,
+    p_stop: float = 0.125,
+    p_uniform: float = 0.5,
+    max_patch: int = 9,
+    n_hints: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate user hints from a true ab image, as the authors' training does.
+
+    Parameters
+    ----------
+    ab : ndarray, shape (H, W, 2)
+        The true ab, Lab units.
+    rng : numpy.random.Generator
+    p_none : float
+        Probability of no hint at all (on top of the geometric count's own zero).
+    p_stop : float
+        The number of hints is geometric: ``P(n) = (1 - p_stop)**n * p_stop``,
+        n >= 0, mean ``(1 - p_stop) / p_stop`` (the authors: 1/8).
+    p_uniform : float
+        Probability that this image's hint locations are uniform; otherwise
+        each is Gaussian around the centre (sigma a quarter of the side), clipped.
+    max_patch : int
+        Each hint is a square patch of 1..``max_patch`` px (uniform).
+    n_hints : int, optional
+        Exactly this many hints (``p_none`` and ``p_stop`` are then ignored).
+
+    Returns
+    -------
+    ab_hint : ndarray of float32, shape (H, W, 2)
+        The mean true ab of each patch inside it, 0 elsewhere (a later patch
+        overwrites an earlier one where they overlap).
+    mask : ndarray of float32, shape (H, W)
+        1 inside the patches, 0 elsewhere.
+    """
+    ab = np.asarray(ab, dtype=np.float32)
+    if ab.ndim != 3 or ab.shape[-1] != 2:
+        raise InputError(f"ab must have shape (H, W, 2), got {ab.shape}")
+    h, w = ab.shape[:2]
+    hint = np.zeros_like(ab)
+    mask = np.zeros((h, w), np.float32)
+    if n_hints is None:
+        n = 0 if rng.random() < p_none else int(rng.geometric(p_stop)) - 1
+    else:
+        n = int(n_hints)
+        if n < 0:
+            raise InputError(f"n_hints must be >= 0, got {n_hints}")
+    uniform = rng.random() < p_uniform
+    for _ in range(n):
+        p = int(rng.integers(1, min(max_patch, h, w) + 1))
+        if uniform:
+            y, x = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
+        else:
+            y = int(np.clip(rng.normal((h - p + 1) / 2, (h - p + 1) / 4), 0, h - p))
+            x = int(np.clip(rng.normal((w - p + 1) / 2, (w - p + 1) / 4), 0, w - p))
+        hint[y : y + p, x : x + p] = ab[y : y + p, x : x + p].reshape(-1, 2).mean(0)
+        mask[y : y + p, x : x + p] = 1.0
+    return hint, mask
+
+
+def hint_inputs(
+    L: np.ndarray,
+    ab_hint: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    *,
+    mask_center: float = 0.0,
+) -> np.ndarray:
+    """The network input (..., H, W, 4): ``[(L-50)/100, ab_hint/110, mask - mask_center]``.
+
+    ``L`` is (..., H, W); ``ab_hint`` (..., H, W, 2) and ``mask`` (..., H, W)
+    default to no hints.  The hint ab is zeroed where the mask is 0.
+    """
+    L = np.asarray(L, np.float32)
+    if mask is None:
+        mask = np.zeros(L.shape, np.float32)
+    if ab_hint is None:
+        ab_hint = np.zeros(L.shape + (2,), np.float32)
+    mask = np.asarray(mask, np.float32)
+    ab_hint = np.where(mask[..., None] > 0, np.asarray(ab_hint, np.float32), np.float32(0))
+    return np.concatenate(
+        [
+            L2norm(L)[..., None],
+            ab2norm(ab_hint, ab_scale=_AB_SCALE),
+            (mask - np.float32(mask_center))[..., None],
+        ],
+        axis=-1,
+    ).astype(np.float32)
+
+
+def _check_hints(hints: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a hints object (``.ab``, ``.mask``) against an L of ``shape``."""
+    try:
+        ab, mask = hints.ab, hints.mask
+    except AttributeError:
+        raise InputError(
+            f"hints must have .ab and .mask (napari_colorize.Hints), got {type(hints).__name__}"
+        ) from None
+    ab, mask = np.asarray(ab), np.asarray(mask)
+    if ab.shape != tuple(shape) + (2,) or mask.shape != tuple(shape):
+        raise InputError(
+            f"hints of shape ab {ab.shape}, mask {mask.shape} do not match L of shape {tuple(shape)}"
+        )
+    for name, v in (("ab", ab), ("mask", mask)):
+        if not np.issubdtype(v.dtype, np.number) or not np.all(np.isfinite(v)):
+            raise InputError(f"hints.{name} must be finite numbers")
+    return ab.astype(np.float32, copy=False), mask.astype(np.float32, copy=False)
+
+
+class SIGGRAPH17Colorizer(Colorizer):
+    """Zhang et al. (SIGGRAPH 2017) user-guided colorizer.  See the module docs."""
+
+    name = "siggraph17"
+    Config = SIGGRAPH17Config
+    #: ``predict_ab`` takes hints itself (no propagation around it)
+    native_hints: ClassVar[bool] = True
+
+    def __init__(self, config: SIGGRAPH17Config | dict[str, Any] | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self._net: Any = None
+        self._net_width: float | None = None
+        self._predictor: Any = None
+        self.history: dict[str, list[float]] = {}
+
+    # -- properties --------------------------------------------------------
+    @property
+    def block_size(self) -> int:
+        return _BLOCK_SIZE
+
+    @property
+    def receptive_field(self) -> int:
+        return int(math.ceil(_RECEPTIVE_FIELD / 2))
+
+    @property
+    def default_tile(self) -> int:
+        return 1024
+
+    @property
+    def default_overlap(self) -> int:
+        return 192
+
+    @property
+    def keras_model(self) -> Any:
+        """The Keras network x -> [ab, logits] (built on first use)."""
+        return self._ensure_net()
+
+    def _trainable_net(self) -> Any:
+        return self._net
+
+    # -- network -----------------------------------------------------------
+    def _ensure_net(self) -> Any:
+        if self._net is None:
+            from . import _siggraph17_keras as K
+            from .keras_utils import distribution_scope
+
+            with distribution_scope(self.config.distribute):
+                self._net = K.build_siggraph17(self.config.width, len(class_bins()))
+            self._net_width = self.config.width
+            self._predictor = None
+        elif self._net_width != self.config.width:
+            raise ConfigError(
+                f"this model's network has width {self._net_width}; width cannot change to "
+                f"{self.config.width} (train a new model instead)"
+            )
+        return self._net
+
+    def _get_predictor(self) -> Any:
+        net = self._ensure_net()
+        if self._predictor is None:
+            import keras
+
+            self._predictor = keras.Model(net.inputs, net.outputs[0], name="siggraph17_ab")
+        return self._predictor
+
+    # -- inference ---------------------------------------------------------
+    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        """ab (H, W, 2) float32 in Lab units for L (H, W) in 0..100 and optional hints."""
+        L = check_L(L)
+        if hints is None:
+            return self.predict_ab_batch(L[None])[0]
+        ab, mask = _check_hints(hints, L.shape)
+        return self.predict_ab_batch(L[None], hints_ab=ab[None], hints_mask=mask[None])[0]
+
+    # until base.predict_ab dispatches
+    def predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        """ab (H, W, 2) float32 in Lab units for L (H, W) in 0..100 and optional hints."""
+        return self._predict_ab(L, hints=hints)
+
+    def predict_ab_batch(
+        self,
+        L: np.ndarray,
+        *,
+        hints_ab: np.ndarray | None = None,
+        hints_mask: np.ndarray | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """ab (N, H, W, 2) for a batch of L (N, H, W), with optional hints (N, H, W, 2) and (N, H, W).
+
+        Runs ``batch_size`` images at a time (default: about 2 megapixels per pass).
+        """
+        from ..tiling import pad_to_block
+
+        L = np.asarray(L)
+        if L.ndim != 3:
+            raise InputError(f"expected a batch (N, H, W) of L, got shape {L.shape}")
+        L = check_L(L, ndim=3)
+        n, h, w = L.shape
+        if (hints_ab is None) != (hints_mask is None):
+            raise InputError("give both hints_ab and hints_mask, or neither")
+        if hints_ab is not None:
+            hints_ab, hints_mask = np.asarray(hints_ab, np.float32), np.asarray(hints_mask, np.float32)
+            if hints_ab.shape != L.shape + (2,) or hints_mask.shape != L.shape:
+                raise InputError(
+                    f"hints of shape {hints_ab.shape}, {hints_mask.shape} do not match L of shape {L.shape}"
+                )
+        pred = self._get_predictor()
+        if batch_size is None:
+            batch_size = max(1, min(16, _PREDICT_PIXELS // max(h * w, 1)))
+        Lp, _ = pad_to_block(L, _BLOCK_SIZE)
+        ph, pw = Lp.shape[1] - h, Lp.shape[2] - w
+        if hints_ab is not None:
+            hints_ab = np.pad(hints_ab, ((0, 0), (0, ph), (0, pw), (0, 0)))
+            hints_mask = np.pad(hints_mask, ((0, 0), (0, ph), (0, pw)))
+        out = np.empty((n, h, w, 2), dtype=np.float32)
+        for i in range(0, n, batch_size):
+            s = slice(i, i + batch_size)
+            x = hint_inputs(
+                Lp[s],
+                None if hints_ab is None else hints_ab[s],
+                None if hints_mask is None else hints_mask[s],
+                mask_center=self.config.mask_center,
+            )
+            ab = np.asarray(pred.predict_on_batch(x))
+            out[s] = ab[:, :h, :w]
+        return out
+
+    # -- training ----------------------------------------------------------
+    def fit(
+        self,
+        data: Any,
+        *,
+        epochs: int | None = None,
+        callbacks: Sequence[Any] | None = None,
+        verbose: int = 0,
+        **kwargs: Any,
+    ) -> dict[str, list[float]]:
+        """Train (or fine-tune) on color images with simulated hints.
+
+        Uses random crops (``crop_size``) from :func:`napari_colorize.data.make_dataset`
+        with hints from :func:`sample_hints`; ``callbacks`` are passed to
+        ``keras.Model.fit``.  With ``trainable_from``, blocks below it are
+        frozen (their BatchNorms run in inference mode).
+        """
+        import keras
+        import tensorflow as tf
+
+        from ..data import as_sources, make_dataset, split_sources
+        from . import _eccv16_keras as E
+        from . import _siggraph17_keras as K
+        from .keras_utils import distribution_scope, restore_optimizer_state
+
+        if kwargs:
+            raise ConfigError(f"siggraph17.fit: unknown options {', '.join(sorted(kwargs))}")
+        cfg = self.config
+        epochs = cfg.epochs if epochs is None else int(epochs)
+        if epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {epochs}")
+        sources = as_sources(data)
+        train_src, val_src = split_sources(sources, cfg.val_split, seed=cfg.seed)
+
+        net = self._ensure_net()
+        K.set_trainable_from(net, cfg.trainable_from)
+        with distribution_scope(cfg.distribute):
+            net.compile(
+                optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_1=0.9, beta_2=0.99),
+                loss=[K.regression_loss, E.make_loss(class_bins(), None, k=1, sigma=5.0)],
+                loss_weights=[1.0, float(cfg.class_weight)],
+            )
+        restore_optimizer_state(net, self._take_optimizer_state(), cfg.distribute)
+        train_ds, val_ds = make_dataset(
+            sources,
+            crop_size=cfg.crop_size,
+            batch_size=cfg.batch_size,
+            val_split=cfg.val_split,
+            crops_per_image=cfg.crops_per_image,
+            seed=cfg.seed,
+            repeat=True,
+        )
+
+        def with_hints(seed: int) -> Any:
+            rng = np.random.default_rng(seed)
+
+            def make(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+                hints = [
+                    sample_hints(
+                        a,
+                        rng,
+                        p_none=cfg.p_none,
+                        p_stop=cfg.p_stop,
+                        p_uniform=cfg.p_uniform,
+                        max_patch=cfg.max_patch,
+                    )
+                    for a in ab
+                ]
+                return hint_inputs(
+                    L[..., 0],
+                    np.stack([hh[0] for hh in hints]),
+                    np.stack([hh[1] for hh in hints]),
+                    mask_center=cfg.mask_center,
+                )
+
+            def fn(L: Any, ab: Any) -> Any:
+                x = tf.numpy_function(make, [L, ab], tf.float32, stateful=True)
+                x.set_shape([None, cfg.crop_size, cfg.crop_size, 4])
+                return x, (ab, ab)
+
+            return fn
+
+        train_ds = train_ds.map(with_hints(cfg.seed))
+        steps = cfg.steps_per_epoch or max(
+            1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size)
+        )
+        fit_kw: dict[str, Any] = {}
+        if val_ds is not None:
+            fit_kw["validation_data"] = val_ds.map(with_hints(cfg.seed + 7))
+            fit_kw["validation_steps"] = max(
+                1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)
+            )
+        hist = net.fit(
+            train_ds,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            callbacks=list(callbacks or []),
+            verbose=verbose,
+            **fit_kw,
+        )
+        self._predictor = None
+        self.trained = True
+        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        return self.history
+
+    # -- model folders -----------------------------------------------------
+    def _save_weights(self, folder: Path) -> None:
+        self._ensure_net().save_weights(str(folder / _WEIGHTS))
+
+    def _load_weights(self, folder: Path) -> None:
+        weights_file = folder / _WEIGHTS
+        if not weights_file.is_file():
+            raise ModelFolderError(f"{folder} is not a complete siggraph17 model: {_WEIGHTS} is missing")
+        self._net = None
+        self._ensure_net().load_weights(str(weights_file))
+
+
+# -- the authors' weights ------------------------------------------------------
+def _read_torch_state(source: str | os.PathLike | dict[str, Any]) -> dict[str, np.ndarray]:
+    """A state dict (from a file or given) as numpy float32 arrays, ``module.`` prefixes dropped."""
+    if isinstance(source, dict):
+        state: Any = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise InputError(f"no such weights file: {path}")
+        try:
+            import torch
+        except ImportError:
+            raise ColorizeError(
+                "reading PyTorch weights needs torch (the extra: pip install 'napari-colorize[torch]')"
+            ) from None
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any reader error means a bad file
+            raise InputError(
+                f"{path} is not a readable PyTorch state dict: {type(e).__name__}: {e}"
+            ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise InputError(f"not a state dict (got {type(state).__name__})")
+    out = {}
+    for k, v in state.items():
+        k = k[len("module.") :] if k.startswith("module.") else k
+        if hasattr(v, "detach"):
+            v = v.detach().cpu().float().numpy()
+        out[k] = np.asarray(v, dtype=np.float32)
+    return out
+
+
+def import_torch_weights(
+    state_dict_or_path: str | os.PathLike | dict[str, Any], *, width: float | None = None
+) -> SIGGRAPH17Colorizer:
+    """Convert the authors' PyTorch SIGGRAPH17 weights into a ``siggraph17`` model.
+
+    Parameters
+    ----------
+    state_dict_or_path : path or dict
+        The state dict of ``SIGGRAPHGenerator`` (``siggraph17-df00044c.pth`` from
+        ``richzhang/colorization``, supplied by the user; nothing is
+        downloaded), or a file holding it.  Reading a file needs ``torch``.
+    width : float, optional
+        The network's width; by default read from the state dict
+        (``model1.0.weight`` has 64 * width filters).  A given width must match.
+
+    Returns
+    -------
+    SIGGRAPH17Colorizer
+        Trained, with ``mask_center`` 0 (the port's convention); ``save`` it
+        to make a model folder.
+    """
+    state = _read_torch_state(state_dict_or_path)
+    need = ("model1.0.weight", "model_out.0.weight", "model_class.0.weight")
+    missing = [k for k in need if k not in state]
+    if missing:
+        raise InputError(f"not a SIGGRAPH17 state dict: missing {', '.join(missing)}")
+    w1 = state["model1.0.weight"]
+    if w1.ndim != 4 or w1.shape[1] != 4:
+        raise InputError(f"model1.0.weight has shape {w1.shape}, expected (64 * width, 4, 3, 3)")
+    found = w1.shape[0] / 64.0
+    if width is None:
+        width = found
+    elif max(1, int(round(64 * width))) != w1.shape[0]:
+        raise InputError(f"width {width} does not match the state dict's {w1.shape[0]} first-layer filters")
+    n_classes = state["model_class.0.weight"].shape[0]
+    if n_classes != len(class_bins()):
+        raise InputError(f"model_class has {n_classes} classes, expected {len(class_bins())}")
+    model = SIGGRAPH17Colorizer(SIGGRAPH17Config(width=float(width), mask_center=0.0))
+    from . import _siggraph17_keras as K
+
+    try:
+        K.torch_state_to_keras(model._ensure_net(), state)
+    except KeyError as e:
+        raise InputError(f"not a SIGGRAPH17 state dict of width {width}: missing {e}") from None
+    except ValueError as e:
+        raise InputError(f"does not match the SIGGRAPH17 architecture: {e}") from None
+    model.trained = True
+    info: dict[str, Any] = {
+        "source": "Zhang et al.: Real-Time User-Guided Image Colorization with Learned Deep Priors "
+        "(SIGGRAPH 2017), richzhang/colorization PyTorch weights",
+    }
+    if not isinstance(state_dict_or_path, dict):
+        path = Path(state_dict_or_path)
+        info["imported_from"] = path.name
+        info["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    model.info = info
+    return model
