@@ -70,6 +70,10 @@ class PropagateColorizer(Colorizer):
     Config = PropagateConfig
     #: takes hints natively (no fusion with a separate prediction)
     native_hints: ClassVar[bool] = True
+    #: the solve is global: tiled with hints, the engine anchors each tile with a whole-plane solve
+    needs_global_anchor: ClassVar[bool] = True
+    #: an untiled stack (T, H, W) is solved whole, so hints on one plane color the others
+    stack_aware: ClassVar[bool] = True
 
     def __init__(self, config: PropagateConfig | dict[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
