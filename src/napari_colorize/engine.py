@@ -15,9 +15,12 @@ whole-plane pass is computed once (a coarsened read of the plane) and cached.
 Color hints (:class:`~napari_colorize.hints.Hints`) travel as points (coordinates, ab and
 mask weight: small and picklable) and are made dense per tile, cropped to its read box
 with the halo; the global-anchor pass gets them coarsened to its grid.  A model with
-``needs_global_anchor = True`` (its solve is global) gets the anchor switched on when it
-is tiled with hints; a model with ``stack_aware = True`` gets an untiled stack (T, H, W)
-with its hints in one call.  ``stack_smoothing`` smooths any model's ab along a stack where
+``needs_global_anchor = True`` (its solve is global: ``propagate``) tiled with hints gets
+the anchor switched on, at up to :data:`BORDER_ANCHOR_PIXELS`, and used differently: its
+solution, upsampled guided by L, becomes extra hints along the border of each tile's read
+box (a quarter-tile halo by default), so each tile is solved with the colours that reach
+it from outside.  A model with ``stack_aware = True`` gets an untiled stack (T, H, W) with
+its hints in one call.  ``stack_smoothing`` smooths any model's ab along a stack where
 L does not change (:func:`napari_colorize.hints.smooth_stack`).
 
 Under an active ``distributed.Client`` the dask graph holds only small picklable
