@@ -128,6 +128,7 @@ class VGGAutoencoderColorizer(AutoencoderColorizer):
 
     name: ClassVar[str] = "vgg_autoencoder"
     Config: ClassVar[type[VGGAutoencoderConfig]] = VGGAutoencoderConfig
+    structural_fields: ClassVar[tuple[str, ...]] = ("encoder_weights",)
     config: VGGAutoencoderConfig
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
@@ -135,8 +136,8 @@ class VGGAutoencoderColorizer(AutoencoderColorizer):
         self._encoder: Any = None
 
     def structure(self) -> dict[str, Any]:
-        # the input normalisation depends on whether ImageNet weights are used
-        return {"imagenet_preprocess": self.config.has_encoder_weights()}
+        # only whether there are encoder weights shapes the network (its input normalisation)
+        return {"encoder_weights": "a file" if self.config.has_encoder_weights() else "none"}
 
     def _spec(self) -> list[tuple]:
         return VGG16_SPEC + vgg_decoder_spec()
