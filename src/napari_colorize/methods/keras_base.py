@@ -158,6 +158,7 @@ class KerasColorizer(Colorizer):
             validation_steps=validation_steps,
             callbacks=list(callbacks or []),
             verbose=verbose,
+            shuffle=False,  # the batches are shuffled already
         )
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         ran = len(history.get("loss", []))
