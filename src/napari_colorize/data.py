@@ -307,7 +307,11 @@ def make_dataset(
     sources = as_sources(data)
     train_src, val_src = split_sources(sources, val_split, seed=seed)
     common = dict(
-        crop_size=crop_size, batch_size=batch_size, crops_per_image=crops_per_image, resize=resize, repeat=repeat
+        crop_size=crop_size,
+        batch_size=batch_size,
+        crops_per_image=crops_per_image,
+        resize=resize,
+        repeat=repeat,
     )
     train = Batches(tuple(train_src), flip=flip, seed=seed, **common)  # type: ignore[arg-type]
     val = Batches(tuple(val_src), flip=False, seed=seed + 7, **common) if val_src else None  # type: ignore[arg-type]

@@ -25,7 +25,13 @@ pytest.importorskip("torch")
 RECIPES = {
     "window": {"window": 7, "n_colors": 8, "epochs": 1, "samples_per_epoch": 1024, "batch_size": 256},
     "autoencoder": {"epochs": 1, "steps_per_epoch": 2, "crop_size": 32, "input_size": 32, "batch_size": 2},
-    "vgg_autoencoder": {"epochs": 1, "steps_per_epoch": 1, "crop_size": 32, "input_size": 32, "batch_size": 2},
+    "vgg_autoencoder": {
+        "epochs": 1,
+        "steps_per_epoch": 1,
+        "crop_size": 32,
+        "input_size": 32,
+        "batch_size": 2,
+    },
     "eccv16": {
         "width": 0.0625,
         "epochs": 1,
@@ -52,7 +58,8 @@ CHILD = textwrap.dedent(
     for method, cfg in recipes.items():
         m = nc.train(method, [rgb], config=cfg)
         ab = m.predict_ab(L)
-        out[method] = {"loss": m.history["loss"], "finite": bool(np.all(np.isfinite(ab))), "shape": list(ab.shape)}
+        finite = bool(np.all(np.isfinite(ab)))
+        out[method] = {"loss": m.history["loss"], "finite": finite, "shape": list(ab.shape)}
         if method != "vgg_autoencoder":  # a 60 MB folder: the network code is the autoencoder's
             np.save(f"{folder}/torch_{method}.npy", load_model(f"{folder}/{method}").predict_ab(L))
     print("RESULT " + json.dumps(out))

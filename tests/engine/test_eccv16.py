@@ -99,7 +99,7 @@ def lite_model():
 @pytest.mark.parametrize("shape", [(256, 256), (61, 90), (300, 203)])
 def test_predict_shapes_dtype(lite_model, inference, shape):
     m = ECCV16Colorizer(width=0.25, inference=inference)
-    lite_model.keras_model  # built
+    assert lite_model.keras_model is not None  # built
     m._adopt_net(lite_model)  # share the random network
     L = np.random.default_rng(0).uniform(0, 100, shape).astype(np.float32)
     ab = m.predict_ab(L)

@@ -1,8 +1,8 @@
 """Keras 3 layers of the ECCV16 colorization network (Zhang et al., 2016).
 
 Imported lazily by :mod:`napari_colorize.methods.eccv16` (this module imports
-Keras).  Written in ``keras`` and ``keras.ops``: it runs on every Keras backend.  The layout follows the authors' PyTorch port
-(``richzhang/colorization``, ``colorizers/eccv16.py``) layer for layer, so
+Keras), written in ``keras`` and ``keras.ops``: it runs on every Keras
+backend.  The layout follows the authors' PyTorch port (``richzhang/colorization``, ``colorizers/eccv16.py``) layer for layer, so
 that their weights load one to one:
 
 - blocks ``conv1`` .. ``conv7``: 3x3 convolutions with ReLU, then a
@@ -147,12 +147,16 @@ class Predictor:
         self.T = float(T)
         self.decode = AnnealedMean(bins, ab_scale, name="annealed_mean")
         self.decode.build((None, None, None, len(bins)))
-        self._run = inference_function(lambda x: self.decode(self.trunk(x, training=False), temperature=self.T))
+        self._run = inference_function(
+            lambda x: self.decode(self.trunk(x, training=False), temperature=self.T)
+        )
 
     def __call__(self, x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         ab = self._run(np.asarray(x, np.float32))
         # bilinear with half-pixel centres == PyTorch align_corners=False
-        return ops.convert_to_numpy(ops.image.resize(ab, tuple(int(v) for v in size), interpolation="bilinear"))
+        return ops.convert_to_numpy(
+            ops.image.resize(ab, tuple(int(v) for v in size), interpolation="bilinear")
+        )
 
 
 def resize_L(L: np.ndarray, size: int) -> np.ndarray:

@@ -152,8 +152,9 @@ class Colorizer(ABC):
     def forget_optimizer_state(self) -> None:
         """Start the next ``fit`` with a fresh optimizer (fine-tuning rather than resuming).
 
-        A no-op for methods without an optimizer.
+        Methods without an optimizer have nothing to forget.
         """
+        return None
 
     # -- tiling properties -------------------------------------------------
     @property
@@ -237,9 +238,11 @@ class Colorizer(ABC):
 
     def _save_extra(self, folder: Path, *, optimizer: bool) -> None:
         """Write what a model folder holds beyond the weights (the optimizer's state); a hook."""
+        return None
 
     def _load_extra(self, folder: Path) -> None:
         """Read what :meth:`_save_extra` wrote; a hook."""
+        return None
 
     # -- model folders -----------------------------------------------------
     @abstractmethod

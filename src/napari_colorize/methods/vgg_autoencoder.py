@@ -117,7 +117,6 @@ class VGGAutoencoderConfig(KerasAEConfig):
         return self.encoder_weights.strip().lower() != "none"
 
 
-
 class VGGAutoencoderColorizer(AutoencoderColorizer):
     """VGG16-encoder autoencoder colorizer (see the module docstring).
 
