@@ -2,7 +2,8 @@
 
 Imported lazily by :mod:`napari_colorize.methods.eccv16` (this module imports
 Keras), written in ``keras`` and ``keras.ops``: it runs on every Keras
-backend.  The layout follows the authors' PyTorch port (``richzhang/colorization``, ``colorizers/eccv16.py``) layer for layer, so
+backend.  The layout follows the authors' PyTorch port
+(``richzhang/colorization``, ``colorizers/eccv16.py``) layer for layer, so
 that their weights load one to one:
 
 - blocks ``conv1`` .. ``conv7``: 3x3 convolutions with ReLU, then a

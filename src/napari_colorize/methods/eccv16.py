@@ -99,7 +99,8 @@ class ECCV16Config(TrainConfig):
     inference: Literal["resize", "native"] = dataclasses.field(
         default="resize",
         metadata={
-            "help": "'resize': L resized to input_size, ab upsampled back (as the authors); 'native': fully convolutional at full resolution"
+            "help": "'resize': L resized to input_size, ab upsampled back (as the authors); "
+            "'native': fully convolutional at full resolution"
         },
     )
     T: float = dataclasses.field(
@@ -482,7 +483,8 @@ def import_torch_weights(path: str | os.PathLike, out: str | os.PathLike, *, T: 
     model.info = {
         "imported_from": path.name,
         "sha256": digest,
-        "source": "Zhang, Isola, Efros: Colorful Image Colorization (ECCV 2016), richzhang/colorization PyTorch weights",
+        "source": "Zhang, Isola, Efros: Colorful Image Colorization (ECCV 2016), "
+        "richzhang/colorization PyTorch weights",
         "n_bins": len(bins),
         "logits_scaled_by_T": T,
     }

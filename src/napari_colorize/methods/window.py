@@ -89,7 +89,8 @@ class WindowConfig(TrainConfig):
     soft_sigma: float = dataclasses.field(
         default=0.0,
         metadata={
-            "help": "soft targets: Gaussian over the 5 nearest palette colors, sigma in ab units (0 = one-hot)"
+            "help": "soft targets: Gaussian over the 5 nearest palette colors, "
+            "sigma in ab units (0 = one-hot)"
         },
     )
     learning_rate: float = dataclasses.field(default=2e-3, metadata={"help": "Adam learning rate"})
