@@ -80,37 +80,12 @@ class LNorm(layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def _upsample_axis(x: Any, f: int, axis: int) -> Any:
-    """Bilinear upsampling by an integer ``f`` along ``axis`` (1 or 2) of (B, H, W, C), half-pixel centres.
-
-    Output ``f * k + p`` samples the input at ``k + d`` with ``d = (p + 0.5) / f - 0.5``,
-    the edge pixel repeated beyond the border (as ``tf.image.resize``, PyTorch
-    ``align_corners=False``).
-    """
-    n = ops.shape(x)[axis]
-    first = ops.take(x, [0], axis=axis)
-    last = ops.take(x, ops.expand_dims(n - 1, 0), axis=axis)
-    body_prev = x[:, :-1] if axis == 1 else x[:, :, :-1]
-    body_next = x[:, 1:] if axis == 1 else x[:, :, 1:]
-    prev = ops.concatenate([first, body_prev], axis=axis)
-    nxt = ops.concatenate([body_next, last], axis=axis)
-    phases = []
-    for p in range(f):
-        d = (p + 0.5) / f - 0.5
-        phases.append(x + (prev - x) * (-d) if d < 0 else x + (nxt - x) * d)
-    y = ops.stack(phases, axis=axis + 1)
-    shape = ops.shape(x)
-    out = [-1, shape[1], shape[2], shape[3]]
-    out[axis] = shape[axis] * f
-    return ops.reshape(y, out)
-
-
 class BilinearUpSampling2D(layers.UpSampling2D):
     """Bilinear ``UpSampling2D`` that also works on unknown (None) spatial sizes.
 
     Keras' own bilinear path branches on static shapes and fails when a
-    TensorFlow function is traced with unknown sizes; this one is written with
-    slices and reshapes (``keras.ops``), the same on every backend.
+    TensorFlow function is traced with unknown sizes; this one asks the backend
+    seam (:func:`._backend.resize_bilinear`) for the sizes it can compute.
     """
 
     def __init__(self, size: int = 2, **kwargs: Any) -> None:
@@ -118,8 +93,10 @@ class BilinearUpSampling2D(layers.UpSampling2D):
         super().__init__(size, interpolation="bilinear", **kwargs)
 
     def call(self, inputs: Any) -> Any:
+        from ._backend import upsample_bilinear
+
         fy, fx = self.size
-        return _upsample_axis(_upsample_axis(inputs, int(fx), 2), int(fy), 1)
+        return upsample_bilinear(inputs, int(fy), int(fx))
 
 
 def build_from_spec(x: Any, spec: Sequence[tuple], *, prefix: str) -> Any:

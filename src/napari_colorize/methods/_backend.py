@@ -8,6 +8,8 @@ Networks, losses, training loops and inference are written in ``keras`` and
 - :func:`inference_function`: a forward function compiled once for any batch
   and size (``tf.function`` on TensorFlow, ``torch.no_grad`` on PyTorch,
   ``jax.jit`` on JAX);
+- :func:`upsample_bilinear`: bilinear upsampling of a tensor whose spatial
+  size is unknown when a TensorFlow function is traced;
 - :func:`visible_gpus`: the accelerators the backend sees.
 
 Imported lazily (it imports Keras, and TensorFlow on that backend).
@@ -23,7 +25,7 @@ import keras
 
 from ..errors import ConfigError
 
-__all__ = ["backend", "distribution_scope", "inference_function", "visible_gpus"]
+__all__ = ["backend", "distribution_scope", "inference_function", "upsample_bilinear", "visible_gpus"]
 
 _STRATEGIES: dict[str, Any] = {}
 
@@ -130,3 +132,19 @@ def inference_function(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x, "float32")))
 
     return run
+
+
+def upsample_bilinear(x: Any, fy: int, fx: int) -> Any:
+    """Upsample (B, H, W, C) by integer factors, bilinear with half-pixel centres.
+
+    ``keras.ops.image.resize`` needs the output size as numbers, which a
+    TensorFlow graph traced with unknown sizes does not have; there the
+    sizes come from ``tf.shape`` (and the fused resize op, with its fast gradient).
+    """
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        s = tf.shape(x)
+        return tf.image.resize(x, (s[1] * fy, s[2] * fx), method="bilinear")
+    h, w = keras.ops.shape(x)[1:3]
+    return keras.ops.image.resize(x, (int(h) * fy, int(w) * fx), interpolation="bilinear")
