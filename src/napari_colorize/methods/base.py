@@ -129,6 +129,10 @@ class Colorizer(ABC):
     Config: ClassVar[type[Config]] = Config
     #: whether ``_predict_ab`` takes color hints itself (else they are fused with its prediction)
     native_hints: ClassVar[bool] = False
+    #: predicts a whole stack (T, H, W) in one call (e.g. affinities along the stack axis)
+    stack_aware: ClassVar[bool] = False
+    #: its prediction with hints is one global solve: the engine anchors tiles on a coarse pass
+    needs_global_anchor: ClassVar[bool] = False
     #: whether the weights depend on training (False for an untrained model)
     trained: bool
 
@@ -202,14 +206,14 @@ class Colorizer(ABC):
 
         Parameters
         ----------
-        L : ndarray (H, W)
+        L : ndarray (H, W), or (T, H, W) for a ``stack_aware`` method
             Lightness, 0..100 (validated and clipped).
         hints : napari_colorize.Hints, optional
             Color hints: ``ab`` (H, W, 2) float32 in Lab units and ``mask``
             (H, W), 1 where a hint is.  None or an empty mask gives exactly the
             method's own prediction.
         """
-        L = check_L(L)
+        L = check_L(L, ndim=3 if self.stack_aware and np.ndim(L) == 3 else 2)
         if not _has_hints(hints):
             return self._predict_ab(L)
         if self.native_hints:
