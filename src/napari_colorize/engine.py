@@ -804,9 +804,15 @@ def _colorize(
         )
         plan = plan_tiles((H, W), tile=tile_px, overlap=ov, halo=h, block_size=block)
     job = _Job(opts, block, tile_px if tile_px else _model_int(model, "default_tile", 512), border)
-    whole_stack = (
-        pts is not None and plan is None and L.ndim == 3 and bool(getattr(model, "stack_aware", False))
-    )
+    stack_aware = pts is not None and L.ndim == 3 and bool(getattr(model, "stack_aware", False))
+    whole_stack = stack_aware and plan is None
+    if stack_aware and plan is not None and L.shape[0] > 1:
+        warnings.warn(
+            "tiled, each plane of the stack is colored from its own hints only; "
+            "colorize untiled (tile=None) to spread hints along the stack",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
     if _is_dask(L):
         if _distributed_client() is not None:
             ref = ref if ref is not None else model_ref(model)

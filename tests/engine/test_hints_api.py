@@ -231,6 +231,9 @@ def test_hints_on_the_first_plane_color_the_last(propagate_model):
     left &= x > 4  # np.roll wrapped the right region in at the left
     assert np.linalg.norm(last[left].mean(0) - hue_ab(RED)) < 8
     assert np.linalg.norm(last[right].mean(0) - hue_ab(BLUE)) < 8
+    # tiled, planes are apart: a warning says so
+    with pytest.warns(UserWarning, match="untiled"):
+        nc.colorize(L2gray8(stack), propagate_model, hints=hints, tile=32)
 
 
 def test_hints_as_a_csv_path(tmp_path, propagate_model):
