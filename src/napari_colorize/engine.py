@@ -18,7 +18,7 @@ with the halo; the global-anchor pass gets them coarsened to its grid.  A model 
 ``needs_global_anchor = True`` (its solve is global: ``propagate``) tiled with hints gets
 the anchor switched on, at up to :data:`BORDER_ANCHOR_PIXELS`, and used differently: its
 solution, upsampled guided by L, becomes extra hints along the border of each tile's read
-box (a quarter-tile halo by default), so each tile is solved with the colours that reach
+box (a quarter-tile halo by default, at most :data:`BORDER_HALO`), so each tile is solved with the colours that reach
 it from outside.  A model with ``stack_aware = True`` gets an untiled stack (T, H, W) with
 its hints in one call.  ``stack_smoothing`` smooths any model's ab along a stack where
 L does not change (:func:`napari_colorize.hints.smooth_stack`).
@@ -90,6 +90,8 @@ DASK_CHUNK = 2048
 BATCH_PIXELS = 1 << 20
 #: largest anchor pass of a ``needs_global_anchor`` model tiled with hints, px
 BORDER_ANCHOR_PIXELS = 2048 * 2048
+#: default halo of those tiles, px (a quarter of the tile when that is less)
+BORDER_HALO = 256
 
 
 class TileOOMWarning(RuntimeWarning):
@@ -797,8 +799,8 @@ def _colorize(
             halo=opts.halo,
             block_size=block,
             # a global solve anchored at the tiles' border: the wider the halo, the less the
-            # border's error reaches the write box (default: the largest, a quarter tile)
-            receptive_field=L.shape[-1] if border else _model_int(model, "receptive_field", 0),
+            # border's error reaches the write box (default: a quarter tile, at most BORDER_HALO)
+            receptive_field=BORDER_HALO if border else _model_int(model, "receptive_field", 0),
             default_tile=_model_int(model, "default_tile", 512),
             default_overlap=_model_int(model, "default_overlap", 64),
         )
