@@ -18,10 +18,10 @@ with the halo; the global-anchor pass gets them coarsened to its grid.  A model 
 ``needs_global_anchor = True`` (its solve is global: ``propagate``) tiled with hints gets
 the anchor switched on, at up to :data:`BORDER_ANCHOR_PIXELS`, and used differently: its
 solution, upsampled guided by L, becomes extra hints along the border of each tile's read
-box (a quarter-tile halo by default, at most :data:`BORDER_HALO`), so each tile is solved with the colours that reach
-it from outside.  A model with ``stack_aware = True`` gets an untiled stack (T, H, W) with
-its hints in one call.  ``stack_smoothing`` smooths any model's ab along a stack where
-L does not change (:func:`napari_colorize.hints.smooth_stack`).
+box (a quarter-tile halo by default, at most :data:`BORDER_HALO`), so each tile is solved
+with the colours that reach it from outside.  A model with ``stack_aware = True`` gets an
+untiled stack (T, H, W) with its hints in one call.  ``stack_smoothing`` smooths any
+model's ab along a stack where L does not change (:func:`napari_colorize.hints.smooth_stack`).
 
 Under an active ``distributed.Client`` the dask graph holds only small picklable
 objects: a :class:`ModelRef` (the model folder and its modification time), the tile plan
