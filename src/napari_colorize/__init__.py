@@ -7,6 +7,8 @@ lazily when first needed.
 >>> model = nc.train("lookup", "reference.png")         # doctest: +SKIP
 >>> result = nc.colorize(gray, model, tile=512)         # doctest: +SKIP
 >>> result.rgb.shape                                    # doctest: +SKIP
+>>> hints = nc.Hints.from_csv("hints.csv", gray.shape)   # doctest: +SKIP
+>>> result = nc.colorize(gray, "propagate", hints=hints)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "__version__",
     "Colorization",
     "TilingOptions",
+    "Hints",
     "colorize",
     "train",
     "load_model",
@@ -40,6 +43,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Hints":  # its solver imports scipy.sparse: loaded when first used
+        from .hints import Hints
+
+        return Hints
     # napari-facing helpers live in the plugin subpackage; import on demand
     if name in ("colorize_layer", "train_from_layers"):
         from . import _napari

@@ -63,6 +63,7 @@ def colorize(
     image: Any,
     model: Any,
     *,
+    hints: Any = None,
     rgb: bool | None = None,
     options: TilingOptions | dict[str, Any] | None = None,
     tile: int | str | None = None,
@@ -74,6 +75,7 @@ def colorize(
     normalize: str = "auto",
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
     limits: tuple[float, float] | None = None,
+    stack_smoothing: float = 0.0,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
 ) -> Colorization:
@@ -85,6 +87,12 @@ def colorize(
         Any unsigned integer, bool or float gray image, or RGB.  A color image is reduced
         to gray by its luminance, with a warning.  numpy or dask.
     model : Colorizer, model folder, or built-in model name
+        ``"propagate"`` spreads the hints' colours along L's edges and needs no training.
+    hints : Hints, CSV path, optional
+        Color hints over the image's (..., H, W): a :class:`~napari_colorize.hints.Hints`, or a
+        CSV file with the header ``y,x,r,g,b`` (optional ``radius``, and ``plane`` for a stack;
+        r, g, b in 0..255), read with :meth:`Hints.from_csv <napari_colorize.hints.Hints.from_csv>`.
+        Any model takes them; None (default) gives exactly the output without hints.
     rgb : bool, optional
         Whether the last axis of ``image`` is color (guessed by default).
     options : TilingOptions or dict, optional
@@ -101,6 +109,9 @@ def colorize(
         Percentiles for ``normalize="percentile"`` (and ``"auto"``), default (1, 99.8).
     limits : (low, high), optional
         Explicit intensities for black and white (e.g. a napari layer's contrast limits).
+    stack_smoothing : float
+        For a stack, smooth ab along the stack axis (-3) where L does not change (less flicker),
+        for any model; 0 (default) is none.
     progress : callable(done, total), optional
     should_stop : callable() -> bool, optional
         Polled between tiles; returning True raises :class:`Cancelled`.
@@ -147,7 +158,16 @@ def colorize(
         L, lims = image2L(
             np.asarray(image), rgb=rgb, normalize=normalize, percentiles=percentiles, limits=limits
         )
-    res = engine.colorize(L, model, opts, progress=progress, should_stop=should_stop)
+    hints = _resolve_hints(hints, tuple(int(s) for s in L.shape))
+    res = engine.colorize(
+        L,
+        model,
+        opts,
+        hints=hints,
+        stack_smoothing=stack_smoothing,
+        progress=progress,
+        should_stop=should_stop,
+    )
     ab = res.ab
     if hasattr(ab, "dask"):
         import dask.array as da
@@ -159,6 +179,17 @@ def colorize(
     else:
         rgb_out = Lab2rgb(np.asarray(L), ab)
     return Colorization(L=L, ab=ab, rgb=rgb_out, plan=res.plan, limits=lims)
+
+
+def _resolve_hints(hints: Any, shape: tuple[int, ...]) -> Any:
+    """Hints over ``shape`` from a Hints, a CSV path (read and checked here) or None."""
+    if hints is None:
+        return None
+    if isinstance(hints, (str, os.PathLike)):
+        from .hints import Hints
+
+        return Hints.from_csv(hints, shape)
+    return hints  # the engine checks its type and shape
 
 
 def _Lab2rgb_block(ab: np.ndarray, L: np.ndarray) -> np.ndarray:

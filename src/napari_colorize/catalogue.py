@@ -17,6 +17,7 @@ from .errors import ModelFolderError
 __all__ = [
     "builtin_models_dir",
     "builtin_models",
+    "untrained_models",
     "user_models_dir",
     "list_models",
     "describe_model_folder",
@@ -35,6 +36,18 @@ def builtin_models_dir() -> Path:
 def builtin_models() -> dict[str, Path]:
     """Built-in models shipped in the package: name -> folder."""
     d = builtin_models_dir()
+    if not d.is_dir():
+        return {}
+    return {p.name: p for p in sorted(d.iterdir()) if (p / "config.json").is_file()}
+
+
+def untrained_models() -> dict[str, Path]:
+    """Built-in models that need no training (``propagate``): name -> folder.
+
+    Each is a ``config.json`` with the method's default config (``"config": {}``), shipped in
+    ``models/untrained``, so ``--model propagate`` works like any model folder.
+    """
+    d = builtin_models_dir() / "untrained"
     if not d.is_dir():
         return {}
     return {p.name: p for p in sorted(d.iterdir()) if (p / "config.json").is_file()}
@@ -64,7 +77,8 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
 
     1. an existing path (``~`` expanded) is taken as it is;
     2. else a folder of that name in the user models folder (:func:`user_models_dir`);
-    3. else a built-in model of that name (:func:`builtin_models`).
+    3. else a built-in model of that name (:func:`builtin_models`, then
+       :func:`untrained_models`).
 
     So a user's own model shadows a built-in model of the same name, and an
     explicit path always wins.  The folder's content is checked when it is
@@ -84,7 +98,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     user = user_models_dir() / name
     if user.is_dir():
         return user
-    builtins = builtin_models()
+    builtins = {**untrained_models(), **builtin_models()}
     if name in builtins:
         return builtins[name]
     known = sorted(set(builtins) | set(_user_models()))
@@ -103,7 +117,8 @@ def list_models() -> dict[str, str]:
     come first.
     """
     user = _user_models()
-    out = {(f"{n} (built-in)" if n in user else n): str(p) for n, p in builtin_models().items()}
+    builtins = {**builtin_models(), **untrained_models()}
+    out = {(f"{n} (built-in)" if n in user else n): str(p) for n, p in builtins.items()}
     out.update({n: str(p) for n, p in user.items()})
     return out
 

@@ -156,6 +156,25 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"percentiles for --normalize percentile/auto (default {DEFAULT_PERCENTILES[0]:g} "
         f"{DEFAULT_PERCENTILES[1]:g})",
     )
+    hints = c.add_mutually_exclusive_group()
+    hints.add_argument(
+        "--hints",
+        metavar="FILE.csv",
+        help="color hints: a CSV file with the header y,x,r,g,b (optional radius, plane); "
+        "pixel coordinates, r, g, b in 0..255",
+    )
+    hints.add_argument(
+        "--hints-image",
+        metavar="MARKED",
+        help="color hints as a marked image: a color copy of the gray input with some pixels painted",
+    )
+    c.add_argument(
+        "--stack-smoothing",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="smooth colors along a stack where the gray does not change (0: none, default)",
+    )
     c.add_argument("--tiles-json", help="write the tile rectangles to this JSON file")
     c.add_argument("--workers", type=int, default=None, help="run on a local dask cluster with N workers")
     c.add_argument("--scheduler", default=None, help="run on the dask distributed scheduler at ADDRESS")
@@ -274,7 +293,22 @@ def cmd_colorize(args: argparse.Namespace) -> int:
         raise ConfigError("--tiles-json cannot be combined with --workers/--scheduler")
     if args.tiles_json and len(files) > 1:
         raise ConfigError("--tiles-json needs a single input file")
-    opts = dict(save_lab=args.save_lab, options=options, normalize=args.normalize, percentiles=percentiles)
+    opts: dict[str, Any] = dict(
+        save_lab=args.save_lab, options=options, normalize=args.normalize, percentiles=percentiles
+    )
+    if args.stack_smoothing:
+        from .engine import check_stack_smoothing
+
+        opts["stack_smoothing"] = check_stack_smoothing(args.stack_smoothing)
+    if args.hints is not None or args.hints_image is not None:
+        from .engine import HintPoints
+        from .pipeline import hints_for_file
+
+        flag = "--hints" if args.hints is not None else "--hints-image"
+        if len(files) != 1:
+            raise ConfigError(f"{flag} needs a single input image, got {len(files)}")
+        # as points: a dense Hints of a huge image would be held for the whole run
+        opts["hints"] = HintPoints.of(hints_for_file(files[0], csv=args.hints, marked=args.hints_image))
     if distributed:
         from .distributed import colorize_files_distributed
 

@@ -2,17 +2,19 @@
 
 :func:`as_sources` normalises what a user passes (paths, folders, arrays);
 :func:`iter_rgb` yields float32 RGB images one at a time (a folder of 10,000
-images is never loaded at once); :func:`make_dataset` builds a streaming
-``tf.data`` pipeline of random (L, ab) crops with flips, an optional resize
-and a validation split by image.
+images is never loaded at once); :func:`make_dataset` streams random
+(L, ab) crops with flips, an optional resize, a shuffle buffer and a
+validation split by image, as numpy batches that ``keras.Model.fit`` takes on
+every Keras backend.
 
-Only :func:`make_dataset` imports TensorFlow (lazily).
+Pure numpy: nothing here imports TensorFlow or Keras.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,18 @@ from .color import rgb2lab, to_float01
 from .errors import InputError
 from .io import list_images, read_image
 
-__all__ = ["Source", "as_sources", "load_rgb", "iter_rgb", "iter_lab", "split_sources", "make_dataset"]
+__all__ = [
+    "Source",
+    "as_sources",
+    "load_rgb",
+    "iter_rgb",
+    "iter_lab",
+    "split_sources",
+    "make_dataset",
+    "Batches",
+    "shuffle_batch",
+    "cycle",
+]
 
 
 @dataclass(frozen=True)
@@ -174,6 +187,82 @@ def _random_crops(
             yield np.ascontiguousarray(c[..., :1]), np.ascontiguousarray(c[..., 1:])
 
 
+def shuffle_batch(
+    samples: Iterable[tuple[np.ndarray, ...]], *, batch_size: int, buffer: int, seed: int
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """Shuffle a stream of samples through a buffer of ``buffer`` and stack them into batches.
+
+    As ``tf.data``'s ``shuffle(buffer).batch(batch_size)``: each sample leaves
+    the buffer at a random position; the last batch may be smaller.
+    """
+    rng = np.random.default_rng(seed)
+    pool: list[tuple[np.ndarray, ...]] = []
+    batch: list[tuple[np.ndarray, ...]] = []
+
+    def emit(item: tuple[np.ndarray, ...]) -> Iterator[tuple[np.ndarray, ...]]:
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield tuple(np.stack(parts) for parts in zip(*batch))
+            batch.clear()
+
+    for item in samples:
+        pool.append(item)
+        if len(pool) >= buffer:
+            j = int(rng.integers(len(pool)))
+            pool[j], pool[-1] = pool[-1], pool[j]
+            yield from emit(pool.pop())
+    for j in rng.permutation(len(pool)):
+        yield from emit(pool[j])
+    if batch:
+        yield tuple(np.stack(parts) for parts in zip(*batch))
+
+
+def cycle(batches: Sequence[Any]) -> Iterator[Any]:
+    """Repeat a list of batches forever (a fixed validation set, as a generator Keras takes)."""
+    while True:
+        yield from batches
+
+
+@dataclass(frozen=True)
+class Batches:
+    """A stream of (L (B, s, s, 1), ab (B, s, s, 2)) float32 batches of random crops.
+
+    Iterating gives one pass over the images (``crops_per_image`` crops each,
+    new crops per pass), or an endless stream with ``repeat``.
+    ``iter(batches)`` is a generator, which ``keras.Model.fit`` takes on every backend.
+    """
+
+    sources: tuple[Source, ...]
+    crop_size: int
+    batch_size: int
+    crops_per_image: int
+    resize: int | None
+    flip: bool
+    seed: int
+    repeat: bool
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        def crops() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for epoch in itertools.count(1):
+                yield from _random_crops(
+                    self.sources,
+                    crop_size=self.crop_size,
+                    crops_per_image=self.crops_per_image,
+                    resize=self.resize,
+                    flip=self.flip,
+                    seed=self.seed + 1000 * epoch,
+                )
+                if not self.repeat:
+                    return
+
+        buffer = max(self.batch_size * 4, self.crops_per_image * 2)
+        yield from shuffle_batch(crops(), batch_size=self.batch_size, buffer=buffer, seed=self.seed)  # type: ignore[misc]
+
+    def take(self, n: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The first ``n`` batches."""
+        return itertools.islice(iter(self), n)
+
+
 def make_dataset(
     data: Any,
     *,
@@ -185,8 +274,8 @@ def make_dataset(
     flip: bool = True,
     seed: int = 0,
     repeat: bool = False,
-) -> tuple[Any, Any | None]:
-    """A streaming ``tf.data`` pipeline of (L, ab) crop batches.
+) -> tuple[Batches, Batches | None]:
+    """Streams of (L, ab) crop batches for training and validation.
 
     Parameters
     ----------
@@ -204,50 +293,26 @@ def make_dataset(
     flip : bool
         Random horizontal flips (training set only).
     seed : int
-        Crops differ per epoch: the seed advances each pass.
+        Crops differ per pass: the seed advances each pass.
     repeat : bool
         Repeat forever (use with ``steps_per_epoch``).
 
     Returns
     -------
-    train, val : tf.data.Dataset
-        Elements are ``(L, ab)`` with shapes (B, s, s, 1) and (B, s, s, 2),
-        float32, L in 0..100 and ab in Lab units (not normalised: methods
-        normalise with ``.map``).  ``val`` is None when ``val_split`` is 0.
+    train, val : Batches
+        Elements are ``(L, ab)`` numpy arrays with shapes (B, s, s, 1) and
+        (B, s, s, 2), float32, L in 0..100 and ab in Lab units (not
+        normalised).  ``val`` is None when ``val_split`` is 0.
     """
-    import tensorflow as tf
-
     sources = as_sources(data)
     train_src, val_src = split_sources(sources, val_split, seed=seed)
-    side = resize or crop_size
-    spec = (
-        tf.TensorSpec((side, side, 1), tf.float32),
-        tf.TensorSpec((side, side, 2), tf.float32),
+    common = dict(
+        crop_size=crop_size,
+        batch_size=batch_size,
+        crops_per_image=crops_per_image,
+        resize=resize,
+        repeat=repeat,
     )
-
-    def build(src: list[Source], flip_: bool, base_seed: int) -> Any:
-        epoch = {"n": 0}
-
-        def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            epoch["n"] += 1
-            yield from _random_crops(
-                src,
-                crop_size=crop_size,
-                crops_per_image=crops_per_image,
-                resize=resize,
-                flip=flip_,
-                seed=base_seed + 1000 * epoch["n"],
-            )
-
-        ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
-        if repeat:
-            ds = ds.repeat()
-        return (
-            ds.shuffle(max(batch_size * 4, crops_per_image * 2), seed=base_seed)
-            .batch(batch_size)
-            .prefetch(tf.data.AUTOTUNE)
-        )
-
-    train = build(train_src, flip, seed)
-    val = build(val_src, False, seed + 7) if val_src else None
+    train = Batches(tuple(train_src), flip=flip, seed=seed, **common)  # type: ignore[arg-type]
+    val = Batches(tuple(val_src), flip=False, seed=seed + 7, **common) if val_src else None  # type: ignore[arg-type]
     return train, val

@@ -12,6 +12,17 @@ as float32 at once.  A tile crossing a chunk border is run once and kept
 until its other chunks have used it.  With ``global_anchor`` the low-res
 whole-plane pass is computed once (a coarsened read of the plane) and cached.
 
+Color hints (:class:`~napari_colorize.hints.Hints`) travel as points (coordinates, ab and
+mask weight: small and picklable) and are made dense per tile, cropped to its read box
+with the halo; the global-anchor pass gets them coarsened to its grid.  A model with
+``needs_global_anchor = True`` (its solve is global: ``propagate``) tiled with hints gets
+the anchor switched on, at up to :data:`BORDER_ANCHOR_PIXELS`, and used differently: its
+solution, upsampled guided by L, becomes extra hints along the border of each tile's read
+box (a quarter-tile halo by default, at most :data:`BORDER_HALO`), so each tile is solved
+with the colours that reach it from outside.  A model with ``stack_aware = True`` gets an
+untiled stack (T, H, W) with its hints in one call.  ``stack_smoothing`` smooths any
+model's ab along a stack where L does not change (:func:`napari_colorize.hints.smooth_stack`).
+
 Under an active ``distributed.Client`` the dask graph holds only small picklable
 objects: a :class:`ModelRef` (the model folder and its modification time), the tile plan
 and the options.  Each worker process loads the model once and caches it
@@ -44,6 +55,8 @@ from .tiling import Merger, Tile, TilePlan, TilingOptions, pad_to_block, plan_ti
 __all__ = [
     "colorize",
     "EngineResult",
+    "HintPoints",
+    "check_stack_smoothing",
     "Predictor",
     "ModelRef",
     "model_ref",
@@ -62,10 +75,12 @@ class Predictor(Protocol):
     ((N, h, w) L -> (N, h, w, 2) ab), ``block_size`` (total downsampling: tiles are
     multiples of it), ``receptive_field`` (px; the default halo), ``default_tile`` and
     ``default_overlap`` (px, for ``tile="auto"``).  Every method's ``Colorizer`` is one.
+    With color hints, ``predict_ab(L, hints=...)`` is called tile by tile; ``needs_global_anchor``
+    and ``stack_aware`` (see the module docstring) are read when present.
     """
 
     def predict_ab(self, L: np.ndarray) -> np.ndarray:
-        """(h, w) float32 L in 0..100 -> (h, w, 2) float32 ab."""
+        """(h, w) float32 L in 0..100 -> (h, w, 2) float32 ab (``hints=`` only when hints are given)."""
         ...
 
 
@@ -73,6 +88,10 @@ class Predictor(Protocol):
 DASK_CHUNK = 2048
 #: target pixels per model batch when batch_size is not given
 BATCH_PIXELS = 1 << 20
+#: largest anchor pass of a ``needs_global_anchor`` model tiled with hints, px
+BORDER_ANCHOR_PIXELS = 2048 * 2048
+#: default halo of those tiles, px (a quarter of the tile when that is less)
+BORDER_HALO = 256
 
 
 class TileOOMWarning(RuntimeWarning):
@@ -116,8 +135,29 @@ def _model_int(model: Predictor, name: str, default: int) -> int:
         return default
 
 
-def _predict(model: Predictor, x: np.ndarray) -> np.ndarray:
-    """Predict (N, h, w) L -> (N, h, w, 2) ab, halving the batch on out-of-memory."""
+def _predict(model: Predictor, x: np.ndarray, hints: Sequence[Any] | None = None) -> np.ndarray:
+    """Predict (N, h, w) L -> (N, h, w, 2) ab, halving the batch on out-of-memory.
+
+    ``hints`` holds one dense Hints or None per item: hinted items are predicted one by one
+    with ``predict_ab(x_i, hints=h_i)``, the others batched as without hints.
+    """
+    if hints is not None and any(h is not None for h in hints):
+        out = np.empty(x.shape + (2,), np.float32)
+        plain = [i for i, h in enumerate(hints) if h is None]
+        if plain:
+            out[plain] = _predict(model, x[plain])
+        for i, h in enumerate(hints):
+            if h is None:
+                continue
+            try:
+                ab = np.asarray(model.predict_ab(x[i], hints=h), dtype=np.float32)
+            except Exception as e:  # noqa: BLE001 - only OOM is handled here
+                if is_oom_error(e):
+                    raise _TileOOM(str(e)) from e
+                raise
+            _check_ab_shape(model, ab.shape, x[i].shape)
+            out[i] = ab
+        return out
     try:
         if x.shape[0] == 1:
             ab = np.asarray(model.predict_ab(x[0]), dtype=np.float32)[None]
@@ -137,18 +177,32 @@ def _predict(model: Predictor, x: np.ndarray) -> np.ndarray:
             stacklevel=user_stacklevel(),
         )
         return np.concatenate([_predict(model, x[:half]), _predict(model, x[half:])])
-    if ab.shape != x.shape + (2,):
-        raise ColorizeError(
-            f"{type(model).__name__} returned ab of shape {ab.shape[1:]} for L of shape {x.shape[1:]}; "
-            f"expected {x.shape[1:] + (2,)}"
-        )
+    _check_ab_shape(model, ab.shape[1:], x.shape[1:])
+    if len(ab) != len(x):
+        _check_ab_shape(model, ab.shape, x.shape)
     return ab
 
 
-def _predict_padded(model: Predictor, x: np.ndarray, block: int) -> np.ndarray:
-    """Predict a batch (N, h, w), reflect-padded to the block size and cropped back."""
+def _check_ab_shape(model: Predictor, ab_shape: tuple[int, ...], L_shape: tuple[int, ...]) -> None:
+    """A clear error when a model's ab does not have L's shape + (2,)."""
+    if tuple(ab_shape) != tuple(L_shape) + (2,):
+        raise ColorizeError(
+            f"{type(model).__name__} returned ab of shape {tuple(ab_shape)} for L of shape "
+            f"{tuple(L_shape)}; expected {tuple(L_shape) + (2,)}"
+        )
+
+
+def _predict_padded(
+    model: Predictor, x: np.ndarray, block: int, hints: Sequence[Any] | None = None
+) -> np.ndarray:
+    """Predict a batch (N, h, w), reflect-padded to the block size and cropped back.
+
+    Hints (one dense Hints or None per item) are padded with "no hint".
+    """
     xp, (h, w) = pad_to_block(x, block)
-    return _predict(model, np.ascontiguousarray(xp, dtype=np.float32))[:, :h, :w]
+    if hints is not None and xp.shape != x.shape:
+        hints = [None if hi is None else _pad_hints(hi, xp.shape[-2:]) for hi in hints]
+    return _predict(model, np.ascontiguousarray(xp, dtype=np.float32), hints)[:, :h, :w]
 
 
 # -- global anchor ---------------------------------------------------------------------------
@@ -161,10 +215,69 @@ class _Anchor:
     ab: np.ndarray  # (hs, ws, 2)
     factor: tuple[int, int]
     sigma: float
+    #: the coarse L the anchor was predicted from, when tiles are anchored at their border
+    #: (``needs_global_anchor`` models with hints) instead of by their low frequencies
+    L: np.ndarray | None = None
+    #: (H, W) of the full plane (for the border mode)
+    shape: tuple[int, int] | None = None
+
+    @property
+    def border(self) -> bool:
+        """Whether tiles take the anchor as hints on their border rather than as low frequencies."""
+        return self.L is not None
 
     def region(self, box: tuple[int, int, int, int]) -> np.ndarray:
         """The anchor's ab bilinearly upsampled over ``box`` (y0, x0, y1, x1) of the full plane."""
         return _bilinear(self.ab, self.factor, box)
+
+    def border_hints(self, hints: Any, box: Box4, L: np.ndarray) -> Any:
+        """A tile's hints plus the anchor's ab on the sides of its read ``box`` inside the plane.
+
+        A global solve (``needs_global_anchor``) cut into tiles: each tile is solved with
+        the coarse solution as boundary values, so a tile far from every hint still gets
+        the colours that reach it from outside.  The coarse ab is upsampled guided by the
+        tile's own L (:meth:`guided`); the tile's own hints win where both are.
+        """
+        y0, x0, y1, x1 = box
+        H, W = self.shape if self.shape is not None else (y1, x1)
+        ring = np.zeros((y1 - y0, x1 - x0), bool)
+        ring[0, :] |= y0 > 0
+        ring[-1, :] |= y1 < H
+        ring[:, 0] |= x0 > 0
+        ring[:, -1] |= x1 < W
+        if not ring.any():
+            return hints
+        ys, xs = np.nonzero(ring)
+        ab = np.zeros(ring.shape + (2,), np.float32)
+        ab[ys, xs] = self.guided(ys + y0, xs + x0, np.asarray(L, np.float32)[ys, xs])
+        mask = ring.astype(np.float32)
+        if hints is not None:
+            own = hints.mask > 0
+            ab[own] = hints.ab[own]
+            mask = np.maximum(mask, hints.mask)
+        return _hints_class()(ab, mask)
+
+    def guided(self, y: np.ndarray, x: np.ndarray, L: np.ndarray, sigma_L: float = 5.0) -> np.ndarray:
+        """The anchor's ab at full-resolution pixels (y, x) of lightness L: joint bilateral upsampling.
+
+        The four coarse neighbours are weighted bilinearly and by how close their L is to
+        the pixel's, so a pixel next to an edge takes the colour of its own side.
+        """
+        assert self.L is not None
+        hs, ws = self.ab.shape[:2]
+        cy = np.clip((y + 0.5) / self.factor[0] - 0.5, 0, hs - 1)
+        cx = np.clip((x + 0.5) / self.factor[1] - 0.5, 0, ws - 1)
+        iy, ix = np.floor(cy).astype(np.int64), np.floor(cx).astype(np.int64)
+        fy, fx = (cy - iy).astype(np.float32), (cx - ix).astype(np.float32)
+        acc = np.zeros((len(y), 2), np.float32)
+        wsum = np.zeros(len(y), np.float32)
+        for jy, wy in ((iy, 1 - fy), (np.minimum(iy + 1, hs - 1), fy)):
+            for jx, wx in ((ix, 1 - fx), (np.minimum(ix + 1, ws - 1), fx)):
+                sim = np.exp(-((L - self.L[jy, jx]) ** 2) / np.float32(sigma_L**2)) + 1e-4
+                w = wy * wx * sim
+                acc += w[:, None] * self.ab[jy, jx]
+                wsum += w
+        return acc / np.maximum(wsum, 1e-12)[:, None]
 
     def apply(self, ab: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """Replace the low frequencies of a tile's ab (over ``box``) by the anchor's.
@@ -241,10 +354,182 @@ def _downscale(L: np.ndarray, factor: tuple[int, int]) -> np.ndarray:
 
 
 def _anchor_from_small(
-    small: np.ndarray, model: Predictor, block: int, factor: tuple[int, int], sigma: float
+    small: np.ndarray,
+    model: Predictor,
+    block: int,
+    factor: tuple[int, int],
+    sigma: float,
+    hints: HintPoints | None = None,
+    shape: tuple[int, int] | None = None,
+    border: bool = False,
 ) -> _Anchor:
-    ab = _predict_padded(model, np.asarray(small, np.float32)[None], block)[0]
+    """The anchor of a plane of ``shape`` from its coarse L ``small``.
+
+    With ``border`` (a model that ``needs_global_anchor``, given hints) and hints on this
+    plane, tiles are anchored at their border.
+    """
+    small = np.asarray(small, np.float32)
+    h = None if hints is None else hints.coarsen(factor, small.shape)
+    ab = _predict_padded(model, small[None], block, None if h is None else [h])[0]
+    if h is not None and border:
+        return _Anchor(ab, factor, sigma, small, shape)
     return _Anchor(ab, factor, sigma)
+
+
+# -- hints -----------------------------------------------------------------------------------
+
+
+def _hints_class() -> Any:
+    from .hints import Hints
+
+    return Hints
+
+
+def _pad_hints(h: Any, shape: tuple[int, int]) -> Any:
+    """Dense hints zero-padded at the end of their last two axes to ``shape`` (no hint there)."""
+    ph, pw = shape[0] - h.mask.shape[-2], shape[1] - h.mask.shape[-1]
+    pads = [(0, 0)] * (h.mask.ndim - 2) + [(0, ph), (0, pw)]
+    return _hints_class()(np.pad(h.ab, pads + [(0, 0)]), np.pad(h.mask, pads))
+
+
+@dataclass(frozen=True, eq=False)
+class HintPoints:
+    """Color hints as points: small and picklable, made dense only over the box a tile reads.
+
+    What the engine keeps of a :class:`~napari_colorize.hints.Hints` (a dense Hints costs
+    12 bytes per pixel; a caller colorizing a huge image can convert with :meth:`of` and let
+    the dense one go).  :func:`colorize` takes either.
+
+    Attributes
+    ----------
+    shape : the (..., H, W) the hints cover
+    coords : (N, len(shape)) int64 indices of the hinted pixels
+    ab : (N, 2) float32, Lab units
+    mask : (N,) float32 in (0, 1], the hints' weights
+    """
+
+    shape: tuple[int, ...]
+    coords: np.ndarray
+    ab: np.ndarray
+    mask: np.ndarray
+
+    @classmethod
+    def of(cls, hints: Any) -> HintPoints:
+        """The points of a dense :class:`~napari_colorize.hints.Hints`."""
+        mask = np.asarray(hints.mask)
+        idx = np.nonzero(mask > 0)
+        return cls(
+            tuple(int(s) for s in mask.shape),
+            np.stack(idx, axis=1).astype(np.int64).reshape(-1, mask.ndim),
+            np.asarray(hints.ab)[idx].astype(np.float32).reshape(-1, 2),
+            mask[idx].astype(np.float32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.mask)
+
+    def plane(self, idx: tuple[int, ...]) -> HintPoints | None:
+        """The hints of the plane at leading index ``idx`` (None when it has none)."""
+        k = len(idx)
+        if k == 0:
+            return self if len(self) else None
+        sel = np.all(self.coords[:, :k] == np.asarray(idx, np.int64), axis=1)
+        if not sel.any():
+            return None
+        return HintPoints(self.shape[k:], self.coords[sel, k:], self.ab[sel], self.mask[sel])
+
+    def box(self, box: Box4) -> Any:
+        """Dense Hints over ``box`` (y0, x0, y1, x1) of the (last two) axes; None when none is inside."""
+        y0, x0, y1, x1 = box
+        y, x = self.coords[:, -2], self.coords[:, -1]
+        sel = (y >= y0) & (y < y1) & (x >= x0) & (x < x1)
+        if not sel.any():
+            return None
+        size = self.shape[:-2] + (y1 - y0, x1 - x0)
+        ab = np.zeros(size + (2,), np.float32)
+        mask = np.zeros(size, np.float32)
+        c = self.coords[sel] - np.asarray([0] * (len(self.shape) - 2) + [y0, x0], np.int64)
+        ab[tuple(c.T)] = self.ab[sel]
+        mask[tuple(c.T)] = self.mask[sel]
+        return _hints_class()(ab, mask)
+
+    def dense(self) -> Any:
+        """Dense Hints over the whole shape (None when there is no hint)."""
+        return self.box((0, 0) + self.shape[-2:])
+
+    def coarsen(self, factor: tuple[int, int], shape: tuple[int, int]) -> Any:
+        """Dense Hints on a grid ``factor`` times coarser, of ``shape`` (trimmed like ``_downscale``).
+
+        Each coarse pixel gets the mask-weighted mean ab of its block and the block's largest
+        mask, as :meth:`Hints.resize <napari_colorize.hints.Hints.resize>` does, computed from
+        the points so that no full-resolution array is made.
+        """
+        fy, fx = factor
+        hs, ws = int(shape[0]), int(shape[1])
+        cy, cx = self.coords[:, -2] // fy, self.coords[:, -1] // fx
+        sel = (cy < hs) & (cx < ws)
+        if not sel.any():
+            return None
+        flat = cy[sel] * ws + cx[sel]
+        w = self.mask[sel].astype(np.float64)
+        wsum = np.bincount(flat, w, hs * ws)
+        ab = np.stack([np.bincount(flat, w * self.ab[sel, c], hs * ws) for c in range(2)], axis=-1)
+        ab = ab / np.maximum(wsum, 1e-12)[:, None]
+        mx = np.zeros(hs * ws, np.float32)
+        np.maximum.at(mx, flat, self.mask[sel])
+        return _hints_class()(ab.reshape(hs, ws, 2).astype(np.float32), mx.reshape(hs, ws))
+
+
+def _as_point_hints(hints: Any, shape: tuple[int, ...]) -> HintPoints | None:
+    """Checked hints over an image of ``shape`` as points; None for no hints or empty hints."""
+    if hints is None:
+        return None
+    if isinstance(hints, HintPoints):
+        pts = hints
+    elif hasattr(hints, "ab") and hasattr(hints, "mask"):
+        pts = HintPoints.of(hints)
+    else:
+        raise InputError(f"hints must be a napari_colorize.Hints, got {type(hints).__name__}")
+    if pts.shape != tuple(shape):
+        raise InputError(f"the hints cover shape {pts.shape} but the image has shape {tuple(shape)}")
+    return pts if len(pts) else None
+
+
+def check_stack_smoothing(stack_smoothing: Any) -> float:
+    """``stack_smoothing`` as a float >= 0, else a ConfigError."""
+    try:
+        s = float(stack_smoothing)
+    except (TypeError, ValueError):
+        s = float("nan")
+    if isinstance(stack_smoothing, bool) or not (math.isfinite(s) and s >= 0):
+        raise ConfigError(f"stack_smoothing must be a number >= 0, got {stack_smoothing!r}")
+    return s
+
+
+def _smooth_block(ab: np.ndarray, L: np.ndarray, weight: float) -> np.ndarray:
+    """:func:`~napari_colorize.hints.smooth_stack` along axis -3 of (..., T, H, W) L and its ab."""
+    from .hints import smooth_stack
+
+    L = np.asarray(L, np.float32)
+    if L.ndim == ab.ndim:  # dask passes L with a trailing length-1 axis
+        L = L[..., 0]
+    lead = L.shape[:-3]
+    Ls = L.reshape((-1,) + L.shape[-3:])
+    abs_ = np.asarray(ab, np.float32).reshape(Ls.shape + (2,))
+    out = np.stack([smooth_stack(l, a, weight=weight) for l, a in zip(Ls, abs_)])
+    return out.reshape(lead + out.shape[1:])
+
+
+def _smooth(L: Any, ab: Any, weight: float) -> Any:
+    """ab smoothed along the stack axis (-3 of L); numpy or dask (one chunk along the stack)."""
+    if not _is_dask(ab):
+        return _smooth_block(ab, L, weight)
+    import dask.array as da
+
+    t_axis = ab.ndim - 4
+    ab = ab.rechunk({t_axis: -1})
+    Lc = da.asarray(L).astype(np.float32)[..., None].rechunk(ab.chunks[:-1] + ((1,),))
+    return da.map_blocks(_smooth_block, ab, Lc, weight, dtype=np.float32)
 
 
 # -- tiles -----------------------------------------------------------------------------------
@@ -294,7 +579,9 @@ class _TileCache:
                 self.nbytes += a.nbytes
 
 
-def _predict_or_split(model: Predictor, L: np.ndarray, block: int, halo: int) -> np.ndarray:
+def _predict_or_split(
+    model: Predictor, L: np.ndarray, block: int, halo: int, hints: Any = None
+) -> np.ndarray:
     """Predict one (h, w) read box; if it runs out of memory, tile it in turn (halo kept).
 
     Used where the tile plan cannot change any more (the dask path, whose chunks follow the
@@ -304,7 +591,7 @@ def _predict_or_split(model: Predictor, L: np.ndarray, block: int, halo: int) ->
     the sub-tiles would be smaller than the block size or no smaller than the box.
     """
     try:
-        return _predict_padded(model, L[None], block)[0]
+        return _predict_padded(model, L[None], block, None if hints is None else [hints])[0]
     except _TileOOM:
         pass
     h, w = L.shape
@@ -320,7 +607,11 @@ def _predict_or_split(model: Predictor, L: np.ndarray, block: int, halo: int) ->
     merger = Merger(sub, "crop")
     for t in sub.tiles:
         y0, x0, y1, x1 = t.read
-        ab = _predict_or_split(model, np.ascontiguousarray(L[y0:y1, x0:x1]), block, halo)
+        sub_hints = None
+        if hints is not None:
+            sub_hints = hints.crop(y0, y1, x0, x1)
+            sub_hints = None if sub_hints.empty else sub_hints
+        ab = _predict_or_split(model, np.ascontiguousarray(L[y0:y1, x0:x1]), block, halo, sub_hints)
         merger.add(t, np.ascontiguousarray(ab[t.write_in_read()]))
     return merger.result()
 
@@ -337,6 +628,7 @@ def _run_tiles(
     cache: _TileCache | None = None,
     cache_key: Any = (),
     split_halo: int | None = None,
+    hints: HintPoints | None = None,
 ) -> np.ndarray:
     todo = []
     for t in tiles:
@@ -348,15 +640,25 @@ def _run_tiles(
     for group in _batches(todo, batch_size):
         prog.check()
         x = np.stack([read(t) for t in group])
+        hs = None if hints is None else [hints.box(t.read) for t in group]
+        if anchor is not None and anchor.border:
+            hs = [
+                anchor.border_hints(None if hs is None else hs[k], t.read, x[k]) for k, t in enumerate(group)
+            ]
         try:
-            ab = _predict_padded(model, x, block)
+            ab = _predict_padded(model, x, block, hs)
         except _TileOOM:
             if split_halo is None:
                 raise
             # tile by tile, each split only if it alone does not fit
-            ab = np.stack([_predict_or_split(model, xi, block, split_halo) for xi in x])
+            ab = np.stack(
+                [
+                    _predict_or_split(model, xi, block, split_halo, None if hs is None else hs[k])
+                    for k, xi in enumerate(x)
+                ]
+            )
         for t, a in zip(group, ab):
-            if anchor is not None:
+            if anchor is not None and not anchor.border:
                 a = anchor.apply(a, t.read)
             a = np.ascontiguousarray(a[t.write_in_read()])
             merger.add(t, a)
@@ -400,11 +702,13 @@ def colorize(
     model: Predictor | ModelRef,
     options: TilingOptions | dict[str, Any] | None = None,
     *,
+    hints: Any = None,
+    stack_smoothing: float = 0.0,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
     **tiling: Any,
 ) -> EngineResult:
-    """Predict ab for L (..., H, W) with ``model``.
+    """Predict ab for L (..., H, W) with ``model``, optionally guided by color hints.
 
     Parameters
     ----------
@@ -416,6 +720,16 @@ def colorize(
     options : TilingOptions or dict, optional
         How to tile and merge (see :class:`~napari_colorize.tiling.TilingOptions`); the
         default colorizes each plane whole.
+    hints : Hints or HintPoints, optional
+        Color hints over ``L.shape`` (:class:`~napari_colorize.hints.Hints`).  Each plane gets
+        its own (``model.predict_ab(L_plane, hints=...)``; tiles get theirs cropped to the box
+        they read); None or empty hints give exactly the output without hints.  A model with
+        ``stack_aware = True`` gets an untiled stack (T, H, W) whole, so hints on one plane
+        color the others; a model with ``needs_global_anchor = True`` tiled with hints gets
+        ``global_anchor`` switched on.
+    stack_smoothing : float
+        Smoothing of ab along the stack axis (-3) where L does not change, for any model
+        (:func:`~napari_colorize.hints.smooth_stack`'s ``weight``); 0 (default) is none.
     progress : callable(done, total), optional
         Called after each batch of tiles (or plane when untiled).  Not called on a
         distributed cluster (the work runs in other processes).
@@ -434,21 +748,49 @@ def colorize(
     Raises
     ------
     InputError
-        Empty, non-numeric or NaN input.
+        Empty, non-numeric or NaN input; hints of another shape.
     ConfigError
-        Tile smaller than the block size, overlap >= tile, unknown blend or option.
+        Tile smaller than the block size, overlap >= tile, unknown blend or option, negative
+        ``stack_smoothing``.
     """
     opts = TilingOptions.coerce(options, **tiling)
+    smoothing = check_stack_smoothing(stack_smoothing)
     if not _is_dask(L):
         L = np.asarray(L)
     _check_array(L)
+    pts = _as_point_hints(hints, tuple(int(s) for s in L.shape))
     ref = model if isinstance(model, ModelRef) else None
     if ref is not None:
         model = cached_model(ref)
+    if (
+        pts is not None
+        and opts.tiled
+        and not opts.global_anchor
+        and getattr(model, "needs_global_anchor", False)
+    ):
+        opts = opts.replace(global_anchor=True)
+    res = _colorize(L, model, ref, opts, pts, progress=progress, should_stop=should_stop)
+    if smoothing > 0 and L.ndim >= 3:
+        res = EngineResult(_smooth(L, res.ab, smoothing), res.plan)
+    return res
+
+
+def _colorize(
+    L: Any,
+    model: Predictor,
+    ref: ModelRef | None,
+    opts: TilingOptions,
+    pts: HintPoints | None,
+    *,
+    progress: ProgressCallback | None,
+    should_stop: StopCallback | None,
+) -> EngineResult:
+    """:func:`colorize` after its checks: picks the numpy, dask or distributed path."""
     block = max(1, _model_int(model, "block_size", 1))
     H, W = int(L.shape[-2]), int(L.shape[-1])
     plan: TilePlan | None = None
     tile_px = 0
+    border = pts is not None and bool(getattr(model, "needs_global_anchor", False))
     if opts.tiled:
         tile_px, ov, h = resolve_tiling(
             L.shape,
@@ -456,18 +798,58 @@ def colorize(
             overlap=opts.overlap,
             halo=opts.halo,
             block_size=block,
-            receptive_field=_model_int(model, "receptive_field", 0),
+            # a global solve anchored at the tiles' border: the wider the halo, the less the
+            # border's error reaches the write box (default: a quarter tile, at most BORDER_HALO)
+            receptive_field=BORDER_HALO if border else _model_int(model, "receptive_field", 0),
             default_tile=_model_int(model, "default_tile", 512),
             default_overlap=_model_int(model, "default_overlap", 64),
         )
         plan = plan_tiles((H, W), tile=tile_px, overlap=ov, halo=h, block_size=block)
-    job = _Job(opts, block, tile_px if tile_px else _model_int(model, "default_tile", 512))
+    job = _Job(opts, block, tile_px if tile_px else _model_int(model, "default_tile", 512), border)
+    stack_aware = pts is not None and L.ndim == 3 and bool(getattr(model, "stack_aware", False))
+    whole_stack = stack_aware and plan is None
+    if stack_aware and plan is not None and L.shape[0] > 1:
+        warnings.warn(
+            "tiled, each plane of the stack is colored from its own hints only; "
+            "colorize untiled (tile=None) to spread hints along the stack",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
     if _is_dask(L):
         if _distributed_client() is not None:
             ref = ref if ref is not None else model_ref(model)
-            return _colorize_dask_distributed(L, ref, plan, job)
-        return _colorize_dask(L, model, plan, job, progress=progress, should_stop=should_stop)
-    return _colorize_numpy(L, model, plan, job, progress=progress, should_stop=should_stop)
+            if whole_stack:
+                return _stack_dask(L, ref, pts)
+            return _colorize_dask_distributed(L, ref, plan, job, pts)
+        if whole_stack:
+            return _stack_dask(L, model, pts)
+        return _colorize_dask(L, model, plan, job, pts, progress=progress, should_stop=should_stop)
+    if whole_stack:
+        prog = TileProgress(1, progress, should_stop)
+        prog.check()
+        ab = _predict_stack(np.asarray(L), model, pts)
+        prog.step()
+        return EngineResult(ab, None)
+    return _colorize_numpy(L, model, plan, job, pts, progress=progress, should_stop=should_stop)
+
+
+def _predict_stack(L: np.ndarray, model: Predictor | ModelRef, pts: HintPoints) -> np.ndarray:
+    """ab of a whole stack (T, H, W) from a ``stack_aware`` model, with all its hints in one call."""
+    from .methods.base import check_L
+
+    if isinstance(model, ModelRef):
+        model = cached_model(model)
+    L = check_L(L, ndim=3)
+    ab = np.asarray(model.predict_ab(L, hints=pts.dense()), dtype=np.float32)
+    _check_ab_shape(model, ab.shape, L.shape)
+    return ab
+
+
+def _stack_dask(L: Any, model: Predictor | ModelRef, pts: HintPoints) -> EngineResult:
+    """The dask path of a ``stack_aware`` model: the stack is one chunk (the solve couples its planes)."""
+    Lw = L.astype(np.float32).rechunk(-1)
+    ab = Lw.map_blocks(_predict_stack, model, pts, dtype=np.float32, chunks=Lw.chunks + ((2,),), new_axis=3)
+    return EngineResult(ab, None)
 
 
 @dataclass(frozen=True)
@@ -477,6 +859,19 @@ class _Job:
     opts: TilingOptions
     block: int
     anchor_size: int
+    #: tiles take the anchor as border hints (a ``needs_global_anchor`` model with hints)
+    border_anchor: bool = False
+
+    def anchor_factor(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """How much coarser than a plane of ``shape`` its anchor pass is.
+
+        About one tile for the low-frequency anchor; for the border anchor (a global solve)
+        as fine as :data:`BORDER_ANCHOR_PIXELS` allows, since its error is the tiles' error.
+        """
+        if not self.border_anchor:
+            return _anchor_factor(shape, self.anchor_size)
+        f = max(1, math.ceil(math.sqrt(shape[0] * shape[1] / BORDER_ANCHOR_PIXELS)))
+        return (min(f, shape[0]), min(f, shape[1]))
 
 
 def _colorize_numpy(
@@ -484,6 +879,7 @@ def _colorize_numpy(
     model: Predictor,
     plan: TilePlan | None,
     job: _Job,
+    pts: HintPoints | None = None,
     *,
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
@@ -496,11 +892,13 @@ def _colorize_numpy(
     per_plane = len(plan) if plan is not None else 1
     prog = TileProgress(n * (per_plane + (1 if anchored else 0)), progress, should_stop)
     block = job.block
+    lead_idx = list(np.ndindex(*lead)) if lead else [()]
     for i in range(n):
         Lp = _check_plane(planes[i])
+        hp = None if pts is None else pts.plane(lead_idx[i])
         while True:
             try:
-                out[i] = _plane_numpy(Lp, model, plan, job, prog)
+                out[i] = _plane_numpy(Lp, model, plan, job, prog, hp)
                 break
             except _TileOOM:
                 old = plan.tile if plan is not None else Lp.shape
@@ -535,20 +933,32 @@ def _colorize_numpy(
 
 
 def _plane_numpy(
-    Lp: np.ndarray, model: Predictor, plan: TilePlan | None, job: _Job, prog: TileProgress
+    Lp: np.ndarray,
+    model: Predictor,
+    plan: TilePlan | None,
+    job: _Job,
+    prog: TileProgress,
+    hints: HintPoints | None = None,
 ) -> np.ndarray:
     block = job.block
     if plan is None:
         prog.check()
-        ab = _predict_padded(model, Lp[None], block)[0]
+        ab = _predict_padded(model, Lp[None], block, None if hints is None else [hints.dense()])[0]
         prog.step()
         return ab
     anchor = None
     if job.opts.global_anchor:
         prog.check()
-        factor = _anchor_factor(Lp.shape, job.anchor_size)
+        factor = job.anchor_factor(Lp.shape)
         anchor = _anchor_from_small(
-            _downscale(Lp, factor), model, block, factor, _anchor_sigma(factor, max(plan.tile))
+            _downscale(Lp, factor),
+            model,
+            block,
+            factor,
+            _anchor_sigma(factor, max(plan.tile)),
+            hints,
+            Lp.shape,
+            job.border_anchor,
         )
         prog.step()
     merger = Merger(plan, job.opts.blend)
@@ -558,7 +968,7 @@ def _plane_numpy(
         return Lp[y0:y1, x0:x1]
 
     bsize = _default_batch(plan, job.opts.batch_size)
-    return _run_tiles(read, plan.tiles, merger, model, block, bsize, anchor, prog)
+    return _run_tiles(read, plan.tiles, merger, model, block, bsize, anchor, prog, hints=hints)
 
 
 # -- dask ------------------------------------------------------------------------------------
@@ -610,6 +1020,7 @@ def _chunk_ab(
     prog: TileProgress,
     cache: _TileCache | None = None,
     key: tuple[int, ...] = (),
+    hints: HintPoints | None = None,
 ) -> np.ndarray:
     """ab of one output chunk ``box`` from the L of its read ``region``: its tiles, blended."""
     Lreg = _check_plane(np.asarray(Lreg))
@@ -622,7 +1033,18 @@ def _chunk_ab(
     bsize = _default_batch(plan, job.opts.batch_size)
     try:
         return _run_tiles(
-            read, tiles, merger, model, job.block, bsize, anchor, prog, cache, key, split_halo=plan.halo
+            read,
+            tiles,
+            merger,
+            model,
+            job.block,
+            bsize,
+            anchor,
+            prog,
+            cache,
+            key,
+            split_halo=plan.halo,
+            hints=hints,
         )
     except _TileOOM:
         raise ColorizeError(
@@ -635,6 +1057,7 @@ def _colorize_dask(
     model: Predictor,
     plan: TilePlan | None,
     job: _Job,
+    pts: HintPoints | None = None,
     *,
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
@@ -652,12 +1075,12 @@ def _colorize_dask(
         nplanes = int(np.prod(lead)) if lead else 1
         prog = TileProgress(nplanes, progress, should_stop)
 
-        def whole(block_L: np.ndarray) -> np.ndarray:
+        def whole(block_L: np.ndarray, block_info: Any = None) -> np.ndarray:
             planes = block_L.reshape((-1,) + block_L.shape[-2:])
             out = np.empty(planes.shape + (2,), np.float32)
-            for i, p in enumerate(planes):
+            for i, (p, h) in enumerate(zip(planes, _block_hints(pts, block_L.shape, block_info))):
                 prog.check()
-                out[i] = _predict_padded(model, _check_plane(p)[None], block)[0]
+                out[i] = _predict_padded(model, _check_plane(p)[None], block, None if h is None else [h])[0]
                 prog.step()
             return out.reshape(block_L.shape + (2,))
 
@@ -676,10 +1099,16 @@ def _colorize_dask(
                 needs[idx + (t.index,)] = needs.get(idx + (t.index,), 0) + 1
     cache = _TileCache(needs)
 
+    plane_hints = {idx: pts.plane(idx) for idx in np.ndindex(*lead)} if pts is not None and lead else {}
+    if pts is not None and not lead:
+        plane_hints[()] = pts
+
     def run_chunk(
         Lreg: np.ndarray, region: Box4, box: Box4, tiles: list[Tile], anchor: Any, key: tuple[int, ...]
     ) -> np.ndarray:
-        return _chunk_ab(Lreg, region, box, tiles, anchor, model, plan, job, prog, cache, key)
+        return _chunk_ab(
+            Lreg, region, box, tiles, anchor, model, plan, job, prog, cache, key, plane_hints.get(key)
+        )
 
     anchor_cache: dict[tuple[int, ...], _Anchor] = {}
     anchor_lock = threading.Lock()
@@ -688,7 +1117,7 @@ def _colorize_dask(
         Lp = L[idx]
         anchor = None
         if global_anchor:
-            factor = _anchor_factor((H, W), job.anchor_size)
+            factor = job.anchor_factor((H, W))
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
 
             def get_anchor(
@@ -701,7 +1130,14 @@ def _colorize_dask(
                         prog.check()
                         s = small.compute(scheduler="sync")
                         anchor_cache[key] = _anchor_from_small(
-                            _check_plane(s), model, block, factor, _anchor_sigma(factor, max(plan.tile))
+                            _check_plane(s),
+                            model,
+                            block,
+                            factor,
+                            _anchor_sigma(factor, max(plan.tile)),
+                            plane_hints.get(key),
+                            (H, W),
+                            job.border_anchor,
                         )
                         prog.step()
                     return anchor_cache[key]
@@ -850,10 +1286,25 @@ def _distributed_client() -> Any:
 
 
 def _remote_anchor(
-    small: np.ndarray, ref: ModelRef, job: _Job, factor: tuple[int, int], tile: int
+    small: np.ndarray,
+    ref: ModelRef,
+    job: _Job,
+    factor: tuple[int, int],
+    tile: int,
+    hints: HintPoints | None = None,
+    shape: tuple[int, int] | None = None,
 ) -> _Anchor:
     model = cached_model(ref)
-    return _anchor_from_small(_check_plane(small), model, job.block, factor, _anchor_sigma(factor, tile))
+    return _anchor_from_small(
+        _check_plane(small),
+        model,
+        job.block,
+        factor,
+        _anchor_sigma(factor, tile),
+        hints,
+        shape,
+        job.border_anchor,
+    )
 
 
 def _remote_chunk(
@@ -865,20 +1316,45 @@ def _remote_chunk(
     ref: ModelRef,
     plan: TilePlan,
     job: _Job,
+    hints: HintPoints | None = None,
 ) -> np.ndarray:
-    return _chunk_ab(Lreg, region, box, tiles, anchor, cached_model(ref), plan, job, TileProgress(0))
+    return _chunk_ab(
+        Lreg, region, box, tiles, anchor, cached_model(ref), plan, job, TileProgress(0), hints=hints
+    )
 
 
-def _remote_planes(block_L: np.ndarray, ref: ModelRef, block: int) -> np.ndarray:
+def _block_hints(pts: HintPoints | None, shape: tuple[int, ...], block_info: Any) -> list[Any]:
+    """Dense hints (or None) of each plane of a dask block of whole planes."""
+    n = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    if pts is None or block_info is None or None not in block_info:
+        return [None] * n
+    loc = block_info[None]["array-location"][:-3]  # leading axes (the ab output has one more)
+    ranges = [range(a, b) for a, b in loc]
+    out = []
+    for idx in np.ndindex(*[len(r) for r in ranges]) if ranges else [()]:
+        hp = pts.plane(tuple(r[k] for r, k in zip(ranges, idx)))
+        out.append(None if hp is None else hp.dense())
+    return out
+
+
+def _remote_planes(
+    block_L: np.ndarray,
+    ref: ModelRef,
+    block: int,
+    pts: HintPoints | None = None,
+    block_info: Any = None,
+) -> np.ndarray:
     model = cached_model(ref)
     planes = block_L.reshape((-1,) + block_L.shape[-2:])
     out = np.empty(planes.shape + (2,), np.float32)
-    for i, p in enumerate(planes):
-        out[i] = _predict_padded(model, _check_plane(p)[None], block)[0]
+    for i, (p, h) in enumerate(zip(planes, _block_hints(pts, block_L.shape, block_info))):
+        out[i] = _predict_padded(model, _check_plane(p)[None], block, None if h is None else [h])[0]
     return out.reshape(block_L.shape + (2,))
 
 
-def _colorize_dask_distributed(L: Any, ref: ModelRef, plan: TilePlan | None, job: _Job) -> EngineResult:
+def _colorize_dask_distributed(
+    L: Any, ref: ModelRef, plan: TilePlan | None, job: _Job, pts: HintPoints | None = None
+) -> EngineResult:
     """The dask path for a distributed cluster: only module-level functions and small values in the graph.
 
     Tiles that cross a chunk border run once per chunk (processes share no cache); the
@@ -893,7 +1369,13 @@ def _colorize_dask_distributed(L: Any, ref: ModelRef, plan: TilePlan | None, job
     if plan is None:
         Lw = L.rechunk({L.ndim - 2: -1, L.ndim - 1: -1})
         ab = Lw.map_blocks(
-            _remote_planes, ref, job.block, dtype=np.float32, chunks=Lw.chunks + ((2,),), new_axis=L.ndim
+            _remote_planes,
+            ref,
+            job.block,
+            pts,
+            dtype=np.float32,
+            chunks=Lw.chunks + ((2,),),
+            new_axis=L.ndim,
         )
         return EngineResult(ab, None)
     ycuts, xcuts, layout = _chunk_layout(plan, (H, W), job.opts.blend)
@@ -901,14 +1383,18 @@ def _colorize_dask_distributed(L: Any, ref: ModelRef, plan: TilePlan | None, job
     planes_out = []
     for idx in np.ndindex(*lead) if lead else [()]:
         Lp = L[idx]
+        hp = None if pts is None else pts.plane(idx)
+        hp_d = None if hp is None else dask.delayed(hp, pure=True, traverse=False)
         anchor = None
         if job.opts.global_anchor:
-            factor = _anchor_factor((H, W), job.anchor_size)
+            factor = job.anchor_factor((H, W))
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
-            anchor = dask.delayed(_remote_anchor, pure=True)(small, ref, job, factor, max(plan.tile))
+            anchor = dask.delayed(_remote_anchor, pure=True)(
+                small, ref, job, factor, max(plan.tile), hp_d, (H, W)
+            )
 
-        def task(*a: Any) -> Any:
-            return dask.delayed(_remote_chunk, pure=True)(*a, ref, plan_d, job)
+        def task(*a: Any, hp_d: Any = hp_d) -> Any:
+            return dask.delayed(_remote_chunk, pure=True)(*a, ref, plan_d, job, hp_d)
 
         planes_out.append(_assemble(Lp, layout, ycuts, xcuts, task, anchor))
     ab = da.stack(planes_out).reshape(lead + (H, W, 2)) if lead else planes_out[0]

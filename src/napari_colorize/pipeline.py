@@ -12,11 +12,15 @@ Big TIFFs (:data:`BIG_PIXELS` or more per plane) never sit in memory whole:
 they are read lazily (a memory map for uncompressed files, tifffile's zarr
 store otherwise), colorized by the engine's dask path, and written as tiled
 TIFFs tile by tile, in bands, so peak memory stays at a few bands.
+
+Color hints for a file come from a CSV file or a marked image (:func:`hints_for_file`, which
+reads only the image, never a model, so the command line checks them before TensorFlow loads).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -26,12 +30,12 @@ from typing import Any
 import numpy as np
 
 from .color import DEFAULT_PERCENTILES
-from .errors import InputError, user_stacklevel
+from .errors import ConfigError, InputError, user_stacklevel
 from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image
 from .progress import ProgressCallback
 from .tiling import TilingOptions
 
-__all__ = ["colorize_file", "BIG_PIXELS", "TIFF_TILE"]
+__all__ = ["colorize_file", "hints_for_file", "image_shape", "BIG_PIXELS", "TIFF_TILE"]
 
 #: TIFF planes with at least this many pixels are read lazily and written tile by tile
 #: (4096 x 4096: well below the 10,000 x 10,000 the issue calls big, because an
@@ -46,6 +50,8 @@ def colorize_file(
     model: Any,
     out_dir: str | Path,
     *,
+    hints: Any = None,
+    stack_smoothing: float = 0.0,
     options: TilingOptions | dict[str, Any] | None = None,
     save_lab: bool = False,
     normalize: str = "auto",
@@ -66,6 +72,13 @@ def colorize_file(
     model : Colorizer, model folder or built-in model name
     out_dir : path
         Folder for the outputs (created).
+    hints : Hints, HintPoints or CSV path, optional
+        Color hints over the image's (..., H, W) (see :func:`napari_colorize.api.colorize`;
+        :func:`hints_for_file` makes them from a CSV file or a marked image).  A Hints is dense
+        (12 bytes per pixel); for a huge image pass :class:`~napari_colorize.engine.HintPoints`.
+    stack_smoothing : float
+        Smoothing of ab along a stack where L does not change (see
+        :func:`napari_colorize.engine.colorize`); 0 is none.
     options : TilingOptions or dict, optional
         Tiling options; ``**tiling`` (``tile=512``, ...) are applied on top.  A big TIFF is
         always tiled (``tile="auto"`` when not given).
@@ -96,15 +109,26 @@ def colorize_file(
     model = resolve_model(model)
     is_tiff = path.suffix.lower() in TIFF_SUFFIXES
     norm = dict(normalize=normalize, percentiles=percentiles, limits=limits)
+    if isinstance(hints, (str, os.PathLike)):
+        hints = hints_for_file(path, csv=hints)
+    lab = dict(hints=hints, stack_smoothing=stack_smoothing)
     if is_tiff and _tiff_plane_pixels(path) >= (BIG_PIXELS if big_pixels is None else big_pixels):
         if not opts.tiled:
             opts = opts.replace(tile="auto")
         written, plan, shape, lims = _colorize_big_tiff(
-            path, model, out_dir, opts, save_lab=save_lab, progress=progress, **norm
+            path, model, out_dir, opts, save_lab=save_lab, progress=progress, **lab, **norm
         )
     else:
         written, plan, shape, lims = _colorize_in_memory(
-            path, model, out_dir, opts, save_lab=save_lab, is_tiff=is_tiff, progress=progress, **norm
+            path,
+            model,
+            out_dir,
+            opts,
+            save_lab=save_lab,
+            is_tiff=is_tiff,
+            progress=progress,
+            **lab,
+            **norm,
         )
     if tiles_json is not None:
         from .tiling import TilePlan
@@ -114,6 +138,67 @@ def colorize_file(
             json.dump({"image": str(path), "plan": plan.to_dict(), "limits": list(lims)}, f, indent=1)
         written.append(Path(tiles_json))
     return written
+
+
+def image_shape(path: str | Path) -> tuple[int, ...]:
+    """The gray (..., H, W) shape an image file is colorized at (a TIFF's header only; others are read).
+
+    A color image's channel axis is left out (it is reduced to its lightness).
+    """
+    path = Path(path)
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                shape = tuple(int(n) for n in tif.series[0].shape)
+        except Exception as e:  # noqa: BLE001 - any unreadable TIFF is the user's bad input
+            raise InputError(f"cannot read {path}: {e}") from None
+    else:
+        shape = tuple(read_image(path).shape)
+    if len(shape) >= 3 and shape[-1] in (3, 4):
+        shape = shape[:-1]
+    return shape
+
+
+def hints_for_file(
+    path: str | Path, *, csv: str | os.PathLike | None = None, marked: str | os.PathLike | None = None
+) -> Any:
+    """Color hints for the image file ``path``, from a CSV file or a marked image.
+
+    Parameters
+    ----------
+    path : path
+        The gray image (or stack) the hints are for.
+    csv : path, optional
+        A CSV file with the header ``y,x,r,g,b`` (optional ``radius``, and ``plane`` for a
+        stack), read with :meth:`Hints.from_csv <napari_colorize.hints.Hints.from_csv>`.
+    marked : path, optional
+        Levin et al.'s format: a color copy of the gray image ``path`` with some pixels
+        painted (:meth:`Hints.from_marked_image <napari_colorize.hints.Hints.from_marked_image>`).
+
+    Raises
+    ------
+    ConfigError
+        Neither or both of ``csv`` and ``marked``.
+    InputError
+        A bad CSV (header, value, a hint outside the image or on a plane the stack does not
+        have), a marked image of another size, or a marked image for a stack.
+    """
+    from .hints import Hints
+
+    if (csv is None) == (marked is None):
+        raise ConfigError("give hints as a CSV file or as a marked image (one of the two)")
+    path = Path(path)
+    if csv is not None:
+        return Hints.from_csv(csv, image_shape(path))
+    gray = read_image(path)
+    if (gray.ndim == 3 and gray.shape[-1] not in (3, 4)) or gray.ndim > 3:
+        raise InputError(f"{marked}: a marked image gives hints for one plane, but {path.name} is a stack")
+    try:
+        return Hints.from_marked_image(read_image(marked), gray)
+    except InputError as e:
+        raise InputError(f"{marked}: {e}") from None
 
 
 def _tiff_metadata(normalize: str, limits: tuple[float, float]) -> dict[str, Any]:
@@ -133,6 +218,8 @@ def _colorize_in_memory(
     save_lab: bool,
     is_tiff: bool,
     progress: ProgressCallback | None,
+    hints: Any,
+    stack_smoothing: float,
     normalize: str,
     percentiles: tuple[float, float],
     limits: tuple[float, float] | None,
@@ -148,7 +235,7 @@ def _colorize_in_memory(
         lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
         L = _gray2L_fast(image, lims)
     del image
-    res = engine.colorize(L, model, opts, progress=progress)
+    res = engine.colorize(L, model, opts, hints=hints, stack_smoothing=stack_smoothing, progress=progress)
     rgb8 = _rgb8(L, res.ab)
     meta = _tiff_metadata(normalize if limits is None else "limits", lims)
     written = []
@@ -270,6 +357,8 @@ def _colorize_big_tiff(
     *,
     save_lab: bool,
     progress: ProgressCallback | None,
+    hints: Any,
+    stack_smoothing: float,
     normalize: str,
     percentiles: tuple[float, float],
     limits: tuple[float, float] | None,
@@ -304,7 +393,7 @@ def _colorize_big_tiff(
     else:
         lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
         L = image.map_blocks(_gray2L_fast, lims, dtype=np.float32)
-    res = engine.colorize(L, model, opts, progress=progress)
+    res = engine.colorize(L, model, opts, hints=hints, stack_smoothing=stack_smoothing, progress=progress)
     ab = res.ab
     Lc = L.rechunk(ab.chunks[:-1])
 

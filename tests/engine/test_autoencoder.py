@@ -110,7 +110,7 @@ def test_trains_and_beats_gray_baseline(trained, chelsea_lab):
 def test_resize_inference_beats_gray(trained, chelsea_lab):
     lab = chelsea_lab
     m = AutoencoderColorizer(QUICK, inference="resize")
-    m._net, m._built_arch = trained._net, trained._built_arch  # same weights, other inference mode
+    m._adopt_net(trained)  # same weights, other inference mode
     ab = m.predict_ab(lab[..., 0])
     assert ab.shape == lab.shape[:2] + (2,) and ab.dtype == np.float32
     assert _mean_de(lab, ab) < 0.8 * _mean_de(lab, np.zeros_like(ab))
@@ -150,7 +150,7 @@ def test_resume_continues_from_saved_weights(trained, tmp_path):
     done = int(trained._ensure_net().optimizer.iterations.numpy())
     assert done > 0 and int(resumed._ensure_net().optimizer.iterations.numpy()) == done + 3
     saved = AutoencoderColorizer.load(out)
-    assert saved.info["epochs_trained"] == QUICK["epochs"] + 1
+    assert saved.info["epochs_done"] == QUICK["epochs"] + 1
     # architecture keys cannot change on resume
     saved.config = saved.config.replace(width=8)
     with pytest.raises(ConfigError, match="architecture"):

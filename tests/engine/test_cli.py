@@ -213,3 +213,70 @@ def test_normalize_records_limits_in_the_tiff(tmp_path, lookup_model, coffee):
         meta = tif.shaped_metadata[0]
     assert meta["normalize"] == "percentile"
     assert meta["limits"] == [float(g12.min()), float(g12.max())]
+
+
+@pytest.fixture
+def hints_files(tmp_path):
+    """A 40 x 50 gray PNG, a 3-plane TIFF stack and hint files, good and bad."""
+    gray = np.tile(np.linspace(30, 220, 50, dtype=np.uint8), (40, 1))
+    iio.imwrite(tmp_path / "gray.png", gray)
+    iio.imwrite(tmp_path / "gray2.png", gray)
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([gray] * 3), photometric="minisblack")
+    files = {
+        "good.csv": "y,x,r,g,b\n5,5,200,30,30\n",
+        "header.csv": "row,col,r,g,b\n5,5,200,30,30\n",
+        "text.csv": "y,x,r,g,b\n5,five,200,30,30\n",
+        "range.csv": "y,x,r,g,b\n5,5,300,30,30\n",
+        "outside.csv": "y,x,r,g,b\n45,5,200,30,30\n",
+        "plane.csv": "plane,y,x,r,g,b\n3,5,5,200,30,30\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    marked = np.repeat(gray[..., None], 3, axis=-1)
+    iio.imwrite(tmp_path / "small_marked.png", marked[:30])
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "inputs,flag,hints,msg",
+    [
+        (["gray.png"], "--hints", "header.csv", "header"),
+        (["gray.png"], "--hints", "text.csv", "not a number"),
+        (["gray.png"], "--hints", "range.csv", "out of range"),
+        (["gray.png"], "--hints", "outside.csv", "outside the image"),
+        (["stack.tif"], "--hints", "plane.csv", "3 planes"),
+        (["gray.png"], "--hints", "missing.csv", "no such hints file"),
+        (["gray.png"], "--hints-image", "small_marked.png", "differ in size"),
+        (["gray.png", "gray2.png"], "--hints", "good.csv", "single input"),
+    ],
+)
+def test_bad_hints_are_one_line_errors_before_tensorflow(hints_files, inputs, flag, hints, msg):
+    d = hints_files
+    argv = ["colorize", *[str(d / f) for f in inputs], "--model", "propagate", flag, str(d / hints)]
+    r = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv, "--out-dir", str(d / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, r.stderr
+    assert not (d / "out").exists() or not any((d / "out").iterdir())
+
+
+def test_hints_and_hints_image_exclude_each_other(hints_files, capsys):
+    d = hints_files
+    argv = ["colorize", str(d / "gray.png"), "--model", "propagate", "--out-dir", str(d / "o")]
+    assert main([*argv, "--hints", str(d / "good.csv"), "--hints-image", str(d / "small_marked.png")]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_stack_smoothing_on_the_command_line(hints_files, capsys):
+    d = hints_files
+    argv = ["colorize", str(d / "stack.tif"), "--model", "propagate", "--out-dir", str(d / "o")]
+    assert main([*argv, "--stack-smoothing", "-1"]) == 2
+    assert "stack_smoothing" in capsys.readouterr().err
+    csv = d / "stack.csv"
+    csv.write_text("plane,y,x,r,g,b\n0,5,5,200,30,30\n")
+    assert main([*argv, "--stack-smoothing", "2", "--hints", str(csv)]) == 0
+    assert tifffile.imread(d / "o" / "stack_rgb.tif").shape == (3, 40, 50, 3)

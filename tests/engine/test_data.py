@@ -50,14 +50,14 @@ def test_make_dataset_yields_L_ab_crops_that_match_the_image(coffee):
     assert L.shape[1:] == (32, 32, 1) and ab.shape[1:] == (32, 32, 2)
     lab = rgb2lab(coffee)
     # every crop is a real window of the image's Lab
-    L0 = L[0, ..., 0].numpy()
+    L0 = L[0, ..., 0]
     found = False
     for y in range(coffee.shape[0] - 31):
         row = lab[y : y + 32, :, 0]
         for x in range(coffee.shape[1] - 31):
             if abs(row[0, x] - L0[0, 0]) < 1e-4 and np.allclose(row[:, x : x + 32], L0, atol=1e-4):
                 found = True
-                np.testing.assert_allclose(lab[y : y + 32, x : x + 32, 1:], ab[0].numpy(), atol=1e-4)
+                np.testing.assert_allclose(lab[y : y + 32, x : x + 32, 1:], ab[0], atol=1e-4)
                 break
         if found:
             break
@@ -77,6 +77,6 @@ def test_make_dataset_resize_small_images_and_validation(coffee):
     )
     for L, ab in train.take(1):
         assert L.shape[1:] == (24, 24, 1) and ab.shape[1:] == (24, 24, 2)
-        assert 0 <= float(L.numpy().min()) and float(L.numpy().max()) <= 100
+        assert 0 <= float(L.min()) and float(L.max()) <= 100
     assert val is not None
     assert sum(1 for _ in val) >= 1

@@ -99,8 +99,8 @@ def lite_model():
 @pytest.mark.parametrize("shape", [(256, 256), (61, 90), (300, 203)])
 def test_predict_shapes_dtype(lite_model, inference, shape):
     m = ECCV16Colorizer(width=0.25, inference=inference)
-    m._net = lite_model.keras_model  # share the random network
-    m._net_width = 0.25
+    assert lite_model.keras_model is not None  # built
+    m._adopt_net(lite_model)  # share the random network
     L = np.random.default_rng(0).uniform(0, 100, shape).astype(np.float32)
     ab = m.predict_ab(L)
     assert ab.shape == shape + (2,) and ab.dtype == np.float32 and np.all(np.isfinite(ab))

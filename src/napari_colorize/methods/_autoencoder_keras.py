@@ -2,7 +2,8 @@
 
 Private: imported lazily by :mod:`napari_colorize.methods.autoencoder` and
 :mod:`napari_colorize.methods.vgg_autoencoder`, never at package import
-(the napari process must not import TensorFlow).
+(the napari process must not import TensorFlow).  Written in ``keras`` and
+``keras.ops`` only: the networks run on every Keras backend.
 
 Both networks take raw lightness ``L`` (B, H, W, 1) in 0..100 and return
 ``tanh`` outputs (B, H, W, 2), i.e. ``ab / ab_scale``.  The input
@@ -12,6 +13,7 @@ saved ``model.weights.h5`` plus the config fully defines the predictions.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from ..color import L2norm
 from ..errors import ConfigError
 
 __all__ = [
@@ -29,6 +32,12 @@ __all__ = [
     "build_vgg_autoencoder",
     "load_encoder_weights",
 ]
+
+#: :func:`napari_colorize.color.L2norm`'s defaults (the network normalises L itself)
+_L_CENTER, _L_SCALE = (
+    inspect.signature(L2norm).parameters["center"].default,
+    inspect.signature(L2norm).parameters["scale"].default,
+)
 
 #: ImageNet BGR means subtracted by ``keras.applications.vgg16.preprocess_input`` (caffe mode)
 _VGG_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -56,11 +65,9 @@ class LNorm(layers.Layer):
         self.mode = mode
 
     def call(self, L: Any) -> Any:
-        if self.mode == "center":
-            return (L - 50.0) / 100.0
-        if self.mode == "center3":
-            x = (L - 50.0) / 100.0
-            return ops.concatenate([x, x, x], axis=-1)
+        if self.mode in ("center", "center3"):
+            x = (L - _L_CENTER) / _L_SCALE  # napari_colorize.color.L2norm, on tensors
+            return x if self.mode == "center" else ops.concatenate([x, x, x], axis=-1)
         x = L * (255.0 / 100.0)
         x = ops.concatenate([x, x, x], axis=-1)
         return keras.applications.vgg16.preprocess_input(x)
@@ -74,10 +81,11 @@ class LNorm(layers.Layer):
 
 
 class BilinearUpSampling2D(layers.UpSampling2D):
-    """Bilinear ``UpSampling2D`` that also works on unknown (None) spatial sizes in graph mode.
+    """Bilinear ``UpSampling2D`` that also works on unknown (None) spatial sizes.
 
     Keras' own bilinear path branches on static shapes and fails when a
-    training function is retraced with relaxed shapes.
+    TensorFlow function is traced with unknown sizes; this one asks the backend
+    seam (:func:`._backend.resize_bilinear`) for the sizes it can compute.
     """
 
     def __init__(self, size: int = 2, **kwargs: Any) -> None:
@@ -85,11 +93,10 @@ class BilinearUpSampling2D(layers.UpSampling2D):
         super().__init__(size, interpolation="bilinear", **kwargs)
 
     def call(self, inputs: Any) -> Any:
-        import tensorflow as tf
+        from ._backend import upsample_bilinear
 
-        s = tf.shape(inputs)
         fy, fx = self.size
-        return tf.image.resize(inputs, (s[1] * fy, s[2] * fx), method="bilinear")
+        return upsample_bilinear(inputs, int(fy), int(fx))
 
 
 def build_from_spec(x: Any, spec: Sequence[tuple], *, prefix: str) -> Any:

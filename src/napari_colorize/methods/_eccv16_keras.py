@@ -1,7 +1,8 @@
 """Keras 3 layers of the ECCV16 colorization network (Zhang et al., 2016).
 
 Imported lazily by :mod:`napari_colorize.methods.eccv16` (this module imports
-Keras and TensorFlow).  The layout follows the authors' PyTorch port
+Keras), written in ``keras`` and ``keras.ops``: it runs on every Keras
+backend.  The layout follows the authors' PyTorch port
 (``richzhang/colorization``, ``colorizers/eccv16.py``) layer for layer, so
 that their weights load one to one:
 
@@ -28,8 +29,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
+
+from ._backend import inference_function
 
 #: (block, channels, [(kind, stride, dilation), ...], batchnorm)
 BLOCKS: list[tuple[str, int, list[tuple[str, int, int]], bool]] = [
@@ -134,44 +136,34 @@ class AnnealedMean(layers.Layer):
         self.built = True
 
     def call(self, logits: Any, temperature: Any = 1.0) -> Any:
-        p = tf.nn.softmax(logits / temperature, axis=-1)
+        p = ops.softmax(logits / temperature, axis=-1)
         return self.model_out(p) * self.ab_scale
 
 
 class Predictor:
-    """Compiled inference: normalised L -> ab in Lab units at a given size."""
+    """Compiled inference at temperature ``T``: normalised L -> ab in Lab units at a given size."""
 
-    def __init__(self, trunk: keras.Model, bins: np.ndarray, ab_scale: float) -> None:
+    def __init__(self, trunk: keras.Model, bins: np.ndarray, ab_scale: float, *, T: float) -> None:
         self.trunk = trunk
+        self.T = float(T)
         self.decode = AnnealedMean(bins, ab_scale, name="annealed_mean")
         self.decode.build((None, None, None, len(bins)))
-
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None, None, None, 1], tf.float32),
-                tf.TensorSpec([2], tf.int32),
-                tf.TensorSpec([], tf.float32),
-            ]
+        self._run = inference_function(
+            lambda x: self.decode(self.trunk(x, training=False), temperature=self.T)
         )
-        def run(x: tf.Tensor, size: tf.Tensor, T: tf.Tensor) -> tf.Tensor:
-            logits = self.trunk(x, training=False)
-            ab = self.decode(logits, temperature=T)
-            # bilinear with half-pixel centres == PyTorch align_corners=False
-            return tf.image.resize(ab, size, method="bilinear")
 
-        self._run = run
-
-    def __call__(self, x: np.ndarray, size: tuple[int, int], T: float) -> np.ndarray:
-        return self._run(
-            tf.convert_to_tensor(x, tf.float32), tf.constant(size, tf.int32), tf.constant(T, tf.float32)
-        ).numpy()
+    def __call__(self, x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        ab = self._run(np.asarray(x, np.float32))
+        # bilinear with half-pixel centres == PyTorch align_corners=False
+        return ops.convert_to_numpy(
+            ops.image.resize(ab, tuple(int(v) for v in size), interpolation="bilinear")
+        )
 
 
 def resize_L(L: np.ndarray, size: int) -> np.ndarray:
     """Resize a batch of L (N, H, W, 1) to (N, size, size, 1), bilinear with antialiasing."""
-    return tf.image.resize(
-        tf.convert_to_tensor(L, tf.float32), (size, size), method="bilinear", antialias=True
-    ).numpy()
+    x = np.asarray(L, np.float32)
+    return ops.convert_to_numpy(ops.image.resize(x, (size, size), interpolation="bilinear", antialias=True))
 
 
 def make_loss(bins: np.ndarray, weights: np.ndarray | None, *, k: int, sigma: float) -> Any:
@@ -183,24 +175,24 @@ def make_loss(bins: np.ndarray, weights: np.ndarray | None, *, k: int, sigma: fl
     weighted by the rebalancing weight of its nearest bin (when ``weights``
     is given).
     """
-    c = tf.constant(np.asarray(bins, np.float32))  # (Q, 2)
-    c2 = tf.reduce_sum(c * c, axis=-1)
-    w = None if weights is None else tf.constant(np.asarray(weights, np.float32))
+    c = np.asarray(bins, np.float32)  # (Q, 2)
+    c2 = (c * c).sum(-1)
+    w = None if weights is None else np.asarray(weights, np.float32)
     inv2s2 = 1.0 / (2.0 * float(sigma) ** 2)
 
-    def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        ab = tf.nn.avg_pool2d(tf.cast(y_true, tf.float32), OUTPUT_STRIDE, OUTPUT_STRIDE, "VALID")
-        d2 = tf.reduce_sum(ab * ab, -1, keepdims=True) - 2.0 * tf.tensordot(ab, c, [[-1], [1]]) + c2
-        d2 = tf.maximum(d2, 0.0)
-        kth = -tf.math.top_k(-d2, k=k).values  # ascending distances
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        ab = ops.average_pool(ops.cast(y_true, "float32"), OUTPUT_STRIDE, OUTPUT_STRIDE, padding="valid")
+        d2 = ops.sum(ab * ab, axis=-1, keepdims=True) - 2.0 * ops.tensordot(ab, c, [[3], [1]]) + c2
+        d2 = ops.maximum(d2, 0.0)
+        kth = -ops.top_k(-d2, k=k, sorted=True)[0]  # ascending distances
         dmin, dk = kth[..., :1], kth[..., -1:]
-        g = tf.exp(-(d2 - dmin) * inv2s2) * tf.cast(d2 <= dk, tf.float32)
-        target = tf.stop_gradient(g / tf.reduce_sum(g, -1, keepdims=True))
-        logp = tf.nn.log_softmax(tf.cast(y_pred, tf.float32), axis=-1)
-        ce = -tf.reduce_sum(target * logp, axis=-1)
+        g = ops.exp(-(d2 - dmin) * inv2s2) * ops.cast(d2 <= dk, "float32")
+        target = ops.stop_gradient(g / ops.sum(g, axis=-1, keepdims=True))
+        logp = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        ce = -ops.sum(target * logp, axis=-1)
         if w is not None:
-            ce = ce * tf.gather(w, tf.argmin(d2, axis=-1))
-        return tf.reduce_mean(ce, axis=[1, 2])
+            ce = ce * ops.take(w, ops.argmin(d2, axis=-1), axis=0)
+        return ops.mean(ce, axis=[1, 2])
 
     return loss
 

@@ -1,4 +1,4 @@
-"""Keras code of the ``window`` method (imported lazily: it imports TensorFlow).
+"""Keras code of the ``window`` method (imported lazily: it imports Keras).
 
 Two networks share one set of weights:
 
@@ -12,6 +12,8 @@ Two networks share one set of weights:
   row-major order), and every later Dense a 1x1 Conv2D.  The output at a
   pixel is then exactly the window model's output on the window centred
   there.
+
+Written in ``keras`` and ``keras.ops``: it runs on every Keras backend.
 """
 
 from __future__ import annotations
@@ -22,12 +24,22 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from ..color import L2norm
+from ..data import cycle
+from ._backend import inference_function
 from .window import WindowConfig, pad_reflect, window_batches
 
-__all__ = ["build_window_model", "build_conv_model", "ConvPredictor", "train", "per_pixel_loop"]
+__all__ = [
+    "build_window_model",
+    "build_conv_model",
+    "ConvPredictor",
+    "window_streams",
+    "loss",
+    "metrics",
+    "per_pixel_loop",
+]
 
 #: activations of intermediate tensors of the conv model kept below this many bytes per call
 _CALL_BYTES = 1 << 28
@@ -38,9 +50,8 @@ def _mlp_activation(i: int, n: int) -> str:
     return "relu" if i == n - 1 else "sigmoid"
 
 
-def build_window_model(cfg: WindowConfig, *, seed: int = 0) -> keras.Model:
+def build_window_model(cfg: WindowConfig) -> keras.Model:
     """The per-window classifier (Keras functional model)."""
-    keras.utils.set_random_seed(int(seed))
     z = cfg.window
     inp = keras.Input((z, z, 1), name="window")
     x = inp
@@ -106,32 +117,23 @@ class ConvPredictor:
         widest = max(int(lyr.filters) for lyr in self.model.layers if isinstance(lyr, keras.layers.Conv2D))
         widest = max(widest, cfg.n_colors)
         self.max_px = max(4096, _CALL_BYTES // (4 * widest * 2))
-        from .keras_utils import quiet_per_model_retracing
-
-        quiet_per_model_retracing()
-        pal = tf.constant(np.asarray(palette, np.float32))
+        pal = ops.convert_to_tensor(np.asarray(palette, np.float32))
         model = self.model
         T = float(cfg.temperature)
         mode = cfg.decode == "mode"
 
-        @tf.function(
-            input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)], reduce_retracing=True
-        )
-        def decode(x: tf.Tensor) -> tf.Tensor:
+        def decode(x: Any) -> Any:
             logits = model(x, training=False)
             if mode:
-                return tf.gather(pal, tf.argmax(logits, axis=-1))
-            p = tf.nn.softmax(logits / T, axis=-1)
-            return tf.einsum("nhwk,kc->nhwc", p, pal)
+                return ops.take(pal, ops.argmax(logits, axis=-1), axis=0)
+            p = ops.softmax(logits / T, axis=-1)
+            return ops.einsum("nhwk,kc->nhwc", p, pal)
 
-        @tf.function(
-            input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)], reduce_retracing=True
-        )
-        def probs(x: tf.Tensor) -> tf.Tensor:
-            return tf.nn.softmax(model(x, training=False), axis=-1)
+        def probs(x: Any) -> Any:
+            return ops.softmax(model(x, training=False), axis=-1)
 
-        self._decode = decode
-        self._probs = probs
+        self._decode = inference_function(decode)
+        self._probs = inference_function(probs)
 
     def _run(self, fn: Any, L: np.ndarray, channels: int) -> np.ndarray:
         r = self.r
@@ -139,13 +141,13 @@ class ConvPredictor:
         xp = pad_reflect(L2norm(L), r)[..., None]
         out = np.empty((n, h, w, channels), np.float32)
         if n * h * w <= self.max_px:
-            out[:] = fn(tf.constant(xp)).numpy()
+            out[:] = fn(xp)
             return out
         rows = max(1, self.max_px // w)
         for i in range(n):
             for y0 in range(0, h, rows):
                 y1 = min(h, y0 + rows)
-                out[i, y0:y1] = fn(tf.constant(xp[i : i + 1, y0 : y1 + 2 * r])).numpy()[0]
+                out[i, y0:y1] = fn(xp[i : i + 1, y0 : y1 + 2 * r])[0]
         return out
 
     def __call__(self, L: np.ndarray) -> np.ndarray:
@@ -156,74 +158,41 @@ class ConvPredictor:
         return self._run(self._probs, L, self.cfg.n_colors)
 
 
-def train(
-    model: keras.Model,
-    palette: np.ndarray,
-    train_src: Sequence[Any],
-    val_src: Sequence[Any],
-    cfg: WindowConfig,
-    *,
-    epochs: int,
-    initial_epoch: int = 0,
-    callbacks: Sequence[Any] = (),
-    verbose: int = 0,
-    seed: int = 0,
-    optimizer_state: Any = None,
-) -> dict[str, list[float]]:
-    """Train (or continue training) the window model on streamed random windows.
+def window_streams(
+    palette: np.ndarray, train_src: Sequence[Any], val_src: Sequence[Any], cfg: WindowConfig, *, seed: int
+) -> tuple[Any, Any, int, int | None]:
+    """Training batches (an endless generator), validation batches (a fixed set, repeated) and their steps."""
+    bs = cfg.batch_size
 
-    ``optimizer_state`` (from a model folder) is loaded into the optimizer when it fits.
-    """
-    z, n, bs = cfg.window, cfg.n_colors, cfg.batch_size
-    spec = (tf.TensorSpec((None, z, z, 1), tf.float32), tf.TensorSpec((None, n), tf.float32))
-
-    def stream(src: Sequence[Any], s: int, flip: bool, per_epoch: int) -> tf.data.Dataset:
-        def gen() -> Any:
-            return window_batches(
-                src,
-                palette,
-                window=z,
-                batch_size=bs,
-                samples_per_epoch=per_epoch,
-                soft_sigma=cfg.soft_sigma,
-                flip=flip,
-                seed=s,
-            )
-
-        return tf.data.Dataset.from_generator(gen, output_signature=spec)
+    def stream(src: Sequence[Any], s: int, flip: bool, per_epoch: int) -> Any:
+        return window_batches(
+            src,
+            palette,
+            window=cfg.window,
+            batch_size=bs,
+            samples_per_epoch=per_epoch,
+            soft_sigma=cfg.soft_sigma,
+            flip=flip,
+            seed=s,
+        )
 
     steps = max(1, math.ceil(cfg.samples_per_epoch / bs))
-    ds = stream(train_src, seed, cfg.flip, cfg.samples_per_epoch).prefetch(4)
-    val = None
-    val_steps = None
-    if val_src and cfg.val_split > 0:
-        n_val = max(bs, int(cfg.samples_per_epoch * cfg.val_split))
-        val_steps = max(1, math.ceil(n_val / bs))
-        val = stream(val_src, seed + 1, False, n_val).take(val_steps).cache()
-    if getattr(model, "optimizer", None) is None:
-        from .keras_utils import distribution_scope
+    train = stream(train_src, seed, cfg.flip, cfg.samples_per_epoch)
+    if not (val_src and cfg.val_split > 0):
+        return train, None, steps, None
+    n_val = max(bs, int(cfg.samples_per_epoch * cfg.val_split))
+    val_steps = max(1, math.ceil(n_val / bs))
+    fixed = [b for _, b in zip(range(val_steps), stream(val_src, seed + 1, False, n_val))]
+    return train, cycle(fixed), steps, val_steps
 
-        with distribution_scope(cfg.distribute):
-            model.compile(
-                optimizer=keras.optimizers.Adam(cfg.learning_rate),
-                loss=keras.losses.CategoricalCrossentropy(),
-                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-            )
-    from .keras_utils import restore_optimizer_state
 
-    restore_optimizer_state(model, optimizer_state, cfg.distribute)
-    hist = model.fit(
-        ds,
-        steps_per_epoch=steps,
-        epochs=initial_epoch + epochs,
-        initial_epoch=initial_epoch,
-        validation_data=val,
-        validation_steps=val_steps,
-        callbacks=list(callbacks),
-        verbose=verbose,
-        shuffle=False,  # the stream is random already
-    )
-    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+def loss() -> Any:
+    """Cross-entropy against the (one-hot or soft) palette targets."""
+    return keras.losses.CategoricalCrossentropy()
+
+
+def metrics() -> list[Any]:
+    return [keras.metrics.CategoricalAccuracy(name="accuracy")]
 
 
 def per_pixel_loop(
@@ -236,8 +205,7 @@ def per_pixel_loop(
     out = np.empty((h, w, 2), np.float32)
     for y in range(h):
         for x in range(w):
-            p = window_model(xp[None, y : y + cfg.window, x : x + cfg.window, None], training=False).numpy()[
-                0
-            ]
+            win = xp[None, y : y + cfg.window, x : x + cfg.window, None]
+            p = ops.convert_to_numpy(window_model(win, training=False))[0]
             out[y, x] = palette[p.argmax()] if cfg.decode == "mode" else p @ palette
     return out

@@ -27,7 +27,7 @@ Training uses :func:`napari_colorize.data.make_dataset`: random crops of
 when the two differ, horizontal flips, and a validation split by image (a
 single image validates on other random crops of itself).
 
-This module does not import TensorFlow; the Keras code is in
+This module does not import Keras; the networks are in
 :mod:`._autoencoder_keras`, imported when a network is built.
 """
 
@@ -41,9 +41,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from ..color import ab2norm
 from ..config import TrainConfig
 from ..errors import ConfigError, ModelFolderError
-from .base import Colorizer, check_L
+from .keras_base import KerasColorizer
 
 __all__ = ["AutoencoderConfig", "AutoencoderColorizer", "autoencoder_spec", "spec_receptive_field"]
 
@@ -91,10 +92,6 @@ class KerasAEConfig(TrainConfig):
         """Total downsampling of the network."""
         return 1
 
-    def arch_key(self) -> tuple:
-        """The values that define the network's weights (these cannot change on resume)."""
-        return ()
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AutoencoderConfig(KerasAEConfig):
@@ -117,9 +114,6 @@ class AutoencoderConfig(KerasAEConfig):
 
     def block_size(self) -> int:
         return 2**self.depth
-
-    def arch_key(self) -> tuple:
-        return (self.width, self.depth)
 
 
 def autoencoder_spec(width: int, depth: int) -> list[tuple]:
@@ -164,19 +158,13 @@ def spec_receptive_field(spec: Sequence[tuple]) -> int:
     return int(math.ceil(r))
 
 
-class AutoencoderColorizer(Colorizer):
+class AutoencoderColorizer(KerasColorizer):
     """Plain convolutional encoder-decoder colorizer (see the module docstring)."""
 
     name: ClassVar[str] = "autoencoder"
     Config: ClassVar[type[AutoencoderConfig]] = AutoencoderConfig
+    structural_fields: ClassVar[tuple[str, ...]] = ("width", "depth")
     config: KerasAEConfig
-
-    def __init__(self, config: Any = None, **overrides: Any) -> None:
-        super().__init__(config, **overrides)
-        self._net: Any = None
-        self._built_arch: tuple | None = None
-        self._compiled_lr: float | None = None
-        self.history: dict[str, list[float]] = {}
 
     # -- network -----------------------------------------------------------
     def _spec(self) -> list[tuple]:
@@ -184,29 +172,12 @@ class AutoencoderColorizer(Colorizer):
         return autoencoder_spec(self.config.width, self.config.depth)
 
     def _build_net(self, *, for_loading: bool = False) -> Any:
-        """Build a fresh Keras network for the current config."""
         from ._autoencoder_keras import build_autoencoder
 
         return build_autoencoder(self._spec())
 
-    def _ensure_net(self, *, for_loading: bool = False) -> Any:
-        arch = self.config.arch_key()
-        if self._net is not None:
-            if arch != self._built_arch:
-                raise ConfigError(
-                    f"{self.name}: the network was built with {self._built_arch}, the config now asks for {arch}; "
-                    "architecture keys cannot change on an existing model (train a new one)"
-                )
-            return self._net
-        import keras
-
-        from .keras_utils import distribution_scope
-
-        keras.utils.set_random_seed(int(self.config.seed))
-        with distribution_scope(self.config.distribute):
-            self._net = self._build_net(for_loading=for_loading)
-        self._built_arch = arch
-        return self._net
+    def _reset_inference(self) -> None:
+        self._forward_fn: Any = None
 
     # -- tiling properties -------------------------------------------------
     @property
@@ -278,11 +249,6 @@ class AutoencoderColorizer(Colorizer):
         if n_epochs < 1 or steps < 1:
             raise ConfigError(f"epochs and steps_per_epoch must be >= 1, got {n_epochs} and {steps}")
         net = self._ensure_net()
-
-        import keras
-        import tensorflow as tf
-
-        fits = int(self.info.get("fits", 0))
         train_ds, val_ds = make_dataset(
             data,
             crop_size=cfg.crop_size,
@@ -291,56 +257,38 @@ class AutoencoderColorizer(Colorizer):
             crops_per_image=max(_CROPS_PER_IMAGE, cfg.batch_size),
             resize=cfg.input_size if cfg.input_size != cfg.crop_size else None,
             flip=True,
-            seed=cfg.seed + 7919 * fits,
+            seed=self._fit_seed(),
             repeat=True,
         )
         scale = float(cfg.ab_scale)
 
-        def norm(L: Any, ab: Any) -> tuple[Any, Any]:
-            return L, tf.clip_by_value(ab / scale, -1.0, 1.0)
+        def norm(batches: Any) -> Any:
+            for L, ab in batches:
+                yield L, np.clip(ab2norm(ab, ab_scale=scale), -1.0, 1.0)
 
-        train_ds = train_ds.map(norm)
-        val_steps = None
-        if val_ds is not None:
-            val_ds = val_ds.map(norm)
-            val_steps = max(1, int(round(steps * cfg.val_split)))
-        if self._compiled_lr != cfg.learning_rate:
-            from .keras_utils import distribution_scope
-
-            with distribution_scope(cfg.distribute):
-                net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
-            self._compiled_lr = cfg.learning_rate
-        from .keras_utils import restore_optimizer_state
-
-        restore_optimizer_state(net, self._take_optimizer_state(), cfg.distribute)
-        hist = net.fit(
-            train_ds,
+        self._compile(net, loss="mse", key=self._trainable_key())
+        history = self._fit_net(
+            net,
+            norm(train_ds),
             epochs=n_epochs,
             steps_per_epoch=steps,
-            validation_data=val_ds,
-            validation_steps=val_steps,
-            callbacks=list(callbacks or []),
-            shuffle=False,  # the dataset shuffles its crops itself
-            verbose=0,
+            validation=None if val_ds is None else norm(val_ds),
+            validation_steps=None if val_ds is None else max(1, int(round(steps * cfg.val_split))),
+            callbacks=callbacks,
         )
-        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         done = len(history.get("loss", []))
-        self.trained = self.trained or done > 0
-        self.info["fits"] = fits + 1
-        self.info["epochs_trained"] = int(self.info.get("epochs_trained", 0)) + done
         self.info["samples_seen"] = int(self.info.get("samples_seen", 0)) + done * steps * cfg.batch_size
-        self.history = history
         return history
 
-    # -- prediction --------------------------------------------------------
-    def predict_ab(self, L: np.ndarray) -> np.ndarray:
-        """Predict ab (H, W, 2) float32 in Lab units from L (H, W) in 0..100."""
-        L = check_L(L)
-        return self.predict_ab_batch(L[None])[0]
+    def _trainable_key(self) -> Any:
+        """What the compiled training step depends on besides the learning rate."""
+        return "all"
 
-    def predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
-        """Predict a batch: L (N, H, W) in 0..100 to ab (N, H, W, 2) float32, Lab units."""
-        L = check_L(L, ndim=3)
+    # -- prediction --------------------------------------------------------
+    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        return self._predict_ab_batch(L[None])[0]
+
+    def _predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
         net = self._ensure_net()
         if self.config.inference == "native":
             out = self._predict_native(net, L)
@@ -352,30 +300,15 @@ class AutoencoderColorizer(Colorizer):
         """Forward (N, h, w) L in chunks bounded by ``_PREDICT_PIXELS``."""
         n, h, w = x.shape
         chunk = max(1, _PREDICT_PIXELS // (h * w))
-        forward = self._forward(net)
+        if getattr(self, "_forward_fn", None) is None:
+            from ._backend import inference_function
+
+            self._forward_fn = inference_function(lambda t: net(t, training=False))
         outs = []
         for i in range(0, n, chunk):
             xi = np.ascontiguousarray(x[i : i + chunk, ..., None], dtype=np.float32)
-            outs.append(np.asarray(forward(xi), dtype=np.float32))
+            outs.append(np.asarray(self._forward_fn(xi), dtype=np.float32))
         return np.concatenate(outs, axis=0)
-
-    def _forward(self, net: Any) -> Any:
-        """``net(x, training=False)`` as one compiled graph for any batch and size (built once per net)."""
-        cached = getattr(self, "_forward_fn", None)
-        if cached is None or cached[0] is not net:
-            import tensorflow as tf
-
-            from .keras_utils import quiet_per_model_retracing
-
-            quiet_per_model_retracing()
-
-            fn = tf.function(
-                lambda x: net(x, training=False),
-                reduce_retracing=True,
-                input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)],
-            )
-            self._forward_fn = cached = (net, fn)
-        return cached[1]
 
     def _predict_native(self, net: Any, L: np.ndarray) -> np.ndarray:
         b = self.config.block_size()
@@ -393,22 +326,21 @@ class AutoencoderColorizer(Colorizer):
         return y[:, py // 2 : py // 2 + h, px // 2 : px // 2 + w]
 
     def _predict_resize(self, net: Any, L: np.ndarray) -> np.ndarray:
-        import tensorflow as tf
+        from keras import ops
 
         s = int(self.config.input_size)
         n, h, w = L.shape
-        small = tf.image.resize(L[..., None], (s, s), method="bilinear", antialias=True).numpy()[..., 0]
+        small = ops.convert_to_numpy(
+            ops.image.resize(L[..., None], (s, s), interpolation="bilinear", antialias=True)
+        )[..., 0]
         y = self._run(net, np.clip(small, 0, 100).astype(np.float32))
         if (h, w) != (s, s):
-            y = tf.image.resize(y, (h, w), method="bilinear").numpy()
+            y = ops.convert_to_numpy(ops.image.resize(y, (h, w), interpolation="bilinear"))
         return y.astype(np.float32)
 
     # -- model folders -----------------------------------------------------
     def _save_weights(self, folder: Path) -> None:
         self._ensure_net().save_weights(str(Path(folder) / WEIGHTS_FILE))
-
-    def _trainable_net(self) -> Any:
-        return self._net
 
     def _load_weights(self, folder: Path) -> None:
         f = Path(folder) / WEIGHTS_FILE
@@ -416,4 +348,5 @@ class AutoencoderColorizer(Colorizer):
             raise ModelFolderError(f"{folder} has no {WEIGHTS_FILE}")
         net = self._ensure_net(for_loading=True)
         net.load_weights(str(f))
-        self._compiled_lr = None
+        self._compiled_key = None
+        self._reset_inference()

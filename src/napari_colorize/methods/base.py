@@ -4,8 +4,11 @@ A method is a :class:`Colorizer` subclass with a :class:`~napari_colorize.config
 subclass.  Its contract:
 
 - ``fit(data, *, epochs=None, callbacks=None)`` learns from color images;
-- ``predict_ab(L)`` maps a float32 (H, W) L (0..100) to float32 (H, W, 2) ab
-  in Lab units, at the same resolution;
+- ``predict_ab(L, *, hints=None)`` maps a float32 (H, W) L (0..100) to
+  float32 (H, W, 2) ab in Lab units, at the same resolution.  It validates L
+  and calls the method's ``_predict_ab``; color hints go to the method itself
+  when it takes them natively (``native_hints``), and are otherwise fused
+  with its prediction by :func:`napari_colorize.hints.fuse_hints`;
 - ``save(path)`` writes a model folder (``config.json`` plus weights),
   atomically; :func:`load_model` reads one back and refuses a folder of
   another method, a newer package version or a corrupt file.
@@ -15,6 +18,7 @@ This module must not import TensorFlow: method modules import it lazily.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from abc import ABC, abstractmethod
@@ -28,7 +32,6 @@ from .._version import __version__
 from ..config import Config
 from ..errors import ConfigError, InputError, ModelFolderError
 from ..io import atomic_dir, jsonable
-from .keras_utils import load_optimizer_state, save_optimizer_state
 
 __all__ = ["Colorizer", "FORMAT_VERSION", "read_model_info", "check_L"]
 
@@ -95,11 +98,24 @@ def read_model_info(path: str | os.PathLike) -> dict[str, Any]:
     return info
 
 
+def _has_hints(hints: Any) -> bool:
+    return hints is not None and bool(np.any(np.asarray(hints.mask)))
+
+
+def _hints_plane(hints: Any, i: int) -> Any:
+    """Plane ``i`` of batch hints (same type, ``ab`` and ``mask`` sliced)."""
+    ab, mask = np.asarray(hints.ab)[i], np.asarray(hints.mask)[i]
+    if dataclasses.is_dataclass(hints):
+        return dataclasses.replace(hints, ab=ab, mask=mask)
+    return type(hints)(ab, mask)
+
+
 class Colorizer(ABC):
     """Base class of every colorization method.
 
     Subclasses set ``name`` and ``Config`` and implement :meth:`fit`,
-    :meth:`predict_ab`, :meth:`_save_weights` and :meth:`_load_weights`.
+    :meth:`_predict_ab`, :meth:`_save_weights` and :meth:`_load_weights`
+    (neural methods extend :class:`~napari_colorize.methods.keras_base.KerasColorizer`).
 
     Class attributes used by the tiling engine:
 
@@ -111,6 +127,12 @@ class Colorizer(ABC):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[Config]] = Config
+    #: whether ``_predict_ab`` takes color hints itself (else they are fused with its prediction)
+    native_hints: ClassVar[bool] = False
+    #: predicts a whole stack (T, H, W) in one call (e.g. affinities along the stack axis)
+    stack_aware: ClassVar[bool] = False
+    #: its prediction with hints is one global solve: the engine anchors tiles on a coarse pass
+    needs_global_anchor: ClassVar[bool] = False
     #: whether the weights depend on training (False for an untrained model)
     trained: bool
 
@@ -130,20 +152,12 @@ class Colorizer(ABC):
         self.trained = False
         #: provenance recorded in config.json (what it was trained on and how)
         self.info: dict[str, Any] = {}
-        #: optimizer state read from a model folder, applied by the next ``fit`` (resume)
-        self._optimizer_state: Any = None
 
     def forget_optimizer_state(self) -> None:
-        """Start the next ``fit`` with a fresh optimizer (fine-tuning rather than resuming)."""
-        self._optimizer_state = None
+        """Start the next ``fit`` with a fresh optimizer (fine-tuning rather than resuming).
 
-    def _take_optimizer_state(self) -> Any:
-        """The optimizer state loaded with the model folder (None if none), handed over once."""
-        state, self._optimizer_state = self._optimizer_state, None
-        return state
-
-    def _trainable_net(self) -> Any:
-        """The Keras network whose optimizer state :meth:`save` keeps; None for methods without one."""
+        Methods without an optimizer have nothing to forget.
+        """
         return None
 
     # -- tiling properties -------------------------------------------------
@@ -187,16 +201,52 @@ class Colorizer(ABC):
             Training history: metric name to a list of per-epoch values.
         """
 
-    @abstractmethod
-    def predict_ab(self, L: np.ndarray) -> np.ndarray:
-        """Predict ab (H, W, 2) float32 in Lab units from L (H, W) float32 in 0..100."""
+    def predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        """Predict ab (H, W, 2) float32 in Lab units from L (H, W) in 0..100.
 
-    def predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
-        """Predict a batch: (N, H, W) L to (N, H, W, 2) ab.  Override for speed."""
-        L = np.asarray(L, dtype=np.float32)
-        if L.ndim != 3:
-            raise InputError(f"expected a batch (N, H, W) of L, got shape {L.shape}")
-        return np.stack([self.predict_ab(x) for x in L]).astype(np.float32)
+        Parameters
+        ----------
+        L : ndarray (H, W), or (T, H, W) for a ``stack_aware`` method
+            Lightness, 0..100 (validated and clipped).
+        hints : napari_colorize.Hints, optional
+            Color hints: ``ab`` (H, W, 2) float32 in Lab units and ``mask``
+            (H, W), 1 where a hint is.  None or an empty mask gives exactly the
+            method's own prediction.
+        """
+        L = check_L(L, ndim=3 if self.stack_aware and np.ndim(L) == 3 else 2)
+        if not _has_hints(hints):
+            return self._predict_ab(L)
+        if self.native_hints:
+            return self._predict_ab(L, hints=hints)
+        from ..hints import fuse_hints
+
+        return fuse_hints(L, self._predict_ab(L), hints)
+
+    def predict_ab_batch(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        """Predict a batch: (N, H, W) L to (N, H, W, 2) ab.
+
+        ``hints`` carries a leading N axis (``ab`` (N, H, W, 2), ``mask`` (N, H, W)).
+        """
+        L = check_L(L, ndim=3)
+        if not _has_hints(hints):
+            return self._predict_ab_batch(L)
+        return np.stack([self.predict_ab(x, hints=_hints_plane(hints, i)) for i, x in enumerate(L)])
+
+    @abstractmethod
+    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        """ab (H, W, 2) float32 for a checked L (H, W); ``hints`` only when ``native_hints``."""
+
+    def _predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
+        """ab (N, H, W, 2) float32 for a checked L (N, H, W).  Override for speed."""
+        return np.stack([self._predict_ab(x) for x in L]).astype(np.float32, copy=False)
+
+    def _save_extra(self, folder: Path, *, optimizer: bool) -> None:
+        """Write what a model folder holds beyond the weights (the optimizer's state); a hook."""
+        return None
+
+    def _load_extra(self, folder: Path) -> None:
+        """Read what :meth:`_save_extra` wrote; a hook."""
+        return None
 
     # -- model folders -----------------------------------------------------
     @abstractmethod
@@ -229,9 +279,7 @@ class Colorizer(ABC):
         }
         with atomic_dir(path) as tmp:
             self._save_weights(tmp)
-            net = self._trainable_net() if optimizer else None
-            if net is not None:
-                save_optimizer_state(net, tmp)
+            self._save_extra(tmp, optimizer=optimizer)
             (tmp / "config.json").write_text(
                 json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False)
             )
@@ -256,7 +304,7 @@ class Colorizer(ABC):
             raise
         except Exception as e:  # noqa: BLE001 - any reader error means a bad folder
             raise ModelFolderError(f"cannot load weights from {path}: {type(e).__name__}: {e}") from None
-        model._optimizer_state = load_optimizer_state(path)  # for resume; None if the folder has none
+        model._load_extra(path)
         model.trained = bool(info.get("trained", True))
         return model
 

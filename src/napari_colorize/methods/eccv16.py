@@ -52,9 +52,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..color import L2norm
 from ..config import TrainConfig
 from ..errors import ColorizeError, ConfigError, InputError, ModelFolderError
-from .base import Colorizer, check_L
+from ..tiling import pad_to_block
+from .keras_base import KerasColorizer
 
 __all__ = ["ECCV16Config", "ECCV16Colorizer", "import_torch_weights", "BLOCK_NAMES"]
 
@@ -97,7 +99,8 @@ class ECCV16Config(TrainConfig):
     inference: Literal["resize", "native"] = dataclasses.field(
         default="resize",
         metadata={
-            "help": "'resize': L resized to input_size, ab upsampled back (as the authors); 'native': fully convolutional at full resolution"
+            "help": "'resize': L resized to input_size, ab upsampled back (as the authors); "
+            "'native': fully convolutional at full resolution"
         },
     )
     T: float = dataclasses.field(
@@ -171,30 +174,19 @@ class ECCV16Config(TrainConfig):
             raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
 
 
-def _pad_to(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Pad (N, H, W) on the bottom/right to multiples of ``multiple`` (reflect)."""
-    h, w = x.shape[1:3]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x, (h, w)
-    mode = "reflect" if h > ph and w > pw else "symmetric" if h >= ph and w >= pw else "edge"
-    return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode=mode), (h, w)
-
-
-class ECCV16Colorizer(Colorizer):
+class ECCV16Colorizer(KerasColorizer):
     """Zhang et al. (ECCV 2016) classification colorizer.  See the module docs."""
 
     name = "eccv16"
     Config = ECCV16Config
+    structural_fields = ("width",)
+    config: ECCV16Config
 
     def __init__(self, config: ECCV16Config | dict[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         self._bins: np.ndarray | None = None
         self._prior: np.ndarray | None = None
-        self._net: Any = None
-        self._net_width: float | None = None
         self._predictor: Any = None
-        self.history: dict[str, list[float]] = {}
 
     # -- properties --------------------------------------------------------
     @property
@@ -238,29 +230,25 @@ class ECCV16Colorizer(Colorizer):
         return self._ensure_net()
 
     # -- network -----------------------------------------------------------
-    def _ensure_net(self) -> Any:
-        if self._net is None:
-            from . import _eccv16_keras as K
-            from .keras_utils import distribution_scope
+    def _build_net(self, *, for_loading: bool = False) -> Any:
+        from . import _eccv16_keras as K
 
-            with distribution_scope(self.config.distribute):
-                self._net = K.build_trunk(self.config.width, self.n_bins)
-            self._net_width = self.config.width
-            self._predictor = None
-        elif self._net_width != self.config.width:
-            raise ConfigError(
-                f"this model's network has width {self._net_width}; width cannot change to "
-                f"{self.config.width} (train a new model instead)"
-            )
-        return self._net
+        return K.build_trunk(self.config.width, self.n_bins)
+
+    def _reset_inference(self) -> None:
+        self._predictor = None
 
     def _get_predictor(self) -> Any:
         net = self._ensure_net()
-        if self._predictor is None:
+        T = float(self.config.T)
+        if self._predictor is None or self._predictor.T != T:
             from . import _eccv16_keras as K
 
-            self._predictor = K.Predictor(net, self.bins, self.config.ab_scale)
+            self._predictor = K.Predictor(net, self.bins, self.config.ab_scale, T=T)
         return self._predictor
+
+    def _adam_options(self) -> dict[str, Any]:
+        return {"beta_2": 0.99}
 
     # -- training ----------------------------------------------------------
     def _compute_prior(self, sources: Sequence[Any], *, max_images: int = 500, stride: int = 4) -> np.ndarray:
@@ -295,12 +283,9 @@ class ECCV16Colorizer(Colorizer):
         ``trainable_from``, blocks below it are frozen (their BatchNorms run
         in inference mode).
         """
-        import keras
-
         from ..data import as_sources, make_dataset, split_sources
         from ..quantize import rebalance_weights
         from . import _eccv16_keras as K
-        from .keras_utils import distribution_scope
 
         if kwargs:
             raise ConfigError(f"eccv16.fit: unknown options {', '.join(sorted(kwargs))}")
@@ -320,67 +305,50 @@ class ECCV16Colorizer(Colorizer):
 
         net = self._ensure_net()
         K.set_trainable_from(net, cfg.trainable_from)
-        with distribution_scope(cfg.distribute):
-            net.compile(
-                optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_2=0.99),
-                loss=K.make_loss(self.bins, weights, k=cfg.k, sigma=cfg.sigma),
-            )
-        from .keras_utils import restore_optimizer_state
-
-        restore_optimizer_state(net, self._take_optimizer_state(), cfg.distribute)
+        # the loss holds this data's rebalancing weights: compiled for every fit
+        self._compile(net, loss=K.make_loss(self.bins, weights, k=cfg.k, sigma=cfg.sigma))
         train_ds, val_ds = make_dataset(
             sources,
             crop_size=cfg.crop_size,
             batch_size=cfg.batch_size,
             val_split=cfg.val_split,
             crops_per_image=cfg.crops_per_image,
-            seed=cfg.seed,
+            seed=self._fit_seed(),
             repeat=True,
         )
 
-        def norm(L: Any, ab: Any) -> Any:
-            return (L - 50.0) / 100.0, ab
+        def norm(batches: Any) -> Any:
+            for L, ab in batches:
+                yield L2norm(L), ab
 
-        train_ds = train_ds.map(norm)
         steps = cfg.steps_per_epoch or max(
             1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size)
         )
-        fit_kw: dict[str, Any] = {}
-        if val_ds is not None:
-            fit_kw["validation_data"] = val_ds.map(norm)
-            fit_kw["validation_steps"] = max(
-                1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)
-            )
-        hist = net.fit(
-            train_ds,
+        history = self._fit_net(
+            net,
+            norm(train_ds),
             epochs=epochs,
             steps_per_epoch=steps,
-            callbacks=list(callbacks or []),
+            validation=None if val_ds is None else norm(val_ds),
+            validation_steps=None
+            if val_ds is None
+            else max(1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)),
+            callbacks=callbacks,
             verbose=verbose,
-            **fit_kw,
         )
-        self._predictor = None  # weights changed; rebuild the compiled function lazily
-        self.trained = True
-        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         self.info.setdefault("n_bins", self.n_bins)
-        return self.history
+        return history
 
     # -- inference ---------------------------------------------------------
-    def predict_ab(self, L: np.ndarray) -> np.ndarray:
-        """ab (H, W, 2) float32 in Lab units for L (H, W) in 0..100."""
-        L = check_L(L)
-        return self.predict_ab_batch(L[None])[0]
+    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        return self._predict_ab_batch(L[None])[0]
 
-    def predict_ab_batch(self, L: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
-        """ab (N, H, W, 2) for a batch of L (N, H, W).
+    def _predict_ab_batch(self, L: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
+        """ab (N, H, W, 2) for a checked batch of L (N, H, W).
 
         Runs ``batch_size`` images at a time (default: as many as fit in
         about 2 megapixels of network input, at least 1).
         """
-        L = np.asarray(L)
-        if L.ndim != 3:
-            raise InputError(f"expected a batch (N, H, W) of L, got shape {L.shape}")
-        L = check_L(L, ndim=3)
         pred = self._get_predictor()
         cfg = self.config
         n, h, w = L.shape
@@ -391,18 +359,17 @@ class ECCV16Colorizer(Colorizer):
         for i in range(0, n, batch_size):
             x = L[i : i + batch_size]
             if cfg.inference == "native":
-                xp, _ = _pad_to(x, _BLOCK_SIZE)
-                xn = ((xp - 50.0) / 100.0)[..., None].astype(np.float32)
-                ab = pred(xn, xp.shape[1:3], cfg.T)
+                xp, _ = pad_to_block(x, _BLOCK_SIZE)
+                ab = pred(L2norm(xp)[..., None], xp.shape[1:3])
                 out[i : i + batch_size] = ab[:, :h, :w]
             else:
                 s = cfg.input_size
-                xn = ((x - 50.0) / 100.0)[..., None].astype(np.float32)
+                xn = L2norm(x)[..., None]
                 if (h, w) != (s, s):
                     from . import _eccv16_keras as K
 
                     xn = K.resize_L(xn, s)
-                out[i : i + batch_size] = pred(xn, (h, w), cfg.T)
+                out[i : i + batch_size] = pred(xn, (h, w))
         return out
 
     # -- model folders -----------------------------------------------------
@@ -412,9 +379,6 @@ class ECCV16Colorizer(Colorizer):
         if self._prior is not None:
             np.save(folder / _PRIOR, self._prior)
         net.save_weights(str(folder / _WEIGHTS))
-
-    def _trainable_net(self) -> Any:
-        return self._net
 
     def _load_weights(self, folder: Path) -> None:
         bins_file, weights_file = folder / _BINS, folder / _WEIGHTS
@@ -428,7 +392,7 @@ class ECCV16Colorizer(Colorizer):
         if (folder / _PRIOR).is_file():
             self._prior = np.load(folder / _PRIOR, allow_pickle=False)
         self._net = None
-        self._ensure_net().load_weights(str(weights_file))
+        self._ensure_net(for_loading=True).load_weights(str(weights_file))
 
     def set_bins(self, bins: np.ndarray) -> None:
         """Replace the bin table (only before the network is built)."""
@@ -519,7 +483,8 @@ def import_torch_weights(path: str | os.PathLike, out: str | os.PathLike, *, T: 
     model.info = {
         "imported_from": path.name,
         "sha256": digest,
-        "source": "Zhang, Isola, Efros: Colorful Image Colorization (ECCV 2016), richzhang/colorization PyTorch weights",
+        "source": "Zhang, Isola, Efros: Colorful Image Colorization (ECCV 2016), "
+        "richzhang/colorization PyTorch weights",
         "n_bins": len(bins),
         "logits_scaled_by_T": T,
     }

@@ -30,7 +30,7 @@ import numpy as np
 from ..config import Config
 from ..data import as_sources, iter_lab
 from ..errors import ConfigError, InputError, ModelFolderError
-from .base import Colorizer, check_L
+from .base import Colorizer
 
 __all__ = ["LookupConfig", "LookupColorizer"]
 
@@ -217,24 +217,20 @@ class LookupColorizer(Colorizer):
         self.table = table.astype(np.float32)
 
     # -- inference -------------------------------------------------------------
-    def predict_ab(self, L: np.ndarray) -> np.ndarray:
+    def _table(self) -> np.ndarray:
         if self.table is None:
             raise ModelFolderError(
                 "the lookup model is not trained: call fit() or load a trained model folder"
             )
-        L = check_L(L)
-        return self.table[self._level(L), self._tbin(L)]
+        return self.table
 
-    def predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
-        L = np.asarray(L, dtype=np.float32)
-        if L.ndim != 3:
-            raise InputError(f"expected a batch (N, H, W) of L, got shape {L.shape}")
+    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        return self._table()[self._level(L), self._tbin(L)]
+
+    def _predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
         if not self.config.texture:
-            if self.table is None:
-                raise ModelFolderError("the lookup model is not trained")
-            L = check_L(L, ndim=3)
-            return self.table[self._level(L), 0]
-        return super().predict_ab_batch(L)
+            return self._table()[self._level(L), 0]
+        return super()._predict_ab_batch(L)
 
     # -- model folder ----------------------------------------------------------
     def _save_weights(self, folder: Path) -> None:

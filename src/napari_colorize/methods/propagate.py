@@ -70,6 +70,8 @@ class PropagateColorizer(Colorizer):
     Config = PropagateConfig
     #: takes hints natively (no fusion with a separate prediction)
     native_hints: ClassVar[bool] = True
+    stack_aware: ClassVar[bool] = True
+    needs_global_anchor: ClassVar[bool] = True
 
     def __init__(self, config: PropagateConfig | dict[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -95,11 +97,6 @@ class PropagateColorizer(Colorizer):
             return np.zeros(L.shape + (2,), np.float32)
         hints.check_shape(L.shape)
         return propagate(L, hints.ab, hints.mask, options=self.config.options())
-
-    # until base.predict_ab dispatches
-    def predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
-        """ab from L and optional :class:`~napari_colorize.hints.Hints` (see :meth:`_predict_ab`)."""
-        return self._predict_ab(L, hints=hints)
 
     def _save_weights(self, folder: Path) -> None:
         """No weights: the folder holds only config.json."""

@@ -116,27 +116,27 @@ class VGGAutoencoderConfig(KerasAEConfig):
     def has_encoder_weights(self) -> bool:
         return self.encoder_weights.strip().lower() != "none"
 
-    def arch_key(self) -> tuple:
-        # the input normalisation depends on whether ImageNet weights are used
-        return ("vgg16", self.has_encoder_weights())
-
 
 class VGGAutoencoderColorizer(AutoencoderColorizer):
     """VGG16-encoder autoencoder colorizer (see the module docstring).
 
     Shares training, prediction, tiling properties and model folders with
     :class:`~napari_colorize.methods.autoencoder.AutoencoderColorizer`;
-    only the network differs.
+    only the network differs (``freeze_encoder`` is applied when compiling).
     """
 
     name: ClassVar[str] = "vgg_autoencoder"
     Config: ClassVar[type[VGGAutoencoderConfig]] = VGGAutoencoderConfig
+    structural_fields: ClassVar[tuple[str, ...]] = ("encoder_weights",)
     config: VGGAutoencoderConfig
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         self._encoder: Any = None
-        self._frozen: bool | None = None
+
+    def structure(self) -> dict[str, Any]:
+        # only whether there are encoder weights shapes the network (its input normalisation)
+        return {"encoder_weights": "a file" if self.config.has_encoder_weights() else "none"}
 
     def _spec(self) -> list[tuple]:
         return VGG16_SPEC + vgg_decoder_spec()
@@ -155,14 +155,7 @@ class VGGAutoencoderColorizer(AutoencoderColorizer):
         self._encoder = encoder
         return net
 
-    def fit(
-        self, data: Any, *, epochs: int | None = None, callbacks: Any = None, **kwargs: Any
-    ) -> dict[str, list[float]]:
-        """Train (see :meth:`AutoencoderColorizer.fit`); ``freeze_encoder`` is applied here."""
-        self._ensure_net()
+    def _trainable_key(self) -> Any:
         freeze = bool(self.config.freeze_encoder)
-        if self._frozen is not freeze:
-            self._encoder.trainable = not freeze
-            self._compiled_lr = None  # trainable weights changed: recompile
-            self._frozen = freeze
-        return super().fit(data, epochs=epochs, callbacks=callbacks, **kwargs)
+        self._encoder.trainable = not freeze
+        return ("frozen" if freeze else "all",)

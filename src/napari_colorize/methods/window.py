@@ -19,15 +19,15 @@ classification over a small palette of representative colors.
   ``decode="mean"`` the probability-weighted mean (optionally annealed by
   ``temperature``).
 - **Training samples** are random windows streamed from the images by a
-  generator into ``tf.data`` (``samples_per_epoch`` per epoch); at most a few
-  images and one chunk of windows are ever in memory.
+  numpy generator into ``keras.Model.fit`` (``samples_per_epoch`` per
+  epoch); at most a few images and one chunk of windows are ever in memory.
 - **Inference is fully convolutional.**  The trained window network is turned
   into an equivalent convolutional network over the whole (reflect-padded)
   image: a Dense layer on a flattened k x k window is a Conv2D with a k x k
   kernel and 'valid' padding, and later Dense layers are 1x1 convolutions.
   Tiling is exact with a halo of ``window // 2`` px.
 
-Importing this module does not import TensorFlow; the Keras code lives in
+Importing this module does not import Keras; the Keras code lives in
 :mod:`._window_keras`, imported lazily.
 """
 
@@ -45,12 +45,10 @@ from ..color import L2norm, rgb2lab
 from ..config import TrainConfig
 from ..data import Source, as_sources, load_rgb, split_sources
 from ..errors import ConfigError, ModelFolderError
-from .base import Colorizer, check_L
+from ..quantize import soft_encode
+from .keras_base import KerasColorizer
 
 __all__ = ["WindowConfig", "WindowColorizer", "fit_palette", "extract_windows"]
-
-#: config keys that fix the network's shape: they cannot change on resume
-_STRUCTURAL = ("window", "n_colors", "arch", "mlp_units", "cnn_filters", "cnn_units")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -91,7 +89,8 @@ class WindowConfig(TrainConfig):
     soft_sigma: float = dataclasses.field(
         default=0.0,
         metadata={
-            "help": "soft targets: Gaussian over the 5 nearest palette colors, sigma in ab units (0 = one-hot)"
+            "help": "soft targets: Gaussian over the 5 nearest palette colors, "
+            "sigma in ab units (0 = one-hot)"
         },
     )
     learning_rate: float = dataclasses.field(default=2e-3, metadata={"help": "Adam learning rate"})
@@ -201,18 +200,13 @@ def extract_windows(Lpad: np.ndarray, ys: np.ndarray, xs: np.ndarray, window: in
 
 
 def encode_targets(ab: np.ndarray, palette: np.ndarray, *, soft_sigma: float = 0.0, k: int = 5) -> np.ndarray:
-    """Targets (B, n_colors) float32: one-hot nearest palette color, or a Gaussian over the k nearest."""
-    d2 = ((ab[:, None, :] - palette[None, :, :]) ** 2).sum(-1)
-    out = np.zeros(d2.shape, np.float32)
+    """Targets (B, n_colors) float32: one-hot nearest palette color, or a Gaussian over the k nearest.
+
+    :func:`napari_colorize.quantize.soft_encode` with ``k=1`` (one-hot) when ``soft_sigma`` is 0.
+    """
     if soft_sigma <= 0:
-        out[np.arange(len(ab)), d2.argmin(1)] = 1.0
-        return out
-    k = min(k, palette.shape[0])
-    idx = np.argpartition(d2, k - 1, axis=1)[:, :k]
-    w = np.exp(-np.take_along_axis(d2, idx, 1) / (2 * soft_sigma**2))
-    w /= w.sum(1, keepdims=True)
-    np.put_along_axis(out, idx, w.astype(np.float32), 1)
-    return out
+        return soft_encode(ab, palette, k=1, sigma=1.0)
+    return soft_encode(ab, palette, k=min(k, len(palette)), sigma=soft_sigma)
 
 
 def window_batches(
@@ -285,21 +279,19 @@ def window_batches(
                 carry_x, carry_y = [X[nb * batch_size :]], [Y[nb * batch_size :]]
 
 
-class WindowColorizer(Colorizer):
+class WindowColorizer(KerasColorizer):
     """Palette classifier on a ``window`` x ``window`` gray window (see module docs)."""
 
     name = "window"
     Config = WindowConfig
+    structural_fields = ("window", "n_colors", "arch", "mlp_units", "cnn_filters", "cnn_units")
     config: WindowConfig
 
     def __init__(self, config: WindowConfig | dict[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         self.palette: np.ndarray | None = None
-        self._model: Any = None  # the per-window keras model (trained)
-        self._built: dict[str, Any] | None = None
         self._predict: Any = None  # cached fully convolutional predictor
         self._predict_key: tuple[Any, ...] | None = None
-        self.history: dict[str, list[float]] = {}
 
     # -- tiling ------------------------------------------------------------
     @property
@@ -320,31 +312,19 @@ class WindowColorizer(Colorizer):
         return self.config.window // 2
 
     # -- building ------------------------------------------------------------
-    def _structure(self) -> dict[str, Any]:
-        return {k: getattr(self.config, k) for k in _STRUCTURAL}
-
-    def _ensure_model(self) -> Any:
+    def _build_net(self, *, for_loading: bool = False) -> Any:
         from . import _window_keras as wk
 
-        if self._model is None:
-            from .keras_utils import distribution_scope
+        return wk.build_window_model(self.config)
 
-            with distribution_scope(self.config.distribute):
-                self._model = wk.build_window_model(self.config, seed=self.config.seed)
-            self._built = self._structure()
-        elif self._built != self._structure():
-            changed = sorted(k for k in _STRUCTURAL if self._built.get(k) != getattr(self.config, k))  # type: ignore[union-attr]
-            raise ConfigError(
-                f"cannot change {', '.join(changed)} of an existing window model "
-                f"(was {', '.join(f'{k}={self._built[k]!r}' for k in changed)}); train a new model instead"  # type: ignore[index]
-            )
-        return self._model
+    def _reset_inference(self) -> None:
+        self._predict = None
 
     def window_model(self) -> Any:
         """The per-window Keras model: (B, window, window, 1) normalised L -> (B, n_colors) probabilities."""
-        if self._model is None:
+        if self._net is None:
             raise ConfigError("the window model is not built yet: fit or load it first")
-        return self._model
+        return self._net
 
     # -- training ------------------------------------------------------------
     def fit(
@@ -377,57 +357,48 @@ class WindowColorizer(Colorizer):
             )
         elif self.palette.shape != (cfg.n_colors, 2):
             raise ConfigError(f"palette has {len(self.palette)} colors but n_colors is {cfg.n_colors}")
-        model = self._ensure_model()
-        done = int(self.info.get("epochs_done", 0))
-        self.history = wk.train(
-            model,
-            self.palette,
-            train_src,
-            val_src,
-            cfg,
-            epochs=n_epochs,
-            initial_epoch=done,
-            callbacks=list(callbacks or []),
-            verbose=verbose,
-            seed=cfg.seed + 7919 * done,
-            optimizer_state=self._take_optimizer_state(),
+        net = self._ensure_net()
+        train, val, steps, val_steps = wk.window_streams(
+            self.palette, train_src, val_src, cfg, seed=self._fit_seed()
         )
-        ran = len(next(iter(self.history.values()), []))
-        self.info["epochs_done"] = done + ran
+        self._compile(net, loss=wk.loss(), metrics=wk.metrics(), key="window")
+        history = self._fit_net(
+            net,
+            train,
+            epochs=n_epochs,
+            steps_per_epoch=steps,
+            validation=val,
+            validation_steps=val_steps,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
         self.info["palette_space"] = "Lab ab"
-        self.trained = True
-        self._predict = None
-        return self.history
+        return history
 
     # -- inference -----------------------------------------------------------
     def _predictor(self) -> Any:
         from . import _window_keras as wk
 
-        if self._model is None or self.palette is None:
+        if self._net is None or self.palette is None:
             raise ConfigError("this window model is untrained: fit it (or load a trained model folder) first")
         key = (self.config.decode, self.config.temperature)
         if self._predict is None or self._predict_key != key:  # decoding options may change after training
-            self._predict = wk.ConvPredictor(self._model, self.palette, self.config)
+            self._predict = wk.ConvPredictor(self._net, self.palette, self.config)
             self._predict_key = key
         return self._predict
 
-    def predict_ab(self, L: np.ndarray) -> np.ndarray:
-        L = check_L(L)
-        return self.predict_ab_batch(L[None])[0]
+    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        return self._predict_ab_batch(L[None])[0]
 
-    def predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
-        L = check_L(L, ndim=3)
+    def _predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
         return self._predictor()(L)
 
     # -- model folders -------------------------------------------------------
     def _save_weights(self, folder: Path) -> None:
-        if self._model is None or self.palette is None:
+        if self._net is None or self.palette is None:
             raise ModelFolderError("cannot save an untrained window model: fit it first")
         np.save(folder / "palette.npy", self.palette)
-        self._model.save_weights(str(folder / "window.weights.h5"))
-
-    def _trainable_net(self) -> Any:
-        return self._model
+        self._net.save_weights(str(folder / "window.weights.h5"))
 
     def _load_weights(self, folder: Path) -> None:
         pal = folder / "palette.npy"
@@ -440,6 +411,5 @@ class WindowColorizer(Colorizer):
                 f"{pal} does not hold {self.config.n_colors} finite ab colors (shape {palette.shape})"
             )
         self.palette = palette
-        model = self._ensure_model()
-        model.load_weights(str(wts))
-        self._predict = None
+        self._ensure_net(for_loading=True).load_weights(str(wts))
+        self._reset_inference()

@@ -1,0 +1,257 @@
+"""The base of every Keras method: build, compile, fit, resume and save one network.
+
+A neural method is one :class:`KerasColorizer` subclass with its config, its
+network (:meth:`KerasColorizer._build_net`), its loss (given to
+:meth:`KerasColorizer._compile`) and its inference
+(:meth:`KerasColorizer._predict_ab`).  The base owns:
+
+- building the network once, seeded with ``config.seed``, inside the
+  distribution scope (:func:`._backend.distribution_scope`);
+- the structural config (``structural_fields``): the fields that fix the
+  network's weights, checked in one place (:meth:`KerasColorizer._ensure_net`)
+  whenever a built or loaded network is used with a changed config (resume,
+  ``--init``);
+- fitting with callbacks (:meth:`KerasColorizer._fit_net`): one seed per fit,
+  the optimizer's state restored on resume, the history as plain floats, and
+  the bookkeeping in ``info`` (``fits``, ``epochs_done``);
+- the optimizer's state in the model folder (``optimizer.npz``).
+
+Everything here is written in ``keras`` and ``keras.ops``; this module does
+not import Keras at import time (the napari process must not import
+TensorFlow), the method modules import Keras lazily.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Colorizer
+
+__all__ = ["KerasColorizer", "OPTIMIZER_FILE", "save_optimizer_state", "load_optimizer_state"]
+
+#: file of a model folder that holds the optimizer's state (for ``resume``)
+OPTIMIZER_FILE = "optimizer.npz"
+
+#: seeds of successive fits of one model differ by this much (a resumed run sees new samples)
+_SEED_STRIDE = 7919
+
+
+class KerasColorizer(Colorizer):
+    """A method whose model is one Keras network (see the module docstring)."""
+
+    #: config fields that fix the network's weights: they cannot change on an existing model
+    structural_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self._net: Any = None
+        #: :meth:`structure` of the config the network was built with
+        self._built: dict[str, Any] | None = None
+        self._compiled_key: Any = None
+        #: optimizer state read from a model folder, applied by the next fit (resume)
+        self._optimizer_state: list[np.ndarray] | None = None
+        self.history: dict[str, list[float]] = {}
+
+    # -- the network ---------------------------------------------------------
+    @abstractmethod
+    def _build_net(self, *, for_loading: bool = False) -> Any:
+        """A new Keras network for the current config (``for_loading``: weights come from a folder)."""
+
+    def _reset_inference(self) -> None:
+        """Drop what depends on the network's weights (compiled inference); called when they change."""
+
+    def structure(self) -> dict[str, Any]:
+        """The values of :attr:`structural_fields` (override to derive them)."""
+        return {k: getattr(self.config, k) for k in self.structural_fields}
+
+    def _ensure_net(self, *, for_loading: bool = False) -> Any:
+        """The network, built on first use; refuses a config whose structure changed since."""
+        if self._net is not None:
+            now = self.structure()
+            if self._built is not None and now != self._built:
+                changed = sorted(k for k in now if now[k] != self._built.get(k))
+                raise ConfigError(
+                    f"{self.name}: cannot change {', '.join(changed)} of an existing model "
+                    f"(was {', '.join(f'{k}={self._built.get(k)!r}' for k in changed)}): "
+                    "these fix its architecture; train a new model instead"
+                )
+            return self._net
+        import keras
+
+        from ._backend import distribution_scope
+
+        keras.utils.set_random_seed(int(self.config.seed))
+        with distribution_scope(self.config.distribute):
+            self._net = self._build_net(for_loading=for_loading)
+        self._built = self.structure()
+        self._compiled_key = None
+        self._reset_inference()
+        return self._net
+
+    def _adopt_net(self, other: KerasColorizer) -> None:
+        """Share ``other``'s built network (same structure), e.g. to compare inference options."""
+        self._net, self._built, self._compiled_key = other._net, dict(other._built or {}), None
+        self._reset_inference()
+
+    # -- training ------------------------------------------------------------
+    def _fit_seed(self) -> int:
+        """The seed of this fit's data: ``seed``, then a new one per resumed fit."""
+        return int(self.config.seed) + _SEED_STRIDE * int(self.info.get("fits", 0))
+
+    def _compile(self, net: Any, *, loss: Any, metrics: Sequence[Any] | None = None, key: Any = None) -> None:
+        """Compile ``net`` with Adam (``config.learning_rate``) in the distribution scope.
+
+        ``key`` names what the compile depends on: the network is compiled again
+        only when it changes (None: always), so fits in one session keep their optimizer.
+        """
+        import keras
+
+        from ._backend import distribution_scope
+
+        full_key = (self.config.learning_rate, key)
+        if key is not None and full_key == self._compiled_key and getattr(net, "optimizer", None) is not None:
+            return
+        with distribution_scope(self.config.distribute):
+            net.compile(
+                optimizer=keras.optimizers.Adam(self.config.learning_rate, **self._adam_options()),
+                loss=loss,
+                metrics=list(metrics or []),
+            )
+        self._compiled_key = full_key
+
+    def _adam_options(self) -> dict[str, Any]:
+        """Extra Adam options of the method (e.g. ``beta_2``)."""
+        return {}
+
+    def _fit_net(
+        self,
+        net: Any,
+        train: Iterable[Any],
+        *,
+        epochs: int,
+        steps_per_epoch: int,
+        validation: Any = None,
+        validation_steps: int | None = None,
+        callbacks: Sequence[Any] | None = None,
+        verbose: int = 0,
+    ) -> dict[str, list[float]]:
+        """``net.fit`` on batches from a generator; records history and bookkeeping.
+
+        The optimizer's state loaded with the model folder is restored first
+        (once).  Returns the history of this fit as plain floats.
+        """
+        if epochs < 1 or steps_per_epoch < 1:
+            raise ConfigError(f"epochs and steps per epoch must be >= 1, got {epochs} and {steps_per_epoch}")
+        restore_optimizer_state(net, self._take_optimizer_state(), self.config.distribute)
+        hist = net.fit(
+            train,
+            epochs=int(epochs),
+            steps_per_epoch=int(steps_per_epoch),
+            validation_data=validation,
+            validation_steps=validation_steps,
+            callbacks=list(callbacks or []),
+            verbose=verbose,
+            shuffle=False,  # the batches are shuffled already
+        )
+        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        ran = len(history.get("loss", []))
+        info = self.info
+        info["fits"] = int(info.get("fits", 0)) + 1
+        info["epochs_done"] = int(info.get("epochs_done", info.get("epochs_trained", 0))) + ran
+        info.pop("epochs_trained", None)
+        self.trained = self.trained or ran > 0
+        self.history = history
+        self._reset_inference()
+        return history
+
+    # -- optimizer state -----------------------------------------------------
+    def forget_optimizer_state(self) -> None:
+        self._optimizer_state = None
+
+    def _take_optimizer_state(self) -> list[np.ndarray] | None:
+        """The optimizer state loaded with the model folder (None if none), handed over once."""
+        state, self._optimizer_state = self._optimizer_state, None
+        return state
+
+    def _save_extra(self, folder: Path, *, optimizer: bool) -> None:
+        if optimizer and self._net is not None:
+            save_optimizer_state(self._net, folder)
+
+    def _load_extra(self, folder: Path) -> None:
+        self._optimizer_state = load_optimizer_state(folder)
+
+
+def _state_variables(optimizer: Any) -> list[Any]:
+    # the learning rate comes from the config, so a resumed run may change it
+    return [v for v in optimizer.variables if not v.path.endswith("learning_rate")]
+
+
+def save_optimizer_state(net: Any, folder: str | Path) -> bool:
+    """Write ``net.optimizer``'s variables (Adam's step count and moments) to ``folder``.
+
+    Returns False, writing nothing, when the network has no built optimizer.
+    """
+    import keras
+
+    opt = getattr(net, "optimizer", None)
+    if opt is None or not getattr(opt, "built", False):
+        return False
+    variables = _state_variables(opt)
+    arrays = {f"v{i}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(variables)}
+    arrays["paths"] = np.array([v.path for v in variables])
+    with open(Path(folder) / OPTIMIZER_FILE, "wb") as f:
+        np.savez(f, **arrays)
+    return True
+
+
+def load_optimizer_state(folder: str | Path) -> list[np.ndarray] | None:
+    """The arrays :func:`save_optimizer_state` wrote, or None (missing or unreadable: a warning)."""
+    f = Path(folder) / OPTIMIZER_FILE
+    if not f.is_file():
+        return None
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            n = len(z["paths"])
+            return [z[f"v{i}"] for i in range(n)]
+    except Exception as e:  # noqa: BLE001 - optional state: a fresh optimizer is a safe fallback
+        warnings.warn(
+            f"{f} is unreadable ({type(e).__name__}); training resumes with a fresh optimizer",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+
+
+def restore_optimizer_state(net: Any, arrays: list[np.ndarray] | None, distribute: str = "default") -> bool:
+    """Build ``net.optimizer`` and load ``arrays`` into it, when they fit its variables.
+
+    When they do not (another set of trainable layers, another optimizer), a
+    warning says so and the optimizer starts fresh.  Returns whether the state was restored.
+    """
+    if arrays is None:
+        return False
+    from ._backend import distribution_scope
+
+    opt = net.optimizer
+    with distribution_scope(distribute):
+        if not opt.built:
+            opt.build(net.trainable_variables)
+    variables = _state_variables(opt)
+    if len(variables) != len(arrays) or any(tuple(v.shape) != a.shape for v, a in zip(variables, arrays)):
+        warnings.warn(
+            "the saved optimizer state does not fit the network being trained (other trainable "
+            "layers?); training continues with a fresh optimizer",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    for v, a in zip(variables, arrays):
+        v.assign(a.astype(v.dtype))
+    return True
