@@ -131,6 +131,7 @@ def hints_shot(out: Path) -> None:
     _wait(lambda: not w.running and not w._live_timer.isActive())
     layer.visible = False
     viewer.layers.selection.active = points
+    points.selected_data = set()  # show the hints in their colors, not as a selection
     viewer.reset_view()
     _save(viewer, out)
     viewer.close()
