@@ -491,3 +491,17 @@ def test_live_mode_with_propagate(make_napari_viewer, qtbot):
     assert _hue_distance(_hue(rgb.data[20, 80]), _hint_hue(170, (0, 0, 1))) < 0.05
     assert _hue_distance(_hue(rgb.data[20, 10]), _hint_hue(90, RED)) < 0.05
     assert not w.messages, w.messages
+
+
+@needs_propagate
+def test_points_on_a_stack_color_their_planes_with_propagate(make_napari_viewer):
+    import napari_colorize as nc
+
+    viewer = make_napari_viewer()
+    stack = np.stack([_two_regions()] * 3)
+    layer = viewer.add_image(stack, name="stack")
+    pts = viewer.add_points([[0, 20, 10], [2, 20, 80]], face_color=[RED, BLUE], ndim=3, size=1)
+    rgb = nc.colorize_layer(viewer, layer, "propagate", hints=pts, tile=None)[3].data
+    assert rgb.shape == stack.shape + (3,)
+    assert _hue_distance(_hue(rgb[0, 20, 10]), _hint_hue(90, RED)) < 0.05
+    assert _hue_distance(_hue(rgb[2, 20, 80]), _hint_hue(170, BLUE)) < 0.05
