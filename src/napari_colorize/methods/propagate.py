@@ -79,7 +79,7 @@ class PropagateColorizer(Colorizer):
 
     @property
     def default_tile(self) -> int:
-        return 4096  # the solve is global: tile as little as possible
+        return 2048  # the solve is global: tiles as large as fit the 100 MP memory bound (~160 B/px)
 
     def fit(
         self, data: Any, *, epochs: int | None = None, callbacks: Sequence[Any] | None = None, **kwargs: Any
