@@ -36,6 +36,8 @@ class Colorization:
     limits : (low, high) or None
         The input intensities that became black and white (see
         :func:`~napari_colorize.color.intensity_limits`).
+    confidence : ndarray (..., H, W) float32 in 0..1, or None
+        The model's confidence in its colors (``colorize(..., confidence=True)``).
     """
 
     L: Any
@@ -43,6 +45,7 @@ class Colorization:
     rgb: Any
     plan: Any = None
     limits: tuple[float, float] | None = None
+    confidence: Any = None
 
 
 def resolve_model(model: Any) -> Any:
@@ -76,6 +79,8 @@ def colorize(
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
     limits: tuple[float, float] | None = None,
     stack_smoothing: float = 0.0,
+    saturation: float = 1.0,
+    confidence: bool = False,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
 ) -> Colorization:
@@ -112,6 +117,13 @@ def colorize(
     stack_smoothing : float
         For a stack, smooth ab along the stack axis (-3) where L does not change (less flicker),
         for any model; 0 (default) is none.
+    saturation : float
+        Multiplies the predicted ab, for any model: 0 gives gray, 1 (default) the model's
+        colors exactly, more than 1 more colorful.  Must be >= 0.
+    confidence : bool
+        Also compute the model's per-pixel confidence (``Colorization.confidence``, 0..1).
+        Only models with ``predict_confidence`` have one (others raise a ConfigError); each
+        plane is passed to it whole, untiled, with its hints.
     progress : callable(done, total), optional
     should_stop : callable() -> bool, optional
         Polled between tiles; returning True raises :class:`Cancelled`.
@@ -123,6 +135,8 @@ def colorize(
         from it and the predicted ``ab``; ``limits`` are the intensities used.
     """
     from . import engine
+
+    saturation = engine.check_saturation(saturation)
 
     kw = dict(
         tile=tile, overlap=overlap, blend=blend, global_anchor=global_anchor, batch_size=batch_size, halo=halo
@@ -137,6 +151,8 @@ def colorize(
         opts = TilingOptions(**kw)
     model_arg = model
     model = resolve_model(model)
+    if confidence:
+        engine.require_confidence(model)
     if isinstance(model_arg, (str, os.PathLike)) and (Path(model_arg) / "config.json").is_file():
         engine.remember_folder(model, model_arg)
     if hasattr(image, "dask") or type(image).__module__.startswith("dask"):
@@ -168,7 +184,7 @@ def colorize(
         progress=progress,
         should_stop=should_stop,
     )
-    ab = res.ab
+    ab = engine.apply_saturation(res.ab, saturation)
     if hasattr(ab, "dask"):
         import dask.array as da
 
@@ -178,7 +194,8 @@ def colorize(
         rgb_out = ab.map_blocks(_Lab2rgb_block, L_blocks, dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),))
     else:
         rgb_out = Lab2rgb(np.asarray(L), ab)
-    return Colorization(L=L, ab=ab, rgb=rgb_out, plan=res.plan, limits=lims)
+    conf = engine.predict_confidence(L, model, hints=hints) if confidence else None
+    return Colorization(L=L, ab=ab, rgb=rgb_out, plan=res.plan, limits=lims, confidence=conf)
 
 
 def _resolve_hints(hints: Any, shape: tuple[int, ...]) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 from .errors import ModelFolderError
 
 __all__ = [
+    "DEFAULT_MODEL",
     "builtin_models_dir",
     "builtin_models",
     "untrained_models",
@@ -23,6 +24,9 @@ __all__ = [
     "describe_model_folder",
     "resolve_model_path",
 ]
+
+#: the model used when none is named (the command line, the demo, the napari Colorize widget)
+DEFAULT_MODEL = "default"
 
 #: environment variable that overrides the user models folder
 MODELS_ENV = "NAPARI_COLORIZE_MODELS"

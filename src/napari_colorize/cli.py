@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._version import __version__
+from .catalogue import DEFAULT_MODEL
 from .color import DEFAULT_PERCENTILES, NORMALIZE
+from .demo import DEMO_HINTS, DEMO_SAMPLES
 from .errors import ColorizeError, ConfigError, InputError, ModelFolderError
 from .tiling import BLENDS, TilingOptions
 
 __all__ = ["main", "build_parser"]
-
-DEMO_SAMPLES = ("coffee", "chelsea", "astronaut")
 
 
 class UsageError(ColorizeError):
@@ -92,8 +92,8 @@ def _overlap_arg(text: str) -> int | float:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="napari-colorize",
-        description="Colorize grayscale images (lookup, window classifier, autoencoders, "
-        "Zhang et al. ECCV16).",
+        description="Colorize grayscale images, automatically or guided by color hints (the built-in "
+        f"{DEFAULT_MODEL!r} model, propagate, or models you train).",
     )
     p.add_argument("--version", action="version", version=f"napari-colorize {__version__}")
     verbose_help = "show TensorFlow's own log messages"
@@ -104,10 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=verbose_help)
 
     d = sub.add_parser(
-        "demo", parents=[common], help="colorize built-in sample images and write results + metrics"
+        "demo",
+        parents=[common],
+        help="colorize photos the default model never saw, without and with hints, and score them",
     )
     d.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
-    d.add_argument("--samples", nargs="+", default=list(DEMO_SAMPLES), help="skimage.data sample names")
+    d.add_argument(
+        "--samples",
+        nargs="+",
+        default=list(DEMO_SAMPLES),
+        help=f"skimage.data sample names (default: {' '.join(DEMO_SAMPLES)}, held out from training)",
+    )
+    d.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder or name (default: {DEFAULT_MODEL})")
+    d.add_argument(
+        "--hints",
+        type=int,
+        default=DEMO_HINTS,
+        metavar="N",
+        help=f"hints drawn from the true colors for the guided result (default {DEMO_HINTS})",
+    )
 
     m = sub.add_parser("methods", parents=[common], help="list methods and their config options")
     m.add_argument("--json", action="store_true", help="print JSON")
@@ -127,9 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("colorize", parents=[common], help="colorize grayscale images with a model")
     c.add_argument("inputs", nargs="+", help="image files or folders")
-    c.add_argument("--model", required=True, help="model folder or built-in model name")
+    c.add_argument(
+        "--model", default=None, help=f"model folder or model name (default: the built-in {DEFAULT_MODEL!r})"
+    )
     c.add_argument("--out-dir", required=True)
     c.add_argument("--save-lab", action="store_true", help="also write <stem>_L.tif and <stem>_ab.tif")
+    c.add_argument(
+        "--save-confidence",
+        action="store_true",
+        help="also write the model's confidence: <stem>_confidence.tif (float32 0..1) for TIFF input, "
+        "<stem>_confidence.png (0..255) otherwise; models with a confidence only (default)",
+    )
+    c.add_argument(
+        "--saturation",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="multiply the predicted colors: 0 gray, 1 the model's (default), more than 1 more colorful",
+    )
     c.add_argument(
         "--tile", type=_tile_arg, default=None, help="tile size in px, 'auto', or 'none' (default)"
     )
@@ -262,11 +292,25 @@ def _check_model_folder(path: str) -> None:
         raise ModelFolderError(f"{path} is not a model folder (no config.json)")
 
 
-def _check_model_spec(spec: str) -> None:
-    """A one-line error unless ``spec`` names a model folder (the catalogue's rule, no TensorFlow)."""
+def _check_model_spec(spec: str | None) -> str:
+    """The model to use: ``spec``, or :data:`DEFAULT_MODEL` when None.
+
+    A one-line error unless it names a model folder (the catalogue's rule, no TensorFlow).
+    """
     from .catalogue import resolve_model_path
 
+    if spec is None:
+        try:
+            path = resolve_model_path(DEFAULT_MODEL)
+        except ModelFolderError as e:
+            raise ModelFolderError(
+                f"no --model given and the built-in model {DEFAULT_MODEL!r} is not installed; "
+                f"pass --model ({e})"
+            ) from None
+        _check_model_folder(os.fspath(path))
+        return DEFAULT_MODEL
     _check_model_folder(os.fspath(resolve_model_path(spec)))
+    return spec
 
 
 def _check_percentiles(p: Sequence[float]) -> tuple[float, float]:
@@ -287,14 +331,21 @@ def cmd_colorize(args: argparse.Namespace) -> int:
         tile=args.tile, overlap=args.overlap, blend=args.blend, global_anchor=args.global_anchor
     )
     percentiles = _check_percentiles(args.percentiles)
-    _check_model_spec(args.model)
+    model_spec = _check_model_spec(args.model)
     distributed = args.workers is not None or args.scheduler
     if args.tiles_json and distributed:
         raise ConfigError("--tiles-json cannot be combined with --workers/--scheduler")
     if args.tiles_json and len(files) > 1:
         raise ConfigError("--tiles-json needs a single input file")
+    from .engine import check_saturation
+
     opts: dict[str, Any] = dict(
-        save_lab=args.save_lab, options=options, normalize=args.normalize, percentiles=percentiles
+        save_lab=args.save_lab,
+        save_confidence=args.save_confidence,
+        saturation=check_saturation(args.saturation),
+        options=options,
+        normalize=args.normalize,
+        percentiles=percentiles,
     )
     if args.stack_smoothing:
         from .engine import check_stack_smoothing
@@ -314,7 +365,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
 
         written = colorize_files_distributed(
             files,
-            args.model,
+            model_spec,
             args.out_dir,
             workers=args.workers,
             scheduler=args.scheduler,
@@ -326,7 +377,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
         return 0
     from .api import resolve_model
 
-    model = resolve_model(args.model)
+    model = resolve_model(model_spec)
     for f in files:
         out = colorize_file(
             f, model, args.out_dir, tiles_json=args.tiles_json, progress=tqdm_progress(f.name), **opts
@@ -389,7 +440,10 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, samples=args.samples)
+    if args.hints < 0:
+        raise ConfigError(f"--hints must be >= 0, got {args.hints}")
+    _check_model_spec(args.model)
+    run_demo(args.out, samples=args.samples, model=args.model, n_hints=args.hints)
     return 0
 
 

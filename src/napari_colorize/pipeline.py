@@ -3,7 +3,9 @@
 :func:`colorize_file` reads one image file, colorizes it and writes
 ``<stem>_rgb.png`` (PNG/JPEG/... input) or ``<stem>_rgb.tif`` (TIFF input; a
 multi-page TIFF is a stack and gives a multi-page TIFF), optionally the
-float32 ``<stem>_L.tif`` and ``<stem>_ab.tif``, and the tile plan as JSON.
+float32 ``<stem>_L.tif`` and ``<stem>_ab.tif``, the model's confidence
+(``<stem>_confidence.tif``, float32 0..1, for TIFF input; ``<stem>_confidence.png``,
+uint8 0..255, otherwise) and the tile plan as JSON.
 Gray intensities are normalised as :func:`~napari_colorize.color.intensity_limits`
 says (one pair of limits per file, a stack included); TIFF outputs record the
 limits in their metadata (``{"normalize": ..., "limits": [low, high]}``).
@@ -52,8 +54,10 @@ def colorize_file(
     *,
     hints: Any = None,
     stack_smoothing: float = 0.0,
+    saturation: float = 1.0,
     options: TilingOptions | dict[str, Any] | None = None,
     save_lab: bool = False,
+    save_confidence: bool = False,
     normalize: str = "auto",
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
     limits: tuple[float, float] | None = None,
@@ -79,12 +83,20 @@ def colorize_file(
     stack_smoothing : float
         Smoothing of ab along a stack where L does not change (see
         :func:`napari_colorize.engine.colorize`); 0 is none.
+    saturation : float
+        Multiplies the predicted ab (0 = gray, 1 = the model's colors, see
+        :func:`napari_colorize.api.colorize`).
     options : TilingOptions or dict, optional
         Tiling options; ``**tiling`` (``tile=512``, ...) are applied on top.  A big TIFF is
         always tiled (``tile="auto"`` when not given).
     save_lab : bool
         Also write ``<stem>_L.tif`` (float32 L) and ``<stem>_ab.tif``
         (float32 ab, last axis a, b).
+    save_confidence : bool
+        Also write the model's confidence (0..1, computed per plane, untiled):
+        ``<stem>_confidence.tif`` (float32) for TIFF input, ``<stem>_confidence.png``
+        (uint8, 255 = sure) otherwise.  Only for models with ``predict_confidence`` and
+        images below ``big_pixels``.
     normalize, percentiles, limits
         Intensity normalisation of gray images, see
         :func:`~napari_colorize.color.intensity_limits`.
@@ -100,19 +112,28 @@ def colorize_file(
     list of Path
         The files written, the RGB image first.
     """
+    from . import engine
     from .api import resolve_model
 
     opts = TilingOptions.coerce(options, **tiling)
+    saturation = engine.check_saturation(saturation)
     path = Path(path)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     model = resolve_model(model)
+    if save_confidence:
+        engine.require_confidence(model)
     is_tiff = path.suffix.lower() in TIFF_SUFFIXES
+    big = is_tiff and _tiff_plane_pixels(path) >= (BIG_PIXELS if big_pixels is None else big_pixels)
+    if big and save_confidence:
+        raise ConfigError(
+            f"{path.name}: the confidence of a big TIFF (a plane of {BIG_PIXELS} px or more) is not available"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
     norm = dict(normalize=normalize, percentiles=percentiles, limits=limits)
     if isinstance(hints, (str, os.PathLike)):
         hints = hints_for_file(path, csv=hints)
-    lab = dict(hints=hints, stack_smoothing=stack_smoothing)
-    if is_tiff and _tiff_plane_pixels(path) >= (BIG_PIXELS if big_pixels is None else big_pixels):
+    lab = dict(hints=hints, stack_smoothing=stack_smoothing, saturation=saturation)
+    if big:
         if not opts.tiled:
             opts = opts.replace(tile="auto")
         written, plan, shape, lims = _colorize_big_tiff(
@@ -125,6 +146,7 @@ def colorize_file(
             out_dir,
             opts,
             save_lab=save_lab,
+            save_confidence=save_confidence,
             is_tiff=is_tiff,
             progress=progress,
             **lab,
@@ -216,10 +238,12 @@ def _colorize_in_memory(
     opts: TilingOptions,
     *,
     save_lab: bool,
+    save_confidence: bool,
     is_tiff: bool,
     progress: ProgressCallback | None,
     hints: Any,
     stack_smoothing: float,
+    saturation: float,
     normalize: str,
     percentiles: tuple[float, float],
     limits: tuple[float, float] | None,
@@ -236,7 +260,8 @@ def _colorize_in_memory(
         L = _gray2L_fast(image, lims)
     del image
     res = engine.colorize(L, model, opts, hints=hints, stack_smoothing=stack_smoothing, progress=progress)
-    rgb8 = _rgb8(L, res.ab)
+    ab = engine.apply_saturation(res.ab, saturation)
+    rgb8 = _rgb8(L, ab)
     meta = _tiff_metadata(normalize if limits is None else "limits", lims)
     written = []
     if is_tiff:
@@ -249,8 +274,14 @@ def _colorize_in_memory(
     if save_lab:
         written.append(_write_tiff(out_dir / f"{path.stem}_L.tif", np.asarray(L, np.float32), metadata=meta))
         written.append(
-            _write_tiff(out_dir / f"{path.stem}_ab.tif", np.asarray(res.ab, np.float32), metadata=meta)
+            _write_tiff(out_dir / f"{path.stem}_ab.tif", np.asarray(ab, np.float32), metadata=meta)
         )
+    if save_confidence:
+        conf = engine.predict_confidence(L, model, hints=hints)
+        if is_tiff:
+            written.append(_write_tiff(out_dir / f"{path.stem}_confidence.tif", conf, metadata=meta))
+        else:
+            written.append(write_image(out_dir / f"{path.stem}_confidence.png", to_uint8(conf)))
     return written, res.plan, tuple(np.shape(L)), lims
 
 
@@ -359,6 +390,7 @@ def _colorize_big_tiff(
     progress: ProgressCallback | None,
     hints: Any,
     stack_smoothing: float,
+    saturation: float,
     normalize: str,
     percentiles: tuple[float, float],
     limits: tuple[float, float] | None,
@@ -394,7 +426,7 @@ def _colorize_big_tiff(
         lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
         L = image.map_blocks(_gray2L_fast, lims, dtype=np.float32)
     res = engine.colorize(L, model, opts, hints=hints, stack_smoothing=stack_smoothing, progress=progress)
-    ab = res.ab
+    ab = engine.apply_saturation(res.ab, saturation)
     Lc = L.rechunk(ab.chunks[:-1])
 
     def rgb_block(a: np.ndarray, l: np.ndarray) -> np.ndarray:
