@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=list(DEMO_SAMPLES),
         help=f"skimage.data sample names (default: {' '.join(DEMO_SAMPLES)}, held out from training)",
     )
-    d.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder or name (default: {DEFAULT_MODEL})")
+    d.add_argument("--model", default=None, help=f"model folder or name (default: {DEFAULT_MODEL})")
     d.add_argument(
         "--hints",
         type=int,
@@ -438,12 +438,13 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import check_samples, run_demo
 
     if args.hints < 0:
         raise ConfigError(f"--hints must be >= 0, got {args.hints}")
-    _check_model_spec(args.model)
-    run_demo(args.out, samples=args.samples, model=args.model, n_hints=args.hints)
+    check_samples(args.samples)
+    model = _check_model_spec(args.model)
+    run_demo(args.out, samples=args.samples, model=model, n_hints=args.hints)
     return 0
 
 

@@ -27,7 +27,15 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["run_demo", "load_sample", "hints_from_truth", "DEMO_SAMPLES", "HELDOUT_SAMPLES", "DEMO_HINTS"]
+__all__ = [
+    "run_demo",
+    "load_sample",
+    "check_samples",
+    "hints_from_truth",
+    "DEMO_SAMPLES",
+    "HELDOUT_SAMPLES",
+    "DEMO_HINTS",
+]
 
 #: skimage.data photos kept out of the built-in models' training: the corpus's held-out split
 #: (scripts/corpus_manifest.json lists skimage/astronaut and skimage/rocket with "split": "heldout")
@@ -54,6 +62,15 @@ def load_sample(name: str, *, max_side: int = 512) -> np.ndarray:
     s = min(1.0, max_side / max(h, w))
     out = resize(img, (round(h * s), round(w * s)), anti_aliasing=s < 1, preserve_range=True) / 255.0
     return out.astype(np.float32)
+
+
+def check_samples(names: Sequence[str]) -> None:
+    """An InputError unless every name is a :mod:`skimage.data` color photo (nothing is loaded)."""
+    from skimage import data
+
+    for name in names:
+        if name.startswith("_") or not callable(getattr(data, name, None)):
+            raise InputError(f"unknown skimage.data sample {name!r}")
 
 
 def hints_from_truth(truth_rgb: np.ndarray, n: int, *, seed: int = 0, patch: int = 3) -> Any:
