@@ -105,9 +105,9 @@ def hints_from_truth(truth_rgb: np.ndarray, n: int, *, seed: int = 0, patch: int
     return Hints(ab, mask)
 
 
-def _seen(name: str) -> str:
+def _seen(name: str, builtin: bool) -> str:
     if name in HELDOUT_SAMPLES:
-        return "held out: not seen in training"
+        return "held out: not seen in training" if builtin else "held out of the built-in models' training"
     return "may have been seen in training"
 
 
@@ -135,7 +135,7 @@ def run_demo(
         Seed of the hints (each sample adds its index).
     """
     from .api import colorize, resolve_model
-    from .catalogue import DEFAULT_MODEL
+    from .catalogue import DEFAULT_MODEL, builtin_models_dir, resolve_model_path
     from .color import L2gray, rgb2L
     from .io import atomic_write, jsonable, to_uint8, write_image
     from .metrics import METRIC_LABELS, METRICS, evaluate_pair, mean_metrics
@@ -145,17 +145,23 @@ def run_demo(
     if model is None:
         model = DEFAULT_MODEL
     label = f"model {model}" if isinstance(model, (str, Path)) else f"model {getattr(model, 'name', model)}"
+    builtin = False
+    if isinstance(model, (str, Path)):
+        # only the built-in models were trained on the corpus whose held-out split we use
+        builtin = builtin_models_dir() in resolve_model_path(model).resolve().parents
     model = resolve_model(model)
     out.mkdir(parents=True, exist_ok=True)
-    held = [n for n in images if n in HELDOUT_SAMPLES]
-    if held and len(held) == len(images):
+    if builtin and all(n in HELDOUT_SAMPLES for n in images):
         print(
-            f"{label} on {', '.join(images)}: photos held out of its training corpus, "
-            "so it has never seen them. Automatic colors, then "
+            f"{label} on {', '.join(images)}: photos held out of the built-in models' training corpus, "
+            "so the model has never seen them. Automatic colors, then "
             f"{n_hints} hints drawn from the true colors; lower CIEDE2000 is better."
         )
     else:
-        print(f"{label} on {', '.join(f'{n} ({_seen(n)})' for n in images)}; lower CIEDE2000 is better.")
+        print(
+            f"{label} on {', '.join(f'{n} ({_seen(n, builtin)})' for n in images)}; "
+            "lower CIEDE2000 is better."
+        )
     results: dict[str, Any] = {}
     for i, (name, truth) in enumerate(images.items()):
         # the gray image whose lightness is the truth's: only the predicted colors are judged
@@ -176,7 +182,7 @@ def run_demo(
         row = np.concatenate([gray3, sep, auto, sep, guided, sep, truth], axis=1)
         write_image(out / f"{name}_side_by_side.png", row)
         r = {
-            "seen_in_training": name not in HELDOUT_SAMPLES,
+            "seen_in_training": None if not builtin else name not in HELDOUT_SAMPLES,
             "hints": int(len(hints)),
             "automatic": evaluate_pair(auto, truth),
             "with_hints": evaluate_pair(guided, truth),
@@ -186,14 +192,14 @@ def run_demo(
         results[name] = r
         de = {k: r[k]["delta_e2000"] for k in ("automatic", "with_hints", "gray")}
         print(
-            f"{name} ({_seen(name)}): CIEDE2000 automatic {de['automatic']:.2f}, "
+            f"{name} ({_seen(name, builtin)}): CIEDE2000 automatic {de['automatic']:.2f}, "
             f"with {r['hints']} hints {de['with_hints']:.2f}, gray {de['gray']:.2f} "
             f"({t_auto:.1f} s, {t_hints:.1f} s)"
         )
     means = {k: mean_metrics([r[k] for r in results.values()]) for k in ("automatic", "with_hints", "gray")}
     keys = METRICS
     lines = [
-        f"Demo of {label}: {', '.join(f'{n} ({_seen(n)})' for n in results)}.",
+        f"Demo of {label}: {', '.join(f'{n} ({_seen(n, builtin)})' for n in results)}.",
         "",
         "| image | result | " + " | ".join(METRIC_LABELS[k] for k in keys) + " |",
         "|---|---|" + "---|" * len(keys),

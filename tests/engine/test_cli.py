@@ -126,21 +126,6 @@ def test_entry_point_runs_and_exits_cleanly(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr and "no such file" in r.stderr
 
 
-def test_demo_writes_outputs_and_metrics(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--samples", "coffee", "chelsea"]) == 0
-    d = tmp_path / "demo"
-    for stem in ["coffee", "chelsea"]:
-        for suffix in ["_gray.png", "_rgb.png", "_side_by_side.png", "_L.tif", "_ab.tif"]:
-            assert (d / f"{stem}{suffix}").is_file()
-    side = iio.imread(d / "coffee_side_by_side.png")
-    gray = iio.imread(d / "coffee_gray.png")
-    assert side.shape[1] > 3 * gray.shape[1]
-    m = json.loads((d / "metrics.json").read_text())
-    # the demo's colors beat the gray baseline
-    assert m["mean"]["delta_e2000"] < m["gray_baseline_mean"]["delta_e2000"]
-    assert (d / "metrics.md").read_text().count("|") > 20
-
-
 _PROBE = (
     "import sys; from napari_colorize.cli import main; rc = main(sys.argv[1:]); "
     "print(rc, 'tensorflow' in sys.modules)"

@@ -198,7 +198,7 @@ def test_demo_says_unseen_and_hints_improve_the_score(tmp_path, capsys):
     assert "never seen" in text and "held out" in text and "20 hints" in text
     m = json.loads((tmp_path / "d" / "metrics.json").read_text())
     r = m["per_image"]["rocket"]
-    assert not r["seen_in_training"]
+    assert r["seen_in_training"] is False
     assert r["with_hints"]["delta_e2000"] < r["automatic"]["delta_e2000"]
     for suffix in ("_gray.png", "_auto.png", "_hints.png", "_truth.png", "_side_by_side.png"):
         assert (tmp_path / "d" / f"rocket{suffix}").is_file()
@@ -211,6 +211,12 @@ def test_demo_on_a_sample_from_training_does_not_claim_it_is_unseen(tmp_path, ca
     )
     text = capsys.readouterr().out
     assert "never seen" not in text and "may have been seen" in text
+
+
+def test_demo_with_a_users_model_makes_no_claim_about_its_training(tmp_path, stand_in_default, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--samples", "rocket", "--hints", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "never seen" not in text and "held out of the built-in models' training" in text
 
 
 def test_demo_refuses_unknown_samples_and_negative_hints(tmp_path, capsys):
