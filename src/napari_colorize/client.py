@@ -381,6 +381,8 @@ class Worker:
         normalize: str | None = None,
         percentiles: Sequence[float] | None = None,
         limits: Sequence[float] | None = None,
+        saturation: float = 1.0,
+        confidence: bool = False,
         **options: Any,
     ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize in the worker; yields progress; returns L, ab, rgb arrays, the plan and the limits.
@@ -394,17 +396,24 @@ class Worker:
             See :func:`~napari_colorize.protocol.encode_hints`.
         normalize, percentiles, limits
             How intensities become lightness (:func:`~napari_colorize.color.intensity_limits`).
+        saturation : float
+            Multiplies the predicted ab (0 = gray, 1 = the model's colors).
+        confidence : bool
+            Also return ``confidence`` (..., H, W) in 0..1 (models with ``predict_confidence``).
         **options
             Tiling options (:data:`~napari_colorize.tiling.TILING_KEYS`).
         """
+        from .engine import check_saturation
+
         intensity = clean_normalize_options(
             {"normalize": normalize, "percentiles": percentiles, "limits": limits}
         )
+        extra = _color_options(check_saturation(saturation), confidence)
         hints = encode_hints(hints)
         if hasattr(image, "dask") and np.prod(image.shape[: -2 if not rgb else -3]) > 1:
             return (
                 yield from self.iter_colorize_planes(
-                    image, model, rgb=rgb, hints=hints, **intensity, **options
+                    image, model, rgb=rgb, hints=hints, **intensity, **extra, **options
                 )
             )
         image = np.asarray(image.compute() if hasattr(image, "compute") else image)
@@ -420,6 +429,7 @@ class Worker:
                 rgb=rgb,
                 intensity=intensity,
                 hints=hints,
+                **extra,
             )
             return res
         finally:
@@ -435,6 +445,8 @@ class Worker:
         normalize: str | None = None,
         percentiles: Sequence[float] | None = None,
         limits: Sequence[float] | None = None,
+        saturation: float = 1.0,
+        confidence: bool = False,
         **options: Any,
     ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize a stack plane by plane, never holding more than one input plane.
@@ -463,6 +475,10 @@ class Worker:
             "ab": np.lib.format.open_memmap(store / "ab.npy", "w+", np.float32, lead + spatial + (2,)),
             "rgb": np.lib.format.open_memmap(store / "rgb.npy", "w+", np.float32, lead + spatial + (3,)),
         }
+        if confidence:
+            mm["confidence"] = np.lib.format.open_memmap(
+                store / "confidence.npy", "w+", np.float32, lead + spatial
+            )
         res: dict[str, Any] = {}
         for i, idx in enumerate(np.ndindex(*lead)):
             plane = image[idx]
@@ -475,6 +491,8 @@ class Worker:
                 normalize=normalize,
                 percentiles=percentiles,
                 limits=limits,
+                saturation=saturation,
+                confidence=confidence,
                 **options,
             )
             try:
@@ -552,6 +570,16 @@ class Worker:
     def describe(self, model: Any) -> dict[str, Any]:
         """Block size, receptive field, default tiling and config of a model (loads it in the child)."""
         return self.request("describe", model=str(model) if isinstance(model, Path) else model)
+
+
+def _color_options(saturation: float, confidence: bool) -> dict[str, Any]:
+    """The saturation and confidence of a colorize request; defaults are left out."""
+    out: dict[str, Any] = {}
+    if saturation != 1.0:
+        out["saturation"] = float(saturation)
+    if confidence:
+        out["confidence"] = True
+    return out
 
 
 def _drive(

@@ -255,9 +255,13 @@ class Server:
         rgb: bool | None = None,
         intensity: dict | None = None,
         hints: dict | None = None,
+        saturation: float = 1.0,
+        confidence: bool = False,
     ) -> dict[str, Any]:
         """Colorize ``image``; ``intensity`` holds normalize/percentiles/limits, ``hints`` the
-        hints in :func:`~napari_colorize.protocol.encode_hints`'s form."""
+        hints in :func:`~napari_colorize.protocol.encode_hints`'s form; ``saturation`` and
+        ``confidence`` as :func:`napari_colorize.api.colorize` takes them (the result then
+        holds ``confidence``)."""
         from . import api
         from .color import _image_and_rgb
 
@@ -276,14 +280,18 @@ class Server:
             rgb=rgb,
             progress=progress,
             should_stop=self.stop_requested.is_set,
+            saturation=saturation,
+            confidence=bool(confidence),
             **(options or {}),
             **kw,
         )
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         files = {}
-        for key in ("L", "ab", "rgb"):
+        for key in ("L", "ab", "rgb", "confidence"):
             arr = getattr(res, key)
+            if arr is None:
+                continue
             arr = np.asarray(arr.compute() if hasattr(arr, "compute") else arr, dtype=np.float32)
             np.save(out / f"{key}.npy", arr)
             files[key] = {"__npy__": str(out / f"{key}.npy")}

@@ -417,3 +417,38 @@ def test_colorize_with_hints_through_the_worker(worker):
     lazy = worker.colorize(da.from_array(stack, chunks=(1, 48, 64)), "propagate", tile=None, hints=table3)
     ab = np.asarray(lazy["ab"])
     assert ab[0, 20, 8, 0] > 20 and ab[1, 20, 8, 1] < -20
+
+
+def test_saturation_and_confidence_travel(worker, coffee, lookup_folder):
+    from napari_colorize import api
+    from napari_colorize.errors import ConfigError
+
+    gray8 = (coffee.mean(-1) * 255).astype(np.uint8)
+    plain = worker.colorize(gray8, lookup_folder, tile=None)
+    assert "confidence" not in plain
+    vivid = worker.colorize(gray8, lookup_folder, tile=None, saturation=1.5)
+    ref = api.colorize(gray8, str(lookup_folder), tile=None, saturation=1.5)
+    np.testing.assert_allclose(vivid["ab"], ref.ab, atol=1e-5)
+    np.testing.assert_allclose(vivid["ab"], 1.5 * plain["ab"], rtol=1e-5, atol=1e-4)
+    with pytest.raises(ConfigError, match="saturation"):
+        worker.colorize(gray8, lookup_folder, saturation=-1)
+    with pytest.raises(ConfigError, match="no confidence"):
+        worker.colorize(gray8, lookup_folder, tile=None, confidence=True)
+    assert worker.colorize(gray8, lookup_folder, tile=None)["rgb"].shape == gray8.shape + (3,)  # alive
+
+
+@pytest.mark.skipif(
+    "default" not in __import__("napari_colorize.catalogue").catalogue.builtin_models(),
+    reason="the built-in default model is not here",
+)
+def test_confidence_of_the_default_through_the_worker(worker, coffee):
+    import dask.array as da
+
+    gray8 = (coffee[:96, :128].mean(-1) * 255).astype(np.uint8)
+    res = worker.colorize(gray8, "default", tile=None, confidence=True)
+    conf = np.asarray(res["confidence"])
+    assert conf.shape == gray8.shape and conf.dtype == np.float32 and 0 <= conf.min() <= conf.max() <= 1
+    lazy = worker.colorize(
+        da.from_array(np.stack([gray8] * 2), chunks=(1, 96, 128)), "default", confidence=True
+    )
+    np.testing.assert_allclose(np.asarray(lazy["confidence"])[1], conf, atol=1e-4)
