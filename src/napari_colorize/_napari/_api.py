@@ -46,7 +46,14 @@ __all__ = [
 ]
 
 #: names of the output layers: "<input name><suffix>"
-OUTPUT_SUFFIXES = {"L": " L", "a": " a", "b": " b", "rgb": " RGB", "tiles": " tiles"}
+OUTPUT_SUFFIXES = {
+    "L": " L",
+    "a": " a",
+    "b": " b",
+    "rgb": " RGB",
+    "tiles": " tiles",
+    "confidence": " confidence",
+}
 #: the ``normalize`` value that takes the layer's current contrast limits (what the user sees)
 CONTRAST_LIMITS = "contrast_limits"
 #: intensity normalisations of :func:`colorize_layer`: the engine's, and the layer's contrast limits
@@ -309,8 +316,13 @@ def _add_outputs(
     rgb = res["rgb"]
     if not isinstance(rgb, np.memmap):
         rgb = to_uint8(np.asarray(rgb))
+    conf = res.get("confidence")
+    if conf is not None and not isinstance(conf, np.memmap):
+        conf = np.asarray(conf, dtype=np.float32)
     if plane:
         full = tuple(layer.data.shape)
+        if conf is not None:
+            conf = _into_plane(viewer, name + OUTPUT_SUFFIXES["confidence"], full, plane, conf)
         L = _into_plane(viewer, name + OUTPUT_SUFFIXES["L"], full, plane, L)
         rgb = _into_plane(viewer, name + OUTPUT_SUFFIXES["rgb"], full + (3,), plane, rgb)
         a = _into_plane(viewer, name + OUTPUT_SUFFIXES["a"], full, plane, np.asarray(ab[..., 0]))
@@ -368,6 +380,22 @@ def _add_outputs(
             **common,
         ),
     ]
+    if conf is not None:
+        # the model's confidence in its colors (0 unsure .. 1 sure), under the RGB result
+        out.insert(
+            3,
+            _set_layer(
+                viewer,
+                name + OUTPUT_SUFFIXES["confidence"],
+                conf,
+                "image",
+                colormap="magma",
+                contrast_limits=(0.0, 1.0),
+                metadata={**meta, "role": "confidence"},
+                visible=False,
+                **common,
+            ),
+        )
     from ..tiling import TilePlan
 
     tiles_name = name + OUTPUT_SUFFIXES["tiles"]
@@ -407,6 +435,7 @@ def _colorize_gen(
     intensity: dict[str, Any] | None = None,
     hints: Any = None,
     plane: tuple[int, ...] | None = None,
+    color: dict[str, Any] | None = None,
 ) -> Generator[dict, None, dict]:
     info = yield from worker.iter_request("describe", model=model)
     tile = options.get("tile")
@@ -415,7 +444,9 @@ def _colorize_gen(
         if int(tile) < bs:
             raise InputError(f"tile {tile} is smaller than the {info.get('method')} model's block size {bs}")
     data = _gray_data(layer, plane)
-    res = yield from worker.iter_colorize(data, model, rgb=False, hints=hints, **(intensity or {}), **options)
+    res = yield from worker.iter_colorize(
+        data, model, rgb=False, hints=hints, **(intensity or {}), **(color or {}), **options
+    )
     res["describe"] = info
     return res
 
@@ -466,6 +497,8 @@ def colorize_layer(
     normalize: str = "auto",
     percentiles: tuple[float, float] | None = None,
     limits: tuple[float, float] | None = None,
+    saturation: float = 1.0,
+    confidence: bool = False,
     plane: tuple[int, ...] | None = None,
     blocking: bool = True,
     worker: Worker | None = None,
@@ -496,6 +529,13 @@ def colorize_layer(
         For ``"percentile"`` and ``"auto"`` (default (1, 99.8)).
     limits : (low, high), optional
         Explicit intensities for black and white.
+    saturation : float
+        Multiplies the predicted colors: 0 gray, 1 (default) the model's, more than 1 more
+        colorful (see :func:`napari_colorize.api.colorize`).
+    confidence : bool
+        Also add (or update) ``<name> confidence``: the model's confidence in its colors,
+        0..1 (colormap "magma", hidden at first).  Only for models that have one, such as
+        the built-in ``default``; others give an error.
     plane : tuple of int, optional
         Colorize only this plane of a stack (its leading index, e.g.
         :func:`~napari_colorize._napari._hints.displayed_plane`); the other planes of
@@ -538,13 +578,16 @@ def colorize_layer(
         lead = tuple(layer.data.shape[:-2])
         if len(plane) != len(lead) or any(not 0 <= i < n for i, n in zip(plane, lead)):
             raise InputError(f"plane {plane} is not a plane of layer {layer.name!r} (leading shape {lead})")
+    from ..engine import check_saturation
+
+    color = {"saturation": check_saturation(saturation), "confidence": bool(confidence)}
     intensity = _intensity(layer, normalize, percentiles, limits, plane)
     hint_arg = _resolve_hints(viewer, layer, hints, plane)
     worker = worker or get_worker("interactive")
     model = _resolve_model_arg(model, worker)
     watch_viewer(viewer)
     tiled = options.get("tile") is not None
-    extra = {"normalize": normalize}
+    extra: dict[str, Any] = {"normalize": normalize, "saturation": color["saturation"]}
     if hints is not None:
         extra["hints"] = getattr(hints, "name", None) or (hints if isinstance(hints, str) else "hints")
     if plane:
@@ -562,7 +605,7 @@ def colorize_layer(
             extra_meta=extra,
         )
 
-    args = (worker, layer, model, options, intensity, hint_arg, plane or None)
+    args = (worker, layer, model, options, intensity, hint_arg, plane or None, color)
     if blocking:
         gen = _colorize_gen(*args)
         pbar = None

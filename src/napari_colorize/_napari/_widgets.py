@@ -19,6 +19,7 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
+    FloatSlider,
     FloatSpinBox,
     Label,
     LineEdit,
@@ -30,7 +31,7 @@ from magicgui.widgets import (
     Table,
 )
 
-from ..catalogue import describe_model_folder, list_models, user_models_dir
+from ..catalogue import DEFAULT_MODEL, describe_model_folder, list_models, user_models_dir
 from ..errors import Cancelled, ColorizeError, InputError
 from ..protocol import TRAIN_STOP_GRACE, WorkerCrashed, progress_fraction
 from ..tiling import BLENDS
@@ -199,6 +200,20 @@ class ColorizeWidget(_Base):
             text="live: re-colorize when the hints change",
             tooltip="adding, moving, recoloring or deleting a hint re-colorizes the displayed plane",
         )
+        self.saturation = FloatSlider(
+            label="saturation",
+            value=1.0,
+            min=0.0,
+            max=2.0,
+            step=0.05,
+            tooltip="multiplies the predicted colors: 0 gray, 1 the model's colors, 2 twice as colorful",
+        )
+        self.confidence = CheckBox(
+            value=False,
+            text="confidence layer",
+            tooltip="also show '<image> confidence': how sure the model is of its colors (0..1); "
+            "models with a confidence only, such as the built-in default",
+        )
         self.use_tiles = CheckBox(value=True, text="tile the image")
         self.auto_tile = CheckBox(
             value=True,
@@ -227,6 +242,8 @@ class ColorizeWidget(_Base):
                 self.add_hints_button,
                 self.color_from,
                 self.live,
+                self.saturation,
+                self.confidence,
                 self.use_tiles,
                 self.auto_tile,
                 self.tile,
@@ -259,6 +276,7 @@ class ColorizeWidget(_Base):
         register_model_list(self)
         self.reset_choices()
         self.preselect_gray()
+        self.preselect_default()
         self._on_model_changed(self.model.value)
         self._on_normalize(self.normalize.value)
         self._viewer.layers.selection.events.active.connect(self._on_active)
@@ -295,6 +313,13 @@ class ColorizeWidget(_Base):
     def _model_choices(self, *_: Any) -> list[tuple[str, str]]:
         models = {**list_models(), **self._extra_models}
         return [(k, v) for k, v in models.items()] + [(LOAD_FOLDER, LOAD_FOLDER)]
+
+    def preselect_default(self) -> None:
+        """Choose the model :data:`~napari_colorize.catalogue.DEFAULT_MODEL` when it is there."""
+        for name, value in self._model_choices():
+            if name == DEFAULT_MODEL:
+                self.model.value = value
+                return
 
     def refresh_models(self, select: str | None = None) -> None:
         self.model.reset_choices()
@@ -444,6 +469,10 @@ class ColorizeWidget(_Base):
         self.run(live=True)
 
     # -- running ---------------------------------------------------------------
+    def color_options(self) -> dict[str, Any]:
+        """The saturation and confidence options as :func:`colorize_layer` takes them."""
+        return {"saturation": float(self.saturation.value), "confidence": bool(self.confidence.value)}
+
     def options(self) -> dict[str, Any]:
         """The tiling options as :func:`colorize_layer` takes them."""
         if not self.use_tiles.value:
@@ -497,6 +526,7 @@ class ColorizeWidget(_Base):
                 on_done=self._done,
                 on_error=self._live_error if live else self._error,
                 **self.intensity(),
+                **self.color_options(),
                 **self.options(),
             )
         except ColorizeError as e:
