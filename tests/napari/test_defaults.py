@@ -109,3 +109,16 @@ def test_qt6_binding_and_no_backend_warning(make_napari_viewer):
     make_napari_viewer(show=True)
     new = [str(r.message) for r in notification_manager.records[n:]]
     assert not [m for m in new if "backend is deprecated" in m], new
+
+
+def test_colorize_preselects_the_default_model(make_napari_viewer, monkeypatch):
+    from napari_colorize._napari import _widgets
+    from napari_colorize.catalogue import DEFAULT_MODEL, untrained_models
+
+    folder = str(untrained_models()["propagate"])
+    monkeypatch.setattr(_widgets, "list_models", lambda: {"aaa": folder + "/x", DEFAULT_MODEL: folder})
+    w = ColorizeWidget(make_napari_viewer())
+    assert w.model.value == folder
+    # without it, the first model stays chosen
+    monkeypatch.setattr(_widgets, "list_models", lambda: {"propagate": folder})
+    assert ColorizeWidget(make_napari_viewer()).model.value == folder

@@ -508,3 +508,70 @@ def test_colorize_widget_auto_tiling_uses_the_models_defaults(
     plan = plan_tiles(gray.shape, tile=t, overlap=ov, halo=h)
     assert viewer.layers["ramp tiles"].metadata["write_boxes"] == [list(tl.write) for tl in plan.tiles]
     assert len(plan) > 1
+
+
+def test_saturation_slider_and_confidence_checkbox(
+    make_napari_viewer, qtbot, wait_idle, coffee_gray, lookup_model
+):
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(coffee_gray[:64, :80], name="coffee")
+    w = _colorize_widget(viewer, lookup_model)
+    w.image.value = gray
+    w.use_tiles.value = False
+    assert w.saturation.value == 1.0 and (w.saturation.min, w.saturation.max) == (0.0, 2.0)
+    assert w.confidence.value is False
+    w.saturation.value = 0.0
+    assert w.run() is not None
+    wait_idle(w)
+    assert not w.messages, w.messages
+    rgb = viewer.layers["coffee RGB"].data.astype(int)
+    assert np.abs(rgb - rgb[..., :1]).max() <= 1  # gray
+    assert not np.any(viewer.layers["coffee a"].data)
+    assert viewer.layers["coffee RGB"].metadata["napari_colorize"]["saturation"] == 0.0
+    # a model without a confidence: a clear message, no confidence layer, the outputs unchanged
+    snap = _snapshot(viewer)
+    w.confidence.value = True
+    w.saturation.value = 1.0
+    assert w.run() is not None
+    wait_idle(w)
+    assert any("no confidence" in str(m) for m in w.messages), w.messages
+    assert "coffee confidence" not in viewer.layers and _same(viewer, snap)
+
+
+def test_confidence_layer_from_a_model_that_has_one(make_napari_viewer, monkeypatch):
+    """The layer is made from the worker's ``confidence`` (a stand-in result here), per plane too."""
+    viewer = make_napari_viewer()
+    stack = viewer.add_image(np.zeros((2, 16, 20), np.uint8), name="s")
+    conf = np.linspace(0, 1, 16 * 20, dtype=np.float32).reshape(16, 20)
+    res = {
+        "L": np.zeros((16, 20), np.float32),
+        "ab": np.zeros((16, 20, 2), np.float32),
+        "rgb": np.zeros((16, 20, 3), np.float32),
+        "confidence": conf,
+        "limits": [0, 255],
+        "plan": None,
+    }
+    layers = _api._add_outputs(viewer, stack, res, show_tiles=False, tiled=False, plane=(1,))
+    c = viewer.layers["s confidence"]
+    assert c in layers and c.colormap.name == "magma" and tuple(c.contrast_limits) == (0.0, 1.0)
+    assert c.data.shape == (2, 16, 20) and not np.any(c.data[0])
+    np.testing.assert_array_equal(c.data[1], conf)
+    assert c.metadata["napari_colorize"]["source"] == "s"  # an output: never offered as the gray input
+    _api._add_outputs(
+        viewer, stack, {**res, "confidence": 1 - conf}, show_tiles=False, tiled=False, plane=(0,)
+    )
+    assert viewer.layers["s confidence"] is c  # updated in place
+    np.testing.assert_array_equal(c.data[1], conf)
+    np.testing.assert_allclose(c.data[0], 1 - conf)
+
+
+@pytest.mark.skipif(
+    "default" not in __import__("napari_colorize.catalogue").catalogue.builtin_models(),
+    reason="the built-in default model is not here",
+)
+def test_default_model_confidence_layer(make_napari_viewer, coffee_gray):
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(coffee_gray[:96, :128], name="coffee")
+    layers = _api.colorize_layer(viewer, gray, "default", tile=None, confidence=True, saturation=1.2)
+    c = viewer.layers["coffee confidence"]
+    assert c in layers and c.data.shape == (96, 128) and 0 <= c.data.min() <= c.data.max() <= 1
