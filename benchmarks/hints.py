@@ -179,7 +179,61 @@ def flicker(
     return out
 
 
+def big_child(mp: float, n_hints: int) -> None:
+    """(Child process) ``propagate`` with hints over a lazy ``mp``-megapixel image to zarr; prints JSON.
+
+    The gray image is a dask array (astronaut's L tiled over the area), the hints are random points
+    (:class:`napari_colorize.engine.HintPoints`, never a dense array of the image's size), and the
+    RGB goes to a zarr store chunk by chunk, so the figure is the engine's own peak memory.
+    """
+    import os
+    import resource
+    import tempfile
+
+    import dask.array as da
+    from skimage import data
+
+    import napari_colorize as nc
+    from napari_colorize.color import L2gray
+    from napari_colorize.engine import HintPoints
+
+    side = int(round((mp * 1e6) ** 0.5))
+    lab = rgb2lab(data.astronaut())
+    base = (L2gray(lab[..., 0]) * 255).astype(np.uint8)
+    reps = -(-side // base.shape[0])
+    gray = da.tile(da.from_array(base, chunks=base.shape), (reps, reps))[:side, :side].rechunk(2048)
+    rng = np.random.default_rng(0)
+    coords = np.stack([rng.integers(0, side, n_hints), rng.integers(0, side, n_hints)], axis=1)
+    ab = lab[coords[:, 0] % base.shape[0], coords[:, 1] % base.shape[1], 1:].astype(np.float32)
+    pts = HintPoints((side, side), coords.astype(np.int64), ab, np.ones(n_hints, np.float32))
+    t0 = time.perf_counter()
+    res = nc.colorize(gray, "propagate", hints=pts, tile="auto")
+    with tempfile.TemporaryDirectory() as tmp:
+        da.to_zarr((res.rgb * 255).astype(np.uint8), os.path.join(tmp, "rgb.zarr"))
+    wall = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(
+        json.dumps({"side": side, "mp": side * side / 1e6, "hints": n_hints, "wall_s": wall, "peak_gib": rss})
+    )
+
+
+def big(mp: float, n_hints: int) -> dict[str, Any]:
+    """Run :func:`big_child` in a fresh process (so its peak memory is its own)."""
+    import subprocess
+    from pathlib import Path
+
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_big-child", str(mp), str(n_hints)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()
+        raise RuntimeError(tail[-1] if tail else f"exit {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--_big-child":
+        big_child(float(sys.argv[2]), int(sys.argv[3]))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--quick", action="store_true", help="2 small photos, 1 and 4 MP, 1 repeat (a smoke test)"
@@ -194,7 +248,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-lookup", action="store_true", help="leave out lookup + hints")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", default=None, help="also write the rows here")
+    ap.add_argument(
+        "--big",
+        type=float,
+        default=0,
+        metavar="MP",
+        help="only the large run: propagate with 200 hints over a lazy MP-megapixel image (e.g. 100)",
+    )
     args = ap.parse_args(argv)
+    if args.big:
+        row = big(args.big, 200)
+        print(f"\n## propagate, {row['mp']:.0f} MP lazy (dask) image, {row['hints']} hints, tile auto\n")
+        print(
+            format_table(
+                [row],
+                [
+                    Column("mp", "MP", "{:.0f}"),
+                    Column("wall_s", "wall s", "{:.0f}"),
+                    Column("peak_gib", "peak memory GiB", "{:.2f}"),
+                ],
+                markdown=args.markdown,
+            )
+        )
+        return 0
     if args.quick:  # smaller defaults; options given explicitly still win
         ap.set_defaults(images=2, size=256, sizes=[512, 1024], repeat=1)
         args = ap.parse_args(argv)

@@ -78,7 +78,10 @@ def test_tiling_properties_declared():
 
 
 def test_receptive_field_is_honest():
-    """Changing one input pixel changes outputs only within the declared receptive field, and as far as half of it."""
+    """Changing one input pixel changes outputs only within the declared receptive field.
+
+    The change reaches at least half of it.
+    """
     m = AutoencoderColorizer(width=4, depth=3, seed=1)
     rf = m.receptive_field
     n = 2 * rf + 40
@@ -136,7 +139,10 @@ def test_save_load_round_trip(trained, chelsea_lab, tmp_path):
 
 
 def test_resume_continues_from_saved_weights(trained, tmp_path):
-    """api.train(resume=True) starts from the folder's weights: its first loss is far below a fresh start's."""
+    """api.train(resume=True) starts from the folder's weights.
+
+    Its first loss is far below a fresh start's.
+    """
     from napari_colorize.api import train
 
     rgb = data.chelsea()

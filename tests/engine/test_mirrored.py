@@ -47,7 +47,9 @@ CHILD = textwrap.dedent(
     L = rgb2lab(rgb)[..., 0]
     recipes = {
         "window": {"window": 7, "n_colors": 8, "epochs": 1, "samples_per_epoch": 2048, "batch_size": 256},
-        "autoencoder": {"epochs": 1, "steps_per_epoch": 2, "crop_size": 32, "input_size": 32, "batch_size": 4},
+        "autoencoder": {
+            "epochs": 1, "steps_per_epoch": 2, "crop_size": 32, "input_size": 32, "batch_size": 4
+        },
         "eccv16": {"width": 0.125, "epochs": 1, "steps_per_epoch": 2, "crop_size": 32, "input_size": 32,
                    "batch_size": 4, "val_split": 0.0},
     }
@@ -55,7 +57,8 @@ CHILD = textwrap.dedent(
     for method, cfg in recipes.items():
         m = nc.train(method, [rgb], config={**cfg, "distribute": "mirrored"})
         ab = m.predict_ab(L)
-        out[method] = {"loss": m.history["loss"], "finite": bool(np.all(np.isfinite(ab))), "shape": list(ab.shape)}
+        finite = bool(np.all(np.isfinite(ab)))
+        out[method] = {"loss": m.history["loss"], "finite": finite, "shape": list(ab.shape)}
     out["replicas"] = [s.num_replicas_in_sync for s in made]
     print("RESULT " + json.dumps(out))
     """

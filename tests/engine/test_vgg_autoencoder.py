@@ -93,7 +93,10 @@ def test_encoder_weights_from_path(vgg_weights_file, tmp_path):
 
 
 def test_legacy_h5_encoder_weights(tmp_path):
-    """The legacy .h5 layout of Keras' ImageNet file (vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5) loads by name."""
+    """The legacy .h5 layout of Keras' ImageNet file loads by name.
+
+    (vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)
+    """
     import h5py
     import keras
     from keras.src.legacy.saving import legacy_h5_format
