@@ -14,6 +14,7 @@ from skimage.color import rgb2hsv
 
 from napari_colorize._napari import _api, _hints
 from napari_colorize._napari._widgets import ColorizeWidget
+from napari_colorize.catalogue import builtin_models
 from napari_colorize.errors import InputError
 
 pytestmark = pytest.mark.napari
@@ -111,7 +112,11 @@ def stub_worker(monkeypatch):
     return stub
 
 
-def _widget(viewer, model="window"):
+#: a built-in model with weights (the stub worker never runs it)
+MODEL = "default" if "default" in builtin_models() else "window"
+
+
+def _widget(viewer, model=MODEL):
     w = ColorizeWidget(viewer)
     viewer.window.add_dock_widget(w, name="Colorize")
     w.refresh_models(select=model)
@@ -305,13 +310,13 @@ def test_colorize_layer_with_points_layer_stub(make_napari_viewer, stub_worker):
     viewer = make_napari_viewer()
     layer = viewer.add_image(_two_regions(), name="gray")
     pts = viewer.add_points([[20, 10], [20, 80]], face_color=[RED, BLUE], size=3)
-    out = nc.colorize_layer(viewer, layer, "window", hints=pts, tile=None)
+    out = nc.colorize_layer(viewer, layer, MODEL, hints=pts, tile=None)
     rgb = out[3]
     assert rgb.metadata["napari_colorize"]["hints"] == pts.name
     assert _hue_distance(_hue(rgb.data[20, 10]), _hint_hue(90, RED)) < 0.05
     assert _hue_distance(_hue(rgb.data[20, 80]), _hint_hue(170, BLUE)) < 0.05
     with pytest.raises(InputError, match="Points or Shapes"):
-        nc.colorize_layer(viewer, layer, "window", hints=layer)
+        nc.colorize_layer(viewer, layer, MODEL, hints=layer)
 
 
 def test_hint_colors_from_a_reference_layer(make_napari_viewer):
