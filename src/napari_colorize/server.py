@@ -122,6 +122,8 @@ def _floats(logs: dict | None) -> dict[str, float]:
 
 
 def _describe(model: Any) -> dict[str, Any]:
+    from .engine import has_confidence
+
     return {
         "method": model.name,
         "block_size": int(model.block_size),
@@ -130,6 +132,7 @@ def _describe(model: Any) -> dict[str, Any]:
         "default_overlap": int(model.default_overlap),
         "config": model.config.to_dict(),
         "trained": bool(getattr(model, "trained", True)),
+        "confidence": has_confidence(model),
     }
 
 
