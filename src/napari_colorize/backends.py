@@ -191,9 +191,22 @@ def device_report(backend: str | None = None) -> str:
     gpus = [d for d in found if d["kind"] == "gpu"]
     lines = [version_report()]
     lines += [f"  {d['kind']}: {d['name']}" for d in found]
-    lines.append(
-        f"computes on the GPU ({gpus[0]['name']})"
-        if gpus
-        else "computes on the CPU: no GPU visible to this backend (see the README's GPU section)"
-    )
+    if gpus:
+        lines.append(f"computes on the GPU ({gpus[0]['name']})")
+    else:
+        lines.append("computes on the CPU: no GPU visible to this backend (see the README's GPU section)")
     return "\n".join(lines)
+
+
+def main() -> int:
+    """``python -m napari_colorize.backends``: print :func:`device_report`; a one-line error exits 2."""
+    try:
+        print(device_report())
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -115,6 +115,43 @@ def test_mirrored_fails_in_one_line_where_the_backend_has_no_data_parallelism(mo
         pass
 
 
+# -- the GPU install ------------------------------------------------------------
+PLATFORMS = {
+    "linux-x86_64": {"sys_platform": "linux", "platform_machine": "x86_64", "platform_system": "Linux"},
+    "linux-aarch64": {"sys_platform": "linux", "platform_machine": "aarch64", "platform_system": "Linux"},
+    "windows": {"sys_platform": "win32", "platform_machine": "AMD64", "platform_system": "Windows"},
+    "macos-arm64": {"sys_platform": "darwin", "platform_machine": "arm64", "platform_system": "Darwin"},
+}
+TENSORFLOWS = {"tensorflow", "tensorflow-cpu", "tf-nightly", "tensorflow-macos"}
+
+
+@pytest.mark.parametrize("platform", list(PLATFORMS))
+def test_every_install_gets_exactly_one_tensorflow_distribution(platform):
+    """Base dependencies plus any one extra, on each platform: one TensorFlow distribution, never two."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    env = {**default_environment(), **PLATFORMS[platform], "python_version": "3.11"}
+
+    def wanted(reqs: list[str], extra: str = "") -> set[str]:
+        out = set()
+        for text in reqs:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({**env, "extra": extra}):
+                out.add(req.name.lower())
+        return out
+
+    base = wanted(project["dependencies"])
+    assert len(base & TENSORFLOWS) == 1, base & TENSORFLOWS
+    for extra, reqs in project["optional-dependencies"].items():
+        assert len((base | wanted(reqs, extra)) & TENSORFLOWS) == 1, (platform, extra)
+    assert "torch" in wanted(project["optional-dependencies"]["gpu"], "gpu")
+
+
 # -- every Keras method on this run's backend --------------------------------
 @pytest.fixture(scope="module")
 def tiny():
