@@ -3,7 +3,7 @@
 # engine tests (which import TensorFlow) on the TensorFlow backend, a short run
 # of the backend tests under KERAS_BACKEND=torch, and the napari tests (which
 # must never import TensorFlow: see DESIGN.md), each a separate pytest process.
-# Extra arguments go to both pytest runs (e.g. -m "not slow" while iterating).
+# Extra arguments go to every pytest run (e.g. -m "not slow" while iterating).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1

@@ -119,11 +119,14 @@ def apply_backend(name: str | None = None) -> str:
     return chosen
 
 
-def add_backend_argument(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``--backend {tensorflow,torch,jax}`` to ``parser`` (checked later by :func:`apply_backend`)."""
+def add_backend_argument(parser: argparse.ArgumentParser, *, default: Any = None) -> argparse.ArgumentParser:
+    """Add ``--backend {tensorflow,torch,jax}`` to ``parser``; :func:`apply_backend` checks the value.
+
+    ``default=argparse.SUPPRESS`` on a subcommands' parent parser keeps a value given before the command.
+    """
     parser.add_argument(
         "--backend",
-        default=None,
+        default=default,
         metavar="{" + ",".join(BACKENDS) + "}",
         help=f"Keras backend (default: $KERAS_BACKEND, else {DEFAULT_BACKEND})",
     )
