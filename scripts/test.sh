@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run the whole test suite, slow tests included (what CI runs).
-# Engine tests (which import TensorFlow) and napari tests (which must never
-# import it: see DESIGN.md) run as two separate pytest processes.
-# Extra arguments go to both pytest runs (e.g. -m "not slow" while iterating).
+# Run the whole test suite, slow tests included (what CI runs): ruff, then the
+# engine tests (which import TensorFlow) on the TensorFlow backend, a short run
+# of the backend tests under KERAS_BACKEND=torch, and the napari tests (which
+# must never import TensorFlow: see DESIGN.md), each a separate pytest process.
+# Extra arguments go to every pytest run (e.g. -m "not slow" while iterating).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
@@ -14,8 +15,12 @@ run() {
   # pytest exit code 5 = no tests collected: not a failure of this script
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=1; fi
 }
+run .venv/bin/python -m ruff check src tests
 run .venv/bin/npe2 validate napari-colorize
 run .venv/bin/python -m pytest tests/engine -p no:xvfb -p no:pytest-qt -ra "$@"
+# the same Keras methods on the PyTorch backend (CPU), and folders that cross backends: about 2 minutes
+run env KERAS_BACKEND=torch .venv/bin/python -m pytest tests/engine/test_backends.py \
+  tests/engine/test_precision.py -p no:xvfb -p no:pytest-qt -ra "$@"
 run .venv/bin/python -m pytest tests/napari -ra "$@"
 if [ "$status" -eq 0 ]; then echo "ALL TEST RUNS PASSED"; else echo "SOME TEST RUNS FAILED"; fi
 exit $status

@@ -15,7 +15,11 @@ from typing import Any, ClassVar, Literal
 
 from .errors import ConfigError
 
-__all__ = ["Config", "TrainConfig", "parse_value", "config_fields"]
+__all__ = ["Config", "TrainConfig", "Precision", "PRECISIONS", "parse_value", "config_fields"]
+
+#: numeric precision of a Keras network: Keras dtype policy names
+Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 
 
 def _check_type(name: str, value: Any, tp: Any) -> Any:
@@ -166,7 +170,17 @@ class TrainConfig(Config):
     seed: int = dataclasses.field(default=0, metadata={"help": "random seed"})
     distribute: Literal["default", "mirrored"] = dataclasses.field(
         default="default",
-        metadata={"help": "training strategy: 'mirrored' = tf.distribute.MirroredStrategy over all GPUs"},
+        metadata={
+            "help": "training strategy: 'mirrored' = data parallel over all GPUs "
+            "(tf.distribute.MirroredStrategy on TensorFlow, keras.distribution.DataParallel on JAX)"
+        },
+    )
+    precision: Precision = dataclasses.field(
+        default="float32",
+        metadata={
+            "help": "numeric precision of training and inference: 'mixed_bfloat16' or 'mixed_float16' "
+            "compute in 16 bits with float32 weights (faster on recent GPUs); saved weights stay float32"
+        },
     )
 
     def validate(self) -> None:

@@ -123,14 +123,14 @@ class ConvPredictor:
         mode = cfg.decode == "mode"
 
         def decode(x: Any) -> Any:
-            logits = model(x, training=False)
+            logits = ops.cast(model(x, training=False), "float32")  # float32 also under mixed precision
             if mode:
                 return ops.take(pal, ops.argmax(logits, axis=-1), axis=0)
             p = ops.softmax(logits / T, axis=-1)
             return ops.einsum("nhwk,kc->nhwc", p, pal)
 
         def probs(x: Any) -> Any:
-            return ops.softmax(model(x, training=False), axis=-1)
+            return ops.softmax(ops.cast(model(x, training=False), "float32"), axis=-1)
 
         self._decode = inference_function(decode)
         self._probs = inference_function(probs)

@@ -6,7 +6,10 @@ network (:meth:`KerasColorizer._build_net`), its loss (given to
 (:meth:`KerasColorizer._predict_ab`).  The base owns:
 
 - building the network once, seeded with ``config.seed``, inside the
-  distribution scope (:func:`._backend.distribution_scope`);
+  distribution scope (:func:`._backend.distribution_scope`) and under the
+  dtype policy of ``config.precision`` (:func:`._backend.precision_scope`:
+  float32, or mixed precision with float32 weights, so a model folder
+  loads whatever precision it was trained in);
 - the structural config (``structural_fields``): the fields that fix the
   network's weights, checked in one place (:meth:`KerasColorizer._ensure_net`)
   whenever a built or loaded network is used with a changed config (resume,
@@ -54,6 +57,8 @@ class KerasColorizer(Colorizer):
         self._net: Any = None
         #: :meth:`structure` of the config the network was built with
         self._built: dict[str, Any] | None = None
+        #: dtype policy the network was built under
+        self._built_precision: str | None = None
         self._compiled_key: Any = None
         #: optimizer state read from a model folder, applied by the next fit (resume)
         self._optimizer_state: list[np.ndarray] | None = None
@@ -72,7 +77,11 @@ class KerasColorizer(Colorizer):
         return {k: getattr(self.config, k) for k in self.structural_fields}
 
     def _ensure_net(self, *, for_loading: bool = False) -> Any:
-        """The network, built on first use; refuses a config whose structure changed since."""
+        """The network, built on first use; refuses a config whose structure changed since.
+
+        A changed ``precision`` builds the network again under the new dtype
+        policy with the same (float32) weights.
+        """
         if self._net is not None:
             now = self.structure()
             if self._built is not None and now != self._built:
@@ -82,22 +91,40 @@ class KerasColorizer(Colorizer):
                     f"(was {', '.join(f'{k}={self._built.get(k)!r}' for k in changed)}): "
                     "these fix its architecture; train a new model instead"
                 )
-            return self._net
+            if self._built_precision == self._precision():
+                return self._net
+            weights = self._net.get_weights()
+            self._net = None
+            net = self._ensure_net(for_loading=True)
+            net.set_weights(weights)
+            return net
         import keras
 
-        from ._backend import distribution_scope
+        from ._backend import distribution_scope, precision_scope
 
         keras.utils.set_random_seed(int(self.config.seed))
-        with distribution_scope(self.config.distribute):
+        with distribution_scope(self.config.distribute), precision_scope(self._precision()):
             self._net = self._build_net(for_loading=for_loading)
         self._built = self.structure()
+        self._built_precision = self._precision()
         self._compiled_key = None
         self._reset_inference()
         return self._net
 
+    def _precision(self) -> str:
+        """The config's ``precision`` (float32 for a config without one)."""
+        return str(getattr(self.config, "precision", "float32"))
+
+    def _precision_scope(self) -> Any:
+        """The dtype policy scope of ``config.precision``, for networks built outside :meth:`_ensure_net`."""
+        from ._backend import precision_scope
+
+        return precision_scope(self._precision())
+
     def _adopt_net(self, other: KerasColorizer) -> None:
         """Share ``other``'s built network (same structure), e.g. to compare inference options."""
         self._net, self._built, self._compiled_key = other._net, dict(other._built or {}), None
+        self._built_precision = other._built_precision
         self._reset_inference()
 
     # -- training ------------------------------------------------------------

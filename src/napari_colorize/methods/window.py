@@ -381,9 +381,11 @@ class WindowColorizer(KerasColorizer):
 
         if self._net is None or self.palette is None:
             raise ConfigError("this window model is untrained: fit it (or load a trained model folder) first")
+        net = self._ensure_net()  # built again if the precision changed
         key = (self.config.decode, self.config.temperature)
         if self._predict is None or self._predict_key != key:  # decoding options may change after training
-            self._predict = wk.ConvPredictor(self._net, self.palette, self.config)
+            with self._precision_scope():
+                self._predict = wk.ConvPredictor(net, self.palette, self.config)
             self._predict_key = key
         return self._predict
 
