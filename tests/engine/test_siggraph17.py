@@ -14,6 +14,7 @@ from skimage.transform import resize
 
 from napari_colorize.color import rgb2lab
 from napari_colorize.errors import ConfigError, InputError, ModelFolderError
+from napari_colorize.hints import Hints
 from napari_colorize.methods import get_config_class, load_model, make_model
 from napari_colorize.methods.siggraph17 import (
     BLOCK_NAMES,
@@ -340,7 +341,7 @@ def test_import_torch_weights_matches_pytorch(tmp_path, width, side):
         refh, clsh = net(t(L[:, None]), t(ab.transpose(0, 3, 1, 2)), t(mask[:, None]))
     ref0, refh = (r.numpy().transpose(0, 2, 3, 1) for r in (ref0, refh))
     got0 = m.predict_ab_batch(L)
-    goth = m.predict_ab_batch(L, hints_ab=ab, hints_mask=mask)
+    goth = m.predict_ab_batch(L, hints=Hints(ab, mask))
     assert np.abs(got0 - ref0).max() < 1e-3 and np.abs(goth - refh).max() < 1e-3
     assert np.abs(refh - ref0).max() > 1  # the hints change the output
     assert np.abs(ref0).std() > 1  # not a trivially flat comparison

@@ -34,7 +34,9 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
+
+from ._backend import inference_function, upsample_bilinear
 
 __all__ = [
     "build_siggraph17",
@@ -47,6 +49,7 @@ __all__ = [
     "set_trainable_from",
     "regression_loss",
     "torch_state_to_keras",
+    "make_predictor",
 ]
 
 #: total downsampling inside the network (three [::2, ::2] subsamplings)
@@ -247,6 +250,27 @@ def torch_state_to_keras(model: keras.Model, state: dict[str, np.ndarray]) -> No
         if want != got:
             raise ValueError(f"{key[:-1]} -> {layer.name}: shapes {got} do not match {want}")
         layer.set_weights([np.asarray(v, np.float32) for v in ws])
+
+
+def make_predictor(model: keras.Model, *, T: float = 1.0) -> Any:
+    """Compiled inference: x (N, H, W, 4) numpy -> (N, H, W, 3) numpy, [ab, confidence].
+
+    The confidence is one minus the entropy of ``softmax(logits / T)`` over
+    the classes, divided by its maximum ``log(n_classes)``, upsampled
+    bilinearly from the class head's 1/4 resolution.
+    """
+    n_classes = int(model.outputs[1].shape[-1])
+    log_n = float(np.log(n_classes))
+    T = float(T)
+
+    def fn(x: Any) -> Any:
+        ab, logits = model(x, training=False)
+        logp = ops.log_softmax(ops.cast(logits, "float32") / T, axis=-1)
+        entropy = -ops.sum(ops.exp(logp) * logp, axis=-1, keepdims=True)
+        conf = upsample_bilinear(1.0 - entropy / log_n, 4, 4)
+        return ops.concatenate([ops.cast(ab, "float32"), conf], axis=-1)
+
+    return inference_function(fn)
 
 
 def describe() -> dict[str, Any]:
