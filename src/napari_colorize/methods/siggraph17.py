@@ -77,6 +77,7 @@ __all__ = [
     "import_torch_weights",
     "sample_hints",
     "hint_inputs",
+    "hint_proximity",
     "class_bins",
     "BLOCK_NAMES",
 ]
@@ -157,6 +158,13 @@ class SIGGRAPH17Config(TrainConfig):
             "help": "chroma is scaled by confidence ** shrink (0: no shrinking; larger: greyer where unsure)"
         },
     )
+    hint_radius: float = dataclasses.field(
+        default=16.0,
+        metadata={
+            "help": "px: the confidence is at least exp(-d**2 / (2 * hint_radius**2)) at distance d from "
+            "a hint (a hint is the user's certainty; 0: off)"
+        },
+    )
     saturation: float = dataclasses.field(
         default=1.0, metadata={"help": "user multiplier of the predicted chroma (1: as predicted)"}
     )
@@ -194,7 +202,7 @@ class SIGGRAPH17Config(TrainConfig):
             raise ConfigError(f"max_patch must be in 1..crop_size, got {self.max_patch}")
         if not (math.isfinite(self.T) and self.T > 0):
             raise ConfigError(f"T must be positive, got {self.T}")
-        for name in ("shrink", "saturation"):
+        for name in ("shrink", "saturation", "hint_radius"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ConfigError(f"{name} must be >= 0, got {v}")
@@ -303,6 +311,23 @@ def hint_inputs(
         ],
         axis=-1,
     ).astype(np.float32)
+
+
+def hint_proximity(mask: np.ndarray, *, radius: float) -> np.ndarray:
+    """``exp(-d**2 / (2 radius**2))`` of each pixel's distance d to the nearest hint, (..., H, W) float32.
+
+    ``mask`` is (..., H, W), a hint where it is > 0; planes without a hint give 0.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    mask = np.asarray(mask)
+    out = np.zeros(mask.shape, np.float32)
+    for idx in np.ndindex(mask.shape[:-2]):
+        m = mask[idx] > 0
+        if m.any():
+            d = distance_transform_edt(~m)
+            out[idx] = np.exp(-0.5 * (d / float(radius)) ** 2)
+    return out
 
 
 def _check_hints(hints: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -418,6 +443,8 @@ class SIGGRAPH17Colorizer(KerasColorizer):
             y = np.asarray(pred(x))
             ab[s] = y[:, :h, :w, :2]
             conf[s] = np.clip(y[:, :h, :w, 2], 0.0, 1.0)
+        if hints_mask is not None and self.config.hint_radius > 0:
+            conf = np.maximum(conf, hint_proximity(hints_mask[:, :h, :w], radius=self.config.hint_radius))
         return ab, conf
 
     def _calibrated(self, ab: np.ndarray, conf: np.ndarray) -> np.ndarray:
@@ -460,8 +487,8 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         One minus the normalised entropy of the class head's distribution
         (``softmax(logits / T)`` over the 529 ab classes), upsampled bilinearly
         from 1/4 resolution: 1 where the model is sure of one colour, 0 where
-        every class is equally likely.  Hints (:class:`napari_colorize.Hints`)
-        sharpen it near them.  ``predict_ab`` scales chroma by
+        every class is equally likely.  With hints (:class:`napari_colorize.Hints`)
+        it is at least :func:`hint_proximity` (``hint_radius``) near them.  ``predict_ab`` scales chroma by
         ``saturation * confidence ** shrink``.
         """
         L = check_L(L)
