@@ -273,6 +273,22 @@ def test_confidence_is_high_near_hints(lite_model):
     assert not hint_proximity(np.zeros((2, 8, 8)), radius=4.0).any()
 
 
+def test_fuse_weight_makes_hints_hard_constraints(lite_model):
+    L = np.tile(np.linspace(20, 80, 48, dtype=np.float32), (40, 1))
+    mask = np.zeros((40, 48), np.float32)
+    mask[20, 10] = mask[5, 40] = 1
+    hints = Hints(np.full((40, 48, 2), [30.0, -20.0], np.float32), mask)
+    fused = SIGGRAPH17Colorizer(lite_model.config.replace(fuse_weight=1e-2))
+    fused._adopt_net(lite_model)
+    plain = lite_model.predict_ab(L, hints=hints)
+    ab = fused.predict_ab(L, hints=hints)
+    np.testing.assert_allclose(ab[mask > 0], [[30.0, -20.0]] * 2, atol=1e-2)
+    assert np.abs(ab - [30.0, -20.0]).mean() < np.abs(plain - [30.0, -20.0]).mean()
+    np.testing.assert_allclose(
+        fused.predict_ab(L), lite_model.predict_ab(L), atol=1e-5
+    )  # no hints: no change
+
+
 # -- the authors' weights: PyTorch reference -----------------------------------
 def _torch_siggraph17(torch, width: float = 1.0, n_classes: int = 529):
     """A reference SIGGRAPH17 generator in PyTorch, written from the authors' layout (DESIGN.md)."""

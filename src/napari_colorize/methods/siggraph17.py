@@ -165,6 +165,13 @@ class SIGGRAPH17Config(TrainConfig):
             "a hint (a hint is the user's certainty; 0: off)"
         },
     )
+    fuse_weight: float = dataclasses.field(
+        default=0.0,
+        metadata={
+            "help": "with hints, also spread each hint's remaining error along L's edges "
+            "(napari_colorize.hints.fuse_hints with this model_weight; 0: off)"
+        },
+    )
     saturation: float = dataclasses.field(
         default=1.0, metadata={"help": "user multiplier of the predicted chroma (1: as predicted)"}
     )
@@ -202,7 +209,7 @@ class SIGGRAPH17Config(TrainConfig):
             raise ConfigError(f"max_patch must be in 1..crop_size, got {self.max_patch}")
         if not (math.isfinite(self.T) and self.T > 0):
             raise ConfigError(f"T must be positive, got {self.T}")
-        for name in ("shrink", "saturation", "hint_radius"):
+        for name in ("shrink", "saturation", "hint_radius", "fuse_weight"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ConfigError(f"{name} must be >= 0, got {v}")
@@ -473,9 +480,19 @@ class SIGGRAPH17Colorizer(KerasColorizer):
             _check_hints(hints, np.shape(L))
         return super().predict_ab(L, hints=hints)
 
-    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+    def _ab_confidence(self, L: np.ndarray, hints: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated (and with ``fuse_weight``, fused) ab and the confidence for a checked L."""
         ab, conf = self._one(L, hints)
-        return self._calibrated(ab, conf)
+        ab = self._calibrated(ab, conf)
+        if hints is not None and self.config.fuse_weight > 0:
+            from ..hints import Hints, fuse_hints
+
+            h_ab, h_mask = _check_hints(hints, L.shape)
+            ab = fuse_hints(L, ab, Hints(h_ab, h_mask), model_weight=self.config.fuse_weight)
+        return ab, conf
+
+    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        return self._ab_confidence(L, hints)[0]
 
     def _predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
         ab, conf = self._run(L, None, None)
@@ -501,8 +518,7 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         L = check_L(L)
         if hints is not None and not np.any(np.asarray(getattr(hints, "mask", 1))):
             hints = None
-        ab, conf = self._one(L, hints)
-        return self._calibrated(ab, conf), conf
+        return self._ab_confidence(L, hints)
 
     # -- training ----------------------------------------------------------
     def fit(
