@@ -15,7 +15,9 @@ first), each photo's longest side :data:`DATA` ``max_side``.  A few train
 photos (:func:`calibration_split`) are kept out of the fit; on them the
 chroma shrink (config ``shrink``: chroma times ``confidence ** shrink``) is
 chosen as the one with the lowest mean CIEDE2000 whose colourfulness stays at
-least ``min_colourfulness`` of the truth's (:func:`calibrate`).  Training
+least ``min_colourfulness`` of the truth's (:func:`calibrate`), then
+``fuse_weight`` (hints' remaining error spread along edges) as the one with
+the lowest CIEDE2000 with 10 random true hints (:func:`calibrate_fuse`).  Training
 stops after ``max_minutes`` (the machine is shared), so the number of epochs
 actually run is recorded in ``config.json`` with the rest (corpus files and
 licences, backend, device, time, calibration).
@@ -91,6 +93,8 @@ DATA: dict[str, dict[str, Any]] = {
         "min_colourfulness": 0.5,  # calibration: colourfulness at least this share of the truth's
         "calibration_max_side": 512,
         "shrink_grid": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0],
+        "fuse_grid": [0.0, 1e-3, 1e-2],  # calibration of fuse_weight, with ...
+        "fuse_hints": 10,  # ... this many random true hints per photo
     },
     "window": {"source": "bundled", "max_side": 512},
     "eccv16-lite": {"source": "bundled", "max_side": 512},
@@ -182,6 +186,37 @@ def calibrate(
     return {"grid": rows, "gray_delta_e2000": float(np.mean(gray)), "chosen": best["shrink"]}
 
 
+def calibrate_fuse(
+    model: Any, photos: list[np.ndarray], *, grid: list[float], n_hints: int
+) -> dict[str, Any]:
+    """Choose ``fuse_weight`` (lowest mean CIEDE2000 with ``n_hints`` random true hints per photo)."""
+    from napari_colorize.color import rgb2lab, to_float01
+    from napari_colorize.hints import Hints
+    from napari_colorize.methods.siggraph17 import sample_hints
+    from napari_colorize.metrics import delta_e2000_lab
+
+    labs = [rgb2lab(to_float01(rgb)) for rgb in photos]
+    hints = []
+    for i, lab in enumerate(labs):
+        ab, mask = sample_hints(
+            lab[..., 1:], np.random.default_rng(i), n_hints=n_hints, p_uniform=1.0, max_patch=3
+        )
+        hints.append(Hints(ab, mask))
+    base = model.config
+    rows = []
+    for w in grid:
+        model.config = base.replace(fuse_weight=w)
+        de = []
+        for lab, h in zip(labs, hints):
+            pred = model.predict_ab(lab[..., 0], hints=h)
+            de.append(float(np.mean(delta_e2000_lab(np.concatenate([lab[..., :1], pred], -1), lab))))
+        rows.append({"fuse_weight": w, "delta_e2000": float(np.mean(de))})
+        print(f"  fuse_weight {w:g} ({n_hints} hints): dE {rows[-1]['delta_e2000']:.2f}")
+    model.config = base
+    best = min(rows, key=lambda r: r["delta_e2000"])
+    return {"grid": rows, "n_hints": n_hints, "chosen": best["fuse_weight"]}
+
+
 class TimeBudget:
     """Keras callback hooks: stop training after ``seconds`` (checked after each batch)."""
 
@@ -256,7 +291,10 @@ def train_default(name: str, out: Path, *, stage: str) -> Path:
         ]
         result = calibrate(model, cal, grid=spec["shrink_grid"], min_colourfulness=spec["min_colourfulness"])
         model.config = model.config.replace(shrink=result["chosen"])
+        fuse = calibrate_fuse(model, cal, grid=spec["fuse_grid"], n_hints=spec["fuse_hints"])
+        model.config = model.config.replace(fuse_weight=fuse["chosen"])
         model.info["calibration"] = result
+        model.info["calibration_fuse"] = fuse
         dest = out / name
         model.save(dest, optimizer=False)
         size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 1e6
