@@ -50,6 +50,18 @@ loss with k = 1, which is the authors' hard encoding).
 reflection to a multiple of 8 (:func:`napari_colorize.tiling.pad_to_block`),
 the hints with zeros, and ab is cropped back.
 
+**Confidence and calibration.**  :meth:`SIGGRAPH17Colorizer.predict_confidence`
+is one minus the normalised entropy of the class head's ``softmax(logits / T)``
+(so the class head must have been trained: ``class_weight > 0``), upsampled
+from 1/4 resolution, and at least :func:`hint_proximity` near hints (a hint is
+the user's certainty; ``hint_radius``).  ``predict_ab`` scales the chroma by
+``saturation * confidence ** shrink``: ``shrink`` is calibrated on photos kept
+out of the training (``scripts/train_defaults.py``) so that the automatic
+result is not worse than gray, ``saturation`` is the user's control.  With
+``fuse_weight > 0`` the hints' remaining error is also spread along L's edges
+(:func:`napari_colorize.hints.fuse_hints`), so a hint is always honoured.
+None of these fields changes the network.
+
 This module does not import TensorFlow or Keras at import time.
 """
 
