@@ -92,6 +92,7 @@ DATA: dict[str, dict[str, Any]] = {
         "max_minutes": 30.0,
         "min_colourfulness": 0.5,  # calibration: colourfulness at least this share of the truth's
         "calibration_max_side": 512,
+        "decode_grid": ["regression", "annealed_mean"],
         "shrink_grid": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0],
         "fuse_grid": [0.0, 1e-3, 1e-2],  # calibration of fuse_weight, with ...
         "fuse_hints": 10,  # ... this many random true hints per photo
@@ -137,53 +138,68 @@ def calibration_split(names: list[str], every: int) -> tuple[list[int], list[int
 
 
 def calibrate(
-    model: Any, photos: list[np.ndarray], *, grid: list[float], min_colourfulness: float
+    model: Any,
+    photos: list[np.ndarray],
+    *,
+    decodes: list[str],
+    grid: list[float],
+    min_colourfulness: float,
 ) -> dict[str, Any]:
-    """Choose ``shrink`` on photos the model did not learn from (no hints).
+    """Choose ``decode`` and ``shrink`` on photos the model did not learn from (no hints).
 
     Each candidate is scored by the mean CIEDE2000, AuC and colourfulness
     ratio against the truth (the gray input keeps the truth's L).  The
-    chosen one has the lowest CIEDE2000 among those whose colourfulness ratio
-    is at least ``min_colourfulness`` (the least shrink if none is).
+    choice: the lowest CIEDE2000 among candidates not worse than gray whose
+    colourfulness ratio is at least ``min_colourfulness``; failing that, the
+    most colourful one not worse than gray; failing that, the lowest CIEDE2000.
     Returns the scores and the choice; ``model.config`` is left unchanged.
     """
     from napari_colorize.color import Lab2rgb, rgb2lab, to_float01
     from napari_colorize.metrics import auc_ab, colorfulness, delta_e2000_lab
 
-    raw = []
-    for rgb in photos:
-        lab = rgb2lab(to_float01(rgb))
-        ab, conf = model.predict_ab_confidence(lab[..., 0])
-        raw.append((lab, ab / np.float32(model.config.saturation), conf))
-    gray = [
-        float(np.mean(delta_e2000_lab(np.concatenate([lab[..., :1], 0 * lab[..., 1:]], -1), lab)))
-        for lab, _, _ in raw
-    ]
+    base = model.config
+    labs = [rgb2lab(to_float01(rgb)) for rgb in photos]
+    zero = [np.concatenate([lab[..., :1], 0 * lab[..., 1:]], -1) for lab in labs]
+    gray = float(np.mean([np.mean(delta_e2000_lab(z, lab)) for z, lab in zip(zero, labs)]))
     rows = []
-    for s in grid:
-        de, auc, cf = [], [], []
-        for lab, ab, conf in raw:
-            pred = ab * np.power(conf, np.float32(s))[..., None]
-            lab_p = np.concatenate([lab[..., :1], pred], -1)
-            de.append(float(np.mean(delta_e2000_lab(lab_p, lab))))
-            auc.append(float(auc_ab(pred, lab[..., 1:])))
-            truth_cf = colorfulness(Lab2rgb(lab[..., 0], lab[..., 1:]))
-            cf.append(colorfulness(Lab2rgb(lab[..., 0], pred)) / truth_cf if truth_cf > 0 else np.nan)
-        rows.append(
-            {
+    for decode in decodes:
+        model.config = base.replace(decode=decode, shrink=0.0, saturation=1.0)
+        raw = [model.predict_ab_confidence(lab[..., 0]) for lab in labs]
+        for s in grid:
+            de, auc, cf = [], [], []
+            for lab, (ab, conf) in zip(labs, raw):
+                pred = ab * np.power(conf, np.float32(s))[..., None]
+                lab_p = np.concatenate([lab[..., :1], pred], -1)
+                de.append(float(np.mean(delta_e2000_lab(lab_p, lab))))
+                auc.append(float(auc_ab(pred, lab[..., 1:])))
+                truth_cf = colorfulness(Lab2rgb(lab[..., 0], lab[..., 1:]))
+                cf.append(colorfulness(Lab2rgb(lab[..., 0], pred)) / truth_cf if truth_cf > 0 else np.nan)
+            r = {
+                "decode": decode,
                 "shrink": s,
                 "delta_e2000": float(np.mean(de)),
                 "auc": float(np.mean(auc)),
                 "cf_ratio": float(np.nanmean(cf)),
             }
-        )
-        print(
-            f"  shrink {s:4.2f}: dE {rows[-1]['delta_e2000']:.2f}  AuC {rows[-1]['auc']:.3f}  "
-            f"cf {rows[-1]['cf_ratio']:.2f}  (gray dE {np.mean(gray):.2f})"
-        )
-    ok = [r for r in rows if r["cf_ratio"] >= min_colourfulness]
-    best = min(ok, key=lambda r: r["delta_e2000"]) if ok else rows[0]
-    return {"grid": rows, "gray_delta_e2000": float(np.mean(gray)), "chosen": best["shrink"]}
+            rows.append(r)
+            print(
+                f"  {decode:13s} shrink {s:4.2f}: dE {r['delta_e2000']:.2f}  AuC {r['auc']:.3f}  "
+                f"cf {r['cf_ratio']:.2f}  (gray dE {gray:.2f})"
+            )
+    model.config = base
+    not_worse = [r for r in rows if r["delta_e2000"] <= gray]
+    ok = [r for r in not_worse if r["cf_ratio"] >= min_colourfulness]
+    if ok:
+        best = min(ok, key=lambda r: r["delta_e2000"])
+    elif not_worse:
+        best = max(not_worse, key=lambda r: r["cf_ratio"])
+    else:
+        best = min(rows, key=lambda r: r["delta_e2000"])
+    return {
+        "grid": rows,
+        "gray_delta_e2000": gray,
+        "chosen": {"decode": best["decode"], "shrink": best["shrink"]},
+    }
 
 
 def calibrate_fuse(
@@ -289,8 +305,14 @@ def train_default(name: str, out: Path, *, stage: str) -> Path:
             for im in corpus.corpus_entries(spec["split"])
             if im["name"] in set(model.info["calibrated_on"])
         ]
-        result = calibrate(model, cal, grid=spec["shrink_grid"], min_colourfulness=spec["min_colourfulness"])
-        model.config = model.config.replace(shrink=result["chosen"])
+        result = calibrate(
+            model,
+            cal,
+            decodes=spec["decode_grid"],
+            grid=spec["shrink_grid"],
+            min_colourfulness=spec["min_colourfulness"],
+        )
+        model.config = model.config.replace(**result["chosen"])
         fuse = calibrate_fuse(model, cal, grid=spec["fuse_grid"], n_hints=spec["fuse_hints"])
         model.config = model.config.replace(fuse_weight=fuse["chosen"])
         model.info["calibration"] = result

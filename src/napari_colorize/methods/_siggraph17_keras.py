@@ -252,23 +252,29 @@ def torch_state_to_keras(model: keras.Model, state: dict[str, np.ndarray]) -> No
         layer.set_weights([np.asarray(v, np.float32) for v in ws])
 
 
-def make_predictor(model: keras.Model, *, T: float = 1.0) -> Any:
-    """Compiled inference: x (N, H, W, 4) numpy -> (N, H, W, 3) numpy, [ab, confidence].
+def make_predictor(model: keras.Model, bins: np.ndarray, *, T: float = 1.0, decode_T: float = 0.38) -> Any:
+    """Compiled inference: x (N, H, W, 4) numpy -> (N, H, W, 5) numpy.
 
-    The confidence is one minus the entropy of ``softmax(logits / T)`` over
-    the classes, divided by its maximum ``log(n_classes)``, upsampled
-    bilinearly from the class head's 1/4 resolution.
+    Channels: the regression head's ab (2), the confidence (1) and the class
+    head's annealed mean ab (2, ``softmax(logits / decode_T)`` over the
+    class centres ``bins`` (Q, 2), as ECCV16's decoding).  The confidence is
+    one minus the entropy of ``softmax(logits / T)`` divided by its maximum
+    ``log(Q)``.  The class head's outputs are upsampled bilinearly from 1/4
+    resolution.
     """
-    n_classes = int(model.outputs[1].shape[-1])
-    log_n = float(np.log(n_classes))
-    T = float(T)
+    bins = np.asarray(bins, np.float32)
+    log_n = float(np.log(len(bins)))
+    T, decode_T = float(T), float(decode_T)
 
     def fn(x: Any) -> Any:
         ab, logits = model(x, training=False)
-        logp = ops.log_softmax(ops.cast(logits, "float32") / T, axis=-1)
+        logits = ops.cast(logits, "float32")
+        logp = ops.log_softmax(logits / T, axis=-1)
         entropy = -ops.sum(ops.exp(logp) * logp, axis=-1, keepdims=True)
-        conf = upsample_bilinear(1.0 - entropy / log_n, 4, 4)
-        return ops.concatenate([ops.cast(ab, "float32"), conf], axis=-1)
+        p = ops.softmax(logits / decode_T, axis=-1)
+        ab_class = ops.tensordot(p, bins, [[3], [0]])
+        low = ops.concatenate([1.0 - entropy / log_n, ab_class], axis=-1)
+        return ops.concatenate([ops.cast(ab, "float32"), upsample_bilinear(low, 4, 4)], axis=-1)
 
     return inference_function(fn)
 

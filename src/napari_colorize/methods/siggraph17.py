@@ -109,6 +109,8 @@ _CLASS_GRID = (110.0, 10.0)
 _PREDICT_PIXELS = 1 << 21
 
 _WEIGHTS = "siggraph17.weights.h5"
+#: where the automatic ab comes from (config ``decode``)
+_DECODERS = ("regression", "annealed_mean")
 
 
 def class_bins() -> np.ndarray:
@@ -163,6 +165,16 @@ class SIGGRAPH17Config(TrainConfig):
     T: float = dataclasses.field(
         default=1.0,
         metadata={"help": "temperature of the class head's softmax whose entropy gives the confidence"},
+    )
+    decode: str = dataclasses.field(
+        default="regression",
+        metadata={
+            "help": "automatic ab from the regression head ('regression', the authors') or the class "
+            "head's annealed mean ('annealed_mean', at decode_T)"
+        },
+    )
+    decode_T: float = dataclasses.field(
+        default=0.38, metadata={"help": "temperature of the annealed mean (decode='annealed_mean')"}
     )
     shrink: float = dataclasses.field(
         default=0.0,
@@ -219,8 +231,12 @@ class SIGGRAPH17Config(TrainConfig):
             raise ConfigError(f"p_stop must be in (0, 1], got {self.p_stop}")
         if not 1 <= self.max_patch <= self.crop_size:
             raise ConfigError(f"max_patch must be in 1..crop_size, got {self.max_patch}")
-        if not (math.isfinite(self.T) and self.T > 0):
-            raise ConfigError(f"T must be positive, got {self.T}")
+        for name in ("T", "decode_T"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name} must be positive, got {v}")
+        if self.decode not in _DECODERS:
+            raise ConfigError(f"decode must be one of {', '.join(_DECODERS)}, got {self.decode!r}")
         for name in ("shrink", "saturation", "hint_radius", "fuse_weight"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
@@ -382,7 +398,7 @@ class SIGGRAPH17Colorizer(KerasColorizer):
     def __init__(self, config: SIGGRAPH17Config | dict[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         self._predictor: Any = None
-        self._predictor_T: float | None = None
+        self._predictor_T: tuple[float, float] | None = None
 
     # -- properties --------------------------------------------------------
     @property
@@ -424,14 +440,14 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         return {"beta_1": 0.9, "beta_2": 0.99}
 
     def _get_predictor(self) -> Any:
-        """Compiled x (N, H, W, 4) -> (N, H, W, 3): raw ab and the confidence (at temperature ``T``)."""
+        """Compiled x (N, H, W, 4) -> (N, H, W, 5): ab, confidence, annealed-mean ab."""
         net = self._ensure_net()
-        T = float(self.config.T)
-        if self._predictor is None or self._predictor_T != T:
+        key = (float(self.config.T), float(self.config.decode_T))
+        if self._predictor is None or self._predictor_T != key:
             from . import _siggraph17_keras as K
 
-            self._predictor = K.make_predictor(net, T=T)
-            self._predictor_T = T
+            self._predictor = K.make_predictor(net, class_bins(), T=key[0], decode_T=key[1])
+            self._predictor_T = key
         return self._predictor
 
     # -- inference ---------------------------------------------------------
@@ -460,7 +476,7 @@ class SIGGRAPH17Colorizer(KerasColorizer):
                 mask_center=self.config.mask_center,
             )
             y = np.asarray(pred(x))
-            ab[s] = y[:, :h, :w, :2]
+            ab[s] = y[:, :h, :w, 3:5] if self.config.decode == "annealed_mean" else y[:, :h, :w, :2]
             conf[s] = np.clip(y[:, :h, :w, 2], 0.0, 1.0)
         if hints_mask is not None and self.config.hint_radius > 0:
             conf = np.maximum(conf, hint_proximity(hints_mask[:, :h, :w], radius=self.config.hint_radius))
