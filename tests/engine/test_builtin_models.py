@@ -49,8 +49,8 @@ def test_each_config_records_its_recipe_data_and_machine():
         assert d["config"]["width"] <= 0.5
         assert info["train_seconds"] > 0 and info["backend"] and info["device"] in ("cpu", "gpu")
         # what it learned from: corpus train photos with licences, none of them held out
-        images = info["corpus"]["images"]
-        assert images and all(im["licence"] and im["sha256"] for im in images)
+        images, packages = info["corpus"]["images"], info["corpus"]["packages"]
+        assert images and all(im["sha256"] and packages[im["package"]]["licence"] for im in images)
         assert info["corpus"]["split"] == "train"
         assert set(info["calibrated_on"]).isdisjoint(info["trained_on"])
         assert all(d["config"][k] == v for k, v in info["calibration"]["chosen"].items())
