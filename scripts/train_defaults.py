@@ -315,12 +315,13 @@ def train_default(name: str, out: Path, *, stage: str) -> Path:
         model.config = model.config.replace(**result["chosen"])
         fuse = calibrate_fuse(model, cal, grid=spec["fuse_grid"], n_hints=spec["fuse_hints"])
         model.config = model.config.replace(fuse_weight=fuse["chosen"])
+        model.info["recipe"]["data"] = spec  # the calibration grids as run
         model.info["calibration"] = result
         model.info["calibration_fuse"] = fuse
         dest = out / name
         model.save(dest, optimizer=False)
         size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 1e6
-        print(f"{name}: shrink {result['chosen']}, {size:.2f} MB -> {dest}")
+        print(f"{name}: calibrated {result['chosen']}, fuse_weight {fuse['chosen']}, {size:.2f} MB -> {dest}")
         return dest
     return staging
 
