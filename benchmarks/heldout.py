@@ -9,9 +9,13 @@ gray baseline (ab = 0), the script prints the mean CIEDE2000, AuC
 Suesstrunk 2003, prediction over truth, averaged over the photos), with the
 number of photos where the model beats gray on CIEDE2000.
 
-``--hints N`` gives each model N random hints drawn from the truth (the mean
-ab of a 3x3 patch around a uniformly drawn pixel, seeded per photo), for
-methods that take hints (``napari_colorize.Hints``).
+``--hints N [N ...]`` gives each model N random hints drawn from the truth
+(the mean ab of a 3x3 patch around a uniformly drawn pixel, seeded per
+photo), for methods that take hints (``napari_colorize.Hints``); one table
+per N.  A model named after a method that needs no training (``propagate``)
+is that method, untrained.  When ``napari_colorize.colorize`` takes no hints
+(an older version), hinted predictions call ``model.predict_ab(L, hints=...)``
+on the truth's L directly.
 
 The corpus must have been fetched first (``python scripts/corpus.py fetch``).
 
@@ -19,8 +23,8 @@ Examples
 --------
 ::
 
-    python benchmarks/heldout.py                       # window and eccv16-lite
-    python benchmarks/heldout.py default my_model_dir --hints 20 --markdown out.md
+    python benchmarks/heldout.py                       # default and propagate, 0 hints
+    python benchmarks/heldout.py default propagate --hints 0 5 10 20 50 200 --markdown out.md
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from napari_colorize.color import GrayWarning, rgb2lab, to_float01  # noqa: E402
 from napari_colorize.metrics import auc_ab, colorfulness, delta_e2000_lab  # noqa: E402
 
 GRAY = "gray (ab=0)"
-DEFAULT_MODELS = ("window", "eccv16-lite")
+DEFAULT_MODELS = ("default", "propagate")
 
 COLUMNS = [
     Column("model", "model", "{}", "<"),
@@ -91,9 +95,33 @@ def hints_class() -> Any:
         raise SystemExit(
             f"--hints needs napari_colorize.hints.Hints, which cannot be imported here ({e})"
         ) from None
-    if "hints" not in inspect.signature(nc.colorize).parameters:
-        raise SystemExit("--hints needs napari_colorize.colorize(..., hints=...), which this version lacks")
     return Hints
+
+
+def load(name: str) -> Any:
+    """A built-in name or model folder; else a method that needs no training (untrained)."""
+    from napari_colorize.methods import METHODS, make_model
+
+    try:
+        return resolve_model(name)
+    except Exception:
+        if name in METHODS and name == "propagate":
+            return make_model(name)
+        raise
+
+
+def predict(truth: np.ndarray, model: Any, hints: Any = None) -> tuple[np.ndarray, float]:
+    """The model's RGB for the gray of ``truth`` (its exact L), and the seconds it took."""
+    if hints is None:
+        return common.colorize_truth(truth, model)
+    if "hints" in inspect.signature(nc.colorize).parameters:
+        return common.colorize_truth(truth, model, hints=hints)
+    from napari_colorize.color import Lab2rgb
+
+    L = rgb2lab(truth)[..., 0]
+    t0 = time.perf_counter()
+    ab = model.predict_ab(L, hints=hints)
+    return Lab2rgb(L, ab), time.perf_counter() - t0
 
 
 def scores(pred_rgb: np.ndarray, truth_rgb: np.ndarray) -> dict[str, float]:
@@ -120,7 +148,7 @@ def evaluate(
     for m in models:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            loaded[m] = resolve_model(m)
+            loaded[m] = load(m)
     rows: list[dict[str, Any]] = []
     for i, (name, truth) in enumerate(photos):
         gray_row = {
@@ -130,12 +158,12 @@ def evaluate(
             "infer_s": 0.0,
         }
         rows.append(gray_row)
-        kwargs: dict[str, Any] = {}
+        hints = None
         if Hints is not None:
             ab, mask = random_hints(truth, n_hints, seed=seed + i)
-            kwargs["hints"] = Hints(ab, mask)
+            hints = Hints(ab, mask)
         for m, model in loaded.items():
-            pred, dt = common.colorize_truth(truth, model, **kwargs)
+            pred, dt = predict(truth, model, hints)
             row = {"model": m, "photo": name, **scores(pred, truth), "infer_s": dt}
             row["beats_gray"] = row["delta_e2000"] < gray_row["delta_e2000"]
             rows.append(row)
@@ -165,14 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--max-side", type=int, default=768)
     p.add_argument("--cache", default=str(corpus.DEFAULT_CACHE))
-    p.add_argument("--hints", type=int, default=0, metavar="N", help="N random hints from the truth")
+    p.add_argument(
+        "--hints", type=int, nargs="+", default=[0], metavar="N", help="N random hints from the truth"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", help="also write the summary table to this markdown file")
     p.add_argument("--json", help="also write every per-photo row to this JSON file")
     a = p.parse_args(argv)
-    if a.hints < 0:
+    if min(a.hints) < 0:
         raise SystemExit(f"--hints must be >= 0, got {a.hints}")
-    if a.hints:
+    if max(a.hints):
         hints_class()  # fail before loading anything
 
     t0 = time.perf_counter()
@@ -193,20 +223,23 @@ def main(argv: list[str] | None = None) -> int:
     if not photos:
         raise SystemExit(f"no {a.split} photos to evaluate")
     log(f"{len(photos)} {a.split} photos, longest side {a.max_side} px")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", GrayWarning)
-        rows, summary = evaluate(list(a.models), photos, n_hints=a.hints, seed=a.seed)
     which = f"{a.split} corpus photos" + (f" of {', '.join(a.packages)}" if a.packages else "")
-    title = f"{which} (n = {len(photos)}, {a.max_side} px), {a.hints} hints"
-    print(title)
-    print(common.format_table(summary, COLUMNS))
+    text, all_rows = "", {}
+    for n_hints in a.hints:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GrayWarning)
+            rows, summary = evaluate(list(a.models), photos, n_hints=n_hints, seed=a.seed)
+        title = f"{which} (n = {len(photos)}, {a.max_side} px), {n_hints} hints"
+        print(title)
+        print(common.format_table(summary, COLUMNS))
+        text += f"{title}\n\n{common.format_table(summary, COLUMNS, markdown=True)}\n\n"
+        all_rows[n_hints] = {"summary": summary, "rows": rows}
     log(f"took {time.perf_counter() - t0:.0f} s")
     if a.markdown:
-        text = f"{title}\n\n{common.format_table(summary, COLUMNS, markdown=True)}\n\n"
         text += f"Command: `{common.command_line()}`\n\n{common.machine_markdown()}\n"
         common.write_text(a.markdown, text)
     if a.json:
-        common.write_text(a.json, json.dumps({"summary": summary, "rows": rows}, indent=1, default=float))
+        common.write_text(a.json, json.dumps(all_rows, indent=1, default=float))
     return 0
 
 

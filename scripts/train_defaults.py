@@ -1,14 +1,31 @@
-"""Reproduce the built-in default models shipped in ``src/napari_colorize/models/``.
+"""Reproduce the built-in models shipped in ``src/napari_colorize/models/``.
 
 Usage::
 
-    .venv/bin/python scripts/train_defaults.py [--only window ...] [--out src/napari_colorize/models]
+    .venv/bin/python scripts/train_defaults.py                     # the shipped built-ins (default)
+    .venv/bin/python scripts/train_defaults.py --only default --stage train      # train, no calibration
+    .venv/bin/python scripts/train_defaults.py --only default --stage calibrate  # calibrate a trained one
+    .venv/bin/python scripts/train_defaults.py --only window eccv16-lite --out DIR  # retired recipes
 
-Each model is trained from scratch on the color photos that ship with
-scikit-image and scikit-learn (their licences allow it), resized to 512 px on
-the longest side.  The whole run takes well under 30 minutes on 2 CPU cores.
-Each model's ``config.json`` records, under ``info``, the images, the recipe
-and the time it took.
+**default** (shipped): a ``siggraph17`` network of width 0.25 trained from
+scratch on the CPU with simulated hints on the *train* split of the corpus
+(``scripts/corpus.py``: Debian wallpaper photographs plus the bundled
+scikit-image / scikit-learn photos; run ``python scripts/corpus.py fetch``
+first), each photo's longest side :data:`DATA` ``max_side``.  A few train
+photos (:func:`calibration_split`) are kept out of the fit; on them the
+chroma shrink (config ``shrink``: chroma times ``confidence ** shrink``) is
+chosen as the one with the lowest mean CIEDE2000 whose colourfulness stays at
+least ``min_colourfulness`` of the truth's (:func:`calibrate`), then
+``fuse_weight`` (hints' remaining error spread along edges) as the one with
+the lowest CIEDE2000 with 10 random true hints (:func:`calibrate_fuse`).  Training
+stops after ``max_minutes`` (the machine is shared), so the number of epochs
+actually run is recorded in ``config.json`` with the rest (corpus files and
+licences, backend, device, time, calibration).
+
+**window** and **eccv16-lite** (retired: worse than gray on the held-out
+photos, ``docs/quality.md``) learned from the bundled photos at 512 px.  Their
+recipes stay here so that the history is reproducible; their last model
+folders live in ``tests/engine/data/legacy/`` for the legacy-folder tests.
 """
 
 from __future__ import annotations
@@ -18,12 +35,14 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: images the defaults learn from (skimage.data names, then sklearn sample images)
+#: images the retired defaults learned from (skimage.data names, then sklearn sample images)
 SKIMAGE_PHOTOS = [
     "astronaut",
     "chelsea",
@@ -36,18 +55,55 @@ SKIMAGE_PHOTOS = [
 ]
 SKLEARN_PHOTOS = ["china.jpg", "flower.jpg"]
 
-#: name -> (method, config); keep them small (< 20 MB in total) and quick
+#: name -> (method, config)
 RECIPES: dict[str, tuple[str, dict]] = {
+    "default": (
+        "siggraph17",
+        {
+            "width": 0.25,
+            "crop_size": 128,
+            "batch_size": 12,
+            "crops_per_image": 12,
+            "epochs": 100,
+            "val_split": 0.0,
+            "class_weight": 1.0,
+            "p_none": 0.2,
+            "learning_rate": 1e-3,
+            "seed": 0,
+        },
+    ),
+    # retired (worse than gray on held-out photos), kept for the history
     "window": ("window", {}),
     "eccv16-lite": (
         "eccv16",
         {"width": 0.125, "epochs": 12, "rebalance": False, "crop_size": 128, "input_size": 128},
     ),
 }
+#: the built-ins that ship; the others are retired
+SHIPPED: tuple[str, ...] = ("default",)
+
+#: how each recipe gets its data
+DATA: dict[str, dict[str, Any]] = {
+    "default": {
+        "source": "corpus",
+        "split": "train",
+        "max_side": 384,
+        "calibration_every": 6,  # every 6th train photo (manifest order) is kept for calibration
+        "max_minutes": 30.0,
+        "min_colourfulness": 0.5,  # calibration: colourfulness at least this share of the truth's
+        "calibration_max_side": 512,
+        "decode_grid": ["regression", "annealed_mean"],
+        "shrink_grid": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0],
+        "fuse_grid": [0.0, 1e-6, 1e-5, 1e-4, 1e-3],  # calibration of fuse_weight, with ...
+        "fuse_hints": 10,  # ... this many random true hints per photo
+    },
+    "window": {"source": "bundled", "max_side": 512},
+    "eccv16-lite": {"source": "bundled", "max_side": 512},
+}
 
 
 def bundled_photos(max_side: int = 512) -> dict[str, np.ndarray]:
-    """The bundled color photos as float32 RGB, longest side ``max_side``."""
+    """The bundled color photos as float32 RGB, longest side ``max_side`` (the retired recipes' data)."""
     from skimage import data
     from skimage.transform import resize
 
@@ -75,37 +131,242 @@ def bundled_photos(max_side: int = 512) -> dict[str, np.ndarray]:
     return res
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=str(ROOT / "src" / "napari_colorize" / "models"))
-    p.add_argument("--only", nargs="*", help="recipes to train (default: all)")
-    args = p.parse_args(argv)
+def calibration_split(names: list[str], every: int) -> tuple[list[int], list[int]]:
+    """Indices (fit, calibration) of the train photos: every ``every``-th photo calibrates."""
+    cal = [i for i in range(len(names)) if i % every == every // 2]
+    return [i for i in range(len(names)) if i not in cal], cal
+
+
+def calibrate(
+    model: Any,
+    photos: list[np.ndarray],
+    *,
+    decodes: list[str],
+    grid: list[float],
+    min_colourfulness: float,
+) -> dict[str, Any]:
+    """Choose ``decode`` and ``shrink`` on photos the model did not learn from (no hints).
+
+    Each candidate is scored by the mean CIEDE2000, AuC and colourfulness
+    ratio against the truth (the gray input keeps the truth's L).  The
+    choice: the lowest CIEDE2000 among candidates not worse than gray whose
+    colourfulness ratio is at least ``min_colourfulness``; failing that, the
+    most colourful one not worse than gray; failing that, the lowest CIEDE2000.
+    Returns the scores and the choice; ``model.config`` is left unchanged.
+    """
+    from napari_colorize.color import Lab2rgb, rgb2lab, to_float01
+    from napari_colorize.metrics import auc_ab, colorfulness, delta_e2000_lab
+
+    base = model.config
+    labs = [rgb2lab(to_float01(rgb)) for rgb in photos]
+    zero = [np.concatenate([lab[..., :1], 0 * lab[..., 1:]], -1) for lab in labs]
+    gray = float(np.mean([np.mean(delta_e2000_lab(z, lab)) for z, lab in zip(zero, labs)]))
+    rows = []
+    for decode in decodes:
+        model.config = base.replace(decode=decode, shrink=0.0, saturation=1.0)
+        raw = [model.predict_ab_confidence(lab[..., 0]) for lab in labs]
+        for s in grid:
+            de, auc, cf = [], [], []
+            for lab, (ab, conf) in zip(labs, raw):
+                pred = ab * np.power(conf, np.float32(s))[..., None]
+                lab_p = np.concatenate([lab[..., :1], pred], -1)
+                de.append(float(np.mean(delta_e2000_lab(lab_p, lab))))
+                auc.append(float(auc_ab(pred, lab[..., 1:])))
+                truth_cf = colorfulness(Lab2rgb(lab[..., 0], lab[..., 1:]))
+                cf.append(colorfulness(Lab2rgb(lab[..., 0], pred)) / truth_cf if truth_cf > 0 else np.nan)
+            r = {
+                "decode": decode,
+                "shrink": s,
+                "delta_e2000": float(np.mean(de)),
+                "auc": float(np.mean(auc)),
+                "cf_ratio": float(np.nanmean(cf)),
+            }
+            rows.append(r)
+            print(
+                f"  {decode:13s} shrink {s:4.2f}: dE {r['delta_e2000']:.2f}  AuC {r['auc']:.3f}  "
+                f"cf {r['cf_ratio']:.2f}  (gray dE {gray:.2f})"
+            )
+    model.config = base
+    not_worse = [r for r in rows if r["delta_e2000"] <= gray]
+    ok = [r for r in not_worse if r["cf_ratio"] >= min_colourfulness]
+    if ok:
+        best = min(ok, key=lambda r: r["delta_e2000"])
+    elif not_worse:
+        best = max(not_worse, key=lambda r: r["cf_ratio"])
+    else:
+        best = min(rows, key=lambda r: r["delta_e2000"])
+    return {
+        "grid": rows,
+        "gray_delta_e2000": gray,
+        "chosen": {"decode": best["decode"], "shrink": best["shrink"]},
+    }
+
+
+def calibrate_fuse(
+    model: Any, photos: list[np.ndarray], *, grid: list[float], n_hints: int
+) -> dict[str, Any]:
+    """Choose ``fuse_weight`` (lowest mean CIEDE2000 with ``n_hints`` random true hints per photo)."""
+    from napari_colorize.color import rgb2lab, to_float01
+    from napari_colorize.hints import Hints
+    from napari_colorize.methods.siggraph17 import sample_hints
+    from napari_colorize.metrics import delta_e2000_lab
+
+    labs = [rgb2lab(to_float01(rgb)) for rgb in photos]
+    hints = []
+    for i, lab in enumerate(labs):
+        ab, mask = sample_hints(
+            lab[..., 1:], np.random.default_rng(i), n_hints=n_hints, p_uniform=1.0, max_patch=3
+        )
+        hints.append(Hints(ab, mask))
+    base = model.config
+    rows = []
+    for w in grid:
+        model.config = base.replace(fuse_weight=w)
+        de = []
+        for lab, h in zip(labs, hints):
+            pred = model.predict_ab(lab[..., 0], hints=h)
+            de.append(float(np.mean(delta_e2000_lab(np.concatenate([lab[..., :1], pred], -1), lab))))
+        rows.append({"fuse_weight": w, "delta_e2000": float(np.mean(de))})
+        print(f"  fuse_weight {w:g} ({n_hints} hints): dE {rows[-1]['delta_e2000']:.2f}")
+    model.config = base
+    best = min(rows, key=lambda r: r["delta_e2000"])
+    return {"grid": rows, "n_hints": n_hints, "chosen": best["fuse_weight"]}
+
+
+class TimeBudget:
+    """Keras callback hooks: stop training after ``seconds`` (checked after each batch)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self.t0 = time.perf_counter()
+        self.stopped = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if time.perf_counter() - self.t0 > self.seconds:
+            self.model.stop_training = True
+            self.stopped = True
+
+
+def _device() -> dict[str, str]:
+    import keras
+
+    from napari_colorize.methods._backend import visible_gpus
+
+    return {
+        "backend": keras.backend.backend(),
+        "device": "gpu" if visible_gpus() else "cpu",
+        "machine": f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
+    }
+
+
+def train_default(name: str, out: Path, *, stage: str) -> Path:
+    """Train (``stage`` train or all) and calibrate (calibrate or all) a corpus recipe."""
+    import corpus
 
     import napari_colorize as nc
     from napari_colorize.progress import TqdmHooks, make_callback
 
-    photos = bundled_photos()
-    for name, (method, config) in RECIPES.items():
-        if args.only and name not in args.only:
-            continue
+    method, config = RECIPES[name]
+    spec = DATA[name]
+    named = corpus.load_corpus(spec["split"], max_side=spec["max_side"], with_names=True)
+    names = [n for n, _ in named]
+    fit_idx, cal_idx = calibration_split(names, spec["calibration_every"])
+    staging = ROOT / "build" / f"{name}-trained"  # the trained, uncalibrated model
+    if stage in ("train", "all"):
+        import keras
+
+        budget = make_callback(TimeBudget, keras=True, seconds=60 * spec["max_minutes"])
+        cb = make_callback(TqdmHooks, keras=True, desc=name)
         t0 = time.perf_counter()
-        cb = make_callback(TqdmHooks, keras=method != "lookup", desc=name)
-        model = nc.train(method, list(photos.values()), config=config, callbacks=[cb])
+        model = nc.train(method, [named[i][1] for i in fit_idx], config=config, callbacks=[cb, budget])
         seconds = time.perf_counter() - t0
-        model.info = {
-            "trained_on": [
-                f"skimage.data.{n}" if n in SKIMAGE_PHOTOS else f"sklearn sample image {n}" for n in photos
-            ],
-            "recipe": {"method": method, "config": config, "image_max_side": 512},
-            "train_seconds": round(seconds, 1),
-            "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
-            "script": "scripts/train_defaults.py",
-            "history": getattr(model, "info", {}).get("history", {}),
-        }
-        out = Path(args.out) / name
-        model.save(out, optimizer=False)  # shipped for inference: no optimizer state
-        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
-        print(f"{name}: {method} trained in {seconds:.0f} s, {size:.2f} MB -> {out}")
+        info = corpus.corpus_info(spec["split"])
+        cal_names = {names[i] for i in cal_idx}
+        model.info.update(
+            {
+                "trained_on": [im["name"] for im in info["images"] if im["name"] not in cal_names],
+                "corpus": info,
+                "calibrated_on": sorted(cal_names),
+                "recipe": {"method": method, "config": config, "data": spec},
+                "train_seconds": round(seconds, 1),
+                "stopped_by_time_budget": bool(budget.stopped),
+                "history": {k: [round(v, 4) for v in vals] for k, vals in model.history.items()},
+                "script": "scripts/train_defaults.py",
+                **_device(),
+                "keras": keras.__version__,
+            }
+        )
+        model.save(staging, optimizer=False)
+        print(f"{name}: trained {model.info.get('epochs_done')} epochs in {seconds:.0f} s -> {staging}")
+    if stage in ("calibrate", "all"):
+        model = nc.load_model(staging)
+        cal = [
+            corpus.read_rgb(corpus.file_path(im), max_side=spec["calibration_max_side"])
+            for im in corpus.corpus_entries(spec["split"])
+            if im["name"] in set(model.info["calibrated_on"])
+        ]
+        result = calibrate(
+            model,
+            cal,
+            decodes=spec["decode_grid"],
+            grid=spec["shrink_grid"],
+            min_colourfulness=spec["min_colourfulness"],
+        )
+        model.config = model.config.replace(**result["chosen"])
+        fuse = calibrate_fuse(model, cal, grid=spec["fuse_grid"], n_hints=spec["fuse_hints"])
+        model.config = model.config.replace(fuse_weight=fuse["chosen"])
+        model.info["recipe"]["data"] = spec  # the calibration grids as run
+        model.info["calibration"] = result
+        model.info["calibration_fuse"] = fuse
+        dest = out / name
+        model.save(dest, optimizer=False)
+        size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 1e6
+        print(f"{name}: calibrated {result['chosen']}, fuse_weight {fuse['chosen']}, {size:.2f} MB -> {dest}")
+        return dest
+    return staging
+
+
+def train_bundled(name: str, out: Path) -> Path:
+    """Train a retired recipe on the bundled photos."""
+    import napari_colorize as nc
+    from napari_colorize.progress import TqdmHooks, make_callback
+
+    method, config = RECIPES[name]
+    max_side = DATA[name]["max_side"]
+    photos = bundled_photos(max_side)
+    t0 = time.perf_counter()
+    cb = make_callback(TqdmHooks, keras=method != "lookup", desc=name)
+    model = nc.train(method, list(photos.values()), config=config, callbacks=[cb])
+    seconds = time.perf_counter() - t0
+    model.info = {
+        "trained_on": [
+            f"skimage.data.{n}" if n in SKIMAGE_PHOTOS else f"sklearn sample image {n}" for n in photos
+        ],
+        "recipe": {"method": method, "config": config, "image_max_side": max_side},
+        "train_seconds": round(seconds, 1),
+        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+        "script": "scripts/train_defaults.py",
+    }
+    dest = out / name
+    model.save(dest, optimizer=False)  # shipped for inference: no optimizer state
+    print(f"{name}: {method} trained in {seconds:.0f} s -> {dest}")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=str(ROOT / "src" / "napari_colorize" / "models"))
+    p.add_argument("--only", nargs="*", help=f"recipes to train (default: the shipped {', '.join(SHIPPED)})")
+    p.add_argument("--stage", choices=("all", "train", "calibrate"), default="all")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    for name in args.only or SHIPPED:
+        if name not in RECIPES:
+            raise SystemExit(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+        if DATA[name]["source"] == "corpus":
+            train_default(name, out, stage=args.stage)
+        else:
+            train_bundled(name, out)
     return 0
 
 

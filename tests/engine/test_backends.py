@@ -44,9 +44,17 @@ RECIPES = {
         "batch_size": 2,
         "val_split": 0.0,
     },
+    "siggraph17": {
+        "width": 0.0625,
+        "epochs": 1,
+        "steps_per_epoch": 2,
+        "crop_size": 32,
+        "batch_size": 2,
+        "val_split": 0.0,
+    },
 }
 #: saved and loaded on the other backend (vgg_autoencoder: a 60 MB folder of the autoencoder's network code)
-CROSS = ["window", "autoencoder", "eccv16"]
+CROSS = ["window", "autoencoder", "eccv16", "siggraph17"]
 
 
 # -- choosing a backend (no Keras needed) ------------------------------------

@@ -1,4 +1,4 @@
-"""The default models shipped inside the package (issue: built-in default models)."""
+"""The built-in models shipped inside the package: today the ``siggraph17`` model ``default``."""
 
 from __future__ import annotations
 
@@ -8,55 +8,77 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from skimage import color, data
+from skimage import data
 from skimage.transform import rescale
 
-import napari_colorize as nc
 from napari_colorize.api import builtin_models, resolve_model
-from napari_colorize.metrics import delta_e2000
+from napari_colorize.color import rgb2lab
+from napari_colorize.hints import Hints
+from napari_colorize.methods.siggraph17 import sample_hints
+from napari_colorize.metrics import delta_e2000_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _recipes() -> dict:
+def _train_defaults():
     spec = importlib.util.spec_from_file_location("train_defaults", ROOT / "scripts" / "train_defaults.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.RECIPES
+    return mod
 
 
-def test_a_window_model_and_a_network_model_ship_under_20_mb():
+def test_the_default_ships_alone_small_and_without_optimizer_state():
     models = builtin_models()
-    methods = {json.loads((p / "config.json").read_text())["method"] for p in models.values()}
-    assert "window" in methods and methods & {"autoencoder", "eccv16"}
-    files = [f for p in models.values() for f in p.rglob("*") if f.is_file()]
-    assert sum(f.stat().st_size for f in files) < 20e6
+    assert set(models) == set(_train_defaults().SHIPPED) == {"default"}
+    folder = models["default"]
+    assert json.loads((folder / "config.json").read_text())["method"] == "siggraph17"
+    files = [f for f in folder.rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in files) <= 40e6
     assert not [f for f in files if f.name == "optimizer.npz"]  # shipped for inference only
 
 
-def test_each_config_records_what_it_learned_from_and_the_recipe():
-    recipes = _recipes()
-    assert set(recipes) == set(builtin_models())
+def test_each_config_records_its_recipe_data_and_machine():
+    td = _train_defaults()
     for name, folder in builtin_models().items():
         d = json.loads((folder / "config.json").read_text())
         info = d["info"]
-        assert info["trained_on"] and all(isinstance(s, str) for s in info["trained_on"])
-        method, config = recipes[name]
+        method, config = td.RECIPES[name]
         assert info["recipe"]["method"] == d["method"] == method
         assert info["recipe"]["config"] == config
-        # the recipe's values are the model's config
-        assert all(d["config"][k] == v for k, v in config.items())
-        assert info["train_seconds"] > 0
+        assert all(d["config"][k] == v for k, v in config.items())  # the recipe's values are the config
+        assert d["config"]["width"] <= 0.5
+        assert info["train_seconds"] > 0 and info["backend"] and info["device"] in ("cpu", "gpu")
+        # what it learned from: corpus train photos with licences, none of them held out
+        images, packages = info["corpus"]["images"], info["corpus"]["packages"]
+        assert images and all(im["sha256"] and packages[im["package"]]["licence"] for im in images)
+        assert info["corpus"]["split"] == "train"
+        assert set(info["calibrated_on"]).isdisjoint(info["trained_on"])
+        assert all(d["config"][k] == v for k, v in info["calibration"]["chosen"].items())
+
+
+def test_retired_recipes_are_kept_but_not_shipped():
+    td = _train_defaults()
+    retired = set(td.RECIPES) - set(td.SHIPPED)
+    assert retired == {"window", "eccv16-lite"}
+    assert not retired & set(builtin_models())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(builtin_models()))
-def test_builtin_model_colorizes_better_than_gray(name):
-    model = resolve_model(name)
-    ours, gray_err = [], []
-    for rgb in (data.coffee(), data.chelsea()):
-        rgb = rescale(rgb, 0.5, channel_axis=-1, anti_aliasing=True)
-        gray = color.rgb2gray(rgb)
-        ours.append(delta_e2000(nc.colorize(gray, model).rgb, rgb))
-        gray_err.append(delta_e2000(np.repeat(gray[..., None], 3, -1), rgb))
-    assert np.mean(ours) < 0.85 * np.mean(gray_err), (ours, gray_err)
+def test_default_is_not_worse_than_gray_and_hints_make_it_better():
+    """On two held-out bundled photos: 0 hints <= gray, 20 true hints < 0 hints."""
+    model = resolve_model("default")
+    de = {"gray": [], "auto": [], "hints": []}
+    for i, rgb in enumerate((data.astronaut(), data.rocket())):
+        lab = rgb2lab(rescale(rgb, 0.5, channel_axis=-1, anti_aliasing=True).astype(np.float32))
+        L, ab = lab[..., 0], lab[..., 1:]
+        hint_ab, mask = sample_hints(ab, np.random.default_rng(i), n_hints=20, p_uniform=1.0, max_patch=3)
+
+        def score(pred, L=L, lab=lab):
+            return float(delta_e2000_lab(np.concatenate([L[..., None], pred], -1), lab).mean())
+
+        de["gray"].append(score(np.zeros_like(ab)))
+        de["auto"].append(score(model.predict_ab(L)))
+        de["hints"].append(score(model.predict_ab(L, hints=Hints(hint_ab, mask))))
+    mean = {k: float(np.mean(v)) for k, v in de.items()}
+    assert mean["auto"] <= mean["gray"], de
+    assert mean["hints"] < mean["auto"], de

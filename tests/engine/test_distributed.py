@@ -63,7 +63,7 @@ def test_cli_rejects_zero_workers_instead_of_running_serially(tmp_path, capsys):
     img = tmp_path / "g.png"
     iio.imwrite(img, np.zeros((8, 8), np.uint8))
     assert (
-        main(["colorize", str(img), "--model", "window", "--out-dir", str(tmp_path / "o"), "--workers", "0"])
+        main(["colorize", str(img), "--model", "default", "--out-dir", str(tmp_path / "o"), "--workers", "0"])
         == 2
     )
     assert "workers must be >= 1" in capsys.readouterr().err

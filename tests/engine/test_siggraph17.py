@@ -14,6 +14,7 @@ from skimage.transform import resize
 
 from napari_colorize.color import rgb2lab
 from napari_colorize.errors import ConfigError, InputError, ModelFolderError
+from napari_colorize.hints import Hints
 from napari_colorize.methods import get_config_class, load_model, make_model
 from napari_colorize.methods.siggraph17 import (
     BLOCK_NAMES,
@@ -21,6 +22,7 @@ from napari_colorize.methods.siggraph17 import (
     SIGGRAPH17Config,
     class_bins,
     hint_inputs,
+    hint_proximity,
     import_torch_weights,
     sample_hints,
 )
@@ -33,7 +35,8 @@ def test_config_defaults_validation_and_json():
     assert (cfg.width, cfg.mask_center, cfg.p_stop, cfg.max_patch) == (0.5, 0.0, 0.125, 9)
     assert get_config_class("siggraph17") is SIGGRAPH17Config
     assert SIGGRAPH17Config.from_json(cfg.to_json()) == cfg
-    other = cfg.replace(width=0.25, class_weight=1.0, trainable_from="model8")
+    assert (cfg.T, cfg.shrink, cfg.saturation) == (1.0, 0.0, 1.0)  # no calibration unless asked
+    other = cfg.replace(width=0.25, class_weight=1.0, trainable_from="model8", shrink=1.5, saturation=0.7)
     assert SIGGRAPH17Config.from_json(other.to_json()) == other
     for bad in (
         {"width": 0},
@@ -46,6 +49,10 @@ def test_config_defaults_validation_and_json():
         {"trainable_from": "model11"},
         {"mask_center": 3},
         {"learning_rate": 0},
+        {"T": 0},
+        {"shrink": -1},
+        {"saturation": float("nan")},
+        {"hint_radius": -2},
         {"nope": 1},
     ):
         with pytest.raises(ConfigError):
@@ -233,6 +240,55 @@ def test_save_load_round_trip(tmp_path, lite_model):
         load_model(path)
 
 
+# -- confidence and calibration ---------------------------------------------
+def test_confidence_range_and_chroma_calibration(lite_model):
+    rng = np.random.default_rng(0)
+    L = rng.uniform(0, 100, (48, 72)).astype(np.float32)
+    ab_raw, conf = lite_model.predict_ab_confidence(L)
+    assert conf.shape == L.shape and conf.dtype == np.float32
+    assert conf.min() >= 0 and conf.max() <= 1 and conf.std() > 0
+    np.testing.assert_allclose(lite_model.predict_confidence(L), conf, atol=1e-6)
+    np.testing.assert_allclose(ab_raw, lite_model.predict_ab(L), atol=1e-5)
+    # the non-structural fields change the output, not the network
+    calibrated = SIGGRAPH17Colorizer(lite_model.config.replace(shrink=2.0, saturation=0.5))
+    calibrated._adopt_net(lite_model)
+    expected = ab_raw * 0.5 * conf[..., None] ** 2
+    np.testing.assert_allclose(calibrated.predict_ab(L), expected, atol=1e-4)
+    assert np.abs(calibrated.predict_ab(L)).mean() < np.abs(ab_raw).mean()
+    gray = SIGGRAPH17Colorizer(lite_model.config.replace(saturation=0.0))
+    gray._adopt_net(lite_model)
+    assert np.all(gray.predict_ab(L) == 0)
+
+
+def test_confidence_is_high_near_hints(lite_model):
+    L = np.full((64, 64), 50.0, np.float32)
+    mask = np.zeros((64, 64), np.float32)
+    mask[10, 12] = 1
+    hints = Hints(np.full((64, 64, 2), 40.0, np.float32), mask)
+    conf = lite_model.predict_confidence(L, hints=hints)
+    assert conf[10, 12] == pytest.approx(1.0) and conf[10, 12] > conf[60, 60]
+    assert conf[10, 12] >= lite_model.predict_confidence(L)[10, 12]
+    prox = hint_proximity(mask, radius=16.0)
+    assert prox[10, 12] == 1 and 0 < prox[10, 28] < 1 and prox[10, 28] == pytest.approx(np.exp(-0.5))
+    assert not hint_proximity(np.zeros((2, 8, 8)), radius=4.0).any()
+
+
+def test_fuse_weight_makes_hints_hard_constraints(lite_model):
+    L = np.tile(np.linspace(20, 80, 48, dtype=np.float32), (40, 1))
+    mask = np.zeros((40, 48), np.float32)
+    mask[20, 10] = mask[5, 40] = 1
+    hints = Hints(np.full((40, 48, 2), [30.0, -20.0], np.float32), mask)
+    fused = SIGGRAPH17Colorizer(lite_model.config.replace(fuse_weight=1e-2))
+    fused._adopt_net(lite_model)
+    plain = lite_model.predict_ab(L, hints=hints)
+    ab = fused.predict_ab(L, hints=hints)
+    np.testing.assert_allclose(ab[mask > 0], [[30.0, -20.0]] * 2, atol=1e-2)
+    assert np.abs(ab - [30.0, -20.0]).mean() < np.abs(plain - [30.0, -20.0]).mean()
+    np.testing.assert_allclose(
+        fused.predict_ab(L), lite_model.predict_ab(L), atol=1e-5
+    )  # no hints: no change
+
+
 # -- the authors' weights: PyTorch reference -----------------------------------
 def _torch_siggraph17(torch, width: float = 1.0, n_classes: int = 529):
     """A reference SIGGRAPH17 generator in PyTorch, written from the authors' layout (DESIGN.md)."""
@@ -340,7 +396,7 @@ def test_import_torch_weights_matches_pytorch(tmp_path, width, side):
         refh, clsh = net(t(L[:, None]), t(ab.transpose(0, 3, 1, 2)), t(mask[:, None]))
     ref0, refh = (r.numpy().transpose(0, 2, 3, 1) for r in (ref0, refh))
     got0 = m.predict_ab_batch(L)
-    goth = m.predict_ab_batch(L, hints_ab=ab, hints_mask=mask)
+    goth = m.predict_ab_batch(L, hints=Hints(ab, mask))
     assert np.abs(got0 - ref0).max() < 1e-3 and np.abs(goth - refh).max() < 1e-3
     assert np.abs(refh - ref0).max() > 1  # the hints change the output
     assert np.abs(ref0).std() > 1  # not a trivially flat comparison

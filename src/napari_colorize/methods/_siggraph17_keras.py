@@ -34,7 +34,9 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
+
+from ._backend import inference_function, upsample_bilinear
 
 __all__ = [
     "build_siggraph17",
@@ -47,6 +49,7 @@ __all__ = [
     "set_trainable_from",
     "regression_loss",
     "torch_state_to_keras",
+    "make_predictor",
 ]
 
 #: total downsampling inside the network (three [::2, ::2] subsamplings)
@@ -247,6 +250,33 @@ def torch_state_to_keras(model: keras.Model, state: dict[str, np.ndarray]) -> No
         if want != got:
             raise ValueError(f"{key[:-1]} -> {layer.name}: shapes {got} do not match {want}")
         layer.set_weights([np.asarray(v, np.float32) for v in ws])
+
+
+def make_predictor(model: keras.Model, bins: np.ndarray, *, T: float = 1.0, decode_T: float = 0.38) -> Any:
+    """Compiled inference: x (N, H, W, 4) numpy -> (N, H, W, 5) numpy.
+
+    Channels: the regression head's ab (2), the confidence (1) and the class
+    head's annealed mean ab (2, ``softmax(logits / decode_T)`` over the
+    class centres ``bins`` (Q, 2), as ECCV16's decoding).  The confidence is
+    one minus the entropy of ``softmax(logits / T)`` divided by its maximum
+    ``log(Q)``.  The class head's outputs are upsampled bilinearly from 1/4
+    resolution.
+    """
+    bins = np.asarray(bins, np.float32)
+    log_n = float(np.log(len(bins)))
+    T, decode_T = float(T), float(decode_T)
+
+    def fn(x: Any) -> Any:
+        ab, logits = model(x, training=False)
+        logits = ops.cast(logits, "float32")
+        logp = ops.log_softmax(logits / T, axis=-1)
+        entropy = -ops.sum(ops.exp(logp) * logp, axis=-1, keepdims=True)
+        p = ops.softmax(logits / decode_T, axis=-1)
+        ab_class = ops.tensordot(p, bins, [[3], [0]])
+        low = ops.concatenate([1.0 - entropy / log_n, ab_class], axis=-1)
+        return ops.concatenate([ops.cast(ab, "float32"), upsample_bilinear(low, 4, 4)], axis=-1)
+
+    return inference_function(fn)
 
 
 def describe() -> dict[str, Any]:

@@ -50,6 +50,18 @@ loss with k = 1, which is the authors' hard encoding).
 reflection to a multiple of 8 (:func:`napari_colorize.tiling.pad_to_block`),
 the hints with zeros, and ab is cropped back.
 
+**Confidence and calibration.**  :meth:`SIGGRAPH17Colorizer.predict_confidence`
+is one minus the normalised entropy of the class head's ``softmax(logits / T)``
+(so the class head must have been trained: ``class_weight > 0``), upsampled
+from 1/4 resolution, and at least :func:`hint_proximity` near hints (a hint is
+the user's certainty; ``hint_radius``).  ``predict_ab`` scales the chroma by
+``saturation * confidence ** shrink``: ``shrink`` is calibrated on photos kept
+out of the training (``scripts/train_defaults.py``) so that the automatic
+result is not worse than gray, ``saturation`` is the user's control.  With
+``fuse_weight > 0`` the hints' remaining error is also spread along L's edges
+(:func:`napari_colorize.hints.fuse_hints`), so a hint is always honoured.
+None of these fields changes the network.
+
 This module does not import TensorFlow or Keras at import time.
 """
 
@@ -68,7 +80,8 @@ import numpy as np
 from ..color import L2norm, ab2norm
 from ..config import TrainConfig
 from ..errors import ColorizeError, ConfigError, InputError, ModelFolderError
-from .base import Colorizer, check_L
+from .base import check_L
+from .keras_base import KerasColorizer
 
 __all__ = [
     "SIGGRAPH17Config",
@@ -76,6 +89,7 @@ __all__ = [
     "import_torch_weights",
     "sample_hints",
     "hint_inputs",
+    "hint_proximity",
     "class_bins",
     "BLOCK_NAMES",
 ]
@@ -95,6 +109,8 @@ _CLASS_GRID = (110.0, 10.0)
 _PREDICT_PIXELS = 1 << 21
 
 _WEIGHTS = "siggraph17.weights.h5"
+#: where the automatic ab comes from (config ``decode``)
+_DECODERS = ("regression", "annealed_mean")
 
 
 def class_bins() -> np.ndarray:
@@ -146,6 +162,43 @@ class SIGGRAPH17Config(TrainConfig):
     class_weight: float = dataclasses.field(
         default=0.0, metadata={"help": "weight of the 529-class cross-entropy (0: regression only)"}
     )
+    T: float = dataclasses.field(
+        default=1.0,
+        metadata={"help": "temperature of the class head's softmax whose entropy gives the confidence"},
+    )
+    decode: str = dataclasses.field(
+        default="regression",
+        metadata={
+            "help": "automatic ab from the regression head ('regression', the authors') or the class "
+            "head's annealed mean ('annealed_mean', at decode_T)"
+        },
+    )
+    decode_T: float = dataclasses.field(
+        default=0.38, metadata={"help": "temperature of the annealed mean (decode='annealed_mean')"}
+    )
+    shrink: float = dataclasses.field(
+        default=0.0,
+        metadata={
+            "help": "chroma is scaled by confidence ** shrink (0: no shrinking; larger: greyer where unsure)"
+        },
+    )
+    hint_radius: float = dataclasses.field(
+        default=16.0,
+        metadata={
+            "help": "px: the confidence is at least exp(-d**2 / (2 * hint_radius**2)) at distance d from "
+            "a hint (a hint is the user's certainty; 0: off)"
+        },
+    )
+    fuse_weight: float = dataclasses.field(
+        default=0.0,
+        metadata={
+            "help": "with hints, also spread each hint's remaining error along L's edges "
+            "(napari_colorize.hints.fuse_hints with this model_weight; 0: off)"
+        },
+    )
+    saturation: float = dataclasses.field(
+        default=1.0, metadata={"help": "user multiplier of the predicted chroma (1: as predicted)"}
+    )
     trainable_from: str | None = dataclasses.field(
         default=None,
         metadata={"help": f"train only this block and those above it ({', '.join(BLOCK_NAMES)}); empty: all"},
@@ -178,6 +231,16 @@ class SIGGRAPH17Config(TrainConfig):
             raise ConfigError(f"p_stop must be in (0, 1], got {self.p_stop}")
         if not 1 <= self.max_patch <= self.crop_size:
             raise ConfigError(f"max_patch must be in 1..crop_size, got {self.max_patch}")
+        for name in ("T", "decode_T"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name} must be positive, got {v}")
+        if self.decode not in _DECODERS:
+            raise ConfigError(f"decode must be one of {', '.join(_DECODERS)}, got {self.decode!r}")
+        for name in ("shrink", "saturation", "hint_radius", "fuse_weight"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be >= 0, got {v}")
         if self.class_weight < 0:
             raise ConfigError(f"class_weight must be >= 0, got {self.class_weight}")
         if self.trainable_from is not None and self.trainable_from not in BLOCK_NAMES:
@@ -285,6 +348,23 @@ def hint_inputs(
     ).astype(np.float32)
 
 
+def hint_proximity(mask: np.ndarray, *, radius: float) -> np.ndarray:
+    """``exp(-d**2 / (2 radius**2))`` of each pixel's distance d to the nearest hint, (..., H, W) float32.
+
+    ``mask`` is (..., H, W), a hint where it is > 0; planes without a hint give 0.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    mask = np.asarray(mask)
+    out = np.zeros(mask.shape, np.float32)
+    for idx in np.ndindex(mask.shape[:-2]):
+        m = mask[idx] > 0
+        if m.any():
+            d = distance_transform_edt(~m)
+            out[idx] = np.exp(-0.5 * (d / float(radius)) ** 2)
+    return out
+
+
 def _check_hints(hints: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Validate a hints object (``.ab``, ``.mask``) against an L of ``shape``."""
     try:
@@ -304,22 +384,28 @@ def _check_hints(hints: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nda
     return ab.astype(np.float32, copy=False), mask.astype(np.float32, copy=False)
 
 
-class SIGGRAPH17Colorizer(Colorizer):
+class SIGGRAPH17Colorizer(KerasColorizer):
     """Zhang et al. (SIGGRAPH 2017) user-guided colorizer.  See the module docs."""
 
     name = "siggraph17"
     Config = SIGGRAPH17Config
+    config: SIGGRAPH17Config
     #: ``predict_ab`` takes hints itself (no propagation around it)
     native_hints: ClassVar[bool] = True
+    #: the class head has 529 classes whatever the width: only the width fixes the weights
+    structural_fields = ("width",)
 
     def __init__(self, config: SIGGRAPH17Config | dict[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
-        self._net: Any = None
-        self._net_width: float | None = None
         self._predictor: Any = None
-        self.history: dict[str, list[float]] = {}
+        self._predictor_T: tuple[float, float] | None = None
 
     # -- properties --------------------------------------------------------
+    @property
+    def n_classes(self) -> int:
+        """Number of ab classes of the class head (529)."""
+        return len(class_bins())
+
     @property
     def block_size(self) -> int:
         return _BLOCK_SIZE
@@ -341,84 +427,46 @@ class SIGGRAPH17Colorizer(Colorizer):
         """The Keras network x -> [ab, logits] (built on first use)."""
         return self._ensure_net()
 
-    def _trainable_net(self) -> Any:
-        return self._net
-
     # -- network -----------------------------------------------------------
-    def _ensure_net(self) -> Any:
-        if self._net is None:
-            from . import _siggraph17_keras as K
-            from .keras_utils import distribution_scope
+    def _build_net(self, *, for_loading: bool = False) -> Any:
+        from . import _siggraph17_keras as K
 
-            with distribution_scope(self.config.distribute):
-                self._net = K.build_siggraph17(self.config.width, len(class_bins()))
-            self._net_width = self.config.width
-            self._predictor = None
-        elif self._net_width != self.config.width:
-            raise ConfigError(
-                f"this model's network has width {self._net_width}; width cannot change to "
-                f"{self.config.width} (train a new model instead)"
-            )
-        return self._net
+        return K.build_siggraph17(self.config.width, self.n_classes)
+
+    def _reset_inference(self) -> None:
+        self._predictor = None
+
+    def _adam_options(self) -> dict[str, Any]:
+        return {"beta_1": 0.9, "beta_2": 0.99}
 
     def _get_predictor(self) -> Any:
+        """Compiled x (N, H, W, 4) -> (N, H, W, 5): ab, confidence, annealed-mean ab."""
         net = self._ensure_net()
-        if self._predictor is None:
-            import keras
+        key = (float(self.config.T), float(self.config.decode_T))
+        if self._predictor is None or self._predictor_T != key:
+            from . import _siggraph17_keras as K
 
-            self._predictor = keras.Model(net.inputs, net.outputs[0], name="siggraph17_ab")
+            self._predictor = K.make_predictor(net, class_bins(), T=key[0], decode_T=key[1])
+            self._predictor_T = key
         return self._predictor
 
     # -- inference ---------------------------------------------------------
-    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
-        """ab (H, W, 2) float32 in Lab units for L (H, W) in 0..100 and optional hints."""
-        L = check_L(L)
-        if hints is None:
-            return self.predict_ab_batch(L[None])[0]
-        ab, mask = _check_hints(hints, L.shape)
-        return self.predict_ab_batch(L[None], hints_ab=ab[None], hints_mask=mask[None])[0]
-
-    # until base.predict_ab dispatches
-    def predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
-        """ab (H, W, 2) float32 in Lab units for L (H, W) in 0..100 and optional hints."""
-        return self._predict_ab(L, hints=hints)
-
-    def predict_ab_batch(
-        self,
-        L: np.ndarray,
-        *,
-        hints_ab: np.ndarray | None = None,
-        hints_mask: np.ndarray | None = None,
-        batch_size: int | None = None,
-    ) -> np.ndarray:
-        """ab (N, H, W, 2) for a batch of L (N, H, W), with optional hints (N, H, W, 2) and (N, H, W).
-
-        Runs ``batch_size`` images at a time (default: about 2 megapixels per pass).
-        """
+    def _run(
+        self, L: np.ndarray, hints_ab: np.ndarray | None, hints_mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Raw ab (N, H, W, 2) and confidence (N, H, W) for a checked batch of L (N, H, W)."""
         from ..tiling import pad_to_block
 
-        L = np.asarray(L)
-        if L.ndim != 3:
-            raise InputError(f"expected a batch (N, H, W) of L, got shape {L.shape}")
-        L = check_L(L, ndim=3)
         n, h, w = L.shape
-        if (hints_ab is None) != (hints_mask is None):
-            raise InputError("give both hints_ab and hints_mask, or neither")
-        if hints_ab is not None:
-            hints_ab, hints_mask = np.asarray(hints_ab, np.float32), np.asarray(hints_mask, np.float32)
-            if hints_ab.shape != L.shape + (2,) or hints_mask.shape != L.shape:
-                raise InputError(
-                    f"hints of shape {hints_ab.shape}, {hints_mask.shape} do not match L of shape {L.shape}"
-                )
         pred = self._get_predictor()
-        if batch_size is None:
-            batch_size = max(1, min(16, _PREDICT_PIXELS // max(h * w, 1)))
+        batch_size = max(1, min(16, _PREDICT_PIXELS // max(h * w, 1)))
         Lp, _ = pad_to_block(L, _BLOCK_SIZE)
         ph, pw = Lp.shape[1] - h, Lp.shape[2] - w
         if hints_ab is not None:
             hints_ab = np.pad(hints_ab, ((0, 0), (0, ph), (0, pw), (0, 0)))
             hints_mask = np.pad(hints_mask, ((0, 0), (0, ph), (0, pw)))
-        out = np.empty((n, h, w, 2), dtype=np.float32)
+        ab = np.empty((n, h, w, 2), dtype=np.float32)
+        conf = np.empty((n, h, w), dtype=np.float32)
         for i in range(0, n, batch_size):
             s = slice(i, i + batch_size)
             x = hint_inputs(
@@ -427,9 +475,78 @@ class SIGGRAPH17Colorizer(Colorizer):
                 None if hints_mask is None else hints_mask[s],
                 mask_center=self.config.mask_center,
             )
-            ab = np.asarray(pred.predict_on_batch(x))
-            out[s] = ab[:, :h, :w]
-        return out
+            y = np.asarray(pred(x))
+            ab[s] = y[:, :h, :w, 3:5] if self.config.decode == "annealed_mean" else y[:, :h, :w, :2]
+            conf[s] = np.clip(y[:, :h, :w, 2], 0.0, 1.0)
+        if hints_mask is not None and self.config.hint_radius > 0:
+            conf = np.maximum(conf, hint_proximity(hints_mask[:, :h, :w], radius=self.config.hint_radius))
+        return ab, conf
+
+    def _calibrated(self, ab: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        """Chroma scaled by ``saturation * confidence ** shrink`` (float32)."""
+        cfg = self.config
+        if cfg.shrink == 0 and cfg.saturation == 1:
+            return ab
+        factor = np.float32(cfg.saturation) * np.power(conf, np.float32(cfg.shrink), dtype=np.float32)
+        return (ab * factor[..., None]).astype(np.float32, copy=False)
+
+    def _one(self, L: np.ndarray, hints: Any) -> tuple[np.ndarray, np.ndarray]:
+        if hints is None:
+            ab, conf = self._run(L[None], None, None)
+        else:
+            h_ab, h_mask = _check_hints(hints, L.shape)
+            ab, conf = self._run(L[None], h_ab[None], h_mask[None])
+        return ab[0], conf[0]
+
+    def predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        """ab (H, W, 2) float32 for L (H, W) in 0..100 (see :meth:`Colorizer.predict_ab`).
+
+        Hints are validated even when their mask is empty, so that a wrong
+        shape or type is reported rather than silently ignored.
+        """
+        if hints is not None:
+            _check_hints(hints, np.shape(L))
+        return super().predict_ab(L, hints=hints)
+
+    def _ab_confidence(self, L: np.ndarray, hints: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated (and with ``fuse_weight``, fused) ab and the confidence for a checked L."""
+        ab, conf = self._one(L, hints)
+        ab = self._calibrated(ab, conf)
+        if hints is not None and self.config.fuse_weight > 0:
+            from ..hints import Hints, fuse_hints
+
+            h_ab, h_mask = _check_hints(hints, L.shape)
+            ab = fuse_hints(L, ab, Hints(h_ab, h_mask), model_weight=self.config.fuse_weight)
+        return ab, conf
+
+    def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        return self._ab_confidence(L, hints)[0]
+
+    def _predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
+        ab, conf = self._run(L, None, None)
+        return self._calibrated(ab, conf)
+
+    def predict_confidence(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
+        """Per-pixel confidence (H, W) float32 in 0..1 of the automatic colours.
+
+        One minus the normalised entropy of the class head's distribution
+        (``softmax(logits / T)`` over the 529 ab classes), upsampled bilinearly
+        from 1/4 resolution: 1 where the model is sure of one colour, 0 where
+        every class is equally likely.  With hints (:class:`napari_colorize.Hints`)
+        it is at least :func:`hint_proximity` (``hint_radius``) near them.  ``predict_ab`` scales chroma by
+        ``saturation * confidence ** shrink``.
+        """
+        L = check_L(L)
+        if hints is not None and not np.any(np.asarray(getattr(hints, "mask", 1))):
+            hints = None
+        return self._one(L, hints)[1]
+
+    def predict_ab_confidence(self, L: np.ndarray, *, hints: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict_ab(L, hints=hints), predict_confidence(L, hints=hints))`` in one pass."""
+        L = check_L(L)
+        if hints is not None and not np.any(np.asarray(getattr(hints, "mask", 1))):
+            hints = None
+        return self._ab_confidence(L, hints)
 
     # -- training ----------------------------------------------------------
     def fit(
@@ -448,13 +565,9 @@ class SIGGRAPH17Colorizer(Colorizer):
         ``keras.Model.fit``.  With ``trainable_from``, blocks below it are
         frozen (their BatchNorms run in inference mode).
         """
-        import keras
-        import tensorflow as tf
-
         from ..data import as_sources, make_dataset, split_sources
         from . import _eccv16_keras as E
         from . import _siggraph17_keras as K
-        from .keras_utils import distribution_scope, restore_optimizer_state
 
         if kwargs:
             raise ConfigError(f"siggraph17.fit: unknown options {', '.join(sorted(kwargs))}")
@@ -467,27 +580,27 @@ class SIGGRAPH17Colorizer(Colorizer):
 
         net = self._ensure_net()
         K.set_trainable_from(net, cfg.trainable_from)
-        with distribution_scope(cfg.distribute):
-            net.compile(
-                optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_1=0.9, beta_2=0.99),
-                loss=[K.regression_loss, E.make_loss(class_bins(), None, k=1, sigma=5.0)],
-                loss_weights=[1.0, float(cfg.class_weight)],
-            )
-        restore_optimizer_state(net, self._take_optimizer_state(), cfg.distribute)
+        class_loss = E.make_loss(class_bins(), None, k=1, sigma=5.0)
+        weight = float(cfg.class_weight)
+
+        def weighted_class_loss(y_true: Any, y_pred: Any) -> Any:
+            return weight * class_loss(y_true, y_pred)
+
+        self._compile(net, loss=[K.regression_loss, weighted_class_loss], key=("siggraph17", weight))
+        seed = self._fit_seed()
         train_ds, val_ds = make_dataset(
             sources,
             crop_size=cfg.crop_size,
             batch_size=cfg.batch_size,
             val_split=cfg.val_split,
             crops_per_image=cfg.crops_per_image,
-            seed=cfg.seed,
+            seed=seed,
             repeat=True,
         )
 
-        def with_hints(seed: int) -> Any:
+        def with_hints(batches: Any, seed: int) -> Any:
             rng = np.random.default_rng(seed)
-
-            def make(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+            for L, ab in batches:
                 hints = [
                     sample_hints(
                         a,
@@ -499,42 +612,29 @@ class SIGGRAPH17Colorizer(Colorizer):
                     )
                     for a in ab
                 ]
-                return hint_inputs(
+                x = hint_inputs(
                     L[..., 0],
-                    np.stack([hh[0] for hh in hints]),
-                    np.stack([hh[1] for hh in hints]),
+                    np.stack([h[0] for h in hints]),
+                    np.stack([h[1] for h in hints]),
                     mask_center=cfg.mask_center,
                 )
+                yield x, (ab, ab)
 
-            def fn(L: Any, ab: Any) -> Any:
-                x = tf.numpy_function(make, [L, ab], tf.float32, stateful=True)
-                x.set_shape([None, cfg.crop_size, cfg.crop_size, 4])
-                return x, (ab, ab)
-
-            return fn
-
-        train_ds = train_ds.map(with_hints(cfg.seed))
         steps = cfg.steps_per_epoch or max(
             1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size)
         )
-        fit_kw: dict[str, Any] = {}
-        if val_ds is not None:
-            fit_kw["validation_data"] = val_ds.map(with_hints(cfg.seed + 7))
-            fit_kw["validation_steps"] = max(
-                1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)
-            )
-        hist = net.fit(
-            train_ds,
+        return self._fit_net(
+            net,
+            with_hints(train_ds, seed),
             epochs=epochs,
             steps_per_epoch=steps,
-            callbacks=list(callbacks or []),
+            validation=None if val_ds is None else with_hints(val_ds, seed + 7),
+            validation_steps=None
+            if val_ds is None
+            else max(1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)),
+            callbacks=callbacks,
             verbose=verbose,
-            **fit_kw,
         )
-        self._predictor = None
-        self.trained = True
-        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-        return self.history
 
     # -- model folders -----------------------------------------------------
     def _save_weights(self, folder: Path) -> None:
@@ -545,7 +645,7 @@ class SIGGRAPH17Colorizer(Colorizer):
         if not weights_file.is_file():
             raise ModelFolderError(f"{folder} is not a complete siggraph17 model: {_WEIGHTS} is missing")
         self._net = None
-        self._ensure_net().load_weights(str(weights_file))
+        self._ensure_net(for_loading=True).load_weights(str(weights_file))
 
 
 # -- the authors' weights ------------------------------------------------------
