@@ -14,7 +14,7 @@ from skimage.color import rgb2hsv
 
 from napari_colorize._napari import _api, _hints
 from napari_colorize._napari._widgets import ColorizeWidget
-from napari_colorize.catalogue import builtin_models
+from napari_colorize.catalogue import DEFAULT_MODEL
 from napari_colorize.errors import InputError
 
 pytestmark = pytest.mark.napari
@@ -113,7 +113,7 @@ def stub_worker(monkeypatch):
 
 
 #: a built-in model with weights (the stub worker never runs it)
-MODEL = "default" if "default" in builtin_models() else "window"
+MODEL = DEFAULT_MODEL
 
 
 def _widget(viewer, model=MODEL):
