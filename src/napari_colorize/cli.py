@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ._version import __version__
+from . import backends
 from .catalogue import DEFAULT_MODEL
 from .color import DEFAULT_PERCENTILES, NORMALIZE
 from .demo import DEMO_HINTS, DEMO_SAMPLES
@@ -92,16 +92,19 @@ def _overlap_arg(text: str) -> int | float:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="napari-colorize",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # --version on one line
         description="Colorize grayscale images, automatically or guided by color hints (the built-in "
         f"{DEFAULT_MODEL!r} model, propagate, or models you train).",
     )
-    p.add_argument("--version", action="version", version=f"napari-colorize {__version__}")
+    p.add_argument("--version", action="version", version=backends.version_report())
+    backends.add_backend_argument(p)
     verbose_help = "show TensorFlow's own log messages"
     p.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # --verbose also after the command; SUPPRESS keeps the top-level value when it is not given
     common = _Parser(add_help=False)
     common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=verbose_help)
+    backends.add_backend_argument(common, default=argparse.SUPPRESS)
 
     d = sub.add_parser(
         "demo",
@@ -124,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"hints drawn from the true colors for the guided result (default {DEMO_HINTS})",
     )
 
+    sub.add_parser(
+        "devices", parents=[common], help="the Keras backend, its devices, and whether a GPU computes"
+    )
     m = sub.add_parser("methods", parents=[common], help="list methods and their config options")
     m.add_argument("--json", action="store_true", help="print JSON")
 
@@ -224,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser(
         "import-weights", parents=[common], help="convert released weights into a model folder"
     )
-    i.add_argument("method", choices=["eccv16"])
+    i.add_argument("method", choices=["eccv16", "siggraph17"])
     i.add_argument("path", help="the weights file (e.g. colorization_release_v2-9b330a0b.pth)")
     i.add_argument("--out", required=True, help="model folder to write")
     return p
@@ -430,9 +436,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_import_weights(args: argparse.Namespace) -> int:
-    from .methods.eccv16 import import_torch_weights
+    if args.method == "siggraph17":
+        from .methods.siggraph17 import import_torch_weights as import_siggraph17
 
-    out = import_torch_weights(args.path, args.out)
+        out = import_siggraph17(args.path).save(args.out, optimizer=False)
+    else:
+        from .methods.eccv16 import import_torch_weights
+
+        out = import_torch_weights(args.path, args.out)
     print(f"wrote {args.method} model folder {out}")
     return 0
 
@@ -448,8 +459,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devices(args: argparse.Namespace) -> int:
+    print(backends.device_report())
+    return 0
+
+
 COMMANDS = {
     "demo": cmd_demo,
+    "devices": cmd_devices,
     "methods": cmd_methods,
     "train": cmd_train,
     "colorize": cmd_colorize,
@@ -475,6 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(os.environ.get("NAPARI_COLORIZE_DEBUG"))
     quiet_tensorflow(verbose=args.verbose)
     try:
+        backends.apply_backend(getattr(args, "backend", None))
         with warnings.catch_warnings():
             warnings.filterwarnings("default", category=UserWarning, module="napari_colorize")
             return COMMANDS[args.command](args)

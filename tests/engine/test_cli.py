@@ -137,13 +137,17 @@ _PROBE = (
     [
         (["train", "--method", "no-such-method", "--images", "REF", "--out", "OUT"], "unknown method"),
         (["train", "--method", "window", "--images", "REF", "--out", "OUT", "--config", "bogus=1"], "bogus"),
-        (["colorize", "REF", "--model", "window", "--out-dir", "OUT", "--tile", "-8"], "tile"),
-        (["colorize", "REF", "--model", "window", "--out-dir", "OUT", "--tile", "big"], "tile"),
-        (["colorize", "MISSING", "--model", "window", "--out-dir", "OUT"], "no such file"),
+        (["colorize", "REF", "--model", "default", "--out-dir", "OUT", "--tile", "-8"], "tile"),
+        (["colorize", "REF", "--model", "default", "--out-dir", "OUT", "--tile", "big"], "tile"),
+        (["colorize", "MISSING", "--model", "default", "--out-dir", "OUT"], "no such file"),
         (["colorize", "REF", "--model", "no-such-model", "--out-dir", "OUT"], "no-such-model"),
-        (["colorize", "REF", "--model", "window", "--out-dir", "OUT", "--blend", "soft"], "blend"),
-        (["colorize", "REF", "--model", "window", "--out-dir", "OUT", "--percentiles", "50", "5"], "LO < HI"),
+        (["colorize", "REF", "--model", "default", "--out-dir", "OUT", "--blend", "soft"], "blend"),
+        (
+            ["colorize", "REF", "--model", "default", "--out-dir", "OUT", "--percentiles", "50", "5"],
+            "LO < HI",
+        ),
         (["--no-such-option"], "error"),
+        (["--backend", "nope", "methods"], "unknown Keras backend"),
     ],
 )
 def test_bad_invocations_print_one_line_and_never_import_tensorflow(tmp_path, ref_png, argv, msg):
@@ -265,3 +269,11 @@ def test_stack_smoothing_on_the_command_line(hints_files, capsys):
     csv.write_text("plane,y,x,r,g,b\n0,5,5,200,30,30\n")
     assert main([*argv, "--stack-smoothing", "2", "--hints", str(csv)]) == 0
     assert tifffile.imread(d / "o" / "stack_rgb.tif").shape == (3, 40, 50, 3)
+
+
+def test_devices_reports_the_backend_and_where_it_computes(capsys):
+    from napari_colorize.cli import main
+
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert "backend tensorflow" in out and "computes on the" in out
