@@ -78,7 +78,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..color import L2norm, ab2norm
-from ..config import TrainConfig
+from ..config import CropTrainConfig
 from ..errors import ColorizeError, ConfigError, InputError, ModelFolderError
 from .base import check_L
 from .keras_base import KerasColorizer
@@ -125,10 +125,12 @@ def class_bins() -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SIGGRAPH17Config(TrainConfig):
+class SIGGRAPH17Config(CropTrainConfig):
     """Config of the ``siggraph17`` method."""
 
     method = "siggraph17"
+    block_names = BLOCK_NAMES
+    block_size = _BLOCK_SIZE
 
     width: float = dataclasses.field(
         default=0.5,
@@ -206,21 +208,11 @@ class SIGGRAPH17Config(TrainConfig):
     learning_rate: float = dataclasses.field(
         default=1e-3, metadata={"help": "Adam learning rate (the authors: 1e-5 when fine-tuning)"}
     )
-    crops_per_image: int = dataclasses.field(default=8, metadata={"help": "random crops per image per epoch"})
-    steps_per_epoch: int | None = dataclasses.field(
-        default=None, metadata={"help": "gradient steps per epoch (default: crops / batch_size)"}
-    )
-    crop_size: int = dataclasses.field(
-        default=176,
-        metadata={"help": "side of the random training crops, px (multiple of 8; the paper: 176)"},
-    )
 
     def validate(self) -> None:
         super().validate()
         if not 0 < self.width <= 4:
             raise ConfigError(f"width must be in (0, 4], got {self.width}")
-        if self.crop_size % _BLOCK_SIZE:
-            raise ConfigError(f"crop_size must be a multiple of {_BLOCK_SIZE}, got {self.crop_size}")
         if not math.isfinite(self.mask_center) or abs(self.mask_center) > 1:
             raise ConfigError(f"mask_center must be in [-1, 1], got {self.mask_center}")
         for name in ("p_none", "p_uniform"):
@@ -243,16 +235,6 @@ class SIGGRAPH17Config(TrainConfig):
                 raise ConfigError(f"{name} must be >= 0, got {v}")
         if self.class_weight < 0:
             raise ConfigError(f"class_weight must be >= 0, got {self.class_weight}")
-        if self.trainable_from is not None and self.trainable_from not in BLOCK_NAMES:
-            raise ConfigError(
-                f"trainable_from must be one of {', '.join(BLOCK_NAMES)}, got {self.trainable_from!r}"
-            )
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.crops_per_image < 1:
-            raise ConfigError(f"crops_per_image must be >= 1, got {self.crops_per_image}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
 
 
 # -- hints -------------------------------------------------------------------
