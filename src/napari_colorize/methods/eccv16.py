@@ -265,7 +265,6 @@ class ECCV16Colorizer(KerasColorizer):
         ``trainable_from``, blocks below it are frozen (their BatchNorms run
         in inference mode).
         """
-        from ..data import as_sources, make_dataset, split_sources
         from ..quantize import rebalance_weights
         from . import _eccv16_keras as K
 
@@ -277,44 +276,29 @@ class ECCV16Colorizer(KerasColorizer):
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
         if cfg.k > self.n_bins:
             raise ConfigError(f"k={cfg.k} exceeds the model's {self.n_bins} bins")
-        sources = as_sources(data)
-        train_src, val_src = split_sources(sources, cfg.val_split, seed=cfg.seed)
+        batches = self._crop_batches(data)
 
         weights = None
         if cfg.rebalance:
-            self._prior = self._compute_prior(train_src)
+            self._prior = self._compute_prior(batches.train_sources)
             weights = rebalance_weights(self._prior, self.bins, sigma=cfg.sigma, lam=cfg.lam)
 
         net = self._ensure_net()
         K.set_trainable_from(net, cfg.trainable_from)
         # the loss holds this data's rebalancing weights: compiled for every fit
         self._compile(net, loss=K.make_loss(self.bins, weights, k=cfg.k, sigma=cfg.sigma))
-        train_ds, val_ds = make_dataset(
-            sources,
-            crop_size=cfg.crop_size,
-            batch_size=cfg.batch_size,
-            val_split=cfg.val_split,
-            crops_per_image=cfg.crops_per_image,
-            seed=self._fit_seed(),
-            repeat=True,
-        )
 
-        def norm(batches: Any) -> Any:
-            for L, ab in batches:
+        def norm(stream: Any) -> Any:
+            for L, ab in stream:
                 yield L2norm(L), ab
 
-        steps = cfg.steps_per_epoch or max(
-            1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size)
-        )
         history = self._fit_net(
             net,
-            norm(train_ds),
+            norm(batches.train),
             epochs=epochs,
-            steps_per_epoch=steps,
-            validation=None if val_ds is None else norm(val_ds),
-            validation_steps=None
-            if val_ds is None
-            else max(1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)),
+            steps_per_epoch=batches.steps,
+            validation=None if batches.val is None else norm(batches.val),
+            validation_steps=batches.val_steps,
             callbacks=callbacks,
             verbose=verbose,
         )

@@ -547,7 +547,6 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         ``keras.Model.fit``.  With ``trainable_from``, blocks below it are
         frozen (their BatchNorms run in inference mode).
         """
-        from ..data import as_sources, make_dataset, split_sources
         from . import _eccv16_keras as E
         from . import _siggraph17_keras as K
 
@@ -557,8 +556,7 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         epochs = cfg.epochs if epochs is None else int(epochs)
         if epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
-        sources = as_sources(data)
-        train_src, val_src = split_sources(sources, cfg.val_split, seed=cfg.seed)
+        batches = self._crop_batches(data)
 
         net = self._ensure_net()
         K.set_trainable_from(net, cfg.trainable_from)
@@ -569,20 +567,10 @@ class SIGGRAPH17Colorizer(KerasColorizer):
             return weight * class_loss(y_true, y_pred)
 
         self._compile(net, loss=[K.regression_loss, weighted_class_loss], key=("siggraph17", weight))
-        seed = self._fit_seed()
-        train_ds, val_ds = make_dataset(
-            sources,
-            crop_size=cfg.crop_size,
-            batch_size=cfg.batch_size,
-            val_split=cfg.val_split,
-            crops_per_image=cfg.crops_per_image,
-            seed=seed,
-            repeat=True,
-        )
 
-        def with_hints(batches: Any, seed: int) -> Any:
+        def with_hints(stream: Any, seed: int) -> Any:
             rng = np.random.default_rng(seed)
-            for L, ab in batches:
+            for L, ab in stream:
                 hints = [
                     sample_hints(
                         a,
@@ -602,18 +590,13 @@ class SIGGRAPH17Colorizer(KerasColorizer):
                 )
                 yield x, (ab, ab)
 
-        steps = cfg.steps_per_epoch or max(
-            1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size)
-        )
         return self._fit_net(
             net,
-            with_hints(train_ds, seed),
+            with_hints(batches.train, batches.seed),
             epochs=epochs,
-            steps_per_epoch=steps,
-            validation=None if val_ds is None else with_hints(val_ds, seed + 7),
-            validation_steps=None
-            if val_ds is None
-            else max(1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)),
+            steps_per_epoch=batches.steps,
+            validation=None if batches.val is None else with_hints(batches.val, batches.seed + 7),
+            validation_steps=batches.val_steps,
             callbacks=callbacks,
             verbose=verbose,
         )
