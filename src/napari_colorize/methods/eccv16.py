@@ -268,12 +268,8 @@ class ECCV16Colorizer(KerasColorizer):
         from ..quantize import rebalance_weights
         from . import _eccv16_keras as K
 
-        if kwargs:
-            raise ConfigError(f"eccv16.fit: unknown options {', '.join(sorted(kwargs))}")
+        epochs = self._fit_epochs(epochs, kwargs)
         cfg = self.config
-        epochs = cfg.epochs if epochs is None else int(epochs)
-        if epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {epochs}")
         if cfg.k > self.n_bins:
             raise ConfigError(f"k={cfg.k} exceeds the model's {self.n_bins} bins")
         batches = self._crop_batches(data)

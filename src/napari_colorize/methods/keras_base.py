@@ -151,6 +151,15 @@ class KerasColorizer(Colorizer):
         """The seed of this fit's data: ``seed``, then a new one per resumed fit."""
         return int(self.config.seed) + _SEED_STRIDE * int(self.info.get("fits", 0))
 
+    def _fit_epochs(self, epochs: int | None, options: dict[str, Any]) -> int:
+        """The epochs of this fit (``config.epochs`` when None); rejects unknown fit ``options``."""
+        if options:
+            raise ConfigError(f"{self.name}.fit: unknown options {', '.join(sorted(options))}")
+        epochs = self.config.epochs if epochs is None else int(epochs)
+        if epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {epochs}")
+        return epochs
+
     def _crop_batches(self, data: Any) -> CropBatches:
         """Random crops of ``data`` in batches, and the steps per epoch (a :class:`CropBatches`).
 

@@ -550,12 +550,8 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         from . import _eccv16_keras as E
         from . import _siggraph17_keras as K
 
-        if kwargs:
-            raise ConfigError(f"siggraph17.fit: unknown options {', '.join(sorted(kwargs))}")
+        epochs = self._fit_epochs(epochs, kwargs)
         cfg = self.config
-        epochs = cfg.epochs if epochs is None else int(epochs)
-        if epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {epochs}")
         batches = self._crop_batches(data)
 
         net = self._ensure_net()
