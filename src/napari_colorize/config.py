@@ -15,7 +15,15 @@ from typing import Any, ClassVar, Literal
 
 from .errors import ConfigError
 
-__all__ = ["Config", "TrainConfig", "Precision", "PRECISIONS", "parse_value", "config_fields"]
+__all__ = [
+    "Config",
+    "TrainConfig",
+    "CropTrainConfig",
+    "Precision",
+    "PRECISIONS",
+    "parse_value",
+    "config_fields",
+]
 
 #: numeric precision of a Keras network: Keras dtype policy names
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
@@ -193,6 +201,48 @@ class TrainConfig(Config):
             raise ConfigError(f"crop_size must be >= 8, got {self.crop_size}")
         if not 0.0 <= self.val_split < 1.0:
             raise ConfigError(f"val_split must be in [0, 1), got {self.val_split}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CropTrainConfig(TrainConfig):
+    """Keys shared by the networks trained on random crops with frozen lower blocks.
+
+    A subclass names its blocks (``block_names``, the choices of
+    ``trainable_from``) and its total downsampling (``block_size``, which
+    ``crop_size`` must be a multiple of).
+    """
+
+    #: the blocks ``trainable_from`` may name, lowest first
+    block_names: ClassVar[tuple[str, ...]] = ()
+    #: the network's total downsampling, px
+    block_size: ClassVar[int] = 8
+
+    trainable_from: str | None = dataclasses.field(
+        default=None, metadata={"help": "train only this block and those above it; empty: all"}
+    )
+    learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate"})
+    crops_per_image: int = dataclasses.field(default=8, metadata={"help": "random crops per image per epoch"})
+    steps_per_epoch: int | None = dataclasses.field(
+        default=None, metadata={"help": "gradient steps per epoch (default: crops / batch_size)"}
+    )
+    crop_size: int = dataclasses.field(
+        default=176,
+        metadata={"help": "side of the random training crops, px (multiple of 8; the paper: 176)"},
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        if self.crop_size % self.block_size:
+            raise ConfigError(f"crop_size must be a multiple of {self.block_size}, got {self.crop_size}")
+        if self.trainable_from is not None and self.trainable_from not in self.block_names:
+            names = ", ".join(self.block_names)
+            raise ConfigError(f"trainable_from must be one of {names}, got {self.trainable_from!r}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.crops_per_image < 1:
+            raise ConfigError(f"crops_per_image must be >= 1, got {self.crops_per_image}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
 
 
 def config_fields(cls: type[Config]) -> list[dict[str, Any]]:

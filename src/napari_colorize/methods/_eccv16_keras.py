@@ -215,21 +215,25 @@ def torch_state_to_keras(trunk: keras.Model, state: dict[str, np.ndarray]) -> No
         if len(idx) != len(targets):
             raise ValueError(f"{prefix}*: expected {len(targets)} layers with weights, found {len(idx)}")
         for i, lname in zip(idx, targets):
-            key = f"{prefix}{i}."
-            layer = trunk.get_layer(lname)
-            if isinstance(layer, layers.BatchNormalization):
-                ws = [state[key + s] for s in ("weight", "bias", "running_mean", "running_var")]
-            elif isinstance(layer, layers.Conv2DTranspose):
-                # torch (in, out, kh, kw) -> keras (kh, kw, out, in)
-                ws = [state[key + "weight"].transpose(2, 3, 1, 0), state[key + "bias"]]
-            else:
-                # torch (out, in, kh, kw) -> keras (kh, kw, in, out)
-                ws = [state[key + "weight"].transpose(2, 3, 1, 0), state[key + "bias"]]
-            want = [tuple(v.shape) for v in layer.get_weights()]
-            got = [tuple(v.shape) for v in ws]
-            if want != got:
-                raise ValueError(f"{key[:-1]} -> {lname}: shapes {got} do not match {want}")
-            layer.set_weights([np.asarray(v, np.float32) for v in ws])
+            set_torch_weights(trunk.get_layer(lname), state, f"{prefix}{i}.")
+
+
+def set_torch_weights(layer: Any, state: dict[str, np.ndarray], key: str) -> None:
+    """Load the PyTorch weights ``state[key + ...]`` into one Keras convolution or BatchNorm layer.
+
+    Raises KeyError on a missing key and ValueError on a shape mismatch.
+    """
+    if isinstance(layer, layers.BatchNormalization):
+        ws = [state[key + s] for s in ("weight", "bias", "running_mean", "running_var")]
+    else:
+        # Conv2d (out, in, kh, kw) and ConvTranspose2d (in, out, kh, kw) both
+        # map to Keras' (kh, kw, in, out) / (kh, kw, out, in) by the same transpose
+        ws = [state[key + "weight"].transpose(2, 3, 1, 0), state[key + "bias"]]
+    want = [tuple(v.shape) for v in layer.get_weights()]
+    got = [tuple(v.shape) for v in ws]
+    if want != got:
+        raise ValueError(f"{key[:-1]} -> {layer.name}: shapes {got} do not match {want}")
+    layer.set_weights([np.asarray(v, np.float32) for v in ws])
 
 
 def describe() -> dict[str, Any]:

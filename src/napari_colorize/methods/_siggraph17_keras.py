@@ -37,6 +37,7 @@ import numpy as np
 from keras import layers, ops
 
 from ._backend import inference_function, upsample_bilinear
+from ._eccv16_keras import set_torch_weights
 
 __all__ = [
     "build_siggraph17",
@@ -238,18 +239,7 @@ def torch_state_to_keras(model: keras.Model, state: dict[str, np.ndarray]) -> No
         if not layer.weights:
             continue
         module, _, idx = layer.name.rpartition("_")
-        key = f"{module}.{idx}."
-        if isinstance(layer, layers.BatchNormalization):
-            ws = [state[key + s] for s in ("weight", "bias", "running_mean", "running_var")]
-        else:
-            # Conv2d (out, in, kh, kw) and ConvTranspose2d (in, out, kh, kw) both
-            # map to Keras' (kh, kw, in, out) / (kh, kw, out, in) by the same transpose
-            ws = [state[key + "weight"].transpose(2, 3, 1, 0), state[key + "bias"]]
-        want = [tuple(v.shape) for v in layer.get_weights()]
-        got = [tuple(v.shape) for v in ws]
-        if want != got:
-            raise ValueError(f"{key[:-1]} -> {layer.name}: shapes {got} do not match {want}")
-        layer.set_weights([np.asarray(v, np.float32) for v in ws])
+        set_torch_weights(layer, state, f"{module}.{idx}.")
 
 
 def make_predictor(model: keras.Model, bins: np.ndarray, *, T: float = 1.0, decode_T: float = 0.38) -> Any:

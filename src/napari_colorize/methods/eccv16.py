@@ -53,7 +53,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..color import L2norm
-from ..config import TrainConfig
+from ..config import CropTrainConfig
 from ..errors import ColorizeError, ConfigError, InputError, ModelFolderError
 from ..tiling import pad_to_block
 from .keras_base import KerasColorizer
@@ -84,10 +84,12 @@ _PRIOR = "ab_prior.npy"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ECCV16Config(TrainConfig):
+class ECCV16Config(CropTrainConfig):
     """Config of the ``eccv16`` method."""
 
     method = "eccv16"
+    block_names = BLOCK_NAMES
+    block_size = _BLOCK_SIZE
 
     width: float = dataclasses.field(
         default=1.0,
@@ -131,14 +133,6 @@ class ECCV16Config(TrainConfig):
         default=1e-3,
         metadata={"help": "Adam learning rate (the paper: 3e-5 on ImageNet; use ~1e-4 to fine-tune)"},
     )
-    crops_per_image: int = dataclasses.field(default=8, metadata={"help": "random crops per image per epoch"})
-    steps_per_epoch: int | None = dataclasses.field(
-        default=None, metadata={"help": "gradient steps per epoch (default: crops / batch_size)"}
-    )
-    crop_size: int = dataclasses.field(
-        default=176,
-        metadata={"help": "side of the random training crops, px (multiple of 8; the paper: 176)"},
-    )
 
     def validate(self) -> None:
         super().validate()
@@ -148,8 +142,6 @@ class ECCV16Config(TrainConfig):
             raise ConfigError(
                 f"input_size must be a multiple of {_BLOCK_SIZE} and >= 16, got {self.input_size}"
             )
-        if self.crop_size % _BLOCK_SIZE:
-            raise ConfigError(f"crop_size must be a multiple of {_BLOCK_SIZE}, got {self.crop_size}")
         if self.T <= 0:
             raise ConfigError(f"T must be positive, got {self.T}")
         if self.k < 1:
@@ -162,16 +154,6 @@ class ECCV16Config(TrainConfig):
             raise ConfigError(f"ab_scale must be positive, got {self.ab_scale}")
         if self.grid < 1:
             raise ConfigError(f"grid must be >= 1, got {self.grid}")
-        if self.trainable_from is not None and self.trainable_from not in BLOCK_NAMES:
-            raise ConfigError(
-                f"trainable_from must be one of {', '.join(BLOCK_NAMES)}, got {self.trainable_from!r}"
-            )
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.crops_per_image < 1:
-            raise ConfigError(f"crops_per_image must be >= 1, got {self.crops_per_image}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
 
 
 class ECCV16Colorizer(KerasColorizer):
@@ -283,56 +265,36 @@ class ECCV16Colorizer(KerasColorizer):
         ``trainable_from``, blocks below it are frozen (their BatchNorms run
         in inference mode).
         """
-        from ..data import as_sources, make_dataset, split_sources
         from ..quantize import rebalance_weights
         from . import _eccv16_keras as K
 
-        if kwargs:
-            raise ConfigError(f"eccv16.fit: unknown options {', '.join(sorted(kwargs))}")
+        epochs = self._fit_epochs(epochs, kwargs)
         cfg = self.config
-        epochs = cfg.epochs if epochs is None else int(epochs)
-        if epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {epochs}")
         if cfg.k > self.n_bins:
             raise ConfigError(f"k={cfg.k} exceeds the model's {self.n_bins} bins")
-        sources = as_sources(data)
-        train_src, val_src = split_sources(sources, cfg.val_split, seed=cfg.seed)
+        batches = self._crop_batches(data)
 
         weights = None
         if cfg.rebalance:
-            self._prior = self._compute_prior(train_src)
+            self._prior = self._compute_prior(batches.train_sources)
             weights = rebalance_weights(self._prior, self.bins, sigma=cfg.sigma, lam=cfg.lam)
 
         net = self._ensure_net()
         K.set_trainable_from(net, cfg.trainable_from)
         # the loss holds this data's rebalancing weights: compiled for every fit
         self._compile(net, loss=K.make_loss(self.bins, weights, k=cfg.k, sigma=cfg.sigma))
-        train_ds, val_ds = make_dataset(
-            sources,
-            crop_size=cfg.crop_size,
-            batch_size=cfg.batch_size,
-            val_split=cfg.val_split,
-            crops_per_image=cfg.crops_per_image,
-            seed=self._fit_seed(),
-            repeat=True,
-        )
 
-        def norm(batches: Any) -> Any:
-            for L, ab in batches:
+        def norm(stream: Any) -> Any:
+            for L, ab in stream:
                 yield L2norm(L), ab
 
-        steps = cfg.steps_per_epoch or max(
-            1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size)
-        )
         history = self._fit_net(
             net,
-            norm(train_ds),
+            norm(batches.train),
             epochs=epochs,
-            steps_per_epoch=steps,
-            validation=None if val_ds is None else norm(val_ds),
-            validation_steps=None
-            if val_ds is None
-            else max(1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)),
+            steps_per_epoch=batches.steps,
+            validation=None if batches.val is None else norm(batches.val),
+            validation_steps=batches.val_steps,
             callbacks=callbacks,
             verbose=verbose,
         )

@@ -26,6 +26,8 @@ TensorFlow), the method modules import Keras lazily.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import warnings
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
@@ -37,13 +39,30 @@ import numpy as np
 from ..errors import ConfigError
 from .base import Colorizer
 
-__all__ = ["KerasColorizer", "OPTIMIZER_FILE", "save_optimizer_state", "load_optimizer_state"]
+__all__ = ["KerasColorizer", "CropBatches", "OPTIMIZER_FILE", "save_optimizer_state", "load_optimizer_state"]
 
 #: file of a model folder that holds the optimizer's state (for ``resume``)
 OPTIMIZER_FILE = "optimizer.npz"
 
 #: seeds of successive fits of one model differ by this much (a resumed run sees new samples)
 _SEED_STRIDE = 7919
+
+
+@dataclasses.dataclass(frozen=True)
+class CropBatches:
+    """The random-crop batches of one fit (:meth:`KerasColorizer._crop_batches`)."""
+
+    #: endless (L, ab) crop batches for training, and for validation (None without ``val_split``)
+    train: Any
+    val: Any
+    #: the training images (the split by ``config.seed``)
+    train_sources: list[Any]
+    #: gradient steps per epoch: ``steps_per_epoch``, or the training crops / ``batch_size``
+    steps: int
+    #: validation steps (None without validation)
+    val_steps: int | None
+    #: the seed of this fit's data (:meth:`KerasColorizer._fit_seed`)
+    seed: int
 
 
 class KerasColorizer(Colorizer):
@@ -131,6 +150,51 @@ class KerasColorizer(Colorizer):
     def _fit_seed(self) -> int:
         """The seed of this fit's data: ``seed``, then a new one per resumed fit."""
         return int(self.config.seed) + _SEED_STRIDE * int(self.info.get("fits", 0))
+
+    def _fit_epochs(self, epochs: int | None, options: dict[str, Any]) -> int:
+        """The epochs of this fit (``config.epochs`` when None); rejects unknown fit ``options``."""
+        if options:
+            raise ConfigError(f"{self.name}.fit: unknown options {', '.join(sorted(options))}")
+        epochs = self.config.epochs if epochs is None else int(epochs)
+        if epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {epochs}")
+        return epochs
+
+    def _crop_batches(self, data: Any) -> CropBatches:
+        """Random crops of ``data`` in batches, and the steps per epoch (a :class:`CropBatches`).
+
+        Uses the config's ``crop_size``, ``batch_size``, ``val_split``,
+        ``crops_per_image`` and ``steps_per_epoch``
+        (:class:`napari_colorize.config.CropTrainConfig`); the crops come from
+        :func:`napari_colorize.data.make_dataset`, seeded with :meth:`_fit_seed`.
+        """
+        from ..data import as_sources, make_dataset, split_sources
+
+        cfg = self.config
+        sources = as_sources(data)
+        train_src, val_src = split_sources(sources, cfg.val_split, seed=cfg.seed)
+        seed = self._fit_seed()
+        train, val = make_dataset(
+            sources,
+            crop_size=cfg.crop_size,
+            batch_size=cfg.batch_size,
+            val_split=cfg.val_split,
+            crops_per_image=cfg.crops_per_image,
+            seed=seed,
+            repeat=True,
+        )
+
+        def steps(n_images: int) -> int:
+            return max(1, math.ceil(n_images * cfg.crops_per_image / cfg.batch_size))
+
+        return CropBatches(
+            train=train,
+            val=val,
+            train_sources=train_src,
+            steps=cfg.steps_per_epoch or steps(len(train_src)),
+            val_steps=None if val is None else steps(len(val_src)),
+            seed=seed,
+        )
 
     def _compile(self, net: Any, *, loss: Any, metrics: Sequence[Any] | None = None, key: Any = None) -> None:
         """Compile ``net`` with Adam (``config.learning_rate``) in the distribution scope.

@@ -78,7 +78,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..color import L2norm, ab2norm
-from ..config import TrainConfig
+from ..config import CropTrainConfig
 from ..errors import ColorizeError, ConfigError, InputError, ModelFolderError
 from .base import check_L
 from .keras_base import KerasColorizer
@@ -125,10 +125,12 @@ def class_bins() -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SIGGRAPH17Config(TrainConfig):
+class SIGGRAPH17Config(CropTrainConfig):
     """Config of the ``siggraph17`` method."""
 
     method = "siggraph17"
+    block_names = BLOCK_NAMES
+    block_size = _BLOCK_SIZE
 
     width: float = dataclasses.field(
         default=0.5,
@@ -206,21 +208,11 @@ class SIGGRAPH17Config(TrainConfig):
     learning_rate: float = dataclasses.field(
         default=1e-3, metadata={"help": "Adam learning rate (the authors: 1e-5 when fine-tuning)"}
     )
-    crops_per_image: int = dataclasses.field(default=8, metadata={"help": "random crops per image per epoch"})
-    steps_per_epoch: int | None = dataclasses.field(
-        default=None, metadata={"help": "gradient steps per epoch (default: crops / batch_size)"}
-    )
-    crop_size: int = dataclasses.field(
-        default=176,
-        metadata={"help": "side of the random training crops, px (multiple of 8; the paper: 176)"},
-    )
 
     def validate(self) -> None:
         super().validate()
         if not 0 < self.width <= 4:
             raise ConfigError(f"width must be in (0, 4], got {self.width}")
-        if self.crop_size % _BLOCK_SIZE:
-            raise ConfigError(f"crop_size must be a multiple of {_BLOCK_SIZE}, got {self.crop_size}")
         if not math.isfinite(self.mask_center) or abs(self.mask_center) > 1:
             raise ConfigError(f"mask_center must be in [-1, 1], got {self.mask_center}")
         for name in ("p_none", "p_uniform"):
@@ -243,16 +235,6 @@ class SIGGRAPH17Config(TrainConfig):
                 raise ConfigError(f"{name} must be >= 0, got {v}")
         if self.class_weight < 0:
             raise ConfigError(f"class_weight must be >= 0, got {self.class_weight}")
-        if self.trainable_from is not None and self.trainable_from not in BLOCK_NAMES:
-            raise ConfigError(
-                f"trainable_from must be one of {', '.join(BLOCK_NAMES)}, got {self.trainable_from!r}"
-            )
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.crops_per_image < 1:
-            raise ConfigError(f"crops_per_image must be >= 1, got {self.crops_per_image}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
 
 
 # -- hints -------------------------------------------------------------------
@@ -565,18 +547,12 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         ``keras.Model.fit``.  With ``trainable_from``, blocks below it are
         frozen (their BatchNorms run in inference mode).
         """
-        from ..data import as_sources, make_dataset, split_sources
         from . import _eccv16_keras as E
         from . import _siggraph17_keras as K
 
-        if kwargs:
-            raise ConfigError(f"siggraph17.fit: unknown options {', '.join(sorted(kwargs))}")
+        epochs = self._fit_epochs(epochs, kwargs)
         cfg = self.config
-        epochs = cfg.epochs if epochs is None else int(epochs)
-        if epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {epochs}")
-        sources = as_sources(data)
-        train_src, val_src = split_sources(sources, cfg.val_split, seed=cfg.seed)
+        batches = self._crop_batches(data)
 
         net = self._ensure_net()
         K.set_trainable_from(net, cfg.trainable_from)
@@ -587,20 +563,10 @@ class SIGGRAPH17Colorizer(KerasColorizer):
             return weight * class_loss(y_true, y_pred)
 
         self._compile(net, loss=[K.regression_loss, weighted_class_loss], key=("siggraph17", weight))
-        seed = self._fit_seed()
-        train_ds, val_ds = make_dataset(
-            sources,
-            crop_size=cfg.crop_size,
-            batch_size=cfg.batch_size,
-            val_split=cfg.val_split,
-            crops_per_image=cfg.crops_per_image,
-            seed=seed,
-            repeat=True,
-        )
 
-        def with_hints(batches: Any, seed: int) -> Any:
+        def with_hints(stream: Any, seed: int) -> Any:
             rng = np.random.default_rng(seed)
-            for L, ab in batches:
+            for L, ab in stream:
                 hints = [
                     sample_hints(
                         a,
@@ -620,18 +586,13 @@ class SIGGRAPH17Colorizer(KerasColorizer):
                 )
                 yield x, (ab, ab)
 
-        steps = cfg.steps_per_epoch or max(
-            1, math.ceil(len(train_src) * cfg.crops_per_image / cfg.batch_size)
-        )
         return self._fit_net(
             net,
-            with_hints(train_ds, seed),
+            with_hints(batches.train, batches.seed),
             epochs=epochs,
-            steps_per_epoch=steps,
-            validation=None if val_ds is None else with_hints(val_ds, seed + 7),
-            validation_steps=None
-            if val_ds is None
-            else max(1, math.ceil(len(val_src) * cfg.crops_per_image / cfg.batch_size)),
+            steps_per_epoch=batches.steps,
+            validation=None if batches.val is None else with_hints(batches.val, batches.seed + 7),
+            validation_steps=batches.val_steps,
             callbacks=callbacks,
             verbose=verbose,
         )
