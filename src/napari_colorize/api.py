@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 
 from .catalogue import builtin_models, resolve_model_path
-from .color import DEFAULT_PERCENTILES, Lab2rgb, gray2L, image2L, intensity_limits
+from .color import (
+    DEFAULT_PERCENTILES,
+    Lab2rgb,
+    apply_saturation,
+    check_saturation,
+    gray2L,
+    image2L,
+    intensity_limits,
+)
 from .errors import ConfigError
 from .progress import ProgressCallback, StopCallback
 from .tiling import TilingOptions
@@ -136,7 +144,7 @@ def colorize(
     """
     from . import engine
 
-    saturation = engine.check_saturation(saturation)
+    saturation = check_saturation(saturation)
 
     kw = dict(
         tile=tile, overlap=overlap, blend=blend, global_anchor=global_anchor, batch_size=batch_size, halo=halo
@@ -184,7 +192,7 @@ def colorize(
         progress=progress,
         should_stop=should_stop,
     )
-    ab = engine.apply_saturation(res.ab, saturation)
+    ab = apply_saturation(res.ab, saturation)
     if hasattr(ab, "dask"):
         import dask.array as da
 

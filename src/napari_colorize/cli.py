@@ -343,7 +343,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
         raise ConfigError("--tiles-json cannot be combined with --workers/--scheduler")
     if args.tiles_json and len(files) > 1:
         raise ConfigError("--tiles-json needs a single input file")
-    from .engine import check_saturation
+    from .color import check_saturation
 
     opts: dict[str, Any] = dict(
         save_lab=args.save_lab,

@@ -403,7 +403,7 @@ class Worker:
         **options
             Tiling options (:data:`~napari_colorize.tiling.TILING_KEYS`).
         """
-        from .engine import check_saturation
+        from .color import check_saturation
 
         intensity = clean_normalize_options(
             {"normalize": normalize, "percentiles": percentiles, "limits": limits}

@@ -8,15 +8,18 @@ float32 out, any leading shape.  All colorization methods work in CIELAB
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import numpy as np
 from skimage import color as skcolor
 
-from .errors import InputError, user_stacklevel
+from .errors import ConfigError, InputError, user_stacklevel
 
 __all__ = [
+    "check_saturation",
+    "apply_saturation",
     "rgb2lab",
     "lab2rgb",
     "rgb2L",
@@ -365,3 +368,22 @@ def image2L(
         return gray2L(image, rgb=True), dtype_limits(image.dtype)
     lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
     return gray2L(image, rgb=False, limits=lims), lims
+
+
+def check_saturation(saturation: Any) -> float:
+    """``saturation`` as a finite float >= 0, else a ConfigError."""
+    try:
+        s = float(saturation)
+    except (TypeError, ValueError):
+        s = float("nan")
+    if isinstance(saturation, bool) or not (math.isfinite(s) and s >= 0):
+        raise ConfigError(f"saturation must be a number >= 0 (0 = gray, 1 = the model's), got {saturation!r}")
+    return s
+
+
+def apply_saturation(ab: Any, saturation: float) -> Any:
+    """``ab`` (numpy or dask) scaled by ``saturation``; the same object when it is 1."""
+    s = check_saturation(saturation)
+    if s == 1.0:
+        return ab
+    return ab * np.float32(s)

@@ -57,8 +57,6 @@ __all__ = [
     "EngineResult",
     "HintPoints",
     "check_stack_smoothing",
-    "check_saturation",
-    "apply_saturation",
     "has_confidence",
     "require_confidence",
     "predict_confidence",
@@ -509,25 +507,6 @@ def check_stack_smoothing(stack_smoothing: Any) -> float:
     if isinstance(stack_smoothing, bool) or not (math.isfinite(s) and s >= 0):
         raise ConfigError(f"stack_smoothing must be a number >= 0, got {stack_smoothing!r}")
     return s
-
-
-def check_saturation(saturation: Any) -> float:
-    """``saturation`` as a finite float >= 0, else a ConfigError."""
-    try:
-        s = float(saturation)
-    except (TypeError, ValueError):
-        s = float("nan")
-    if isinstance(saturation, bool) or not (math.isfinite(s) and s >= 0):
-        raise ConfigError(f"saturation must be a number >= 0 (0 = gray, 1 = the model's), got {saturation!r}")
-    return s
-
-
-def apply_saturation(ab: Any, saturation: float) -> Any:
-    """``ab`` (numpy or dask) scaled by ``saturation``; the same object when it is 1."""
-    s = check_saturation(saturation)
-    if s == 1.0:
-        return ab
-    return ab * np.float32(s)
 
 
 def has_confidence(model: Any) -> bool:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .color import DEFAULT_PERCENTILES
+from .color import DEFAULT_PERCENTILES, apply_saturation, check_saturation
 from .errors import ConfigError, InputError, user_stacklevel
 from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image
 from .progress import ProgressCallback
@@ -116,7 +116,7 @@ def colorize_file(
     from .api import resolve_model
 
     opts = TilingOptions.coerce(options, **tiling)
-    saturation = engine.check_saturation(saturation)
+    saturation = check_saturation(saturation)
     path = Path(path)
     out_dir = Path(out_dir)
     model = resolve_model(model)
@@ -260,7 +260,7 @@ def _colorize_in_memory(
         L = _gray2L_fast(image, lims)
     del image
     res = engine.colorize(L, model, opts, hints=hints, stack_smoothing=stack_smoothing, progress=progress)
-    ab = engine.apply_saturation(res.ab, saturation)
+    ab = apply_saturation(res.ab, saturation)
     rgb8 = _rgb8(L, ab)
     meta = _tiff_metadata(normalize if limits is None else "limits", lims)
     written = []
@@ -426,7 +426,7 @@ def _colorize_big_tiff(
         lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
         L = image.map_blocks(_gray2L_fast, lims, dtype=np.float32)
     res = engine.colorize(L, model, opts, hints=hints, stack_smoothing=stack_smoothing, progress=progress)
-    ab = engine.apply_saturation(res.ab, saturation)
+    ab = apply_saturation(res.ab, saturation)
     Lc = L.rechunk(ab.chunks[:-1])
 
     def rgb_block(a: np.ndarray, l: np.ndarray) -> np.ndarray:

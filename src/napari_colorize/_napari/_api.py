@@ -578,7 +578,7 @@ def colorize_layer(
         lead = tuple(layer.data.shape[:-2])
         if len(plane) != len(lead) or any(not 0 <= i < n for i, n in zip(plane, lead)):
             raise InputError(f"plane {plane} is not a plane of layer {layer.name!r} (leading shape {lead})")
-    from ..engine import check_saturation
+    from ..color import check_saturation
 
     color = {"saturation": check_saturation(saturation), "confidence": bool(confidence)}
     intensity = _intensity(layer, normalize, percentiles, limits, plane)
