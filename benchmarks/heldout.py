@@ -71,20 +71,13 @@ def random_hints(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` hints drawn from the truth: (ab (H, W, 2) float32, mask (H, W) float32).
 
-    Each hint sits on a uniformly drawn pixel and carries the mean true ab of
-    the ``patch`` x ``patch`` window around it (clipped at the border).
+    The demo's protocol (:func:`napari_colorize.demo.hints_from_truth`): each hint sits on a
+    uniformly drawn pixel and carries the mean true ab of the ``patch`` x ``patch`` window.
     """
-    ab_true = rgb2lab(truth_rgb)[..., 1:]
-    h, w = ab_true.shape[:2]
-    rng = np.random.default_rng(seed)
-    ab = np.zeros((h, w, 2), np.float32)
-    mask = np.zeros((h, w), np.float32)
-    r = patch // 2
-    for y, x in zip(rng.integers(0, h, n), rng.integers(0, w, n)):
-        win = ab_true[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
-        ab[y, x] = win.reshape(-1, 2).mean(axis=0)
-        mask[y, x] = 1.0
-    return ab, mask
+    from napari_colorize.demo import hints_from_truth
+
+    hints = hints_from_truth(truth_rgb, n, seed=seed, patch=patch)
+    return hints.ab, hints.mask
 
 
 def hints_class() -> Any:
