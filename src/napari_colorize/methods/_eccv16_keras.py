@@ -108,12 +108,9 @@ def build_trunk(width: float, n_bins: int, *, name: str = "eccv16") -> keras.Mod
 
 def set_trainable_from(model: keras.Model, block: str | None) -> None:
     """Freeze every layer below ``block`` (None: train everything)."""
-    start = 0 if block is None else BLOCK_NAMES.index(block)
-    for layer in model.layers:
-        b = block_of(layer.name)
-        if b is None:
-            continue
-        layer.trainable = BLOCK_NAMES.index(b) >= start
+    from .keras_base import freeze_below
+
+    freeze_below(model, block, block_names=BLOCK_NAMES, block_of=block_of)
 
 
 class AnnealedMean(layers.Layer):

@@ -210,11 +210,9 @@ def set_trainable_from(model: keras.Model, block: str | None) -> None:
 
     A frozen BatchNorm runs in inference mode (Keras 3).
     """
-    start = 0 if block is None else BLOCK_NAMES.index(block)
-    for layer in model.layers:
-        b = block_of(layer.name)
-        if b is not None:
-            layer.trainable = BLOCK_NAMES.index(b) >= start
+    from .keras_base import freeze_below
+
+    freeze_below(model, block, block_names=BLOCK_NAMES, block_of=block_of)
 
 
 def regression_loss(y_true: Any, y_pred: Any) -> Any:

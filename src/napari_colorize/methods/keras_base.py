@@ -346,3 +346,17 @@ def restore_optimizer_state(net: Any, arrays: list[np.ndarray] | None, distribut
     for v, a in zip(variables, arrays):
         v.assign(a.astype(v.dtype))
     return True
+
+
+def freeze_below(model: Any, block: str | None, *, block_names: Sequence[str], block_of: Any) -> None:
+    """Freeze every layer of ``model`` in a block below ``block`` (None: train everything).
+
+    ``block_names`` lists a network's blocks from input to output and ``block_of(layer_name)``
+    names a layer's block (None for layers outside every block, which are left as they are).
+    A frozen BatchNorm runs in inference mode (Keras 3).
+    """
+    start = 0 if block is None else list(block_names).index(block)
+    for layer in model.layers:
+        b = block_of(layer.name)
+        if b is not None:
+            layer.trainable = list(block_names).index(b) >= start
