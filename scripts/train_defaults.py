@@ -94,7 +94,7 @@ DATA: dict[str, dict[str, Any]] = {
         "calibration_max_side": 512,
         "decode_grid": ["regression", "annealed_mean"],
         "shrink_grid": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0],
-        "fuse_grid": [0.0, 1e-6, 1e-5, 1e-4, 1e-3],  # calibration of fuse_weight, with ...
+        "fuse_grid": [0.0, 0.1, 0.3, 1.0, 3.0],  # per plane, as propagate's data_weight  # calibration of fuse_weight, with ...
         "fuse_hints": 10,  # ... this many random true hints per photo
     },
     "window": {"source": "bundled", "max_side": 512},

@@ -101,11 +101,14 @@ def colorize(
         to gray by its luminance, with a warning.  numpy or dask.
     model : Colorizer, model folder, or built-in model name
         ``"propagate"`` spreads the hints' colours along L's edges and needs no training.
-    hints : Hints, CSV path, optional
-        Color hints over the image's (..., H, W): a :class:`~napari_colorize.hints.Hints`, or a
-        CSV file with the header ``y,x,r,g,b`` (optional ``radius``, and ``plane`` for a stack;
-        r, g, b in 0..255), read with :meth:`Hints.from_csv <napari_colorize.hints.Hints.from_csv>`.
-        Any model takes them; None (default) gives exactly the output without hints.
+    hints : Hints, points, CSV path, optional
+        Color hints over the image's (..., H, W): a :class:`~napari_colorize.hints.Hints`; points
+        (rows ``[plane,] y, x, r, g, b[, radius]`` or tuples ``(y, x, color[, radius])``, as
+        :meth:`Hints.from_points <napari_colorize.hints.Hints.from_points>` takes); or a CSV file
+        with the header ``y,x,r,g,b`` (optional ``radius``, and ``plane`` for a stack; r, g, b in
+        0..255).  Points and CSV rows are painted over the image's L, so a wide hint stops at
+        its edges (:data:`~napari_colorize.hints.HINT_EDGE_TOLERANCE`).  Any model takes them;
+        None (default) gives exactly the output without hints.
     rgb : bool, optional
         Whether the last axis of ``image`` is color (guessed by default).
     options : TilingOptions or dict, optional
@@ -182,7 +185,7 @@ def colorize(
         L, lims = image2L(
             np.asarray(image), rgb=rgb, normalize=normalize, percentiles=percentiles, limits=limits
         )
-    hints = _resolve_hints(hints, tuple(int(s) for s in L.shape))
+    hints = _resolve_hints(hints, L)
     res = engine.colorize(
         L,
         model,
@@ -206,15 +209,16 @@ def colorize(
     return Colorization(L=L, ab=ab, rgb=rgb_out, plan=res.plan, limits=lims, confidence=conf)
 
 
-def _resolve_hints(hints: Any, shape: tuple[int, ...]) -> Any:
-    """Hints over ``shape`` from a Hints, a CSV path (read and checked here) or None."""
-    if hints is None:
-        return None
-    if isinstance(hints, (str, os.PathLike)):
-        from .hints import Hints
+def _resolve_hints(hints: Any, L: Any) -> Any:
+    """Hints over L's shape from a Hints, points or a CSV path (painted over ``L``), or None."""
+    if hints is None or hasattr(hints, "mask"):
+        return hints  # the engine checks its type and shape
+    from .hints import Hints
 
-        return Hints.from_csv(hints, shape)
-    return hints  # the engine checks its type and shape
+    shape = tuple(int(s) for s in L.shape)
+    if isinstance(hints, (str, os.PathLike)):
+        return Hints.from_csv(hints, shape, L=L)
+    return Hints.from_points(hints, shape, L=L)
 
 
 def _Lab2rgb_block(ab: np.ndarray, L: np.ndarray) -> np.ndarray:

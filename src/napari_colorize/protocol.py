@@ -338,8 +338,9 @@ def hints_plane(hints: dict[str, Any] | None, index: int) -> dict[str, Any] | No
 def decode_hints(hints: dict[str, Any] | None, shape: tuple[int, ...]) -> Any:
     """The ``hints=`` argument of :func:`napari_colorize.api.colorize` for an image of ``shape``.
 
-    ``shape`` is the gray image's (H, W) or (T, H, W).  Points become a
-    :class:`~napari_colorize.hints.Hints` over that shape; a CSV path stays a path.
+    ``shape`` is the gray image's (H, W) or (T, H, W).  A table of points stays a table (the
+    API paints it over the image's L), a CSV path stays a path; dense hints become a
+    :class:`~napari_colorize.hints.Hints`.
     """
     if not hints:
         return None
@@ -353,5 +354,5 @@ def decode_hints(hints: dict[str, Any] | None, shape: tuple[int, ...]) -> Any:
             raise InputError(
                 f"hints on an image of shape {tuple(shape)} need a single stack axis: (T, H, W) at most"
             )
-        return Hints.from_points(pts, tuple(shape))
+        return pts  # painted by api.colorize over the image's L (a wide hint stops at edges)
     return Hints(np.asarray(hints["ab"], np.float32), np.asarray(hints["mask"], np.float32))

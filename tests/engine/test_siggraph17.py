@@ -280,7 +280,9 @@ def test_fuse_weight_makes_hints_hard_constraints(lite_model):
     hints = Hints(np.full((40, 48, 2), [30.0, -20.0], np.float32), mask)
     fused = SIGGRAPH17Colorizer(lite_model.config.replace(fuse_weight=1e-2))
     fused._adopt_net(lite_model)
-    plain = lite_model.predict_ab(L, hints=hints)
+    alone = SIGGRAPH17Colorizer(lite_model.config.replace(fuse_weight=0.0))  # the network alone
+    alone._adopt_net(lite_model)
+    plain = alone.predict_ab(L, hints=hints)
     ab = fused.predict_ab(L, hints=hints)
     np.testing.assert_allclose(ab[mask > 0], [[30.0, -20.0]] * 2, atol=1e-2)
     assert np.abs(ab - [30.0, -20.0]).mean() < np.abs(plain - [30.0, -20.0]).mean()
@@ -388,6 +390,7 @@ def test_import_torch_weights_matches_pytorch(tmp_path, width, side):
     assert isinstance(m, SIGGRAPH17Colorizer) and m.trained and m.config.mask_center == 0.0
     assert m.config.width == width and m.info["imported_from"] == pth.name
     m = load_model(m.save(tmp_path / "imported"))
+    m.config = m.config.replace(fuse_weight=0.0)  # the network alone, as the authors run it
 
     L, ab, mask = _inputs(side)
     t = torch.from_numpy

@@ -187,15 +187,17 @@ class SIGGRAPH17Config(CropTrainConfig):
     hint_radius: float = dataclasses.field(
         default=16.0,
         metadata={
-            "help": "px: the confidence is at least exp(-d**2 / (2 * hint_radius**2)) at distance d from "
-            "a hint (a hint is the user's certainty; 0: off)"
+            "help": "px: the network's answer to hints is used within about this distance of them "
+            "(weight exp(-d**2 / (2 * hint_radius**2))), and the confidence is at least that weight "
+            "(a hint is the user's certainty; 0: everywhere)"
         },
     )
     fuse_weight: float = dataclasses.field(
-        default=0.0,
+        default=20.0,
         metadata={
-            "help": "with hints, also spread each hint's remaining error along L's edges "
-            "(napari_colorize.hints.fuse_hints with this model_weight; 0: off)"
+            "help": "with hints, also spread each hint's remaining error along L's edges, with this "
+            "pull towards the network over a whole plane (as propagate's data_weight; larger: "
+            "more local); 0: off, the network alone, which may not honour a hint"
         },
     )
     saturation: float = dataclasses.field(
@@ -366,6 +368,35 @@ def _check_hints(hints: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nda
     return ab.astype(np.float32, copy=False), mask.astype(np.float32, copy=False)
 
 
+#: hints (connected hinted regions) at which :func:`_agreement` is half measured, half the prior 1
+_AGREEMENT_PRIOR = 5
+
+
+def _agreement(ab: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> float:
+    """How far the hints confirm a prediction: the least-squares gain of ``ab`` onto the hints, in 0..1.
+
+    ``argmin_g sum_hints |hint - g ab|**2``, clipped to [0, 1], over the hinted pixels: 1 when the
+    prediction's chroma at the hints is the hints', 0 when it points elsewhere; with few hints it
+    stays near 1 (see ``_AGREEMENT_PRIOR``).  The hints are
+    the truth the user knows, so a prediction they contradict is shrunk towards gray before
+    the hints are spread, and the result is then no worse than spreading the hints alone.
+    """
+    from scipy import ndimage
+
+    sel = mask > 0
+    if not np.any(sel):
+        return 1.0
+    m, h = ab[sel].astype(np.float64), hint_ab[sel].astype(np.float64)
+    den = float(np.sum(m * m))
+    if den <= 1e-9:
+        return 1.0
+    gain = float(np.clip(np.sum(m * h) / den, 0.0, 1.0))
+    # a few hints say little about the whole image: the gain starts at 1 (trust the network)
+    # and moves to the measured one as hints come (half way at _AGREEMENT_PRIOR hints)
+    n = int(ndimage.label(sel)[1])
+    return (n * gain + _AGREEMENT_PRIOR) / (n + _AGREEMENT_PRIOR)
+
+
 class SIGGRAPH17Colorizer(KerasColorizer):
     """Zhang et al. (SIGGRAPH 2017) user-guided colorizer.  See the module docs."""
 
@@ -436,7 +467,13 @@ class SIGGRAPH17Colorizer(KerasColorizer):
     def _run(
         self, L: np.ndarray, hints_ab: np.ndarray | None, hints_mask: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Raw ab (N, H, W, 2) and confidence (N, H, W) for a checked batch of L (N, H, W)."""
+        """Raw ab (N, H, W, 2) and the network's own confidence (N, H, W) for a checked batch of L.
+
+        The confidence is the class head's, with or without hints: hints do not raise it here,
+        so that :meth:`_calibrated` never trusts the network's chroma more because a hint is
+        near (that was the wide-hint failure: next to a hint of radius 3 the network overshoots
+        the hint's colour, and that unshrunk error, spread by the fusion, tinted the whole image).
+        """
         from ..tiling import pad_to_block
 
         n, h, w = L.shape
@@ -460,9 +497,13 @@ class SIGGRAPH17Colorizer(KerasColorizer):
             y = np.asarray(pred(x))
             ab[s] = y[:, :h, :w, 3:5] if self.config.decode == "annealed_mean" else y[:, :h, :w, :2]
             conf[s] = np.clip(y[:, :h, :w, 2], 0.0, 1.0)
-        if hints_mask is not None and self.config.hint_radius > 0:
-            conf = np.maximum(conf, hint_proximity(hints_mask[:, :h, :w], radius=self.config.hint_radius))
         return ab, conf
+
+    def _near_hints(self, conf: np.ndarray, hints: Any) -> np.ndarray:
+        """The confidence shown to the user: at least :func:`hint_proximity` near the hints."""
+        if hints is None or self.config.hint_radius <= 0:
+            return conf
+        return np.maximum(conf, hint_proximity(np.asarray(hints.mask), radius=self.config.hint_radius))
 
     def _calibrated(self, ab: np.ndarray, conf: np.ndarray) -> np.ndarray:
         """Chroma scaled by ``saturation * confidence ** shrink`` (float32)."""
@@ -491,15 +532,36 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         return super().predict_ab(L, hints=hints)
 
     def _ab_confidence(self, L: np.ndarray, hints: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated (and with ``fuse_weight``, fused) ab and the confidence for a checked L."""
-        ab, conf = self._one(L, hints)
-        ab = self._calibrated(ab, conf)
-        if hints is not None and self.config.fuse_weight > 0:
-            from ..hints import Hints, fuse_hints
+        """Calibrated (and with ``fuse_weight``, fused) ab and the confidence for a checked L.
 
-            h_ab, h_mask = _check_hints(hints, L.shape)
-            ab = fuse_hints(L, ab, Hints(h_ab, h_mask), model_weight=self.config.fuse_weight)
-        return ab, conf
+        With hints, the network sees them (its native input) but its chroma is scaled by its
+        *automatic* confidence (the class head's without hints): the hints themselves are
+        honoured by the fusion, which spreads them along L's edges, so a hint can only pull the
+        result towards its colour and never makes the network's guesses bolder elsewhere.
+        """
+        if hints is None:
+            ab, conf = self._one(L, None)
+            return self._calibrated(ab, conf), conf
+        from ..hints import Hints, fuse_hints
+
+        h_ab, h_mask = _check_hints(hints, L.shape)
+        batch = np.stack([L, L])
+        ab_pair, conf_pair = self._run(
+            batch, np.stack([np.zeros_like(h_ab), h_ab]), np.stack([np.zeros_like(h_mask), h_mask])
+        )
+        auto = self._calibrated(ab_pair[0], conf_pair[0])
+        ab = self._calibrated(ab_pair[1], conf_pair[0])
+        if self.config.fuse_weight <= 0:  # the network alone, as its authors run it
+            return ab, self._near_hints(conf_pair[0], Hints(h_ab, h_mask))
+        if self.config.hint_radius > 0:
+            # the network's answer to the hints is taken near them only: far away it stays the
+            # automatic one (a small network may shift its colours everywhere for one hint)
+            near = hint_proximity(h_mask, radius=self.config.hint_radius)[..., None]
+            ab = auto + near * (ab - auto)
+        ab = ab * np.float32(_agreement(auto, h_ab, h_mask))
+        hints = Hints(h_ab, h_mask)
+        ab = fuse_hints(L, ab, hints, model_weight=self.config.fuse_weight / L.size)
+        return ab, self._near_hints(conf_pair[0], hints)
 
     def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
         return self._ab_confidence(L, hints)[0]
@@ -521,7 +583,11 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         L = check_L(L)
         if hints is not None and not np.any(np.asarray(getattr(hints, "mask", 1))):
             hints = None
-        return self._one(L, hints)[1]
+        conf = self._one(L, None)[1]
+        if hints is None:
+            return conf
+        _check_hints(hints, L.shape)
+        return self._near_hints(conf, hints)
 
     def predict_ab_confidence(self, L: np.ndarray, *, hints: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """``(predict_ab(L, hints=hints), predict_confidence(L, hints=hints))`` in one pass."""
