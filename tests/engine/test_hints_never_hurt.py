@@ -29,7 +29,9 @@ QUICK = {
     "vgg_autoencoder": {
         "epochs": 1, "steps_per_epoch": 2, "crop_size": 64, "input_size": 64, "val_split": 0, "batch_size": 2,
     },
-    "eccv16": {"epochs": 1, "width": 0.125, "crop_size": 64, "input_size": 64, "val_split": 0, "crops_per_image": 4},
+    "eccv16": {
+        "epochs": 1, "width": 0.125, "crop_size": 64, "input_size": 64, "val_split": 0, "crops_per_image": 4,
+    },
     "siggraph17": {"epochs": 1, "width": 0.125, "crop_size": 64, "val_split": 0, "crops_per_image": 4},
 }
 
@@ -118,7 +120,7 @@ def test_wide_hints_are_no_worse_than_narrow_ones_with_the_default_model():
     means = {}
     for radius in (1, 3):
         des = []
-        for photo, (gray, truth) in PHOTOS.items():
+        for gray, truth in PHOTOS.values():
             pts = _points(truth, 20, radius, seed=7)
             pts[:, 5] = radius
             des.append(_de(truth, nc.colorize(gray, "default", hints=pts).ab))
