@@ -67,7 +67,7 @@ COLUMNS = [
 
 
 def random_hints(
-    truth_rgb: np.ndarray, n: int, *, seed: int, patch: int = 3
+    truth_rgb: np.ndarray, n: int, *, seed: int, patch: int = 3, radius: float = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` hints drawn from the truth: (ab (H, W, 2) float32, mask (H, W) float32).
 
@@ -76,7 +76,7 @@ def random_hints(
     """
     from napari_colorize.demo import hints_from_truth
 
-    hints = hints_from_truth(truth_rgb, n, seed=seed, patch=patch)
+    hints = hints_from_truth(truth_rgb, n, seed=seed, patch=patch, radius=radius)
     return hints.ab, hints.mask
 
 
@@ -134,6 +134,7 @@ def evaluate(
     *,
     n_hints: int = 0,
     seed: int = 0,
+    radius: float = 0,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Per-photo rows and the summary rows (gray first, then each model)."""
     Hints = hints_class() if n_hints else None
@@ -153,7 +154,7 @@ def evaluate(
         rows.append(gray_row)
         hints = None
         if Hints is not None:
-            ab, mask = random_hints(truth, n_hints, seed=seed + i)
+            ab, mask = random_hints(truth, n_hints, seed=seed + i, radius=radius)
             hints = Hints(ab, mask)
         for m, model in loaded.items():
             pred, dt = predict(truth, model, hints)
@@ -189,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--hints", type=int, nargs="+", default=[0], metavar="N", help="N random hints from the truth"
     )
+    p.add_argument(
+        "--radius",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        metavar="R",
+        help="hint radius in px, as clicked in napari (0: one pixel; the widget's default is 3)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", help="also write the summary table to this markdown file")
     p.add_argument("--json", help="also write every per-photo row to this JSON file")
@@ -219,14 +228,17 @@ def main(argv: list[str] | None = None) -> int:
     which = f"{a.split} corpus photos" + (f" of {', '.join(a.packages)}" if a.packages else "")
     text, all_rows = "", {}
     for n_hints in a.hints:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", GrayWarning)
-            rows, summary = evaluate(list(a.models), photos, n_hints=n_hints, seed=a.seed)
-        title = f"{which} (n = {len(photos)}, {a.max_side} px), {n_hints} hints"
-        print(title)
-        print(common.format_table(summary, COLUMNS))
-        text += f"{title}\n\n{common.format_table(summary, COLUMNS, markdown=True)}\n\n"
-        all_rows[n_hints] = {"summary": summary, "rows": rows}
+        for radius in a.radius if n_hints else [0.0]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", GrayWarning)
+                rows, summary = evaluate(list(a.models), photos, n_hints=n_hints, seed=a.seed, radius=radius)
+            title = f"{which} (n = {len(photos)}, {a.max_side} px), {n_hints} hints"
+            title += f", radius {radius:g}" if n_hints else ""
+            print(title)
+            print(common.format_table(summary, COLUMNS))
+            text += f"{title}\n\n{common.format_table(summary, COLUMNS, markdown=True)}\n\n"
+            key = f"{n_hints}" if not radius else f"{n_hints}@r{radius:g}"
+            all_rows[key] = {"summary": summary, "rows": rows}
     log(f"took {time.perf_counter() - t0:.0f} s")
     if a.markdown:
         text += f"Command: `{common.command_line()}`\n\n{common.machine_markdown()}\n"

@@ -73,7 +73,9 @@ def check_samples(names: Sequence[str]) -> None:
             raise InputError(f"unknown skimage.data sample {name!r}")
 
 
-def hints_from_truth(truth_rgb: np.ndarray, n: int, *, seed: int = 0, patch: int = 3) -> Any:
+def hints_from_truth(
+    truth_rgb: np.ndarray, n: int, *, seed: int = 0, patch: int = 3, radius: float = 0
+) -> Any:
     """``n`` color hints drawn from a true color image, as a :class:`~napari_colorize.hints.Hints`.
 
     Each hint sits on a uniformly drawn pixel (``numpy.random.default_rng(seed)``) and
@@ -88,6 +90,9 @@ def hints_from_truth(truth_rgb: np.ndarray, n: int, *, seed: int = 0, patch: int
     seed : int
     patch : int
         Side of the averaged window (odd).
+    radius : float
+        Each hint's radius in pixels, as a person clicks it (0: one pixel); a wide hint is
+        painted over the truth's L and stops at its edges (``Hints.from_points(L=...)``).
     """
     from .color import rgb2lab
     from .hints import Hints
@@ -102,7 +107,14 @@ def hints_from_truth(truth_rgb: np.ndarray, n: int, *, seed: int = 0, patch: int
         win = ab_true[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
         ab[y, x] = win.reshape(-1, 2).mean(axis=0)
         mask[y, x] = 1.0
-    return Hints(ab, mask)
+    if radius <= 0:
+        return Hints(ab, mask)
+    from .hints import _ab2colors
+
+    ys, xs = np.nonzero(mask)
+    points = [(y, x, c, radius) for y, x, c in zip(ys, xs, _ab2colors(ab[ys, xs]))]
+    L_true = rgb2lab(np.asarray(truth_rgb, np.float32))[..., 0]
+    return Hints.from_points(points, (h, w), L=L_true)
 
 
 def _seen(name: str, builtin: bool) -> str:
