@@ -42,6 +42,11 @@ __all__ = [
 ]
 
 
+def __dir__() -> list[str]:
+    """Module attributes, the lazily loaded ones (``Hints``, the napari helpers) included."""
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str) -> Any:
     if name == "Hints":  # its solver imports scipy.sparse: loaded when first used
         from .hints import Hints

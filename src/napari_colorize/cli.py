@@ -479,6 +479,21 @@ def _one_line(e: BaseException) -> str:
     return "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
 
 
+def _warning_printer(command: str) -> Any:
+    """A ``warnings.showwarning`` that prints each warning as one line, without its source line."""
+
+    def show(
+        message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        out = file if file is not None else sys.stderr
+        try:
+            print(f"napari-colorize {command}: warning: {_one_line(message)}", file=out)
+        except (OSError, ValueError):  # a closed stderr: nowhere to warn
+            pass
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0, 1 for a failure, 2 for a user error)."""
     parser = build_parser()
@@ -495,6 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backends.apply_backend(getattr(args, "backend", None))
         with warnings.catch_warnings():
             warnings.filterwarnings("default", category=UserWarning, module="napari_colorize")
+            warnings.showwarning = _warning_printer(args.command)
             return COMMANDS[args.command](args)
     except ColorizeError as e:
         if debug:
