@@ -1,6 +1,7 @@
 """Small faults a user meets (issue 18, part 5): exports, CLI warnings, the tile rate, TensorFlow's
 log lines, unreadable input, and the word on near-gray results (part 4)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 import napari_colorize as nc
+from napari_colorize.catalogue import DEFAULT_MODEL, builtin_models
 
 
 def test_hints_and_every_public_name_are_in_dir():
@@ -66,3 +68,62 @@ def test_the_tile_rate_counts_the_time_the_tiles_took(capsys):
     progress(1, 1)
     rates = _rates(capsys.readouterr().err)
     assert rates and max(rates) < 1 / 0.3 + 0.01, rates
+
+
+# -- TensorFlow's log lines ------------------------------------------------------------------------
+#: what TensorFlow 2.21 prints while it loads, whatever TF_CPP_MIN_LOG_LEVEL says
+_TF_LINE = re.compile(r"absl|oneDNN|cpu_feature_guard|tensorflow|^[IWEF]\d{4} ", re.M | re.I)
+
+_API = (
+    "import numpy as np, napari_colorize as nc; "
+    "r = nc.colorize(np.linspace(0, 1, 64 * 64, dtype='float32').reshape(64, 64), 'default'); "
+    "print(r.ab.shape)"
+)
+
+
+@pytest.fixture
+def env_without_tf_level():
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+@pytest.fixture
+def gray_png(tmp_path, coffee):
+    from napari_colorize.color import L2gray, rgb2L
+
+    p = tmp_path / "coffee.png"
+    iio.imwrite(p, (L2gray(rgb2L(coffee)) * 255 + 0.5).astype(np.uint8))
+    return p
+
+
+@pytest.mark.skipif(DEFAULT_MODEL not in builtin_models(), reason="the built-in default model is not here")
+@pytest.mark.parametrize("entry", ["demo", "colorize", "api"])
+def test_no_tensorflow_log_lines_on_any_entry_point(entry, tmp_path, gray_png, env_without_tf_level):
+    env = env_without_tf_level
+    if entry == "demo":
+        r = _cli("demo", "--samples", "rocket", "--hints", "3", "--out", str(tmp_path / "d"), env=env)
+    elif entry == "colorize":
+        r = _cli("colorize", str(gray_png), "--out-dir", str(tmp_path / "o"), env=env)
+    else:
+        r = subprocess.run([sys.executable, "-c", _API], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    assert not _TF_LINE.search(r.stderr), r.stderr
+
+
+@pytest.mark.skipif(DEFAULT_MODEL not in builtin_models(), reason="the built-in default model is not here")
+def test_verbose_shows_tensorflows_log(tmp_path, gray_png, env_without_tf_level):
+    r = _cli(
+        "--verbose", "colorize", str(gray_png), "--out-dir", str(tmp_path / "o"), env=env_without_tf_level
+    )
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^[IWEF]\d{4} ", r.stderr, re.M) or "absl" in r.stderr, r.stderr
+
+
+def test_the_tensorflow_log_filter_keeps_other_lines():
+    from napari_colorize.backends import _keep_line
+
+    info = "I0000 00:00:1796204192.402425    9113 port.cc:153] oneDNN custom operations are on.\n"
+    error = "E0000 00:00:1796204192.402425    9113 cuda_dnn.cc:8310] Unable to register cuDNN factory\n"
+    assert not _keep_line(info, 2) and _keep_line(info, 0)
+    assert _keep_line(error, 2) and not _keep_line(error, 3)
+    assert not _keep_line("WARNING: All log messages before absl::InitializeLog() is called ...\n", 2)
+    assert _keep_line("Traceback (most recent call last):\n", 3)
