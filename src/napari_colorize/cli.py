@@ -255,13 +255,12 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .io import list_images
     from .methods import get_config_class
 
     # checked before anything imports TensorFlow
     config = _parse_config(args.config)
     get_config_class(args.method).from_dict(config)
-    list_images(args.images)
+    _readable_images(args.images)
     if args.init is not None:
         _check_model_folder(args.init)
     if args.resume and not (Path(args.out) / "config.json").is_file():
@@ -290,6 +289,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         + (f" ({msg})" if msg else "")
     )
     return 0
+
+
+def _readable_images(paths: Sequence[str]) -> list[Path]:
+    """The image files under ``paths``, each checked readable (a one-line error before any model loads)."""
+    from .io import check_image, list_images
+
+    files = list_images(paths)
+    for f in files:
+        check_image(f)
+    return files
 
 
 def _check_model_folder(path: str) -> None:
@@ -327,12 +336,11 @@ def _check_percentiles(p: Sequence[float]) -> tuple[float, float]:
 
 
 def cmd_colorize(args: argparse.Namespace) -> int:
-    from .io import list_images
     from .pipeline import colorize_file
     from .progress import tqdm_progress
 
     # checked before anything imports TensorFlow
-    files = list_images(args.inputs)
+    files = _readable_images(args.inputs)
     options = TilingOptions(
         tile=args.tile, overlap=args.overlap, blend=args.blend, global_anchor=args.global_anchor
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import tifffile
 
 import napari_colorize as nc
 from napari_colorize.catalogue import DEFAULT_MODEL, builtin_models
@@ -127,3 +128,66 @@ def test_the_tensorflow_log_filter_keeps_other_lines():
     assert _keep_line(error, 2) and not _keep_line(error, 3)
     assert not _keep_line("WARNING: All log messages before absl::InitializeLog() is called ...\n", 2)
     assert _keep_line("Traceback (most recent call last):\n", 3)
+
+
+# -- unreadable input fails before TensorFlow ----------------------------------------------------------
+_PROBE = (
+    "import sys; from napari_colorize.cli import main; rc = main(sys.argv[1:]); "
+    "print(rc, 'tensorflow' in sys.modules)"
+)
+
+
+@pytest.fixture
+def bad_images(tmp_path, gray_png):
+    """Unreadable files of each kind a user meets: garbage, a cut PNG, JPEG and TIFF."""
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "garbage.png").write_bytes(b"garbage")
+    png = gray_png.read_bytes()
+    (d / "cut.png").write_bytes(png[: len(png) // 2])
+    gray = iio.imread(gray_png)
+    iio.imwrite(tmp_path / "whole.jpg", gray)
+    jpg = (tmp_path / "whole.jpg").read_bytes()
+    (d / "cut.jpg").write_bytes(jpg[: len(jpg) // 2])
+    tifffile.imwrite(tmp_path / "whole.tif", np.stack([gray] * 3))
+    tif = (tmp_path / "whole.tif").read_bytes()
+    (d / "cut.tif").write_bytes(tif[: len(tif) - 100])
+    return d
+
+
+@pytest.mark.parametrize("name", ["garbage.png", "cut.png", "cut.jpg", "cut.tif"])
+@pytest.mark.parametrize("command", ["colorize", "train"])
+def test_unreadable_input_is_one_line_before_tensorflow(command, name, tmp_path, gray_png, bad_images):
+    bad = bad_images / name
+    if command == "colorize":  # the bad file after a good one: nothing is colorized
+        argv = ["colorize", str(gray_png), str(bad), "--model", "default", "--out-dir", str(tmp_path / "o")]
+    else:
+        argv = [
+            "train",
+            "--method",
+            "window",
+            "--images",
+            str(gray_png),
+            str(bad),
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    r = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=300)
+    assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot read image" in lines[0] and name in lines[0], r.stderr
+    assert not (tmp_path / "o").exists() and not (tmp_path / "m").exists()
+
+
+def test_readable_images_pass_the_check(gray_png, tmp_path):
+    from napari_colorize.io import check_image
+
+    gray = iio.imread(gray_png)
+    for name, write in {
+        "g.jpg": lambda p: iio.imwrite(p, gray),
+        "g.tif": lambda p: tifffile.imwrite(p, np.stack([gray] * 3)),
+        "t.tif": lambda p: tifffile.imwrite(p, np.zeros((600, 600), np.uint16), tile=(256, 256)),
+    }.items():
+        write(tmp_path / name)
+        check_image(tmp_path / name)
+    check_image(gray_png)
