@@ -17,7 +17,7 @@ from typing import Any
 
 from ._version import __version__
 from .api import Colorization, builtin_models, colorize, train
-from .errors import Cancelled, ColorizeError, ConfigError, InputError, ModelFolderError
+from .errors import Cancelled, ColorizeError, ConfigError, InputError, ModelFolderError, NearGrayWarning
 from .methods import list_methods, load_model, make_model
 from .tiling import TilingOptions
 
@@ -39,6 +39,7 @@ __all__ = [
     "ConfigError",
     "ModelFolderError",
     "Cancelled",
+    "NearGrayWarning",
 ]
 
 

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -191,3 +192,153 @@ def test_readable_images_pass_the_check(gray_png, tmp_path):
         write(tmp_path / name)
         check_image(tmp_path / name)
     check_image(gray_png)
+
+
+# -- say what the model knows: near-gray results --------------------------------------------------------
+@pytest.fixture(scope="module")
+def colorful(coffee):
+    return nc.train("lookup", [coffee])
+
+
+@pytest.fixture(scope="module")
+def dull(coffee):
+    """A lookup model trained on a washed-out photo: its colors are nearly gray."""
+    from napari_colorize.color import lab2rgb, rgb2lab
+
+    lab = rgb2lab(coffee)
+    lab[..., 1:] *= 0.03
+    return nc.train("lookup", [lab2rgb(lab)])
+
+
+@pytest.fixture(scope="module")
+def gray_coffee(coffee):
+    from napari_colorize.color import L2gray, rgb2L
+
+    return L2gray(rgb2L(coffee))
+
+
+def _dot(shape):
+    hints = nc.Hints.none(shape)
+    hints.ab[50, 60] = (30.0, 40.0)
+    hints.mask[50, 60] = 1.0
+    return hints
+
+
+def test_a_nearly_gray_automatic_result_says_so(dull, gray_coffee):
+    from napari_colorize.color import NEAR_GRAY_CHROMA
+
+    with pytest.warns(nc.NearGrayWarning, match="nearly gray.*hints.*trained on similar images"):
+        res = nc.colorize(gray_coffee, dull)
+    assert res.mean_chroma < NEAR_GRAY_CHROMA
+    assert "nearly gray" in res.near_gray and "mean chroma" in res.near_gray
+
+
+def test_colorful_results_and_guided_ones_say_nothing(colorful, dull, gray_coffee):
+    from napari_colorize.color import NEAR_GRAY_CHROMA
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nc.NearGrayWarning)
+        res = nc.colorize(gray_coffee, colorful)
+        assert res.near_gray is None and res.mean_chroma > NEAR_GRAY_CHROMA
+        # gray asked for: the model's colors are judged, not the saturation the user chose
+        assert nc.colorize(gray_coffee, colorful, saturation=0).near_gray is None
+        # hints given: the result is not automatic
+        assert nc.colorize(gray_coffee, dull, hints=_dot(gray_coffee.shape)).near_gray is None
+
+
+def test_propagate_without_hints_warns(gray_coffee):
+    with pytest.warns(nc.NearGrayWarning, match="propagate gives gray without color hints"):
+        res = nc.colorize(gray_coffee, "propagate")
+    assert res.near_gray.startswith("propagate gives gray")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nc.NearGrayWarning)
+        assert nc.colorize(gray_coffee, "propagate", hints=_dot(gray_coffee.shape)).near_gray is None
+
+
+def test_low_confidence_counts_as_nearly_gray(colorful, gray_coffee, monkeypatch):
+    from napari_colorize.color import NEAR_GRAY_CONFIDENCE
+    from napari_colorize.methods.lookup import LookupColorizer
+
+    def unsure(self, L, *, hints=None):
+        return np.full(np.shape(L), NEAR_GRAY_CONFIDENCE / 2, np.float32)
+
+    monkeypatch.setattr(LookupColorizer, "predict_confidence", unsure, raising=False)
+    with pytest.warns(nc.NearGrayWarning, match="mean confidence"):
+        res = nc.colorize(gray_coffee, colorful, confidence=True)
+    assert "confidence" in res.near_gray
+
+
+def test_the_cli_names_the_nearly_gray_file(tmp_path, gray_png):
+    r = _cli("colorize", str(gray_png), "--model", "propagate", "--out-dir", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in re.split(r"[\r\n]", r.stderr) if "tile" not in line and line.strip()]
+    assert lines == [
+        "napari-colorize colorize: warning: coffee.png: propagate gives gray without color hints: "
+        "it only spreads the colors of hints; give a few"
+    ], r.stderr
+
+
+def test_the_cli_says_a_dull_model_knows_little(tmp_path, gray_png, dull, capsys):
+    from napari_colorize.cli import main
+
+    dull.save(tmp_path / "dull")
+    argv = ["colorize", str(gray_png), "--model", str(tmp_path / "dull"), "--out-dir", str(tmp_path / "o")]
+    assert main(argv) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(err) == 1 and "coffee.png: the automatic result is nearly gray" in err[0], err
+    assert "hints" in err[0] and "trained on similar images" in err[0]
+
+
+def test_the_worker_returns_near_gray_for_the_status_line(gray_coffee):
+    import dask.array as da
+
+    from napari_colorize.client import Worker
+
+    w = Worker(stop_grace=5.0)
+    try:
+        res = w.colorize(gray_coffee, "propagate")
+        assert res["near_gray"].startswith("propagate gives gray")
+        assert w.colorize(gray_coffee, "propagate", hints=_dot(gray_coffee.shape))["near_gray"] is None
+        stack = da.from_array(np.stack([gray_coffee] * 2), chunks=(1, 200, 300))
+        assert w.colorize(stack, "propagate")["near_gray"].startswith("propagate gives gray")
+    finally:
+        w.shutdown()
+
+
+# -- the demo's pictures ----------------------------------------------------------------------------------
+def test_demo_pictures_have_captions_and_ring_the_hints(tmp_path, capsys):
+    from napari_colorize.demo import (
+        CAPTION_HEIGHT,
+        HINT_RING,
+        PANEL_GAP,
+        hints_from_truth,
+        load_sample,
+        run_demo,
+    )
+
+    res = run_demo(tmp_path, samples=["rocket"], model="propagate", n_hints=5)
+    out = capsys.readouterr().out
+    assert "rocket: propagate gives gray without color hints" in out  # the demo says so
+    assert res["per_image"]["rocket"]["near_gray"].startswith("propagate gives gray")
+    truth = iio.imread(tmp_path / "rocket_truth.png")
+    guided = iio.imread(tmp_path / "rocket_hints.png")
+    row = iio.imread(tmp_path / "rocket_side_by_side.png")
+    h, w = truth.shape[:2]
+    assert row.shape == (h + CAPTION_HEIGHT, 4 * w + 3 * PANEL_GAP, 3)  # a caption strip above the panels
+    strip = row[:CAPTION_HEIGHT].min(axis=-1)
+    for i in range(4):  # a caption over every panel: dark text on white
+        x0 = i * (w + PANEL_GAP)
+        assert strip[:, x0 : x0 + w].min() < 100 and np.median(strip[:, x0 : x0 + w]) > 200
+    panels = row[CAPTION_HEIGHT:]
+    x0 = 2 * (w + PANEL_GAP)
+    np.testing.assert_array_equal(
+        panels[:, :w], np.repeat(iio.imread(tmp_path / "rocket_gray.png")[..., None], 3, -1)
+    )
+    hints = hints_from_truth(load_sample("rocket"), 5, seed=0)
+    for y, x in np.argwhere(hints.mask > 0):  # a black-edged white ring around each hint
+        ring = []
+        for dy, dx in ((-HINT_RING + 1, 0), (HINT_RING - 1, 0), (0, -HINT_RING + 1), (0, HINT_RING - 1)):
+            if 0 <= y + dy < h and 0 <= x + dx < w:
+                ring.append(panels[y + dy, x0 + x + dx])
+        assert ring and all((p == 255).all() for p in ring), (y, x, ring)
+        assert (panels[y, x0 + x] == guided[y, x]).all()  # the hint's own pixel stays visible
