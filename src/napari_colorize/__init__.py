@@ -1,7 +1,8 @@
 """napari-colorize: colorize grayscale images, in napari or from Python.
 
 Importing this package imports neither TensorFlow nor napari; they load
-lazily when first needed.
+lazily when first needed, TensorFlow without the log lines it prints while
+loading (see :func:`napari_colorize.backends.quiet_tensorflow_import`).
 
 >>> import napari_colorize as nc                        # doctest: +SKIP
 >>> model = nc.train("lookup", "reference.png")         # doctest: +SKIP
