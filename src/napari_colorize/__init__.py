@@ -1,7 +1,8 @@
 """napari-colorize: colorize grayscale images, in napari or from Python.
 
 Importing this package imports neither TensorFlow nor napari; they load
-lazily when first needed.
+lazily when first needed, TensorFlow without the log lines it prints while
+loading (see :func:`napari_colorize.backends.quiet_tensorflow_import`).
 
 >>> import napari_colorize as nc                        # doctest: +SKIP
 >>> model = nc.train("lookup", "reference.png")         # doctest: +SKIP
@@ -17,7 +18,7 @@ from typing import Any
 
 from ._version import __version__
 from .api import Colorization, builtin_models, colorize, train
-from .errors import Cancelled, ColorizeError, ConfigError, InputError, ModelFolderError
+from .errors import Cancelled, ColorizeError, ConfigError, InputError, ModelFolderError, NearGrayWarning
 from .methods import list_methods, load_model, make_model
 from .tiling import TilingOptions
 
@@ -39,7 +40,13 @@ __all__ = [
     "ConfigError",
     "ModelFolderError",
     "Cancelled",
+    "NearGrayWarning",
 ]
+
+
+def __dir__() -> list[str]:
+    """Module attributes, the lazily loaded ones (``Hints``, the napari helpers) included."""
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str) -> Any:

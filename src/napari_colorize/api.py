@@ -6,6 +6,7 @@ Importing this module imports neither TensorFlow nor napari.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,18 +17,21 @@ import numpy as np
 from .catalogue import builtin_models, resolve_model_path
 from .color import (
     DEFAULT_PERCENTILES,
+    NEAR_GRAY_CHROMA,
+    NEAR_GRAY_CONFIDENCE,
     Lab2rgb,
     apply_saturation,
     check_saturation,
     gray2L,
     image2L,
     intensity_limits,
+    mean_chroma,
 )
-from .errors import ConfigError
+from .errors import ConfigError, NearGrayWarning, user_stacklevel
 from .progress import ProgressCallback, StopCallback
 from .tiling import TilingOptions
 
-__all__ = ["Colorization", "colorize", "train", "resolve_model", "builtin_models"]
+__all__ = ["Colorization", "colorize", "train", "resolve_model", "builtin_models", "near_gray_advice"]
 
 
 @dataclass
@@ -46,6 +50,12 @@ class Colorization:
         :func:`~napari_colorize.color.intensity_limits`).
     confidence : ndarray (..., H, W) float32 in 0..1, or None
         The model's confidence in its colors (``colorize(..., confidence=True)``).
+    mean_chroma : float or None
+        The model's mean chroma (Lab units, before ``saturation``); None for a dask result.
+    near_gray : str or None
+        One line when the result is automatic (no hints) and nearly gray (see
+        :func:`near_gray_advice`), saying what to do; None otherwise.  A
+        :class:`~napari_colorize.errors.NearGrayWarning` says the same.
     """
 
     L: Any
@@ -54,6 +64,8 @@ class Colorization:
     plan: Any = None
     limits: tuple[float, float] | None = None
     confidence: Any = None
+    mean_chroma: float | None = None
+    near_gray: str | None = None
 
 
 def resolve_model(model: Any) -> Any:
@@ -206,7 +218,60 @@ def colorize(
     else:
         rgb_out = Lab2rgb(np.asarray(L), ab)
     conf = engine.predict_confidence(L, model, hints=hints) if confidence else None
-    return Colorization(L=L, ab=ab, rgb=rgb_out, plan=res.plan, limits=lims, confidence=conf)
+    chroma = None if hasattr(res.ab, "dask") else mean_chroma(res.ab)
+    advice = near_gray_advice(chroma, model, hints=hints, confidence=conf)
+    if advice is not None:
+        warnings.warn(advice, NearGrayWarning, stacklevel=user_stacklevel())
+    return Colorization(
+        L=L,
+        ab=ab,
+        rgb=rgb_out,
+        plan=res.plan,
+        limits=lims,
+        confidence=conf,
+        mean_chroma=chroma,
+        near_gray=advice,
+    )
+
+
+def near_gray_advice(
+    chroma: float | None, model: Any, *, hints: Any = None, confidence: Any = None
+) -> str | None:
+    """One line for an automatic result that is nearly gray, saying what to do; else None.
+
+    A result is judged only when it is automatic (no hints, or none left) and its ``chroma`` is
+    known: it is nearly gray when its mean chroma is below :data:`~napari_colorize.color.NEAR_GRAY_CHROMA`,
+    or its mean ``confidence`` (when given) below :data:`~napari_colorize.color.NEAR_GRAY_CONFIDENCE`.
+
+    Parameters
+    ----------
+    chroma : float or None
+        The model's mean chroma (:func:`~napari_colorize.color.mean_chroma` of its ab, before
+        any saturation); None when not measured (a lazy result): nothing is said.
+    model : Colorizer
+        The model that colorized (its method ``name`` is in the line).
+    hints : Hints, HintPoints or None
+    confidence : ndarray or None
+        The model's confidence, when it was computed.
+    """
+    if chroma is None or (hints is not None and len(hints) > 0):
+        return None
+    name = getattr(model, "name", type(model).__name__)
+    if name == "propagate":
+        return "propagate gives gray without color hints: it only spreads the colors of hints; give a few"
+    why = None
+    if chroma < NEAR_GRAY_CHROMA:
+        why = f"mean chroma {chroma:.2f} < {NEAR_GRAY_CHROMA:g}"
+    elif confidence is not None:
+        mean_conf = float(np.mean(np.asarray(confidence), dtype=np.float64))
+        if mean_conf < NEAR_GRAY_CONFIDENCE:
+            why = f"mean confidence {mean_conf:.2f} < {NEAR_GRAY_CONFIDENCE:g}"
+    if why is None:
+        return None
+    return (
+        f"the automatic result is nearly gray ({why}): the model ({name}) knows little about "
+        "this image; give a few color hints, or use a model trained on similar images"
+    )
 
 
 def _resolve_hints(hints: Any, L: Any) -> Any:

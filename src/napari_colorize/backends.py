@@ -12,7 +12,11 @@ backend:
 - :func:`add_backend_argument` adds ``--backend`` to a command-line parser;
 - :func:`version_report` (package, Keras and backend versions: cheap, no
   imports) and :func:`device_report` (imports the backend library, not
-  Keras, to list the devices it sees).
+  Keras, to list the devices it sees);
+- :func:`quiet_tensorflow_import`: TensorFlow's C++ lines printed while it
+  loads (``All log messages before absl::InitializeLog()``, ``oneDNN custom
+  operations are on``, CPU features), which ``TF_CPP_MIN_LOG_LEVEL`` does not
+  reach, are dropped; ``TF_CPP_MIN_LOG_LEVEL=0`` (the CLI's ``--verbose``) keeps them.
 
 TensorFlow is the default backend.
 """
@@ -20,11 +24,16 @@ TensorFlow is the default backend.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.abc
 import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +48,7 @@ __all__ = [
     "configured_backend",
     "device_report",
     "devices",
+    "quiet_tensorflow_import",
     "version_report",
 ]
 
@@ -133,6 +143,123 @@ def add_backend_argument(parser: argparse.ArgumentParser, *, default: Any = None
     return parser
 
 
+#: TensorFlow's log level while it loads when the user set none: errors only (the engine server's)
+QUIET_LOG_LEVEL = "2"
+#: a C++ log line of TensorFlow/absl: severity letter (I, W, E, F), date, time, thread, file:line]
+#: (``I0000 00:00:1796204192.402425    9113 port.cc:153] ...`` before absl is set up)
+_GLOG_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+ +\d+ [^\]\s]+\] ")
+_GLOG_SEVERITY = "IWEF"
+#: lines without the prefix that belong to a dropped one, or that only announce the others
+_NOISE = (
+    "WARNING: All log messages before absl::InitializeLog()",
+    "To enable the following instructions:",
+)
+
+
+def _keep_line(line: str, level: int) -> bool:
+    """Whether a line TensorFlow wrote to stderr while loading is shown at log ``level`` (0..3)."""
+    m = _GLOG_LINE.match(line)
+    if m is not None:
+        return _GLOG_SEVERITY.index(m.group(1)) >= level
+    return not (level > 0 and line.startswith(_NOISE))
+
+
+@contextlib.contextmanager
+def _filtered_stderr(level: int) -> Iterator[None]:
+    """Collect what is written to file descriptor 2 (C++ code included); write back what ``level`` keeps."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable stderr: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines(keepends=True) if _keep_line(line, level)]
+            if kept:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    sys.stderr.write("".join(kept))
+                    sys.stderr.flush()
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Loads ``tensorflow`` with :func:`_filtered_stderr` around it (at ``TF_CPP_MIN_LOG_LEVEL``)."""
+
+    def __init__(self, loader: Any, finder: _QuietTensorFlowFinder) -> None:
+        self._loader = loader
+        self._finder = finder
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self._finder)  # TensorFlow loads once
+        module.__loader__ = self._loader
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self._loader
+        level_text = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LOG_LEVEL)
+        try:
+            level = max(0, min(3, int(level_text)))
+        except ValueError:
+            level = 0
+        if level == 0:
+            self._loader.exec_module(module)
+            return
+        with _filtered_stderr(level):
+            self._loader.exec_module(module)
+
+    def __getattr__(self, name: str) -> Any:  # get_resource_reader, is_package, ...
+        return getattr(self._loader, name)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` through the other finders and hands it to a :class:`_QuietLoader`.
+
+    A spec lookup (``importlib.util.find_spec``) only finds; the finder leaves when TensorFlow loads.
+    """
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "tensorflow":
+            return None
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _QuietLoader(spec.loader, self)
+                return spec
+        return None
+
+
+def quiet_tensorflow_import() -> None:
+    """Have TensorFlow load quietly whenever it is first imported in this process (imports nothing).
+
+    ``TF_CPP_MIN_LOG_LEVEL`` silences TensorFlow's C++ log only once absl's logging is set up;
+    the lines printed while its libraries load come before that (TensorFlow 2.21: ``All log
+    messages before absl::InitializeLog() is called are written to STDERR``, ``oneDNN custom
+    operations are on``, the CPU instructions it could use).  Installed here, a finder lets
+    ``import tensorflow`` (by Keras or anyone) run with its stderr collected and writes back only
+    the lines at or above ``TF_CPP_MIN_LOG_LEVEL`` (set to ``2``, errors only, when unset), and
+    every line that is not TensorFlow's own log.  ``TF_CPP_MIN_LOG_LEVEL=0`` shows everything.
+    Nothing happens when TensorFlow is already imported.
+    """
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
 def _distribution_version(backend: str) -> str | None:
     for dist in _DISTRIBUTIONS[backend]:
         try:
@@ -164,6 +291,7 @@ def devices(backend: str | None = None) -> list[dict[str, Any]]:
     name = _check_name(backend or configured_backend())
     out: list[dict[str, Any]] = []
     if name == "tensorflow":
+        quiet_tensorflow_import()
         import tensorflow as tf
 
         for d in tf.config.list_physical_devices():

@@ -255,13 +255,12 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .io import list_images
     from .methods import get_config_class
 
     # checked before anything imports TensorFlow
     config = _parse_config(args.config)
     get_config_class(args.method).from_dict(config)
-    list_images(args.images)
+    _readable_images(args.images)
     if args.init is not None:
         _check_model_folder(args.init)
     if args.resume and not (Path(args.out) / "config.json").is_file():
@@ -290,6 +289,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         + (f" ({msg})" if msg else "")
     )
     return 0
+
+
+def _readable_images(paths: Sequence[str]) -> list[Path]:
+    """The image files under ``paths``, each checked readable (a one-line error before any model loads)."""
+    from .io import check_image, list_images
+
+    files = list_images(paths)
+    for f in files:
+        check_image(f)
+    return files
 
 
 def _check_model_folder(path: str) -> None:
@@ -327,12 +336,11 @@ def _check_percentiles(p: Sequence[float]) -> tuple[float, float]:
 
 
 def cmd_colorize(args: argparse.Namespace) -> int:
-    from .io import list_images
     from .pipeline import colorize_file
     from .progress import tqdm_progress
 
     # checked before anything imports TensorFlow
-    files = list_images(args.inputs)
+    files = _readable_images(args.inputs)
     options = TilingOptions(
         tile=args.tile, overlap=args.overlap, blend=args.blend, global_anchor=args.global_anchor
     )
@@ -479,6 +487,21 @@ def _one_line(e: BaseException) -> str:
     return "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
 
 
+def _warning_printer(command: str) -> Any:
+    """A ``warnings.showwarning`` that prints each warning as one line, without its source line."""
+
+    def show(
+        message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        out = file if file is not None else sys.stderr
+        try:
+            print(f"napari-colorize {command}: warning: {_one_line(message)}", file=out)
+        except (OSError, ValueError):  # a closed stderr: nowhere to warn
+            pass
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0, 1 for a failure, 2 for a user error)."""
     parser = build_parser()
@@ -495,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backends.apply_backend(getattr(args, "backend", None))
         with warnings.catch_warnings():
             warnings.filterwarnings("default", category=UserWarning, module="napari_colorize")
+            warnings.showwarning = _warning_printer(args.command)
             return COMMANDS[args.command](args)
     except ColorizeError as e:
         if debug:

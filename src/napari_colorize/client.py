@@ -387,6 +387,9 @@ class Worker:
     ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize in the worker; yields progress; returns L, ab, rgb arrays, the plan and the limits.
 
+        The result's ``near_gray`` is None, or one line for the status bar saying that the
+        automatic result is nearly gray and what to do (``Colorization.near_gray``).
+
         ``image`` is a numpy array (..., H, W); dask arrays are computed plane
         by plane (see :func:`iter_colorize_planes`).
 
@@ -480,6 +483,7 @@ class Worker:
                 store / "confidence.npy", "w+", np.float32, lead + spatial
             )
         res: dict[str, Any] = {}
+        near_gray: list[str | None] = []
         for i, idx in enumerate(np.ndindex(*lead)):
             plane = image[idx]
             plane = np.asarray(plane.compute() if hasattr(plane, "compute") else plane)
@@ -501,12 +505,14 @@ class Worker:
                     yield {**ev, "plane": i, "planes": n}
             except StopIteration as s:
                 res = s.value
+            near_gray.append(res.get("near_gray"))
             for k in mm:
                 mm[k][idx] = res[k]
             yield {"event": "progress", "stage": "planes", "done": i + 1, "total": n}
         for k in mm:
             mm[k].flush()
-        return {**res, **mm}
+        # a stack is nearly gray when every plane is
+        return {**res, **mm, "near_gray": near_gray[0] if near_gray and all(near_gray) else None}
 
     def colorize(
         self,

@@ -38,6 +38,9 @@ __all__ = [
     "is_gray_rgb",
     "to_float01",
     "GrayWarning",
+    "mean_chroma",
+    "NEAR_GRAY_CHROMA",
+    "NEAR_GRAY_CONFIDENCE",
 ]
 
 
@@ -47,6 +50,17 @@ NORMALIZE: tuple[str, ...] = ("auto", "dtype", "percentile", "none")
 DEFAULT_PERCENTILES: tuple[float, float] = (1.0, 99.8)
 #: at most this many pixels are read from a dask array to estimate percentiles
 PERCENTILE_SAMPLE = 1 << 22
+
+
+#: Mean chroma (Lab units: ``hypot(a, b)`` averaged over the pixels, see :func:`mean_chroma`)
+#: below which an automatic result counts as nearly gray.  A color difference of about 2.3 is
+#: just noticeable, so a picture whose colors average less than 3 away from gray looks gray;
+#: real photos average 15 to 45 (skimage's astronaut 20, coffee 43).
+NEAR_GRAY_CHROMA = 3.0
+#: Mean confidence (0..1, for models with ``predict_confidence``, when it was computed) below
+#: which an automatic result counts as nearly gray: the model is unsure of most of its colors,
+#: and confidence-weighted models (``siggraph17``) shrink unsure colors toward gray.
+NEAR_GRAY_CONFIDENCE = 0.25
 
 
 class GrayWarning(UserWarning):
@@ -379,6 +393,23 @@ def check_saturation(saturation: Any) -> float:
     if isinstance(saturation, bool) or not (math.isfinite(s) and s >= 0):
         raise ConfigError(f"saturation must be a number >= 0 (0 = gray, 1 = the model's), got {saturation!r}")
     return s
+
+
+def mean_chroma(ab: np.ndarray) -> float:
+    """The mean chroma ``hypot(a, b)`` of an ab image (..., 2), in Lab units.
+
+    A large image is sampled on a regular grid of at most :data:`PERCENTILE_SAMPLE` pixels
+    (numpy arrays only: a dask array would have to be computed).
+    """
+    ab = np.asarray(ab)
+    if ab.shape[-1] != 2 or ab.size == 0:
+        raise InputError(f"ab must have a last axis of 2 and pixels, got shape {ab.shape}")
+    n = ab.size // 2
+    step = max(1, int(np.ceil(np.sqrt(n / PERCENTILE_SAMPLE))))
+    if step > 1 and ab.ndim >= 3:
+        ab = ab[..., ::step, ::step, :]
+    a, b = ab[..., 0].astype(np.float32), ab[..., 1].astype(np.float32)
+    return float(np.mean(np.hypot(a, b), dtype=np.float64))
 
 
 def apply_saturation(ab: Any, saturation: float) -> Any:

@@ -6,8 +6,10 @@ automatically (no hints) and again with a few hints drawn from the true colors
 (:func:`hints_from_truth`: seeded pixels, each the mean true ab of its 3×3
 patch), and scores both against the truth with CIEDE2000 and AuC, next to the
 gray (ab = 0) baseline.  It writes the gray input, both results, the truth, a
-side-by-side picture (gray | automatic | with hints | truth) and the metrics as
-Markdown and JSON.
+side-by-side picture (gray | automatic | with hints | truth, each captioned, the
+hints ringed where they are) and the metrics as Markdown and JSON.  When the
+automatic result is nearly gray (:func:`~napari_colorize.api.near_gray_advice`),
+the demo says so.
 
 The default samples, ``astronaut`` and ``rocket``, are in the held-out split of
 the built-in models' training corpus (``scripts/corpus_manifest.json``:
@@ -19,19 +21,21 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, NearGrayWarning
 
 __all__ = [
     "run_demo",
     "load_sample",
     "check_samples",
     "hints_from_truth",
+    "side_by_side",
     "DEMO_SAMPLES",
     "HELDOUT_SAMPLES",
     "DEMO_HINTS",
@@ -117,6 +121,64 @@ def hints_from_truth(
     return Hints.from_points(points, (h, w), L=L_true)
 
 
+#: height in pixels of the caption strip above the side-by-side panels
+CAPTION_HEIGHT = 28
+#: white columns between the panels
+PANEL_GAP = 8
+#: outer radius in pixels of the ring drawn around each hint
+HINT_RING = 6
+
+
+def side_by_side(
+    panels: Sequence[tuple[str, np.ndarray]], *, hints_panel: int | None = None, hints_yx: Any = ()
+) -> np.ndarray:
+    """Panels in a row, each with its caption above it, and the hints ringed on one of them.
+
+    Parameters
+    ----------
+    panels : sequence of (caption, image)
+        RGB images (H, W, 3), float in 0..1 or uint8, all of the same size.
+    hints_panel : int, optional
+        Index of the panel on which to ring the hints.
+    hints_yx : array-like (N, 2)
+        Hint pixels (row, column): a black-edged white ring is drawn around each.
+
+    Returns
+    -------
+    ndarray (CAPTION_HEIGHT + H, n * W + (n - 1) * PANEL_GAP, 3) uint8
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    from .io import to_uint8
+
+    imgs = [to_uint8(np.asarray(img)) for _, img in panels]
+    h, w = imgs[0].shape[:2]
+    width = len(imgs) * w + (len(imgs) - 1) * PANEL_GAP
+    canvas = Image.new("RGB", (width, CAPTION_HEIGHT + h), "white")
+    draw = ImageDraw.Draw(canvas)
+    try:
+        font: Any = ImageFont.load_default(size=16)
+    except TypeError:  # Pillow without FreeType: its small bitmap font
+        font = ImageFont.load_default()
+    for i, ((caption, _), img) in enumerate(zip(panels, imgs)):
+        x0 = i * (w + PANEL_GAP)
+        canvas.paste(Image.fromarray(img), (x0, CAPTION_HEIGHT))
+        left, top, right, bottom = draw.textbbox((0, 0), caption, font=font)
+        draw.text(
+            (x0 + (w - (right - left)) // 2 - left, (CAPTION_HEIGHT - (bottom - top)) // 2 - top),
+            caption,
+            fill="black",
+            font=font,
+        )
+        if i == hints_panel:
+            r = HINT_RING
+            for y, x in np.asarray(hints_yx, dtype=int).reshape(-1, 2):
+                cx, cy = x0 + x, CAPTION_HEIGHT + y
+                draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline="black", width=1)
+                draw.ellipse((cx - r + 1, cy - r + 1, cx + r - 1, cy + r - 1), outline="white", width=2)
+    return np.asarray(canvas)
+
+
 def _seen(name: str, builtin: bool) -> str:
     if name in HELDOUT_SAMPLES:
         return "held out: not seen in training" if builtin else "held out of the built-in models' training"
@@ -180,7 +242,10 @@ def run_demo(
         gray = L2gray(rgb2L(truth))
         gray3 = np.repeat(gray[..., None], 3, axis=-1)
         t0 = time.perf_counter()
-        auto = np.asarray(colorize(gray, model, normalize="none").rgb)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NearGrayWarning)  # said below, with the scores
+            auto_res = colorize(gray, model, normalize="none")
+        auto = np.asarray(auto_res.rgb)
         t_auto = time.perf_counter() - t0
         hints = hints_from_truth(truth, n_hints, seed=seed + i)
         t0 = time.perf_counter()
@@ -190,11 +255,15 @@ def run_demo(
         write_image(out / f"{name}_auto.png", auto)
         write_image(out / f"{name}_hints.png", guided)
         write_image(out / f"{name}_truth.png", truth)
-        sep = np.ones((truth.shape[0], 8, 3), np.float32)
-        row = np.concatenate([gray3, sep, auto, sep, guided, sep, truth], axis=1)
+        row = side_by_side(
+            [("gray", gray3), ("automatic", auto), (f"{len(hints)} hints", guided), ("truth", truth)],
+            hints_panel=2,
+            hints_yx=np.argwhere(np.asarray(hints.mask) > 0),
+        )
         write_image(out / f"{name}_side_by_side.png", row)
         r = {
             "seen_in_training": None if not builtin else name not in HELDOUT_SAMPLES,
+            "near_gray": auto_res.near_gray,
             "hints": int(len(hints)),
             "automatic": evaluate_pair(auto, truth),
             "with_hints": evaluate_pair(guided, truth),
@@ -208,6 +277,8 @@ def run_demo(
             f"with {r['hints']} hints {de['with_hints']:.2f}, gray {de['gray']:.2f} "
             f"({t_auto:.1f} s, {t_hints:.1f} s)"
         )
+        if auto_res.near_gray:
+            print(f"{name}: {auto_res.near_gray}")
     means = {k: mean_metrics([r[k] for r in results.values()]) for k in ("automatic", "with_hints", "gray")}
     keys = METRICS
     lines = [

@@ -12,7 +12,15 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["ColorizeError", "InputError", "ConfigError", "ModelFolderError", "Cancelled", "user_stacklevel"]
+__all__ = [
+    "ColorizeError",
+    "InputError",
+    "ConfigError",
+    "ModelFolderError",
+    "Cancelled",
+    "NearGrayWarning",
+    "user_stacklevel",
+]
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
@@ -35,6 +43,14 @@ class ModelFolderError(ColorizeError, OSError):
 
 class Cancelled(ColorizeError):
     """Work stopped at the user's request."""
+
+
+class NearGrayWarning(UserWarning):
+    """An automatic result that is nearly gray: the model knows little about the image.
+
+    Its message says what to do (give color hints, or use a model trained on similar images);
+    ``Colorization.near_gray`` holds the same line.
+    """
 
 
 def user_stacklevel() -> int:

@@ -24,6 +24,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "TIFF_SUFFIXES",
     "read_image",
+    "check_image",
     "write_image",
     "list_images",
     "atomic_write",
@@ -90,14 +91,64 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
             arr = iio.imread(path)
     except Exception as e:  # noqa: BLE001 - any decoder failure means a bad file
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise InputError(
-            f"cannot read image {path}: not a readable image file ({type(e).__name__}: {first})"
-        ) from None
+        raise _unreadable(path, e) from None
     arr = np.asarray(arr)
     if arr.size == 0:
         raise InputError(f"image has no pixels: {path}")
     return arr
+
+
+def _unreadable(path: Path, e: BaseException) -> InputError:
+    """The one-line error of a file no decoder can read."""
+    first = (str(e).strip().splitlines() or [""])[0]
+    return InputError(f"cannot read image {path}: not a readable image file ({type(e).__name__}: {first})")
+
+
+def check_image(path: str | os.PathLike) -> None:
+    """Raise the :func:`read_image` error for a file it could not read, cheaply and before any model loads.
+
+    A TIFF is opened with tifffile and its first and last pages' headers read (the file must
+    hold their pixels; they are not read, so a huge TIFF costs nothing); a PNG's chunks are
+    checked (structure and CRCs, no decompression); other formats are decoded with Pillow (a
+    JPEG at 1/8 scale).
+
+    Raises
+    ------
+    InputError
+        If the file is missing, empty, corrupt or not an image.
+    """
+    import warnings
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"empty file: {path}")
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            import tifffile
+
+            size = path.stat().st_size
+            with tifffile.TiffFile(path) as tif:
+                if not len(tif.pages) or not tif.pages[0].shape:
+                    raise ValueError("no image in the file")
+                for page in {0: tif.pages[0], -1: tif.pages[-1]}.values():
+                    ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
+                    if ends and max(ends) > size:
+                        raise ValueError(f"the file ends before its pixels ({size} of {max(ends)} bytes)")
+            return
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # read_image decides
+            with Image.open(path) as im:
+                if im.format == "PNG":
+                    im.verify()
+                else:
+                    im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))  # JPEG: at 1/8
+                    im.load()
+    except Exception as e:  # noqa: BLE001 - any decoder failure means a bad file
+        raise _unreadable(path, e) from None
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

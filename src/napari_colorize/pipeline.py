@@ -282,7 +282,21 @@ def _colorize_in_memory(
             written.append(_write_tiff(out_dir / f"{path.stem}_confidence.tif", conf, metadata=meta))
         else:
             written.append(write_image(out_dir / f"{path.stem}_confidence.png", to_uint8(conf)))
+    _warn_near_gray(path, res.ab, model, hints, conf if save_confidence else None)
     return written, res.plan, tuple(np.shape(L)), lims
+
+
+def _warn_near_gray(path: Path, ab: np.ndarray, model: Any, hints: Any, confidence: Any) -> None:
+    """A NearGrayWarning naming the file when its automatic result is nearly gray (the API's rule)."""
+    import warnings
+
+    from .api import near_gray_advice
+    from .color import mean_chroma
+    from .errors import NearGrayWarning
+
+    advice = near_gray_advice(mean_chroma(ab), model, hints=hints, confidence=confidence)
+    if advice is not None:
+        warnings.warn(f"{path.name}: {advice}", NearGrayWarning, stacklevel=user_stacklevel())
 
 
 def _rgb8(L: np.ndarray, ab: np.ndarray, rows: int = 256) -> np.ndarray:

@@ -13,6 +13,7 @@ so the napari process never imports Keras through it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -68,20 +69,28 @@ class TileProgress:
 
 
 def tqdm_progress(desc: str) -> ProgressCallback:
-    """A :data:`ProgressCallback` drawing a tqdm bar of tiles (closed when done)."""
+    """A :data:`ProgressCallback` drawing a tqdm bar of tiles (closed when done).
+
+    The bar's clock starts when this function is called, not at the first report (which comes
+    after the first batch of tiles), so its rate is tiles per second of real work.
+    """
     from tqdm.auto import tqdm
 
-    state: dict[str, Any] = {"bar": None}
+    state: dict[str, Any] = {"bar": None, "t0": time.time()}
 
     def progress(done: int, total: int) -> None:
-        if state["bar"] is None:
-            state["bar"] = tqdm(total=total, desc=desc, unit="tile", leave=False)
-        state["bar"].total = total
-        state["bar"].n = done
-        state["bar"].refresh()
+        bar = state["bar"]
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total, desc=desc, unit="tile", leave=False)
+            # tqdm's clock (time.time) starts now; the work started when this callback was made
+            bar.start_t = bar.last_print_t = state["t0"]
+        bar.total = total
+        bar.update(done - bar.n)  # through update, so that tqdm's rate sees the real steps
+        bar.refresh()
         if done >= total:
-            state["bar"].close()
+            bar.close()
             state["bar"] = None
+            state["t0"] = time.time()
 
     return progress
 

@@ -23,13 +23,14 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, NearGrayWarning
 from .io import jsonable
 from .protocol import decode_arrays, decode_hints, dumps, error_message, loads, progress_event
 
@@ -264,7 +265,8 @@ class Server:
         """Colorize ``image``; ``intensity`` holds normalize/percentiles/limits, ``hints`` the
         hints in :func:`~napari_colorize.protocol.encode_hints`'s form; ``saturation`` and
         ``confidence`` as :func:`napari_colorize.api.colorize` takes them (the result then
-        holds ``confidence``)."""
+        holds ``confidence``).  ``near_gray`` is ``Colorization.near_gray``: None, or one line
+        saying that the automatic result is nearly gray and what to do."""
         from . import api
         from .color import _image_and_rgb
 
@@ -277,17 +279,20 @@ class Server:
         if hints:
             is_rgb = _image_and_rgb(image, rgb)[1]
             kw["hints"] = decode_hints(hints, tuple(image.shape[:-1] if is_rgb else image.shape))
-        res = api.colorize(
-            image,
-            m,
-            rgb=rgb,
-            progress=progress,
-            should_stop=self.stop_requested.is_set,
-            saturation=saturation,
-            confidence=bool(confidence),
-            **(options or {}),
-            **kw,
-        )
+        with warnings.catch_warnings():
+            # the result's near_gray field carries it to the client
+            warnings.simplefilter("ignore", NearGrayWarning)
+            res = api.colorize(
+                image,
+                m,
+                rgb=rgb,
+                progress=progress,
+                should_stop=self.stop_requested.is_set,
+                saturation=saturation,
+                confidence=bool(confidence),
+                **(options or {}),
+                **kw,
+            )
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         files = {}
@@ -300,7 +305,7 @@ class Server:
             files[key] = {"__npy__": str(out / f"{key}.npy")}
         plan = res.plan.to_dict() if res.plan is not None else None
         limits = [float(v) for v in res.limits] if getattr(res, "limits", None) is not None else None
-        return {**files, "plan": plan, "limits": limits, "model": _describe(m)}
+        return {**files, "plan": plan, "limits": limits, "model": _describe(m), "near_gray": res.near_gray}
 
     def do_train(
         self,

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..backends import quiet_tensorflow_import
 from ..errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,6 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .base import Colorizer
 
 __all__ = ["METHODS", "get_method", "get_config_class", "list_methods", "load_model", "make_model"]
+
+# the Keras methods import TensorFlow through Keras: without its load-time log lines
+quiet_tensorflow_import()
 
 #: method name -> "module:ClassName" of its Colorizer (and module:Config)
 METHODS: dict[str, str] = {
