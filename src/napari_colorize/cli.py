@@ -138,10 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--method", required=True)
     t.add_argument("--images", nargs="+", required=True, help="image files or folders")
-    t.add_argument("--out", required=True, help="model folder to write")
+    t.add_argument(
+        "--out",
+        required=True,
+        help="model folder to write: a new or empty folder (an existing model folder with --overwrite)",
+    )
+    t.add_argument(
+        "--overwrite", action="store_true", help="replace the model folder at --out if there is one"
+    )
     t.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="config values")
     t.add_argument("--init", help="start from this model folder's weights (fine-tuning)")
-    t.add_argument("--resume", action="store_true", help="continue training the model at --out")
+    t.add_argument(
+        "--resume", action="store_true", help="continue training the model at --out (and save it there)"
+    )
     t.add_argument(
         "--box", nargs=4, type=int, metavar=("Y0", "X0", "Y1", "X1"), help="train only on this region"
     )
@@ -232,7 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.add_argument("method", choices=["eccv16", "siggraph17"])
     i.add_argument("path", help="the weights file (e.g. colorization_release_v2-9b330a0b.pth)")
-    i.add_argument("--out", required=True, help="model folder to write")
+    i.add_argument("--out", required=True, help="model folder to write (a new or empty folder)")
+    i.add_argument(
+        "--overwrite", action="store_true", help="replace the model folder at --out if there is one"
+    )
     return p
 
 
@@ -255,17 +267,27 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .io import list_images
+    from .api import check_start_method
+    from .catalogue import check_model_out, is_model_folder
+    from .io import dir_lock, list_images
     from .methods import get_config_class
 
     # checked before anything imports TensorFlow
     config = _parse_config(args.config)
     get_config_class(args.method).from_dict(config)
     list_images(args.images)
-    if args.init is not None:
-        _check_model_folder(args.init)
-    if args.resume and not (Path(args.out) / "config.json").is_file():
+    if args.resume and args.init is not None:
+        raise ConfigError("give --init or --resume, not both")
+    if args.resume and not is_model_folder(args.out):
         raise ConfigError(f"--resume needs an existing model folder at --out ({args.out})")
+    check_model_out(args.out, overwrite=args.overwrite, resume=args.resume)
+    if args.init is not None or args.resume:
+        check_start_method(args.out if args.resume else args.init, args.method)
+    with dir_lock(args.out):  # a second training into --out fails here, before TensorFlow loads
+        return _train(args, config)
+
+
+def _train(args: argparse.Namespace, config: dict[str, Any]) -> int:
 
     from .api import train
     from .progress import TqdmHooks, make_callback
@@ -279,6 +301,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config=config,
         init=args.init,
         resume=args.resume,
+        overwrite=args.overwrite,
         callbacks=[cb],
         box=args.box,
     )
@@ -436,14 +459,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_import_weights(args: argparse.Namespace) -> int:
+    from .catalogue import check_model_out
+
+    check_model_out(args.out, overwrite=args.overwrite)  # before torch and TensorFlow load
     if args.method == "siggraph17":
         from .methods.siggraph17 import import_torch_weights as import_siggraph17
 
-        out = import_siggraph17(args.path).save(args.out, optimizer=False)
+        out = import_siggraph17(args.path).save(args.out, optimizer=False, overwrite=args.overwrite)
     else:
         from .methods.eccv16 import import_torch_weights
 
-        out = import_torch_weights(args.path, args.out)
+        out = import_torch_weights(args.path, args.out, overwrite=args.overwrite)
     print(f"wrote {args.method} model folder {out}")
     return 0
 

@@ -530,8 +530,12 @@ class Worker:
         config: dict[str, Any] | None = None,
         box: Sequence[int] | None = None,
         init: str | os.PathLike | None = None,
+        overwrite: bool = False,
     ) -> Generator[dict, None, dict[str, Any]]:
-        """Train in the worker; yields progress (batch/epoch, loss); returns path and history."""
+        """Train in the worker; yields progress (batch/epoch, loss); returns path and history.
+
+        ``overwrite`` replaces an existing model folder at ``out`` (see :func:`napari_colorize.api.train`).
+        """
         if isinstance(images, (list, tuple)):
             images = [
                 np.asarray(x.compute() if hasattr(x, "compute") else x)
@@ -552,6 +556,7 @@ class Worker:
                 config=dict(config or {}),
                 box=list(box) if box is not None else None,
                 init=str(init) if init is not None else None,
+                overwrite=bool(overwrite),
             )
         )
 

@@ -311,6 +311,7 @@ class Server:
         config: dict | None = None,
         box: list[int] | None = None,
         init: str | None = None,
+        overwrite: bool = False,
     ) -> dict[str, Any]:
         from . import api
 
@@ -321,6 +322,7 @@ class Server:
             out=out,
             config=config or {},
             init=init,
+            overwrite=overwrite,
             callbacks=[cb],
             box=tuple(box) if box else None,
         )

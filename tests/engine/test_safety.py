@@ -1,0 +1,175 @@
+"""Nothing lost, no one in: model saves, leftovers, bounded inputs, one-line errors (issue 19)."""
+
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+import napari_colorize as nc
+from napari_colorize import io
+from napari_colorize.catalogue import check_model_out, list_models
+from napari_colorize.cli import main
+from napari_colorize.errors import ModelFolderError
+
+_PROBE = (
+    "import sys; from napari_colorize.cli import main; rc = main(sys.argv[1:]); "
+    "print(rc, 'tensorflow' in sys.modules)"
+)
+
+
+def _probe(argv, **env):
+    env = {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, **env}
+    r = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120, env=env
+    )
+    return r
+
+
+def _tree(path):
+    return sorted(
+        (str(p.relative_to(path)), p.read_bytes() if p.is_file() else None) for p in path.rglob("*")
+    )
+
+
+@pytest.fixture
+def ref_png(tmp_path, coffee):
+    p = tmp_path / "ref" / "coffee.png"
+    p.parent.mkdir()
+    iio.imwrite(p, (coffee * 255).astype(np.uint8))
+    return p
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    d = tmp_path / "home" / "models"
+    monkeypatch.setenv("NAPARI_COLORIZE_MODELS", str(d))
+    nc.make_model("propagate").save(d / "mine")
+    return d
+
+
+# -- 1. a model save never deletes what is not a model ---------------------------------------
+
+
+def test_train_out_refuses_a_folder_that_is_not_a_model_before_tensorflow(tmp_path, ref_png):
+    precious = tmp_path / "precious"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "thesis.txt").write_text("x")
+    before = _tree(precious)
+    r = _probe(["train", "--method", "lookup", "--images", str(ref_png), "--out", str(precious)])
+    assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and "not a napari-colorize model folder" in r.stderr
+    assert _tree(precious) == before
+    # --overwrite does not make a folder of other files replaceable
+    r = _probe(["train", "--method", "lookup", "--images", str(ref_png), "--out", str(precious), "--overwrite"])
+    assert r.stdout.split() == ["2", "False"] and _tree(precious) == before
+
+
+def test_train_out_refuses_the_models_folder_and_its_parents(tmp_path, ref_png, models_dir, capsys):
+    before = _tree(tmp_path / "home")
+    for out in (models_dir, models_dir.parent, tmp_path):
+        for extra in ([], ["--overwrite"]):
+            argv = ["train", "--method", "lookup", "--images", str(ref_png), "--out", str(out), *extra]
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert len(err.strip().splitlines()) == 1 and "models folder" in err, err
+    assert _tree(tmp_path / "home") == before
+    assert (models_dir / "mine" / "config.json").is_file()
+
+
+def test_api_train_and_save_refuse_what_is_not_a_model(tmp_path, ref_png, models_dir):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("x")
+    with pytest.raises(ModelFolderError, match="not a napari-colorize model folder"):
+        nc.train("lookup", ref_png, out=precious, overwrite=True)
+    with pytest.raises(ModelFolderError, match="models folder"):
+        nc.train("lookup", ref_png, out=models_dir.parent)
+    m = nc.make_model("propagate")
+    with pytest.raises(ModelFolderError, match="not a napari-colorize model folder"):
+        m.save(precious, overwrite=True)
+    with pytest.raises(ModelFolderError, match="models folder"):
+        m.save(models_dir, overwrite=True)
+    assert (precious / "thesis.txt").read_text() == "x" and sorted(os.listdir(precious)) == ["thesis.txt"]
+    assert (models_dir / "mine" / "config.json").is_file()
+
+
+def test_overwriting_a_model_needs_overwrite_and_resume_keeps_working(tmp_path, ref_png, capsys):
+    out = tmp_path / "model"
+    argv = ["train", "--method", "lookup", "--images", str(ref_png), "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    before = _tree(out)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "already holds a model" in err and "--overwrite" in err
+    assert _tree(out) == before
+    assert main(argv + ["--overwrite"]) == 0
+    assert main(argv + ["--resume"]) == 0  # --resume writes into --out by design
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.lock", "model", "ref"]  # no temp left
+    # the API: overwrite=False by default
+    with pytest.raises(ModelFolderError, match="already holds a model"):
+        nc.train("lookup", ref_png, out=out)
+    nc.train("lookup", ref_png, out=out, overwrite=True)
+    # an empty folder is fine (nothing to lose)
+    (tmp_path / "empty").mkdir()
+    nc.make_model("propagate").save(tmp_path / "empty")
+    assert check_model_out(tmp_path / "new") == tmp_path / "new"
+
+
+def _hold_lock(path, ready, release):
+    with io.dir_lock(path):
+        ready.set()
+        release.wait(60)
+
+
+def test_a_concurrent_save_into_one_folder_fails_with_one_line(tmp_path, ref_png, capsys):
+    out = tmp_path / "m"
+    nc.make_model("propagate", sigma=2.0).save(out)
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_hold_lock, args=(str(out), ready, release))
+    p.start()
+    try:
+        assert ready.wait(60)
+        with pytest.raises(ModelFolderError, match="another save into .* is under way"):
+            nc.make_model("propagate", sigma=9.0).save(out, overwrite=True)
+        argv = ["train", "--method", "lookup", "--images", str(ref_png), "--out", str(out), "--overwrite"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "under way" in err
+    finally:
+        release.set()
+        p.join(30)
+    assert json.loads((out / "config.json").read_text())["config"]["sigma"] == 2.0
+    nc.make_model("propagate", sigma=9.0).save(out, overwrite=True)
+    assert json.loads((out / "config.json").read_text())["config"]["sigma"] == 9.0
+
+
+def _save_many(path, n, seed):
+    import napari_colorize as nc
+    from napari_colorize.errors import ModelFolderError
+
+    ok = refused = 0
+    for i in range(n):
+        try:
+            nc.make_model("propagate", sigma=float(seed * 100 + i + 1)).save(path, overwrite=True)
+            ok += 1
+        except ModelFolderError as e:
+            assert "under way" in str(e)
+            refused += 1
+    return ok, refused
+
+
+def test_many_concurrent_saves_leave_one_complete_model_and_no_stray_folders(tmp_path):
+    out = tmp_path / "m"
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        res = pool.starmap(_save_many, [(str(out), 40, s) for s in range(3)])
+    assert sum(ok for ok, _ in res) >= 1 and sum(ok + r for ok, r in res) == 120
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.lock", "m"]
+    assert nc.load_model(out).config.sigma > 0
