@@ -75,11 +75,9 @@ def _user_models() -> dict[str, Path]:
     d = user_models_dir()
     if not d.is_dir():
         return {}
-    # temporary folders of killed saves are no models; those an hour old are removed
-    clean_leftovers(d, age=3600)
-    return {
-        p.name: p for p in sorted(d.iterdir()) if not is_leftover(p) and (p / "config.json").is_file()
-    }
+    # temporary folders of killed saves are no models: removed (unless a save is under way)
+    clean_leftovers(d)
+    return {p.name: p for p in sorted(d.iterdir()) if not is_leftover(p) and (p / "config.json").is_file()}
 
 
 def is_model_folder(path: str | os.PathLike) -> bool:

@@ -81,7 +81,8 @@ def test_atomic_dir_replaces_whole_and_survives_failure(tmp_path):
             (tmp / "a.txt").write_text("2")
             raise RuntimeError("crash mid-save")
     assert (d / "a.txt").read_text() == "1"
-    with pytest.raises(ModelFolderError, match="refusing to replace"):  # replacing needs a check that says yes
+    # replacing needs a check that says yes
+    with pytest.raises(ModelFolderError, match="refusing to replace"):
         with io.atomic_dir(d) as tmp:
             (tmp / "b.txt").write_text("3")
     with io.atomic_dir(d, check=lambda p: None) as tmp:

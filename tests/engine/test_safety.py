@@ -65,7 +65,8 @@ def test_train_out_refuses_a_folder_that_is_not_a_model_before_tensorflow(tmp_pa
     assert len(r.stderr.strip().splitlines()) == 1 and "not a napari-colorize model folder" in r.stderr
     assert _tree(precious) == before
     # --overwrite does not make a folder of other files replaceable
-    r = _probe(["train", "--method", "lookup", "--images", str(ref_png), "--out", str(precious), "--overwrite"])
+    argv = ["train", "--method", "lookup", "--images", str(ref_png), "--out", str(precious), "--overwrite"]
+    r = _probe(argv)
     assert r.stdout.split() == ["2", "False"] and _tree(precious) == before
 
 
@@ -173,3 +174,28 @@ def test_many_concurrent_saves_leave_one_complete_model_and_no_stray_folders(tmp
     assert sum(ok for ok, _ in res) >= 1 and sum(ok + r for ok, r in res) == 120
     assert sorted(p.name for p in tmp_path.iterdir()) == [".m.lock", "m"]
     assert nc.load_model(out).config.sigma > 0
+
+
+# -- 5. no leftovers --------------------------------------------------------------------------
+
+
+def test_stale_temporary_folders_are_never_listed_and_are_cleaned(tmp_path, models_dir):
+    # what a save killed with -9 leaves: a temporary folder, with or without its config.json
+    stale = models_dir / ".ae.36wctzbr.tmp"
+    nc.make_model("propagate").save(tmp_path / "x")
+    (tmp_path / "x").rename(stale)
+    (models_dir / ".mine.0a1b2c3d.tmp").mkdir()
+    names = list(list_models())
+    assert not any(n.startswith(".") for n in names) and "mine" in names
+    assert sorted(p.name for p in models_dir.iterdir() if not p.name.endswith(".lock")) == ["mine"]
+    # and at the next save into a folder
+    (models_dir / ".mine.0a1b2c3d.tmp").mkdir()
+    nc.make_model("propagate").save(models_dir / "mine", overwrite=True)
+    assert sorted(p.name for p in models_dir.iterdir() if not p.name.endswith(".lock")) == ["mine"]
+
+
+def test_a_save_killed_between_its_two_renames_gets_the_old_model_back(tmp_path):
+    nc.make_model("propagate", sigma=3.0).save(tmp_path / "m")
+    (tmp_path / "m").rename(tmp_path / ".m.1234abcd.old")  # the moment between the renames
+    io.clean_leftovers(tmp_path)
+    assert nc.load_model(tmp_path / "m").config.sigma == 3.0

@@ -19,9 +19,7 @@ def _tree(path):
     return sorted((str(p.relative_to(path)), p.is_dir()) for p in path.rglob("*"))
 
 
-def test_train_from_layers_refuses_the_models_folder_its_parent_and_other_folders(
-    tmp_path, user_models_dir
-):
+def test_train_from_layers_refuses_the_models_folder_its_parent_and_other_folders(tmp_path, user_models_dir):
     refdir = tmp_path / "refdir"
     refdir.mkdir()
     iio.imwrite(refdir / "a.png", np.zeros((16, 16, 3), np.uint8))
