@@ -221,8 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="smooth colors along a stack where the gray does not change (0: none, default)",
     )
     c.add_argument("--tiles-json", help="write the tile rectangles to this JSON file")
-    c.add_argument("--workers", type=int, default=None, help="run on a local dask cluster with N workers")
-    c.add_argument("--scheduler", default=None, help="run on the dask distributed scheduler at ADDRESS")
+    c.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="run on a local dask cluster with N workers (TLS with this run's own credentials, no dashboard)",
+    )
+    c.add_argument(
+        "--scheduler",
+        default=None,
+        help="run on the dask distributed scheduler at ADDRESS, with the security your dask config sets "
+        "(distributed.comm.tls.* in ~/.config/dask/*.yaml or DASK_DISTRIBUTED__COMM__TLS__* variables)",
+    )
     c.add_argument(
         "--threads-per-worker",
         type=int,

@@ -1,7 +1,12 @@
 """Colorize many files on a dask distributed cluster.
 
 ``napari-colorize colorize --workers N`` starts a local cluster of N worker
-processes; ``--scheduler ADDRESS`` uses an existing cluster.  Each worker
+processes (:func:`start_local_cluster`), closed to other users of the machine: its
+scheduler and workers speak TLS with credentials made for this run only
+(``distributed.security.Security.temporary()``), and no dashboard or other HTTP
+server listens.  ``--scheduler ADDRESS`` uses an existing cluster, with the
+security the user's dask configuration gives (``distributed.comm.tls.*`` in a dask
+config file or ``DASK_DISTRIBUTED__COMM__TLS__...`` variables).  Each worker
 process loads the model once (the engine's per-process cache,
 :func:`napari_colorize.engine.cached_model`) and colorizes the files it is
 given with :func:`napari_colorize.pipeline.colorize_file`.
@@ -20,7 +25,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["colorize_files_distributed", "worker_env"]
+__all__ = ["colorize_files_distributed", "worker_env", "start_local_cluster"]
 
 # per worker process: model spec -> loaded model, and how many loads happened
 _MODELS: dict[str, Any] = {}
@@ -63,6 +68,66 @@ def worker_env(threads: int) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": n,
         "MKL_NUM_THREADS": n,
     }
+
+
+#: dask config of the local cluster: no HTTP routes on the scheduler or the workers
+_NO_HTTP = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+
+
+def _stop_scheduler_http(dask_scheduler: Any) -> None:
+    dask_scheduler.http_server.stop()
+
+
+def _stop_worker_http(dask_worker: Any) -> None:
+    dask_worker.http_server.stop()
+
+
+def start_local_cluster(workers: int, *, threads: int | None = None) -> tuple[Any, Any]:
+    """Start a local cluster of ``workers`` processes closed to other local users; returns (cluster, client).
+
+    The scheduler and the workers listen on 127.0.0.1 over TLS and accept only peers with this
+    run's temporary credentials (``Security.temporary()``, kept in memory), so another user of the
+    machine cannot connect and run code.  No dashboard runs: the HTTP servers that dask starts
+    anyway serve no routes and are closed once the cluster is up.
+
+    Raises
+    ------
+    ConfigError
+        The ``cryptography`` package (needed for the credentials) is missing.
+    """
+    import dask
+    from dask.distributed import Client, LocalCluster
+    from distributed.security import Security
+
+    try:
+        security = Security.temporary()
+    except ImportError:
+        raise ConfigError(
+            "--workers needs the 'cryptography' package for the cluster's private TLS credentials "
+            "(pip install cryptography)"
+        ) from None
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    with dask.config.set(_NO_HTTP):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            protocol="tls://",
+            security=security,
+            dashboard_address=None,
+            silence_logs=40,
+            env=worker_env(threads),
+        )
+    try:
+        client = Client(cluster, security=security)
+        client.run_on_scheduler(_stop_scheduler_http)
+        client.run(_stop_worker_http)  # a worker a nanny restarts serves no routes (_NO_HTTP)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster, client
 
 
 def colorize_files_distributed(
@@ -108,23 +173,13 @@ def colorize_files_distributed(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
 
     spec = str(Path(model).resolve()) if Path(model).exists() else str(model)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     cluster = None
     if workers is not None:
-        if threads is None:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=40,
-            env=worker_env(threads),
-        )
-        client = Client(cluster)
+        cluster, client = start_local_cluster(workers, threads=threads)
     else:
         client = Client(scheduler)
     try:

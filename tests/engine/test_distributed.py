@@ -144,3 +144,44 @@ def test_a_model_without_a_folder_or_save_is_a_clear_error():
     assert isinstance(Bare(), engine.Predictor)
     with pytest.raises(ConfigError, match="no model folder"):
         engine.model_ref(Bare())
+
+
+def _listening_ports(pid):
+    import psutil
+
+    return {
+        c.laddr.port
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    }
+
+
+def test_the_local_cluster_of_workers_is_closed_to_other_users():
+    """--workers' cluster: TLS with this run's credentials only, and nothing else listening."""
+    pytest.importorskip("cryptography")
+    from distributed import Client
+
+    from napari_colorize.distributed import start_local_cluster
+
+    before = _listening_ports(os.getpid())
+    cluster, client = start_local_cluster(1, threads=1)
+    try:
+        addr = cluster.scheduler_address
+        assert addr.startswith("tls://127.0.0.1:")
+        assert client.submit(lambda x: x + 1, 1).result() == 2  # the owner's client works
+        # a client without the credentials (another local user) is refused, over TLS or plain TCP
+        for a in (addr, "tcp://" + addr.split("://")[1]):
+            with pytest.raises(Exception):  # noqa: B017 - refused is what matters, in whatever words
+                Client(a, timeout=5)
+        # no dashboard (8787) or other HTTP server: only the comm ports of the scheduler, workers, nannies
+        info = client.scheduler_info()
+        comm = {int(addr.rsplit(":", 1)[1])}
+        for a, w in info["workers"].items():
+            comm |= {int(a.rsplit(":", 1)[1]), int(w["nanny"].rsplit(":", 1)[1])}
+        listening = _listening_ports(os.getpid()) - before
+        for pid in client.run(os.getpid).values():
+            listening |= _listening_ports(pid)
+        assert 8787 not in listening and listening <= comm, (listening, comm)
+    finally:
+        client.close()
+        cluster.close()
