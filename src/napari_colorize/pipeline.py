@@ -21,6 +21,7 @@ reads only the image, never a model, so the command line checks them before Tens
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -64,6 +65,7 @@ def colorize_file(
     tiles_json: str | Path | None = None,
     progress: ProgressCallback | None = None,
     big_pixels: int | None = None,
+    scheduler: Any = None,
     **tiling: Any,
 ) -> list[Path]:
     """Colorize one image file.
@@ -106,6 +108,10 @@ def colorize_file(
     progress : callable(done, total), optional
     big_pixels : int, optional
         Threshold of the lazy path (default :data:`BIG_PIXELS`).
+    scheduler : str or distributed.Client, optional
+        The dask scheduler of the lazy path (``"threads"``, a client, ...).  Default: dask's
+        own choice, except inside a dask worker, where the worker's threads compute (the worker
+        already is the cluster's unit of work; its default client would ship the graph back).
 
     Returns
     -------
@@ -134,11 +140,16 @@ def colorize_file(
         hints = hints_for_file(path, csv=hints)
     lab = dict(hints=hints, stack_smoothing=stack_smoothing, saturation=saturation)
     if big:
+        import dask
+
         if not opts.tiled:
             opts = opts.replace(tile="auto")
-        written, plan, shape, lims = _colorize_big_tiff(
-            path, model, out_dir, opts, save_lab=save_lab, progress=progress, **lab, **norm
-        )
+        if scheduler is None and _in_dask_worker():
+            scheduler = "threads"
+        with dask.config.set(scheduler=scheduler) if scheduler is not None else contextlib.nullcontext():
+            written, plan, shape, lims = _colorize_big_tiff(
+                path, model, out_dir, opts, save_lab=save_lab, progress=progress, **lab, **norm
+            )
     else:
         written, plan, shape, lims = _colorize_in_memory(
             path,
@@ -160,6 +171,17 @@ def colorize_file(
             json.dump({"image": str(path), "plan": plan.to_dict(), "limits": list(lims)}, f, indent=1)
         written.append(Path(tiles_json))
     return written
+
+
+def _in_dask_worker() -> bool:
+    """Whether this code runs in a task of a dask distributed worker."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 def image_shape(path: str | Path) -> tuple[int, ...]:

@@ -185,3 +185,43 @@ def test_the_local_cluster_of_workers_is_closed_to_other_users():
     finally:
         client.close()
         cluster.close()
+
+
+def test_workers_on_a_big_tiff_equal_the_serial_result(tmp_path, coffee):
+    """The lazy big-TIFF path inside a worker computes there, not through the worker's client."""
+    import tifffile
+
+    from napari_colorize.pipeline import colorize_file
+
+    model = nc.train("lookup", coffee)
+    model.save(tmp_path / "model")
+    gray = (np.tile(coffee.mean(-1), (2, 2)) * 255).astype(np.uint8)  # 400 x 600
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "big.tif", gray)
+    big = dict(big_pixels=100_000)  # the lazy path of planes of 4096² and more, on a small file
+    serial = colorize_file(tmp_path / "in" / "big.tif", tmp_path / "model", tmp_path / "serial", **big)
+    dist = colorize_files_distributed(
+        [tmp_path / "in" / "big.tif"], tmp_path / "model", tmp_path / "dist", workers=1, threads=1, **big
+    )
+    a, b = tifffile.imread(serial[0]), tifffile.imread(dist[0][0])
+    assert a.shape == (400, 600, 3) and tifffile.TiffFile(dist[0][0]).pages[0].is_tiled
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_cli_workers_on_a_4096_square_tiff_equal_serial(tmp_path, coffee, capsys):
+    """A real big TIFF (a 4096² plane, the lazy path) through --workers and serially: the same file."""
+    import tifffile
+
+    nc.train("lookup", coffee).save(tmp_path / "model")
+    gray = (np.tile(coffee.mean(-1), (21, 14))[:4096, :4096] * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "big.tif", gray, compression="zlib", tile=(512, 512))
+    base = ["colorize", str(tmp_path / "big.tif"), "--model", str(tmp_path / "model")]
+    assert main([*base, "--out-dir", str(tmp_path / "serial")]) == 0
+    assert main([*base, "--out-dir", str(tmp_path / "dist"), "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    a = tifffile.imread(tmp_path / "serial" / "big_rgb.tif")
+    b = tifffile.imread(tmp_path / "dist" / "big_rgb.tif")
+    assert a.shape == (4096, 4096, 3)
+    np.testing.assert_array_equal(a, b)
