@@ -199,3 +199,50 @@ def test_a_save_killed_between_its_two_renames_gets_the_old_model_back(tmp_path)
     (tmp_path / "m").rename(tmp_path / ".m.1234abcd.old")  # the moment between the renames
     io.clean_leftovers(tmp_path)
     assert nc.load_model(tmp_path / "m").config.sigma == 3.0
+
+
+# -- 4. bounded inputs ------------------------------------------------------------------------
+
+
+def _disc_brute(shape, y, x, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - y) ** 2 + (xx - x) ** 2 <= radius**2 + 1e-9
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2.5, 7, 40, 115])
+def test_hint_discs_are_painted_inside_the_image_whatever_their_radius(radius):
+    from napari_colorize.hints import Hints
+
+    shape = (64, 96)
+    for y, x in [(0, 0), (10, 90), (63, 95), (32, 48)]:
+        h = Hints.from_points([(y, x, (255, 0, 0), radius)], shape)
+        np.testing.assert_array_equal(h.mask > 0, _disc_brute(shape, y, x, radius))
+
+
+def test_a_huge_hint_radius_is_one_line_quickly(tmp_path, capsys):
+    from napari_colorize.hints import Hints
+
+    shape = (256, 256)
+    for radius in (5000, 1e6):
+        with pytest.raises(nc.InputError, match="hint radius"):
+            Hints.from_points([(10, 10, (255, 0, 0), radius)], shape)
+    # the largest radius allowed (the diagonal) covers the image and costs one image, not radius²
+    h = Hints.from_points([(0, 0, (255, 0, 0), 362)], shape)
+    assert h.mask.all()
+    gray = tmp_path / "g.png"
+    iio.imwrite(gray, np.zeros(shape, np.uint8))
+    csv = tmp_path / "h.csv"
+    csv.write_text("y,x,r,g,b,radius\n10,10,255,0,0,1000000\n")
+    argv = [
+        "colorize",
+        str(gray),
+        "--model",
+        "propagate",
+        "--hints",
+        str(csv),
+        "--out-dir",
+        str(tmp_path / "o"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "hint radius" in err and "larger than the image" in err
