@@ -67,11 +67,11 @@ def list_images(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
     return out
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, *, series: int = 0) -> np.ndarray:
     """Read an image file into a numpy array (its own dtype).
 
-    TIFF files are read with tifffile (all pages: a multi-page TIFF becomes a
-    stack); other formats with imageio.
+    TIFF files are read with tifffile (all pages of the image ``series``: a multi-page TIFF
+    becomes a stack); other formats with imageio.
 
     Raises
     ------
@@ -87,7 +87,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         if path.suffix.lower() in TIFF_SUFFIXES:
             import tifffile
 
-            arr = tifffile.imread(path)
+            arr = tifffile.imread(path, series=series)
         else:
             import imageio.v3 as iio
 

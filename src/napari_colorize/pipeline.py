@@ -10,10 +10,12 @@ Gray intensities are normalised as :func:`~napari_colorize.color.intensity_limit
 says (one pair of limits per file, a stack included); TIFF outputs record the
 limits in their metadata (``{"normalize": ..., "limits": [low, high]}``).
 
-Big TIFFs (:data:`BIG_PIXELS` or more per plane) never sit in memory whole:
-they are read lazily (a memory map for uncompressed files, tifffile's zarr
-store otherwise), colorized by the engine's dask path, and written as tiled
-TIFFs tile by tile, in bands, so peak memory stays at a few bands.
+Big TIFFs (:data:`BIG_PIXELS` or more, all the planes of a stack together) never sit in
+memory whole: they are read lazily, plane by plane and chunk by chunk (a memory map for
+uncompressed files, tifffile's zarr store otherwise), colorized by the engine's dask path,
+and written as tiled TIFFs tile by tile, in bands, so peak memory follows a plane's bands,
+not the file.  A TIFF that holds several images (series) gives outputs for each:
+``<stem>_series<i>_rgb.tif``.
 
 Color hints for a file come from a CSV file or a marked image (:func:`hints_for_file`, which
 reads only the image, never a model, so the command line checks them before TensorFlow loads).
@@ -33,12 +35,12 @@ from typing import Any
 import numpy as np
 
 from .color import DEFAULT_PERCENTILES, apply_saturation, check_saturation
-from .errors import ConfigError, InputError, user_stacklevel
+from .errors import ColorizeError, ConfigError, InputError, user_stacklevel
 from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image
 from .progress import ProgressCallback
 from .tiling import TilingOptions
 
-__all__ = ["colorize_file", "hints_for_file", "image_shape", "BIG_PIXELS", "TIFF_TILE"]
+__all__ = ["colorize_file", "hints_for_file", "image_shape", "tiff_series", "BIG_PIXELS", "TIFF_TILE"]
 
 #: TIFF planes with at least this many pixels are read lazily and written tile by tile
 #: (4096 x 4096: well below the 10,000 x 10,000 the issue calls big, because an
@@ -129,40 +131,65 @@ def colorize_file(
     if save_confidence:
         engine.require_confidence(model)
     is_tiff = path.suffix.lower() in TIFF_SUFFIXES
-    big = is_tiff and _tiff_plane_pixels(path) >= (BIG_PIXELS if big_pixels is None else big_pixels)
-    if big and save_confidence:
+    series = tiff_series(path) if is_tiff else [None]
+    threshold = BIG_PIXELS if big_pixels is None else big_pixels
+    if len(series) > 1 and (hints is not None or tiles_json is not None):
+        what = "hints" if hints is not None else "a tiles JSON"
         raise ConfigError(
-            f"{path.name}: the confidence of a big TIFF (a plane of {BIG_PIXELS} px or more) is not available"
+            f"{path.name} holds {len(series)} images (TIFF series); {what} need a file with one image"
+        )
+    big = [s is not None and s[1] >= threshold for s in series]
+    if any(big) and save_confidence:
+        raise ConfigError(
+            f"{path.name}: the confidence of a big TIFF ({BIG_PIXELS} px or more, all planes together) "
+            "is not available"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     norm = dict(normalize=normalize, percentiles=percentiles, limits=limits)
     if isinstance(hints, (str, os.PathLike)):
         hints = hints_for_file(path, csv=hints)
     lab = dict(hints=hints, stack_smoothing=stack_smoothing, saturation=saturation)
-    if big:
-        import dask
+    written: list[Path] = []
+    for i, is_big in enumerate(big):
+        stem = path.stem if len(series) == 1 else f"{path.stem}_series{i}"
+        if is_big:
+            import dask
 
-        if not opts.tiled:
-            opts = opts.replace(tile="auto")
-        if scheduler is None and _in_dask_worker():
-            scheduler = "threads"
-        with dask.config.set(scheduler=scheduler) if scheduler is not None else contextlib.nullcontext():
-            written, plan, shape, lims = _colorize_big_tiff(
-                path, model, out_dir, opts, save_lab=save_lab, progress=progress, **lab, **norm
+            big_opts = opts if opts.tiled else opts.replace(tile="auto")
+            if scheduler is None and _in_dask_worker():
+                scheduler = "threads"
+            with (
+                dask.config.set(scheduler=scheduler) if scheduler is not None else contextlib.nullcontext(),
+                _damaged_file_is_input_error(path),
+            ):
+                w, plan, shape, lims = _colorize_big_tiff(
+                    path,
+                    model,
+                    out_dir,
+                    big_opts,
+                    series=i,
+                    stem=stem,
+                    save_lab=save_lab,
+                    progress=progress,
+                    **lab,
+                    **norm,
+                )
+        else:
+            w, plan, shape, lims = _colorize_in_memory(
+                path,
+                model,
+                out_dir,
+                opts,
+                series=i,
+                stem=stem,
+                save_lab=save_lab,
+                save_confidence=save_confidence,
+                is_tiff=is_tiff,
+                progress=progress,
+                **lab,
+                **norm,
             )
-    else:
-        written, plan, shape, lims = _colorize_in_memory(
-            path,
-            model,
-            out_dir,
-            opts,
-            save_lab=save_lab,
-            save_confidence=save_confidence,
-            is_tiff=is_tiff,
-            progress=progress,
-            **lab,
-            **norm,
-        )
+        written.extend(w)
     if tiles_json is not None:
         from .tiling import TilePlan
 
@@ -171,6 +198,27 @@ def colorize_file(
             json.dump({"image": str(path), "plan": plan.to_dict(), "limits": list(lims)}, f, indent=1)
         written.append(Path(tiles_json))
     return written
+
+
+#: modules whose exceptions, met while a file is read, mean a damaged or truncated file
+_DECODER_MODULES = {"zlib", "imagecodecs", "tifffile", "zarr", "numcodecs", "lzma", "bz2", "zstd", "struct"}
+
+
+@contextlib.contextmanager
+def _damaged_file_is_input_error(path: Path) -> Iterator[None]:
+    """Turn a decoder's error while ``path`` is read lazily into one :class:`InputError` line."""
+    try:
+        yield
+    except (ColorizeError, MemoryError, OSError, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        root = type(e).__module__.split(".")[0].lstrip("_")
+        if root not in _DECODER_MODULES and not isinstance(e, EOFError):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise InputError(
+            f"cannot read {path}: the file is damaged or truncated ({type(e).__name__}: {first})"
+        ) from None
 
 
 def _in_dask_worker() -> bool:
@@ -259,6 +307,8 @@ def _colorize_in_memory(
     out_dir: Path,
     opts: TilingOptions,
     *,
+    series: int,
+    stem: str,
     save_lab: bool,
     save_confidence: bool,
     is_tiff: bool,
@@ -273,7 +323,7 @@ def _colorize_in_memory(
     from . import engine
     from .color import image2L, intensity_limits
 
-    image = read_image(path)
+    image = read_image(path, series=series)
     color = image.ndim >= 3 and image.shape[-1] in (3, 4)
     if color:
         L, lims = image2L(image, rgb=True)
@@ -287,23 +337,21 @@ def _colorize_in_memory(
     meta = _tiff_metadata(normalize if limits is None else "limits", lims)
     written = []
     if is_tiff:
-        written.append(_write_tiff(out_dir / f"{path.stem}_rgb.tif", rgb8, rgb=True, metadata=meta))
+        written.append(_write_tiff(out_dir / f"{stem}_rgb.tif", rgb8, rgb=True, metadata=meta))
     else:
         if rgb8.ndim != 3:
             raise InputError(f"{path}: cannot write a stack of shape {rgb8.shape} as {path.suffix}")
-        written.append(write_image(out_dir / f"{path.stem}_rgb.png", rgb8))
+        written.append(write_image(out_dir / f"{stem}_rgb.png", rgb8))
     del rgb8
     if save_lab:
-        written.append(_write_tiff(out_dir / f"{path.stem}_L.tif", np.asarray(L, np.float32), metadata=meta))
-        written.append(
-            _write_tiff(out_dir / f"{path.stem}_ab.tif", np.asarray(ab, np.float32), metadata=meta)
-        )
+        written.append(_write_tiff(out_dir / f"{stem}_L.tif", np.asarray(L, np.float32), metadata=meta))
+        written.append(_write_tiff(out_dir / f"{stem}_ab.tif", np.asarray(ab, np.float32), metadata=meta))
     if save_confidence:
         conf = engine.predict_confidence(L, model, hints=hints)
         if is_tiff:
-            written.append(_write_tiff(out_dir / f"{path.stem}_confidence.tif", conf, metadata=meta))
+            written.append(_write_tiff(out_dir / f"{stem}_confidence.tif", conf, metadata=meta))
         else:
-            written.append(write_image(out_dir / f"{path.stem}_confidence.png", to_uint8(conf)))
+            written.append(write_image(out_dir / f"{stem}_confidence.png", to_uint8(conf)))
     return written, res.plan, tuple(np.shape(L)), lims
 
 
@@ -338,18 +386,24 @@ def _write_tiff(
 # -- big TIFFs -----------------------------------------------------------------------------
 
 
-def _tiff_plane_pixels(path: Path) -> int:
-    """Pixels per plane of a TIFF's first series (0 if it cannot be told)."""
+def tiff_series(path: str | Path) -> list[tuple[tuple[int, ...], int] | None]:
+    """The images (series) of a TIFF file: (shape, gray pixels of all its planes) each.
+
+    ``[None]`` when the file cannot be read (the reader then reports it).  A pyramid's levels
+    are one series (its full resolution counts).
+    """
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
-            s = tif.series[0]
-            shape, axes = s.shape, s.axes
+            out = []
+            for s in tif.series:
+                shape, axes = tuple(int(n) for n in s.shape), s.axes
+                px = int(np.prod([n for n, a in zip(shape, axes) if a != "S"], dtype=np.int64))
+                out.append((shape, px))
     except Exception:  # noqa: BLE001 - let the normal reader report bad files
-        return 0
-    yx = [n for n, a in zip(shape, axes) if a in "YX"]
-    return int(np.prod(yx)) if len(yx) == 2 else 0
+        return [None]
+    return out or [None]
 
 
 _LUTS: dict[tuple[str, tuple[float, float]], np.ndarray] = {}
@@ -372,24 +426,24 @@ def _gray2L_fast(block: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
     return gray2L(block, rgb=False, limits=limits)
 
 
-def _open_lazy(path: Path) -> Any:
-    """A dask array over a TIFF's first series, read chunk by chunk."""
+def _open_lazy(path: Path, series: int = 0) -> Any:
+    """A dask array over a TIFF's series, read chunk by chunk (a stack plane by plane)."""
     import dask.array as da
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        s = tif.series[0]
+        s = tif.series[series]
         contiguous = s.dataoffset is not None
         shape, dtype = s.shape, s.dtype
     if contiguous:
-        arr: Any = tifffile.memmap(path, mode="r")
+        arr: Any = tifffile.memmap(path, mode="r", series=series)
         chunks = tuple(1 for _ in shape[:-2]) + (2048, 2048) if len(shape) >= 2 else "auto"
         if len(shape) >= 3 and shape[-1] in (3, 4):
             chunks = tuple(1 for _ in shape[:-3]) + (2048, 2048, -1)
         return da.from_array(arr, chunks=chunks, lock=False, asarray=True), dtype
     import zarr
 
-    z = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+    z = zarr.open(tifffile.imread(path, aszarr=True, series=series), mode="r")
     if not hasattr(z, "shape"):  # a multiscale group: the full-resolution level
         z = z["0"]
     a = da.from_zarr(z)
@@ -408,6 +462,8 @@ def _colorize_big_tiff(
     out_dir: Path,
     opts: TilingOptions,
     *,
+    series: int,
+    stem: str,
     save_lab: bool,
     progress: ProgressCallback | None,
     hints: Any,
@@ -422,7 +478,7 @@ def _colorize_big_tiff(
     from . import engine
     from .color import dtype_limits, gray2L, intensity_limits
 
-    image, _ = _open_lazy(path)
+    image, _ = _open_lazy(path, series)
     is_rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
     if is_rgb:
         import warnings
@@ -455,10 +511,10 @@ def _colorize_big_tiff(
         return _rgb8(l[..., 0], a)
 
     rgb8 = da.map_blocks(rgb_block, ab, Lc[..., None], dtype=np.uint8, chunks=ab.chunks[:-1] + ((3,),))
-    outputs = [(out_dir / f"{path.stem}_rgb.tif", rgb8, "rgb")]
+    outputs = [(out_dir / f"{stem}_rgb.tif", rgb8, "rgb")]
     if save_lab:
-        outputs.append((out_dir / f"{path.stem}_L.tif", Lc, "minisblack"))
-        outputs.append((out_dir / f"{path.stem}_ab.tif", ab, "minisblack"))
+        outputs.append((out_dir / f"{stem}_L.tif", Lc, "minisblack"))
+        outputs.append((out_dir / f"{stem}_ab.tif", ab, "minisblack"))
     _write_tiled_tiffs(outputs, metadata=_tiff_metadata(normalize if limits is None else "limits", lims))
     return [p for p, _, _ in outputs], res.plan, tuple(L.shape), lims
 

@@ -246,3 +246,74 @@ def test_a_huge_hint_radius_is_one_line_quickly(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "hint radius" in err and "larger than the image" in err
+
+
+@pytest.fixture(scope="module")
+def lookup_dir(tmp_path_factory, coffee):
+    d = tmp_path_factory.mktemp("lookup") / "model"
+    nc.train("lookup", coffee).save(d)
+    return d
+
+
+def _gray_stack(coffee, n, h, w):
+    g = (coffee.mean(-1) * 255).astype(np.uint8)
+    return np.stack([np.roll(g, 7 * i, axis=1)[:h, :w] for i in range(n)])
+
+
+def test_a_big_stack_is_read_lazily_plane_by_plane_and_equals_the_in_memory_result(
+    tmp_path, coffee, lookup_dir, monkeypatch
+):
+    import tifffile
+
+    from napari_colorize import pipeline
+
+    stack = _gray_stack(coffee, 6, 128, 160)
+    tifffile.imwrite(tmp_path / "s.tif", stack, compression="zlib")
+    ref = pipeline.colorize_file(tmp_path / "s.tif", lookup_dir, tmp_path / "mem", big_pixels=10**9)
+
+    def whole_file(*a, **k):
+        raise AssertionError("the whole stack was read into memory")
+
+    monkeypatch.setattr(pipeline, "read_image", whole_file)
+    # each plane (20,480 px) is below the threshold, the stack (122,880 px) above it
+    out = pipeline.colorize_file(tmp_path / "s.tif", lookup_dir, tmp_path / "lazy", big_pixels=50_000)
+    a, b = tifffile.imread(ref[0]), tifffile.imread(out[0])
+    assert b.shape == (6, 128, 160, 3) and tifffile.TiffFile(out[0]).pages[0].is_tiled
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("big_pixels", [10**9, 30_000])
+def test_every_series_of_a_multi_series_tiff_is_colorized(tmp_path, coffee, lookup_dir, big_pixels):
+    import tifffile
+
+    from napari_colorize.pipeline import colorize_file
+
+    a, b = _gray_stack(coffee, 1, 100, 150)[0], _gray_stack(coffee, 3, 120, 90)
+    tifffile.imwrite(tmp_path / "m.tif", a)
+    tifffile.imwrite(tmp_path / "m.tif", b, append=True)
+    assert len(tifffile.TiffFile(tmp_path / "m.tif").series) == 2
+    out = colorize_file(tmp_path / "m.tif", lookup_dir, tmp_path / "o", big_pixels=big_pixels)
+    assert [p.name for p in out] == ["m_series0_rgb.tif", "m_series1_rgb.tif"]
+    assert tifffile.imread(out[0]).shape == (100, 150, 3)
+    assert tifffile.imread(out[1]).shape == (3, 120, 90, 3)
+    # each equals the colorization of that image alone
+    tifffile.imwrite(tmp_path / "b.tif", b)
+    alone = colorize_file(tmp_path / "b.tif", lookup_dir, tmp_path / "alone")
+    np.testing.assert_array_equal(tifffile.imread(alone[0]), tifffile.imread(out[1]))
+
+
+def test_a_truncated_big_tiff_is_one_line(tmp_path, coffee, lookup_dir, monkeypatch, capsys):
+    import tifffile
+
+    from napari_colorize import pipeline
+
+    gray = _gray_stack(coffee, 1, 200, 300)[0]
+    tifffile.imwrite(tmp_path / "t.tif", gray, compression="zlib", tile=(64, 64))
+    data = (tmp_path / "t.tif").read_bytes()
+    (tmp_path / "t.tif").write_bytes(data[: len(data) // 2])
+    monkeypatch.setattr(pipeline, "BIG_PIXELS", 10_000)
+    argv = ["colorize", str(tmp_path / "t.tif"), "--model", str(lookup_dir), "--out-dir", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "damaged or truncated" in err, err
+    assert not any((tmp_path / "o").glob("*"))  # no output, no temporary file
