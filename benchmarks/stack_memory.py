@@ -53,11 +53,10 @@ def write_stack(path: Path, planes: int, side: int) -> None:
     y = np.linspace(0, 1, side, dtype=np.float32)[:, None]
     x = np.linspace(0, 1, side, dtype=np.float32)[None, :]
 
-    def pages():
+    with tifffile.TiffWriter(path) as tw:  # no metadata: the uniform pages read as one stack
         for i in range(planes):
-            yield (255 * (0.5 + 0.25 * np.sin(6 * x + i / 7) * np.cos(5 * y))).astype(np.uint8)
-
-    tifffile.imwrite(path, pages(), shape=(planes, side, side), dtype=np.uint8, compression="zlib")
+            plane = (255 * (0.5 + 0.25 * np.sin(6 * x + i / 7) * np.cos(5 * y))).astype(np.uint8)
+            tw.write(plane, compression="zlib", metadata=None)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -74,6 +73,10 @@ def main(argv: list[str] | None = None) -> dict:
         tmp = Path(tmp)
         stack = tmp / "stack.tif"
         write_stack(stack, args.planes, args.side)
+        import tifffile
+
+        with tifffile.TiffFile(stack) as tif:
+            series = len(tif.series)
         model = tmp / "lookup"
         nc.train("lookup", data.coffee()).save(model)
         cmd = [
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         out = tmp / "out" / "stack_rgb.tif"
         result = {
             "planes": args.planes,
+            "series": series,
             "side": args.side,
             "megapixels": args.planes * args.side**2 / 1e6,
             "input_mib": stack.stat().st_size / 2**20,

@@ -135,5 +135,5 @@ def test_stack_memory_runs_on_a_small_stack(tmp_path):
     import stack_memory
 
     r = stack_memory.main(["--planes", "3", "--side", "300", "--json", str(tmp_path / "r.json")])
-    assert r["planes"] == 3 and r["peak_rss_mib"] > 0 and r["output_mib"] > 0
+    assert r["planes"] == 3 and r["peak_rss_mib"] > 0 and r["output_mib"] > 0 and r["series"] == 1
     assert json.loads((tmp_path / "r.json").read_text())["side"] == 300
