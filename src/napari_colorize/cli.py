@@ -14,12 +14,15 @@ anything imports TensorFlow.  ``--version`` and ``methods`` never import it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -515,8 +518,84 @@ def _one_line(e: BaseException) -> str:
     return "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: stop like Ctrl-C (temporary files removed), exit 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: the signals that arrived during :func:`main` (an interrupt swallowed in a ``__del__`` counts too)
+_SIGNALS: list[int] = []
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    _SIGNALS.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
+def _quiet_unraisable(hook: Any) -> Any:
+    """An ``sys.unraisablehook`` that drops interrupts raised in ``__del__`` (they are counted)."""
+
+    def quiet(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+            return
+        hook(unraisable)
+
+    return quiet
+
+
+@contextlib.contextmanager
+def _signals_stop_cleanly() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP stop the command the same way; an interrupt is never printed twice."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            old[sig] = signal.signal(sig, _on_signal)
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_unraisable(old_hook)
+    del _SIGNALS[:]
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = old_hook
+
+
+def _exit_at_once(signum: int, frame: Any) -> None:
+    """After the command: a late signal ends the process at once, quietly (its work is saved)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0, 1 for a failure, 2 for a user error)."""
+    """Entry point; returns the exit status (0, 1 for a failure, 2 for a user error).
+
+    An interrupt (Ctrl-C, SIGTERM, SIGHUP) at any point removes the temporary files being
+    written, prints one line and gives 128 + the signal (130 for Ctrl-C).
+    """
+    with _signals_stop_cleanly():
+        rc = _main(argv)
+    if argv is None and threading.current_thread() is threading.main_thread():
+        # the process is ending (the console script): no traceback or "Exception ignored" from a
+        # signal during the interpreter's shutdown
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), _exit_at_once)
+    return rc
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -531,15 +610,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         backends.apply_backend(getattr(args, "backend", None))
         with warnings.catch_warnings():
             warnings.filterwarnings("default", category=UserWarning, module="napari_colorize")
-            return COMMANDS[args.command](args)
+            rc = COMMANDS[args.command](args)
+        if _SIGNALS:  # an interrupt that a __del__ swallowed still stops with its status
+            raise KeyboardInterrupt if _SIGNALS[0] == signal.SIGINT else Terminated(_SIGNALS[0])
+        return rc
     except ColorizeError as e:
         if debug:
             raise
         print(f"napari-colorize {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"napari-colorize {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as e:
+        from .io import remove_temporaries
+
+        remove_temporaries()
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(f"napari-colorize {args.command}: {how}", file=sys.stderr)
+        return 128 + int(signum)
     except (OSError, MemoryError, ValueError) as e:
         if debug:
             raise

@@ -12,7 +12,15 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["ColorizeError", "InputError", "ConfigError", "ModelFolderError", "Cancelled", "user_stacklevel"]
+__all__ = [
+    "ColorizeError",
+    "InputError",
+    "ConfigError",
+    "ModelFolderError",
+    "DiskFullError",
+    "Cancelled",
+    "user_stacklevel",
+]
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
@@ -31,6 +39,10 @@ class ConfigError(ColorizeError, ValueError):
 
 class ModelFolderError(ColorizeError, OSError):
     """A model folder that is missing, corrupt, of another method or version."""
+
+
+class DiskFullError(ColorizeError, OSError):
+    """A write failed because the disk (or the user's quota) is full; nothing half-written is left."""
 
 
 class Cancelled(ColorizeError):

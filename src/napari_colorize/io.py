@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, ModelFolderError
+from .errors import DiskFullError, InputError, ModelFolderError
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -135,6 +135,18 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+def is_disk_full(e: BaseException) -> bool:
+    """Whether ``e`` says the disk or the quota is full (also a writer's short write, as tifffile's)."""
+    import errno
+    import re
+
+    if isinstance(e, DiskFullError):
+        return False  # already said
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True
+    return isinstance(e, OSError) and re.search(r"\d+ requested and \d+ written", str(e)) is not None
+
+
 def _new_name(parent: Path, name: str, suffix: str) -> Path:
     """A fresh hidden name ``.NAME.XXXXXXXX<suffix>`` in ``parent`` (not created)."""
     import secrets
@@ -154,21 +166,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         tmp = _new_name(path.parent, path.name, ".tmp" + path.suffix)
+        _TEMPS.add(tmp)  # before it exists: an interrupt from here on removes it
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break
         except FileExistsError:
+            _TEMPS.discard(tmp)
             continue
     os.close(fd)
-    _TEMPS.add(tmp)
     try:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if is_disk_full(e):
+            raise DiskFullError(f"no space left on the disk to write {path}") from None
         raise
     finally:
         _TEMPS.discard(tmp)
@@ -335,12 +350,13 @@ def atomic_dir(path: str | os.PathLike, *, check: Callable[[Path], Any] | None =
         clean_leftovers(path.parent, name=path.name)
         while True:
             tmp = _new_name(path.parent, path.name, ".tmp")
+            _TEMPS.add(tmp)
             try:
                 os.mkdir(tmp, 0o777)  # the umask applies, as for any new folder
                 break
             except FileExistsError:
+                _TEMPS.discard(tmp)
                 continue
-        _TEMPS.add(tmp)
         try:
             yield tmp
             for f in tmp.rglob("*"):
@@ -360,8 +376,10 @@ def atomic_dir(path: str | os.PathLike, *, check: Callable[[Path], Any] | None =
                 _TEMPS.discard(old)
             else:
                 os.replace(tmp, path)
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
+            if is_disk_full(e):
+                raise DiskFullError(f"no space left on the disk to save {path}") from None
             raise
         finally:
             _TEMPS.discard(tmp)

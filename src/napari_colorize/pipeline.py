@@ -537,17 +537,17 @@ def _write_tiled_tiffs(
     ychunks = ref.chunks[-3]
     queues: list[queue.Queue] = [queue.Queue(maxsize=2) for _ in outputs]
     errors: list[BaseException] = []
-    threads = []
-    for (p, arr, photometric), q in zip(outputs, queues):
-        chan = arr.ndim == ref.ndim
-        t = threading.Thread(
-            target=_tiff_writer,
-            args=(p, arr.shape, arr.dtype, photometric, chan, q, errors, metadata or {}),
-            daemon=True,
-        )
-        t.start()
-        threads.append(t)
-    try:
+    threads: list[threading.Thread] = []
+    try:  # an interrupt while the writers start stops those already started too
+        for (p, arr, photometric), q in zip(outputs, queues):
+            chan = arr.ndim == ref.ndim
+            t = threading.Thread(
+                target=_tiff_writer,
+                args=(p, arr.shape, arr.dtype, photometric, chan, q, errors, metadata or {}),
+                daemon=True,
+            )
+            threads.append(t)
+            t.start()
         for idx in np.ndindex(*lead) if lead else [()]:
             y0 = 0
             for h in ychunks:
@@ -561,7 +561,8 @@ def _write_tiled_tiffs(
         for q in queues:
             _drain_and_stop(q)
         for t in threads:
-            t.join(timeout=10)
+            if t.ident is not None:  # started
+                t.join(timeout=10)
         raise
     for t in threads:
         t.join()

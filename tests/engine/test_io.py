@@ -65,7 +65,7 @@ def test_full_disk_during_write_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OSError, match="no space left on the disk to write"):
         io.write_image(target, np.ones((8, 8), np.float32))
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert target.read_bytes() == before

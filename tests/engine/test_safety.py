@@ -30,6 +30,15 @@ def _probe(argv, **env):
     return r
 
 
+def _message(err):
+    """The one message line of stderr, after any progress bar (which redraws with carriage returns)."""
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    messages = [line for line in lines if line.startswith("napari-colorize")]
+    assert len(messages) == 1 and "Traceback" not in err and "Exception ignored" not in err, err
+    assert lines[-1] == messages[0], err
+    return messages[0]
+
+
 def _tree(path):
     return sorted(
         (str(p.relative_to(path)), p.read_bytes() if p.is_file() else None) for p in path.rglob("*")
@@ -317,3 +326,128 @@ def test_a_truncated_big_tiff_is_one_line(tmp_path, coffee, lookup_dir, monkeypa
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "damaged or truncated" in err, err
     assert not any((tmp_path / "o").glob("*"))  # no output, no temporary file
+
+
+_BIG_RUN = """
+import sys, faulthandler
+faulthandler.dump_traceback_later(40, exit=True)
+from napari_colorize import pipeline
+from napari_colorize.cli import main
+import time
+pipeline.BIG_PIXELS = 10_000
+put = pipeline._put
+pipeline._put = lambda *a: (time.sleep(0.2), put(*a))[1]  # a write long enough on any machine
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("sig,delay", [("SIGTERM", 0.15), ("SIGHUP", 0.0), ("SIGINT", 0.3)])
+def test_a_signal_during_a_big_tiff_write_leaves_no_temporary_file(tmp_path, coffee, lookup_dir, sig, delay):
+    import signal
+    import time
+
+    import tifffile
+
+    gray = np.tile((coffee.mean(-1) * 255).astype(np.uint8), (8, 6))  # 1600 x 1800, lazy path
+    tifffile.imwrite(tmp_path / "big.tif", gray)
+    out = tmp_path / "o"
+    argv = ["colorize", str(tmp_path / "big.tif"), "--model", str(lookup_dir), "--out-dir", str(out)]
+    argv += ["--save-lab"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    p = subprocess.Popen([sys.executable, "-c", _BIG_RUN, *argv], stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".*.tmp*")) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(delay)  # at the start of the write, or in its middle
+    assert p.poll() is None, "the run ended before the signal"
+    p.send_signal(getattr(signal, sig))
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + getattr(signal, sig), err
+    last = err.strip().splitlines()[-1]  # after the progress bar
+    assert last == f"napari-colorize colorize: {'interrupted' if sig == 'SIGINT' else 'stopped by ' + sig}", (
+        err
+    )
+    assert "Exception ignored" not in err and "Traceback" not in err
+    assert not list(out.glob(".*")), list(out.iterdir())  # no temporary file left
+    assert not list(out.glob("big_rgb.tif"))
+
+
+def test_an_interrupt_swallowed_by_a_finalizer_still_exits_130_quietly(monkeypatch, capsys):
+    import signal
+
+    from napari_colorize import cli
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while a finalizer runs (TensorFlow's, say)
+
+    def command(args):
+        Finalized()
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "methods", command)
+    assert cli.main(["methods"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "napari-colorize methods: interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_full_disk_is_one_line_on_every_writer(tmp_path, coffee, lookup_dir, monkeypatch, capsys):
+    import errno
+
+    import tifffile
+
+    gray = tmp_path / "g.tif"
+    tifffile.imwrite(gray, (coffee.mean(-1) * 255).astype(np.uint8))
+    real = tifffile.imwrite
+
+    def short_write(f, data, *a, **k):
+        if "_L.tif" in str(getattr(f, "name", f)):  # numpy's words when the disk fills under ndarray.tofile
+            f.write(b"x" * 10164)
+            raise OSError("65536 requested and 10164 written")
+        return real(f, data, *a, **k)
+
+    monkeypatch.setattr(tifffile, "imwrite", short_write)
+    argv = ["colorize", str(gray), "--model", str(lookup_dir), "--out-dir", str(tmp_path / "o"), "--save-lab"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert _message(err).endswith("no space left on the disk to write " + str(tmp_path / "o" / "g_L.tif"))
+    assert "g_L.tif" in err and not [p for p in (tmp_path / "o").iterdir() if p.name.startswith(".")]
+    monkeypatch.undo()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    png = tmp_path / "g.png"
+    iio.imwrite(png, (coffee.mean(-1) * 255).astype(np.uint8))
+    argv = ["colorize", str(png), "--model", str(lookup_dir), "--out-dir", str(tmp_path / "p")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no space left on the disk to write" in _message(err)
+    with pytest.raises(nc.ColorizeError, match="no space left on the disk to save"):
+        nc.make_model("propagate").save(tmp_path / "m")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".m.")] in ([], [".m.lock"])
+
+
+def test_the_scratch_folder_of_a_dead_owner_is_removed_at_the_next_worker_start(tmp_path, monkeypatch):
+    import tempfile
+
+    from napari_colorize.client import Worker
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(dead.stdout)
+    left = tmp_path / f"napari-colorize-{dead_pid}-abc123"  # what a process killed with -9 leaves
+    (left / "req1-x").mkdir(parents=True)
+    (left / "req1-x" / "L.npy").write_bytes(b"x")
+    alive = tmp_path / f"napari-colorize-{os.getppid()}-def456"  # another running process's
+    alive.mkdir()
+    other = tmp_path / "napari-colorize-model-xyz"  # not a worker's scratch folder
+    other.mkdir()
+    w = Worker(role="interactive")
+    scratch = w.scratch_dir()
+    assert scratch.name.startswith(f"napari-colorize-{os.getpid()}-")
+    assert not left.exists() and alive.exists() and other.exists()
+    w.shutdown()
+    assert not scratch.exists()
