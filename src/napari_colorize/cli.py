@@ -380,6 +380,13 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     if args.tiles_json and len(files) > 1:
         raise ConfigError("--tiles-json needs a single input file")
     from .color import check_saturation
+    from .io import check_writable_folder
+    from .pipeline import check_output_names, tiff_series
+
+    check_output_names(files, save_lab=args.save_lab, save_confidence=args.save_confidence)
+    check_writable_folder(args.out_dir, what="--out-dir folder")
+    if args.tiles_json:
+        check_writable_folder(Path(args.tiles_json).parent or ".", what="--tiles-json folder")
 
     opts: dict[str, Any] = dict(
         save_lab=args.save_lab,
@@ -400,11 +407,16 @@ def cmd_colorize(args: argparse.Namespace) -> int:
         flag = "--hints" if args.hints is not None else "--hints-image"
         if len(files) != 1:
             raise ConfigError(f"{flag} needs a single input image, got {len(files)}")
+        if len(tiff_series(files[0])) > 1:
+            raise ConfigError(
+                f"{flag} needs a file with one image; {files[0].name} holds several (TIFF series)"
+            )
         # as points: a dense Hints of a huge image would be held for the whole run
         opts["hints"] = HintPoints.of(hints_for_file(files[0], csv=args.hints, marked=args.hints_image))
     if distributed:
         from .distributed import colorize_files_distributed
 
+        bad: list[str] = []
         written = colorize_files_distributed(
             files,
             model_spec,
@@ -412,20 +424,57 @@ def cmd_colorize(args: argparse.Namespace) -> int:
             workers=args.workers,
             scheduler=args.scheduler,
             threads=args.threads_per_worker,
+            on_error=lambda f, e: bad.append(_report_bad_file(f, e)),
             **opts,
         )
         for paths in written:
-            print(paths[0])
-        return 0
+            if paths:
+                print(paths[0])
+        return _batch_status(bad, len(files))
     from .api import resolve_model
 
     model = resolve_model(model_spec)
+    bad = []
     for f in files:
-        out = colorize_file(
-            f, model, args.out_dir, tiles_json=args.tiles_json, progress=tqdm_progress(f.name), **opts
-        )
-        print(out[0])
-    return 0
+        try:
+            out = colorize_file(
+                f,
+                model,
+                args.out_dir,
+                tiles_json=args.tiles_json,
+                progress=tqdm_progress(f.name),
+                scheduler="threads",  # this process computes, whatever dask client is around
+                **opts,
+            )
+        except (InputError, ConfigError) as e:  # a bad file: the others go on
+            if len(files) == 1:
+                raise
+            bad.append(_report_bad_file(f, e))
+            continue
+        for p in out:
+            if p.name.endswith(("_rgb.png", "_rgb.tif")):
+                print(p)
+    return _batch_status(bad, len(files))
+
+
+def _report_bad_file(path: Any, e: BaseException) -> str:
+    """Print one line for a file that could not be colorized (the batch goes on)."""
+    msg = _one_line(e)
+    print(
+        f"napari-colorize colorize: error: {msg if str(path) in msg else f'{path}: {msg}'}", file=sys.stderr
+    )
+    return str(path)
+
+
+def _batch_status(bad: list[str], total: int) -> int:
+    """The exit status of a batch: 2 when some files could not be colorized (each was reported)."""
+    if not bad:
+        return 0
+    print(
+        f"napari-colorize colorize: error: {len(bad)} of {total} files could not be colorized (see above)",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def _pair_files(pred: Sequence[str], truth: Sequence[str]) -> list[tuple[Path, Path]]:

@@ -19,11 +19,11 @@ workers run themselves (see :mod:`napari_colorize.engine`).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ColorizeError, ConfigError
 
 __all__ = ["colorize_files_distributed", "worker_env", "start_local_cluster"]
 
@@ -139,6 +139,7 @@ def colorize_files_distributed(
     scheduler: str | None = None,
     threads: int | None = None,
     return_info: bool = False,
+    on_error: Callable[[Path, BaseException], None] | None = None,
     **opts: Any,
 ) -> list[Any]:
     """Colorize ``files`` on a dask cluster; returns the written paths per file.
@@ -159,6 +160,10 @@ def colorize_files_distributed(
         Ignored with ``scheduler`` (configure those workers where they start).
     return_info : bool
         Also return, per file, the worker pid, that worker's model load count and its thread cap.
+    on_error : callable(path, exception), optional
+        Called for a file that cannot be colorized (a :class:`~napari_colorize.errors.ColorizeError`:
+        unreadable, damaged, ...); the other files go on and that file's entry is empty.  Without
+        it the first such error is raised (after the other files are done).
     **opts
         Passed to :func:`~napari_colorize.pipeline.colorize_file` (``options``, ``save_lab``,
         ``normalize``, ``percentiles``, ``limits``).
@@ -189,9 +194,20 @@ def colorize_files_distributed(
         index = {fut.key: i for i, fut in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
         with tqdm(total=len(futures), desc="colorizing", unit="file") as bar:
+            first: BaseException | None = None
             for fut in as_completed(futures):
-                results[index[fut.key]] = fut.result()
+                i = index[fut.key]
+                try:
+                    results[i] = fut.result()
+                except ColorizeError as e:
+                    results[i] = {"written": []}
+                    if on_error is not None:
+                        on_error(Path(files[i]), e)
+                    elif first is None:
+                        first = e
                 bar.update(1)
+            if first is not None:
+                raise first
     finally:
         client.close()
         if cluster is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "is_leftover",
     "remove_temporaries",
     "to_uint8",
+    "check_writable_folder",
     "jsonable",
 ]
 
@@ -101,6 +103,26 @@ def read_image(path: str | os.PathLike, *, series: int = 0) -> np.ndarray:
     if arr.size == 0:
         raise InputError(f"image has no pixels: {path}")
     return arr
+
+
+def check_writable_folder(path: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """Create the folder ``path`` if needed and check that files can be written in it.
+
+    Raises
+    ------
+    InputError
+        In one line: it is a file, or it cannot be created or written in.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"the {what} {path} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot write into the {what} {path}: {e.strerror or e}") from None
+    return path
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

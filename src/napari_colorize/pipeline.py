@@ -28,7 +28,7 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,16 @@ from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image
 from .progress import ProgressCallback
 from .tiling import TilingOptions
 
-__all__ = ["colorize_file", "hints_for_file", "image_shape", "tiff_series", "BIG_PIXELS", "TIFF_TILE"]
+__all__ = [
+    "colorize_file",
+    "hints_for_file",
+    "image_shape",
+    "tiff_series",
+    "output_names",
+    "check_output_names",
+    "BIG_PIXELS",
+    "TIFF_TILE",
+]
 
 #: TIFF planes with at least this many pixels are read lazily and written tile by tile
 #: (4096 x 4096: well below the 10,000 x 10,000 the issue calls big, because an
@@ -219,6 +228,42 @@ def _damaged_file_is_input_error(path: Path) -> Iterator[None]:
         raise InputError(
             f"cannot read {path}: the file is damaged or truncated ({type(e).__name__}: {first})"
         ) from None
+
+
+def output_names(path: str | Path, *, save_lab: bool = False, save_confidence: bool = False) -> list[str]:
+    """The names of the files :func:`colorize_file` writes for ``path`` (reads a TIFF's header only)."""
+    path = Path(path)
+    is_tiff = path.suffix.lower() in TIFF_SUFFIXES
+    n = len(tiff_series(path)) if is_tiff else 1
+    stems = [path.stem] if n == 1 else [f"{path.stem}_series{i}" for i in range(n)]
+    names = []
+    for stem in stems:
+        names.append(f"{stem}_rgb.tif" if is_tiff else f"{stem}_rgb.png")
+        if save_lab:
+            names += [f"{stem}_L.tif", f"{stem}_ab.tif"]
+        if save_confidence:
+            names.append(f"{stem}_confidence.tif" if is_tiff else f"{stem}_confidence.png")
+    return names
+
+
+def check_output_names(
+    files: Sequence[str | Path], *, save_lab: bool = False, save_confidence: bool = False
+) -> None:
+    """Raise :class:`InputError` (naming both inputs) when two inputs would write the same output file.
+
+    Outputs go into one folder, named after each input's stem (``<stem>_rgb.png``), so
+    ``a/img.png`` and ``b/img.png``, or ``x.png`` and ``x.jpg``, would overwrite each other.
+    """
+    seen: dict[str, Path] = {}
+    for f in files:
+        f = Path(f)
+        for name in output_names(f, save_lab=save_lab, save_confidence=save_confidence):
+            other = seen.setdefault(name, f)
+            if other != f:
+                raise InputError(
+                    f"{other} and {f} would both be written to {name}; rename one, or colorize them "
+                    "into separate --out-dir folders"
+                )
 
 
 def _in_dask_worker() -> bool:
@@ -456,6 +501,22 @@ def _open_lazy(path: Path, series: int = 0) -> Any:
     return a.rechunk(target), dtype
 
 
+def _rgb_block_to_L(block: np.ndarray) -> np.ndarray:
+    """L of a color block (module level: a dask graph on a cluster pickles it)."""
+    import warnings
+
+    from .color import GrayWarning, gray2L
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GrayWarning)
+        return gray2L(block, rgb=True)
+
+
+def _rgb8_block(ab: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """uint8 RGB of an ab block and its L with a trailing length-1 axis."""
+    return _rgb8(L[..., 0], ab)
+
+
 def _colorize_big_tiff(
     path: Path,
     model: Any,
@@ -476,7 +537,7 @@ def _colorize_big_tiff(
     import dask.array as da
 
     from . import engine
-    from .color import dtype_limits, gray2L, intensity_limits
+    from .color import dtype_limits, intensity_limits
 
     image, _ = _open_lazy(path, series)
     is_rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
@@ -491,14 +552,7 @@ def _colorize_big_tiff(
             stacklevel=user_stacklevel(),
         )
 
-        def to_L(block: np.ndarray) -> np.ndarray:
-            import warnings as w
-
-            with w.catch_warnings():
-                w.simplefilter("ignore", GrayWarning)
-                return gray2L(block, rgb=True)
-
-        L = image.map_blocks(to_L, dtype=np.float32, drop_axis=image.ndim - 1)
+        L = image.map_blocks(_rgb_block_to_L, dtype=np.float32, drop_axis=image.ndim - 1)
         lims = dtype_limits(image.dtype)
     else:
         lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
@@ -507,10 +561,7 @@ def _colorize_big_tiff(
     ab = apply_saturation(res.ab, saturation)
     Lc = L.rechunk(ab.chunks[:-1])
 
-    def rgb_block(a: np.ndarray, l: np.ndarray) -> np.ndarray:
-        return _rgb8(l[..., 0], a)
-
-    rgb8 = da.map_blocks(rgb_block, ab, Lc[..., None], dtype=np.uint8, chunks=ab.chunks[:-1] + ((3,),))
+    rgb8 = da.map_blocks(_rgb8_block, ab, Lc[..., None], dtype=np.uint8, chunks=ab.chunks[:-1] + ((3,),))
     outputs = [(out_dir / f"{stem}_rgb.tif", rgb8, "rgb")]
     if save_lab:
         outputs.append((out_dir / f"{stem}_L.tif", Lc, "minisblack"))

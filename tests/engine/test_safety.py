@@ -451,3 +451,77 @@ def test_the_scratch_folder_of_a_dead_owner_is_removed_at_the_next_worker_start(
     assert not left.exists() and alive.exists() and other.exists()
     w.shutdown()
     assert not scratch.exists()
+
+
+# -- 6, 7. outputs never collide; check before computing; a bad file does not stop the batch --
+
+
+@pytest.mark.parametrize(
+    "names", [("s1/img.png", "s2/img.png"), ("x.png", "x.jpg"), ("a/y.tif", "y.png --save-lab")]
+)
+def test_colliding_output_names_refuse_before_any_work(tmp_path, names):
+    flags = []
+    paths = []
+    for n in names:
+        n, *extra = n.split()
+        flags += extra
+        p = tmp_path / "in" / n
+        p.parent.mkdir(parents=True, exist_ok=True)
+        io.write_image(p, np.full((16, 16), 100, np.uint8))
+        paths.append(p)
+    r = _probe(
+        ["colorize", str(tmp_path / "in"), "--model", "default", "--out-dir", str(tmp_path / "o"), *flags]
+    )
+    assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+    msg = _message(r.stderr)
+    assert all(str(p) in msg for p in paths) and "would both be written to" in msg
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_an_unwritable_output_folder_is_found_before_the_model_loads(tmp_path, ref_png):
+    (tmp_path / "file").write_text("x")
+    for out, msg in (
+        (tmp_path / "file", "exists and is not a folder"),
+        (tmp_path / "file" / "sub", "cannot write"),
+    ):
+        r = _probe(["colorize", str(ref_png), "--model", "default", "--out-dir", str(out)])
+        assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+        assert msg in _message(r.stderr)
+
+
+def test_a_wrong_method_for_init_or_resume_is_found_before_tensorflow(tmp_path, ref_png):
+    lookup = tmp_path / "lk"
+    assert main(["train", "--method", "lookup", "--images", str(ref_png), "--out", str(lookup)]) == 0
+    for argv in (
+        [
+            "train",
+            "--method",
+            "window",
+            "--images",
+            str(ref_png),
+            "--out",
+            str(tmp_path / "w"),
+            "--init",
+            str(lookup),
+        ],
+        ["train", "--method", "window", "--images", str(ref_png), "--out", str(lookup), "--resume"],
+    ):
+        r = _probe(argv)
+        assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+        assert "holds a 'lookup' model, not 'window'" in _message(r.stderr)
+
+
+def test_a_folder_with_bad_files_colorizes_the_good_ones_and_exits_non_zero(tmp_path, lookup_dir, capsys):
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("a.png", "c.png"):
+        iio.imwrite(d / name, np.full((32, 32), 120, np.uint8))
+    (d / "b.png").write_bytes(b"\\x89PNG\\r\\n\\x1a\\n not really")
+    (d / "d.jpg").write_bytes(b"")
+    assert main(["colorize", str(d), "--model", str(lookup_dir), "--out-dir", str(tmp_path / "o")]) == 2
+    out, err = capsys.readouterr()
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a_rgb.png", "c_rgb.png"]
+    assert out.split() == [str(tmp_path / "o" / "a_rgb.png"), str(tmp_path / "o" / "c_rgb.png")]
+    lines = [line for line in err.replace("\\r", "\\n").splitlines() if line.startswith("napari-colorize")]
+    assert len(lines) == 3 and "b.png" in lines[0] and "d.jpg" in lines[1] and "2 of 4 files" in lines[2], err
+    assert "Traceback" not in err
