@@ -329,9 +329,17 @@ def _train(args: argparse.Namespace, config: dict[str, Any]) -> int:
 
 
 def _check_model_folder(path: str) -> None:
-    """A one-line error unless ``path`` is a model folder (read without TensorFlow)."""
+    """A one-line error unless ``path`` is a sound model folder (its config.json, read without TensorFlow)."""
+    from .methods import get_config_class
+    from .methods.base import read_model_info
+
     if not (Path(path) / "config.json").is_file():
         raise ModelFolderError(f"{path} is not a model folder (no config.json)")
+    info = read_model_info(path)
+    try:
+        get_config_class(info["method"]).from_dict(info["config"])
+    except ConfigError as e:
+        raise ModelFolderError(f"{Path(path) / 'config.json'}: invalid config: {e}") from None
 
 
 def _check_model_spec(spec: str | None) -> str:

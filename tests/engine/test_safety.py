@@ -525,3 +525,35 @@ def test_a_folder_with_bad_files_colorizes_the_good_ones_and_exits_non_zero(tmp_
     lines = [line for line in err.replace("\\r", "\\n").splitlines() if line.startswith("napari-colorize")]
     assert len(lines) == 3 and "b.png" in lines[0] and "d.jpg" in lines[1] and "2 of 4 files" in lines[2], err
     assert "Traceback" not in err
+
+
+# -- 8. one line, always ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field,value,msg",
+    [
+        ("format", "2", "'format' must be a whole number"),
+        ("format", 99, "newer than this"),
+        ("config", [1, 2], "'config' must be an object"),
+        ("method", ["x"], "'method' must be a method name"),
+        ("method", "nope", "unknown method 'nope'"),
+        ("version", None, "'version' must be a version string"),
+        ("info", [1], "'info' must be an object"),
+        ("trained", "yes", "'trained' must be true or false"),
+        ("config", {"sigma": "big"}, "invalid config"),
+    ],
+)
+def test_every_malformed_config_json_field_is_one_line_before_tensorflow(
+    tmp_path, ref_png, field, value, msg
+):
+    folder = tmp_path / "m"
+    nc.make_model("propagate").save(folder)
+    info = json.loads((folder / "config.json").read_text())
+    info[field] = value
+    (folder / "config.json").write_text(json.dumps(info))
+    r = _probe(["colorize", str(ref_png), "--model", str(folder), "--out-dir", str(tmp_path / "o")])
+    assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+    assert msg in _message(r.stderr)
+    with pytest.raises(ModelFolderError, match=msg.split("'")[0] or msg):
+        nc.load_model(folder)

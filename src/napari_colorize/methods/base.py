@@ -100,6 +100,10 @@ def read_model_info(path: str | os.PathLike) -> dict[str, Any]:
             continue
         if not isinstance(value, types) or (key in ("format", "version") and isinstance(value, bool)):
             raise ModelFolderError(f"{cfg}: {key!r} must be {what}, got {json.dumps(value)}")
+    from . import METHODS
+
+    if info["method"] not in METHODS:
+        raise ModelFolderError(f"{cfg}: unknown method {info['method']!r} (methods: {', '.join(METHODS)})")
     if (
         info.get("format", 1) > FORMAT_VERSION
         or _version_tuple(str(info["version"]))[:2] > _version_tuple(__version__)[:2]
