@@ -23,6 +23,7 @@ __all__ = [
     "list_models",
     "describe_model_folder",
     "resolve_model_path",
+    "default_model_path",
     "is_model_folder",
     "check_model_out",
 ]
@@ -183,6 +184,26 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
         f"no such model folder or model name: {name!r}"
         + (f" (model names: {', '.join(known)})" if known else "")
     )
+
+
+def default_model_path() -> Path:
+    """The folder of :data:`DEFAULT_MODEL`, the model used when none is named.
+
+    Looked up by name only (the user models folder, then the built-in models): a folder
+    ``./default`` in the current directory never stands in for it (pass it as a path to use it).
+
+    Raises
+    ------
+    ModelFolderError
+        When no model of that name is installed.
+    """
+    user = user_models_dir() / DEFAULT_MODEL
+    if user.is_dir():
+        return user
+    builtins = {**untrained_models(), **builtin_models()}
+    if DEFAULT_MODEL in builtins:
+        return builtins[DEFAULT_MODEL]
+    raise ModelFolderError(f"the model {DEFAULT_MODEL!r} is not installed")
 
 
 def list_models() -> dict[str, str]:

@@ -343,22 +343,22 @@ def _check_model_folder(path: str) -> None:
 
 
 def _check_model_spec(spec: str | None) -> str:
-    """The model to use: ``spec``, or :data:`DEFAULT_MODEL` when None.
+    """The model to use: ``spec``, or the folder of :data:`DEFAULT_MODEL` when None.
 
     A one-line error unless it names a model folder (the catalogue's rule, no TensorFlow).
     """
-    from .catalogue import resolve_model_path
+    from .catalogue import default_model_path, resolve_model_path
 
-    if spec is None:
+    if spec is None:  # by name only: a ./default folder in the current directory is not it
         try:
-            path = resolve_model_path(DEFAULT_MODEL)
+            path = default_model_path()
         except ModelFolderError as e:
             raise ModelFolderError(
                 f"no --model given and the built-in model {DEFAULT_MODEL!r} is not installed; "
                 f"pass --model ({e})"
             ) from None
         _check_model_folder(os.fspath(path))
-        return DEFAULT_MODEL
+        return os.fspath(path.resolve())
     _check_model_folder(os.fspath(resolve_model_path(spec)))
     return spec
 
@@ -551,7 +551,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise ConfigError(f"--hints must be >= 0, got {args.hints}")
     check_samples(args.samples)
     model = _check_model_spec(args.model)
-    run_demo(args.out, samples=args.samples, model=model, n_hints=args.hints)
+    run_demo(args.out, samples=args.samples, model=None if args.model is None else model, n_hints=args.hints)
     return 0
 
 

@@ -557,3 +557,29 @@ def test_every_malformed_config_json_field_is_one_line_before_tensorflow(
     assert msg in _message(r.stderr)
     with pytest.raises(ModelFolderError, match=msg.split("'")[0] or msg):
         nc.load_model(folder)
+
+
+# -- 9. the implicit default model ------------------------------------------------------------
+
+
+def test_a_default_folder_in_the_current_directory_never_shadows_the_built_in(
+    tmp_path, ref_png, monkeypatch, capsys
+):
+    from napari_colorize.catalogue import builtin_models, default_model_path
+
+    if "default" not in builtin_models():
+        pytest.skip("the built-in default model is not installed")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAPARI_COLORIZE_MODELS", str(tmp_path / "no-user-models"))
+    nc.make_model("propagate").save(tmp_path / "default")  # a stranger's ./default
+    assert default_model_path() == builtin_models()["default"]
+    from napari_colorize.cli import _check_model_spec
+
+    assert _check_model_spec(None) == str(builtin_models()["default"].resolve())
+    assert _check_model_spec("./default") == "./default"  # named explicitly, it is used
+    gray = tmp_path / "g.png"
+    iio.imwrite(gray, np.full((32, 32), 120, np.uint8))
+    # the explicit ./default (propagate without hints: gray) works; the implicit one is the built-in
+    assert main(["colorize", str(gray), "--model", "./default", "--out-dir", "explicit"]) == 0
+    rgb = iio.imread(tmp_path / "explicit" / "g_rgb.png")
+    assert np.ptp(rgb.astype(int), axis=-1).max() <= 1
