@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 import imageio.v3 as iio
@@ -9,8 +10,15 @@ from napari_colorize.cli import main
 from napari_colorize.distributed import colorize_files_distributed
 from napari_colorize.errors import ConfigError
 
+#: --workers' local cluster speaks TLS with temporary credentials: it needs cryptography (a dependency)
+needs_tls = pytest.mark.skipif(
+    importlib.util.find_spec("cryptography") is None,
+    reason="cryptography (a dependency of napari-colorize) is not installed: pip install -e .",
+)
+
 
 @pytest.mark.slow
+@needs_tls
 def test_local_cluster_of_two_workers_matches_serial_and_loads_model_once_per_worker(
     tmp_path, coffee, chelsea
 ):
@@ -156,9 +164,9 @@ def _listening_ports(pid):
     }
 
 
+@needs_tls
 def test_the_local_cluster_of_workers_is_closed_to_other_users():
     """--workers' cluster: TLS with this run's credentials only, and nothing else listening."""
-    pytest.importorskip("cryptography")
     from distributed import Client
 
     from napari_colorize.distributed import start_local_cluster
@@ -187,6 +195,7 @@ def test_the_local_cluster_of_workers_is_closed_to_other_users():
         cluster.close()
 
 
+@needs_tls
 def test_workers_on_a_big_tiff_equal_the_serial_result(tmp_path, coffee):
     """The lazy big-TIFF path inside a worker computes there, not through the worker's client."""
     import tifffile
@@ -209,6 +218,7 @@ def test_workers_on_a_big_tiff_equal_the_serial_result(tmp_path, coffee):
 
 
 @pytest.mark.slow
+@needs_tls
 def test_cli_workers_on_a_4096_square_tiff_equal_serial(tmp_path, coffee, capsys):
     """A real big TIFF (a 4096² plane, the lazy path) through --workers and serially: the same file."""
     import tifffile
@@ -225,3 +235,18 @@ def test_cli_workers_on_a_4096_square_tiff_equal_serial(tmp_path, coffee, capsys
     b = tifffile.imread(tmp_path / "dist" / "big_rgb.tif")
     assert a.shape == (4096, 4096, 3)
     np.testing.assert_array_equal(a, b)
+
+
+def test_workers_without_cryptography_is_one_line(tmp_path, monkeypatch, capsys):
+    from distributed.security import Security
+
+    def missing():
+        raise ImportError("No module named 'cryptography'")
+
+    monkeypatch.setattr(Security, "temporary", staticmethod(missing))
+    img = tmp_path / "g.png"
+    iio.imwrite(img, np.zeros((8, 8), np.uint8))
+    argv = ["colorize", str(img), "--model", "propagate", "--out-dir", str(tmp_path / "o"), "--workers", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "needs the 'cryptography' package" in err
