@@ -282,7 +282,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .api import check_start_method
     from .catalogue import check_model_out, is_model_folder
-    from .io import dir_lock, list_images
+    from .io import check_writable_folder, dir_lock, list_images
     from .methods import get_config_class
 
     # checked before anything imports TensorFlow
@@ -294,6 +294,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and not is_model_folder(args.out):
         raise ConfigError(f"--resume needs an existing model folder at --out ({args.out})")
     check_model_out(args.out, overwrite=args.overwrite, resume=args.resume)
+    check_writable_folder(Path(args.out).expanduser().absolute().parent, what="folder of --out")
     if args.init is not None or args.resume:
         check_start_method(args.out if args.resume else args.init, args.method)
     with dir_lock(args.out):  # a second training into --out fails here, before TensorFlow loads

@@ -489,6 +489,14 @@ def test_an_unwritable_output_folder_is_found_before_the_model_loads(tmp_path, r
         assert msg in _message(r.stderr)
 
 
+def test_train_out_under_a_file_is_one_line_before_tensorflow(tmp_path, ref_png):
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "model"
+    r = _probe(["train", "--method", "lookup", "--images", str(ref_png), "--out", str(out)])
+    assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+    assert "exists and is not a folder" in _message(r.stderr)
+
+
 def test_a_wrong_method_for_init_or_resume_is_found_before_tensorflow(tmp_path, ref_png):
     lookup = tmp_path / "lk"
     assert main(["train", "--method", "lookup", "--images", str(ref_png), "--out", str(lookup)]) == 0
