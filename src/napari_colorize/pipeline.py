@@ -127,7 +127,8 @@ def colorize_file(
     Returns
     -------
     list of Path
-        The files written, the RGB image first.
+        The files written, the RGB image first (for a TIFF of several series: each series' files in turn,
+        ``<stem>_series<i>_rgb.tif`` first).
     """
     from . import engine
     from .api import resolve_model
