@@ -98,7 +98,7 @@ def train_autoencoder(inference: str, steps: int, cache: Path | None = None) -> 
         warnings.simplefilter("ignore")
         m.fit([rgb for _, rgb in load_photos(["coffee", "chelsea", "astronaut", "rocket"], size=512)])
     if cache is not None:
-        m.save(cache)
+        m.save(cache, overwrite=True)
     return m
 
 

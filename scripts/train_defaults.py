@@ -296,7 +296,7 @@ def train_default(name: str, out: Path, *, stage: str) -> Path:
                 "keras": keras.__version__,
             }
         )
-        model.save(staging, optimizer=False)
+        model.save(staging, optimizer=False, overwrite=True)
         print(f"{name}: trained {model.info.get('epochs_done')} epochs in {seconds:.0f} s -> {staging}")
     if stage in ("calibrate", "all"):
         model = nc.load_model(staging)
@@ -319,7 +319,7 @@ def train_default(name: str, out: Path, *, stage: str) -> Path:
         model.info["calibration"] = result
         model.info["calibration_fuse"] = fuse
         dest = out / name
-        model.save(dest, optimizer=False)
+        model.save(dest, optimizer=False, overwrite=True)
         size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 1e6
         print(f"{name}: calibrated {result['chosen']}, fuse_weight {fuse['chosen']}, {size:.2f} MB -> {dest}")
         return dest
@@ -348,7 +348,7 @@ def train_bundled(name: str, out: Path) -> Path:
         "script": "scripts/train_defaults.py",
     }
     dest = out / name
-    model.save(dest, optimizer=False)  # shipped for inference: no optimizer state
+    model.save(dest, optimizer=False, overwrite=True)  # shipped for inference: no optimizer state
     print(f"{name}: {method} trained in {seconds:.0f} s -> {dest}")
     return dest
 

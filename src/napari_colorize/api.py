@@ -299,6 +299,7 @@ def train(
     config: dict[str, Any] | None = None,
     init: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     callbacks: Sequence[Any] | None = None,
     box: Sequence[int] | None = None,
     **overrides: Any,
@@ -312,13 +313,17 @@ def train(
     images
         Files, folders or RGB arrays (see :func:`napari_colorize.data.as_sources`).
     out : path, optional
-        Save the trained model folder here (atomically).
+        Save the trained model folder here (atomically): a new or empty folder, or an existing
+        model folder with ``overwrite`` (or ``resume``).  Checked before training; the folder
+        is locked until the model is saved, so a second training into it fails at once.
     config : dict, optional
         Config values; ``**overrides`` are merged on top.
     init : path, optional
         Start from this model folder's weights (fine-tuning); its method must match.
     resume : bool
-        Continue training the model already saved at ``out``.
+        Continue training the model already saved at ``out`` (and save it there again).
+    overwrite : bool
+        Replace an existing model folder at ``out``.
     callbacks : list of keras callbacks, optional
     box : (y0, x0, y1, x1), optional
         Train only on this region of each image.
@@ -328,15 +333,54 @@ def train(
     Colorizer
         The trained model, with ``.history``.
     """
-    from .data import as_sources
-    from .methods import get_method, load_model
+    from .catalogue import check_model_out, is_model_folder
+    from .io import dir_lock
+    from .methods import get_method
 
     cls = get_method(method)
+    if resume and (out is None or not is_model_folder(out)):
+        raise ConfigError(f"resume needs an existing model folder at out ({out})")
+    start = out if resume else init
+    if start is not None:
+        check_start_method(start, method)  # before anything loads
+    if out is None:
+        return _train(cls, method, images, None, config, init, resume, overwrite, callbacks, box, overrides)
+    check_model_out(out, overwrite=overwrite, resume=resume)
+    with dir_lock(out):
+        return _train(cls, method, images, out, config, init, resume, overwrite, callbacks, box, overrides)
+
+
+def check_start_method(folder: str | os.PathLike, method: str) -> None:
+    """Raise unless the model folder ``folder`` (``--init``/``--resume``) holds a ``method`` model.
+
+    Reads its ``config.json`` only (no TensorFlow).
+    """
+    from .methods.base import read_model_info
+
+    found = read_model_info(folder)["method"]
+    if found != method:
+        raise ConfigError(f"{folder} holds a {found!r} model, not {method!r}")
+
+
+def _train(
+    cls: Any,
+    method: str,
+    images: Any,
+    out: Any,
+    config: dict[str, Any] | None,
+    init: Any,
+    resume: bool,
+    overwrite: bool,
+    callbacks: Sequence[Any] | None,
+    box: Sequence[int] | None,
+    overrides: dict[str, Any],
+) -> Any:
+    from .data import as_sources
+    from .methods import load_model
+
     cfg = {**(config or {}), **overrides}
     start = None
     if resume:
-        if out is None or not (Path(out) / "config.json").is_file():
-            raise ConfigError("resume needs an existing model folder at out")
         start = out
     elif init is not None:
         start = init
@@ -356,5 +400,5 @@ def train(
     model.info.setdefault("trained_on", [s.describe() for s in sources][:50])
     model.info["history"] = {k: [float(v) for v in vals] for k, vals in (history or {}).items()}
     if out is not None:
-        model.save(out)
+        model.save(out, overwrite=overwrite or resume)
     return model

@@ -23,6 +23,9 @@ __all__ = [
     "list_models",
     "describe_model_folder",
     "resolve_model_path",
+    "default_model_path",
+    "is_model_folder",
+    "check_model_out",
 ]
 
 #: the model used when none is named (the command line, the demo, the napari Colorize widget)
@@ -68,10 +71,81 @@ def user_models_dir() -> Path:
 
 
 def _user_models() -> dict[str, Path]:
+    from .io import clean_leftovers, is_leftover
+
     d = user_models_dir()
     if not d.is_dir():
         return {}
-    return {p.name: p for p in sorted(d.iterdir()) if (p / "config.json").is_file()}
+    # temporary folders of killed saves are no models: removed (unless a save is under way)
+    clean_leftovers(d)
+    return {p.name: p for p in sorted(d.iterdir()) if not is_leftover(p) and (p / "config.json").is_file()}
+
+
+def is_model_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder whose ``config.json`` says it is a napari-colorize model folder.
+
+    Only the file's shape is checked (a dict with a ``method`` name, a ``config`` dict and a
+    ``version``); a model of a newer version is a model folder too.
+    """
+    import json
+
+    try:
+        info = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(info, dict)
+        and isinstance(info.get("method"), str)
+        and isinstance(info.get("config"), dict)
+        and "version" in info
+    )
+
+
+def _models_folders() -> list[Path]:
+    return [user_models_dir(), builtin_models_dir(), builtin_models_dir() / "untrained"]
+
+
+def check_model_out(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Check, before any work, that a model may be saved at ``path``; returns ``path``.
+
+    A model folder is written only where nothing but a model can be lost: a new or empty
+    folder, or, with ``overwrite`` (or ``resume``, which continues the model there), a
+    folder whose ``config.json`` says it is a napari-colorize model (:func:`is_model_folder`).
+    A models folder (the user's, the built-in ones) and every folder above one are refused.
+
+    Raises
+    ------
+    ModelFolderError
+        With one line saying why and what to do.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ModelFolderError(f"a model is saved into a folder path, got {path!r}")
+    path = Path(path).expanduser()
+    real = path.resolve()
+    for m in _models_folders():
+        m = m.expanduser().resolve()
+        if real == m or real in m.parents:
+            where = "the models folder" if real == m else f"a folder above the models folder {m}"
+            raise ModelFolderError(
+                f"{path} is {where}; save a model into a folder of its own (e.g. {m / 'my_model'})"
+            )
+    if not path.exists() and not path.is_symlink():
+        return path
+    if not path.is_dir():
+        raise ModelFolderError(f"{path} exists and is not a folder; refusing to replace it")
+    if is_model_folder(path):
+        if overwrite or resume:
+            return path
+        raise ModelFolderError(
+            f"{path} already holds a model; pass --overwrite (overwrite=True) to replace it, "
+            "or choose another folder"
+        )
+    if any(path.iterdir()):
+        raise ModelFolderError(
+            f"{path} is a folder that is not a napari-colorize model folder (no model config.json); "
+            "refusing to replace it: choose a new or empty folder"
+        )
+    return path
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
@@ -110,6 +184,26 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
         f"no such model folder or model name: {name!r}"
         + (f" (model names: {', '.join(known)})" if known else "")
     )
+
+
+def default_model_path() -> Path:
+    """The folder of :data:`DEFAULT_MODEL`, the model used when none is named.
+
+    Looked up by name only (the user models folder, then the built-in models): a folder
+    ``./default`` in the current directory never stands in for it (pass it as a path to use it).
+
+    Raises
+    ------
+    ModelFolderError
+        When no model of that name is installed.
+    """
+    user = user_models_dir() / DEFAULT_MODEL
+    if user.is_dir():
+        return user
+    builtins = {**untrained_models(), **builtin_models()}
+    if DEFAULT_MODEL in builtins:
+        return builtins[DEFAULT_MODEL]
+    raise ModelFolderError(f"the model {DEFAULT_MODEL!r} is not installed")
 
 
 def list_models() -> dict[str, str]:

@@ -14,12 +14,15 @@ anything imports TensorFlow.  ``--version`` and ``methods`` never import it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -138,10 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--method", required=True)
     t.add_argument("--images", nargs="+", required=True, help="image files or folders")
-    t.add_argument("--out", required=True, help="model folder to write")
+    t.add_argument(
+        "--out",
+        required=True,
+        help="model folder to write: a new or empty folder (an existing model folder with --overwrite)",
+    )
+    t.add_argument(
+        "--overwrite", action="store_true", help="replace the model folder at --out if there is one"
+    )
     t.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="config values")
     t.add_argument("--init", help="start from this model folder's weights (fine-tuning)")
-    t.add_argument("--resume", action="store_true", help="continue training the model at --out")
+    t.add_argument(
+        "--resume", action="store_true", help="continue training the model at --out (and save it there)"
+    )
     t.add_argument(
         "--box", nargs=4, type=int, metavar=("Y0", "X0", "Y1", "X1"), help="train only on this region"
     )
@@ -212,8 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="smooth colors along a stack where the gray does not change (0: none, default)",
     )
     c.add_argument("--tiles-json", help="write the tile rectangles to this JSON file")
-    c.add_argument("--workers", type=int, default=None, help="run on a local dask cluster with N workers")
-    c.add_argument("--scheduler", default=None, help="run on the dask distributed scheduler at ADDRESS")
+    c.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="run on a local dask cluster with N workers (TLS with this run's own credentials, no dashboard)",
+    )
+    c.add_argument(
+        "--scheduler",
+        default=None,
+        help="run on the dask distributed scheduler at ADDRESS, with the security your dask config sets "
+        "(distributed.comm.tls.* in ~/.config/dask/*.yaml or DASK_DISTRIBUTED__COMM__TLS__* variables)",
+    )
     c.add_argument(
         "--threads-per-worker",
         type=int,
@@ -232,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.add_argument("method", choices=["eccv16", "siggraph17"])
     i.add_argument("path", help="the weights file (e.g. colorization_release_v2-9b330a0b.pth)")
-    i.add_argument("--out", required=True, help="model folder to write")
+    i.add_argument("--out", required=True, help="model folder to write (a new or empty folder)")
+    i.add_argument(
+        "--overwrite", action="store_true", help="replace the model folder at --out if there is one"
+    )
     return p
 
 
@@ -255,16 +280,30 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .api import check_start_method
+    from .catalogue import check_model_out, is_model_folder
+    from .io import check_writable_folder, dir_lock
     from .methods import get_config_class
 
     # checked before anything imports TensorFlow
     config = _parse_config(args.config)
     get_config_class(args.method).from_dict(config)
     _readable_images(args.images)
+    if args.resume and args.init is not None:
+        raise ConfigError("give --init or --resume, not both")
     if args.init is not None:
         _check_model_folder(args.init)
-    if args.resume and not (Path(args.out) / "config.json").is_file():
+    if args.resume and not is_model_folder(args.out):
         raise ConfigError(f"--resume needs an existing model folder at --out ({args.out})")
+    check_model_out(args.out, overwrite=args.overwrite, resume=args.resume)
+    check_writable_folder(Path(args.out).expanduser().absolute().parent, what="folder of --out")
+    if args.init is not None or args.resume:
+        check_start_method(args.out if args.resume else args.init, args.method)
+    with dir_lock(args.out):  # a second training into --out fails here, before TensorFlow loads
+        return _train(args, config)
+
+
+def _train(args: argparse.Namespace, config: dict[str, Any]) -> int:
 
     from .api import train
     from .progress import TqdmHooks, make_callback
@@ -278,6 +317,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config=config,
         init=args.init,
         resume=args.resume,
+        overwrite=args.overwrite,
         callbacks=[cb],
         box=args.box,
     )
@@ -301,29 +341,60 @@ def _readable_images(paths: Sequence[str]) -> list[Path]:
     return files
 
 
+def _split_readable(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """The readable image files under ``paths``, and the unreadable ones, each reported in one line.
+
+    A single unreadable input is the command's one-line error (raised); in a batch each bad file
+    is reported and the others go on (the exit status says so at the end).
+    """
+    from .io import check_image, list_images
+
+    files = list_images(paths)
+    if len(files) == 1:
+        check_image(files[0])
+        return files, []
+    good, bad = [], []
+    for f in files:
+        try:
+            check_image(f)
+        except InputError as e:
+            bad.append(_report_bad_file(f, e))
+        else:
+            good.append(f)
+    return good, bad
+
+
 def _check_model_folder(path: str) -> None:
-    """A one-line error unless ``path`` is a model folder (read without TensorFlow)."""
+    """A one-line error unless ``path`` is a sound model folder (its config.json, read without TensorFlow)."""
+    from .methods import get_config_class
+    from .methods.base import read_model_info
+
     if not (Path(path) / "config.json").is_file():
         raise ModelFolderError(f"{path} is not a model folder (no config.json)")
+    info = read_model_info(path)
+    try:
+        get_config_class(info["method"]).from_dict(info["config"])
+    except ConfigError as e:
+        raise ModelFolderError(f"{Path(path) / 'config.json'}: invalid config: {e}") from None
 
 
 def _check_model_spec(spec: str | None) -> str:
-    """The model to use: ``spec``, or :data:`DEFAULT_MODEL` when None.
+    """The model to use: ``spec``, or the folder of :data:`DEFAULT_MODEL` when None.
 
     A one-line error unless it names a model folder (the catalogue's rule, no TensorFlow).
     """
-    from .catalogue import resolve_model_path
+    from .catalogue import default_model_path, resolve_model_path
 
-    if spec is None:
+    if spec is None:  # by name only: a ./default folder in the current directory is not it
         try:
-            path = resolve_model_path(DEFAULT_MODEL)
+            path = default_model_path()
         except ModelFolderError as e:
             raise ModelFolderError(
                 f"no --model given and the built-in model {DEFAULT_MODEL!r} is not installed; "
                 f"pass --model ({e})"
             ) from None
         _check_model_folder(os.fspath(path))
-        return DEFAULT_MODEL
+        return os.fspath(path.resolve())
     _check_model_folder(os.fspath(resolve_model_path(spec)))
     return spec
 
@@ -340,7 +411,10 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     from .progress import tqdm_progress
 
     # checked before anything imports TensorFlow
-    files = _readable_images(args.inputs)
+    files, unreadable = _split_readable(args.inputs)
+    total = len(files) + len(unreadable)
+    if not files:  # nothing to colorize: each bad file was reported
+        return _batch_status(unreadable, total)
     options = TilingOptions(
         tile=args.tile, overlap=args.overlap, blend=args.blend, global_anchor=args.global_anchor
     )
@@ -352,6 +426,13 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     if args.tiles_json and len(files) > 1:
         raise ConfigError("--tiles-json needs a single input file")
     from .color import check_saturation
+    from .io import check_writable_folder
+    from .pipeline import check_output_names, tiff_series
+
+    check_output_names(files, save_lab=args.save_lab, save_confidence=args.save_confidence)
+    check_writable_folder(args.out_dir, what="--out-dir folder")
+    if args.tiles_json:
+        check_writable_folder(Path(args.tiles_json).parent or ".", what="--tiles-json folder")
 
     opts: dict[str, Any] = dict(
         save_lab=args.save_lab,
@@ -372,11 +453,16 @@ def cmd_colorize(args: argparse.Namespace) -> int:
         flag = "--hints" if args.hints is not None else "--hints-image"
         if len(files) != 1:
             raise ConfigError(f"{flag} needs a single input image, got {len(files)}")
+        if len(tiff_series(files[0])) > 1:
+            raise ConfigError(
+                f"{flag} needs a file with one image; {files[0].name} holds several (TIFF series)"
+            )
         # as points: a dense Hints of a huge image would be held for the whole run
         opts["hints"] = HintPoints.of(hints_for_file(files[0], csv=args.hints, marked=args.hints_image))
     if distributed:
         from .distributed import colorize_files_distributed
 
+        bad: list[str] = list(unreadable)
         written = colorize_files_distributed(
             files,
             model_spec,
@@ -384,20 +470,57 @@ def cmd_colorize(args: argparse.Namespace) -> int:
             workers=args.workers,
             scheduler=args.scheduler,
             threads=args.threads_per_worker,
+            on_error=lambda f, e: bad.append(_report_bad_file(f, e)),
             **opts,
         )
         for paths in written:
-            print(paths[0])
-        return 0
+            if paths:
+                print(paths[0])
+        return _batch_status(bad, total)
     from .api import resolve_model
 
     model = resolve_model(model_spec)
+    bad = list(unreadable)
     for f in files:
-        out = colorize_file(
-            f, model, args.out_dir, tiles_json=args.tiles_json, progress=tqdm_progress(f.name), **opts
-        )
-        print(out[0])
-    return 0
+        try:
+            out = colorize_file(
+                f,
+                model,
+                args.out_dir,
+                tiles_json=args.tiles_json,
+                progress=tqdm_progress(f.name),
+                scheduler="threads",  # this process computes, whatever dask client is around
+                **opts,
+            )
+        except (InputError, ConfigError) as e:  # a bad file: the others go on
+            if total == 1:
+                raise
+            bad.append(_report_bad_file(f, e))
+            continue
+        for p in out:
+            if p.name.endswith(("_rgb.png", "_rgb.tif")):
+                print(p)
+    return _batch_status(bad, total)
+
+
+def _report_bad_file(path: Any, e: BaseException) -> str:
+    """Print one line for a file that could not be colorized (the batch goes on)."""
+    msg = _one_line(e)
+    print(
+        f"napari-colorize colorize: error: {msg if str(path) in msg else f'{path}: {msg}'}", file=sys.stderr
+    )
+    return str(path)
+
+
+def _batch_status(bad: list[str], total: int) -> int:
+    """The exit status of a batch: 2 when some files could not be colorized (each was reported)."""
+    if not bad:
+        return 0
+    print(
+        f"napari-colorize colorize: error: {len(bad)} of {total} files could not be colorized (see above)",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def _pair_files(pred: Sequence[str], truth: Sequence[str]) -> list[tuple[Path, Path]]:
@@ -444,14 +567,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_import_weights(args: argparse.Namespace) -> int:
+    from .catalogue import check_model_out
+
+    check_model_out(args.out, overwrite=args.overwrite)  # before torch and TensorFlow load
     if args.method == "siggraph17":
         from .methods.siggraph17 import import_torch_weights as import_siggraph17
 
-        out = import_siggraph17(args.path).save(args.out, optimizer=False)
+        out = import_siggraph17(args.path).save(args.out, optimizer=False, overwrite=args.overwrite)
     else:
         from .methods.eccv16 import import_torch_weights
 
-        out = import_torch_weights(args.path, args.out)
+        out = import_torch_weights(args.path, args.out, overwrite=args.overwrite)
     print(f"wrote {args.method} model folder {out}")
     return 0
 
@@ -463,7 +589,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise ConfigError(f"--hints must be >= 0, got {args.hints}")
     check_samples(args.samples)
     model = _check_model_spec(args.model)
-    run_demo(args.out, samples=args.samples, model=model, n_hints=args.hints)
+    run_demo(args.out, samples=args.samples, model=None if args.model is None else model, n_hints=args.hints)
     return 0
 
 
@@ -502,8 +628,84 @@ def _warning_printer(command: str) -> Any:
     return show
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: stop like Ctrl-C (temporary files removed), exit 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: the signals that arrived during :func:`main` (an interrupt swallowed in a ``__del__`` counts too)
+_SIGNALS: list[int] = []
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    _SIGNALS.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
+def _quiet_unraisable(hook: Any) -> Any:
+    """An ``sys.unraisablehook`` that drops interrupts raised in ``__del__`` (they are counted)."""
+
+    def quiet(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+            return
+        hook(unraisable)
+
+    return quiet
+
+
+@contextlib.contextmanager
+def _signals_stop_cleanly() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP stop the command the same way; an interrupt is never printed twice."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            old[sig] = signal.signal(sig, _on_signal)
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_unraisable(old_hook)
+    del _SIGNALS[:]
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = old_hook
+
+
+def _exit_at_once(signum: int, frame: Any) -> None:
+    """After the command: a late signal ends the process at once, quietly (its work is saved)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0, 1 for a failure, 2 for a user error)."""
+    """Entry point; returns the exit status (0, 1 for a failure, 2 for a user error).
+
+    An interrupt (Ctrl-C, SIGTERM, SIGHUP) at any point removes the temporary files being
+    written, prints one line and gives 128 + the signal (130 for Ctrl-C).
+    """
+    with _signals_stop_cleanly():
+        rc = _main(argv)
+    if argv is None and threading.current_thread() is threading.main_thread():
+        # the process is ending (the console script): no traceback or "Exception ignored" from a
+        # signal during the interpreter's shutdown
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), _exit_at_once)
+    return rc
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -519,15 +721,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.filterwarnings("default", category=UserWarning, module="napari_colorize")
             warnings.showwarning = _warning_printer(args.command)
-            return COMMANDS[args.command](args)
+            rc = COMMANDS[args.command](args)
+        if _SIGNALS:  # an interrupt that a __del__ swallowed still stops with its status
+            raise KeyboardInterrupt if _SIGNALS[0] == signal.SIGINT else Terminated(_SIGNALS[0])
+        return rc
     except ColorizeError as e:
         if debug:
             raise
         print(f"napari-colorize {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"napari-colorize {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as e:
+        from .io import remove_temporaries
+
+        remove_temporaries()
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(f"napari-colorize {args.command}: {how}", file=sys.stderr)
+        return 128 + int(signum)
     except (OSError, MemoryError, ValueError) as e:
         if debug:
             raise

@@ -28,7 +28,9 @@ import collections
 import itertools
 import os
 import queue
+import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -66,6 +68,7 @@ __all__ = [
     "shutdown_workers",
     "STOP_GRACE",
     "TRAIN_STOP_GRACE",
+    "clean_dead_scratch",
 ]
 
 #: the worker roles: training runs apart from everything else
@@ -73,6 +76,52 @@ ROLES = ("interactive", "train")
 
 #: the module the child runs
 SERVER_MODULE = "napari_colorize.server"
+
+
+#: the start of a worker scratch folder's name: ``napari-colorize-<owner pid>-XXXX``
+SCRATCH_PREFIX = "napari-colorize-"
+_SCRATCH_NAME = re.compile(r"napari-colorize-(\d+)-[A-Za-z0-9_]+")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def clean_dead_scratch(tmpdir: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the worker scratch folders of this user whose owner process is gone; returns them.
+
+    Only ``napari-colorize-<pid>-XXXX`` folders in the temporary folder, owned by this user,
+    whose ``pid`` runs no process any more.
+    """
+    root = Path(tmpdir if tmpdir is not None else tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        entries = list(root.glob(f"{SCRATCH_PREFIX}*-*"))
+    except OSError:
+        return removed
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for p in entries:
+        m = _SCRATCH_NAME.fullmatch(p.name)
+        if not m:
+            continue
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or (uid is not None and st.st_uid != uid):
+            continue
+        pid = int(m[1])
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
 
 
 class Worker:
@@ -132,9 +181,14 @@ class Worker:
         return self._current is not None
 
     def scratch_dir(self) -> Path:
-        """A private temporary folder of this worker (removed at shutdown)."""
+        """A private temporary folder of this worker (removed at shutdown).
+
+        Named ``napari-colorize-<pid>-XXXX`` after this process, so that the folders of a
+        process that died without cleaning up (killed) are removed here, by the next one.
+        """
         if self._tmp is None or not self._tmp.exists():
-            self._tmp = Path(tempfile.mkdtemp(prefix="napari-colorize-"))
+            clean_dead_scratch()
+            self._tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         return self._tmp
 
     def start(self) -> None:
@@ -143,6 +197,7 @@ class Worker:
             if self.alive:
                 return
             self._cleanup_proc()
+            clean_dead_scratch()
             env = {**os.environ, **self._env}
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             env["PYTHONUNBUFFERED"] = "1"
@@ -536,8 +591,12 @@ class Worker:
         config: dict[str, Any] | None = None,
         box: Sequence[int] | None = None,
         init: str | os.PathLike | None = None,
+        overwrite: bool = False,
     ) -> Generator[dict, None, dict[str, Any]]:
-        """Train in the worker; yields progress (batch/epoch, loss); returns path and history."""
+        """Train in the worker; yields progress (batch/epoch, loss); returns path and history.
+
+        ``overwrite`` replaces an existing model folder at ``out`` (see :func:`napari_colorize.api.train`).
+        """
         if isinstance(images, (list, tuple)):
             images = [
                 np.asarray(x.compute() if hasattr(x, "compute") else x)
@@ -558,6 +617,7 @@ class Worker:
                 config=dict(config or {}),
                 box=list(box) if box is not None else None,
                 init=str(init) if init is not None else None,
+                overwrite=bool(overwrite),
             )
         )
 

@@ -209,16 +209,16 @@ def run_demo(
         Seed of the hints (each sample adds its index).
     """
     from .api import colorize, resolve_model
-    from .catalogue import DEFAULT_MODEL, builtin_models_dir, resolve_model_path
+    from .catalogue import DEFAULT_MODEL, builtin_models_dir, default_model_path, resolve_model_path
     from .color import L2gray, rgb2L
     from .io import atomic_write, jsonable, to_uint8, write_image
     from .metrics import METRIC_LABELS, METRICS, evaluate_pair, mean_metrics
 
     out = Path(out)
     images = {n: load_sample(n) for n in samples}  # unknown names fail before any model loads
-    if model is None:
-        model = DEFAULT_MODEL
     label = f"model {model}" if isinstance(model, (str, Path)) else f"model {getattr(model, 'name', model)}"
+    if model is None:  # by name only, never a ./default folder of the current directory
+        model, label = default_model_path(), f"model {DEFAULT_MODEL}"
     builtin = False
     if isinstance(model, (str, Path)):
         # only the built-in models were trained on the corpus whose held-out split we use

@@ -1,7 +1,12 @@
 """Colorize many files on a dask distributed cluster.
 
 ``napari-colorize colorize --workers N`` starts a local cluster of N worker
-processes; ``--scheduler ADDRESS`` uses an existing cluster.  Each worker
+processes (:func:`start_local_cluster`), closed to other users of the machine: its
+scheduler and workers speak TLS with credentials made for this run only
+(``distributed.security.Security.temporary()``), and no dashboard or other HTTP
+server listens.  ``--scheduler ADDRESS`` uses an existing cluster, with the
+security the user's dask configuration gives (``distributed.comm.tls.*`` in a dask
+config file or ``DASK_DISTRIBUTED__COMM__TLS__...`` variables).  Each worker
 process loads the model once (the engine's per-process cache,
 :func:`napari_colorize.engine.cached_model`) and colorizes the files it is
 given with :func:`napari_colorize.pipeline.colorize_file`.
@@ -14,13 +19,13 @@ workers run themselves (see :mod:`napari_colorize.engine`).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ColorizeError, ConfigError
 
-__all__ = ["colorize_files_distributed", "worker_env"]
+__all__ = ["colorize_files_distributed", "worker_env", "start_local_cluster"]
 
 # per worker process: model spec -> loaded model, and how many loads happened
 _MODELS: dict[str, Any] = {}
@@ -65,6 +70,66 @@ def worker_env(threads: int) -> dict[str, str]:
     }
 
 
+#: dask config of the local cluster: no HTTP routes on the scheduler or the workers
+_NO_HTTP = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+
+
+def _stop_scheduler_http(dask_scheduler: Any) -> None:
+    dask_scheduler.http_server.stop()
+
+
+def _stop_worker_http(dask_worker: Any) -> None:
+    dask_worker.http_server.stop()
+
+
+def start_local_cluster(workers: int, *, threads: int | None = None) -> tuple[Any, Any]:
+    """Start a local cluster of ``workers`` processes closed to other local users; returns (cluster, client).
+
+    The scheduler and the workers listen on 127.0.0.1 over TLS and accept only peers with this
+    run's temporary credentials (``Security.temporary()``, kept in memory), so another user of the
+    machine cannot connect and run code.  No dashboard runs: the HTTP servers that dask starts
+    anyway serve no routes and are closed once the cluster is up.
+
+    Raises
+    ------
+    ConfigError
+        The ``cryptography`` package (needed for the credentials) is missing.
+    """
+    import dask
+    from dask.distributed import Client, LocalCluster
+    from distributed.security import Security
+
+    try:
+        security = Security.temporary()
+    except ImportError:
+        raise ConfigError(
+            "--workers needs the 'cryptography' package for the cluster's private TLS credentials "
+            "(pip install cryptography)"
+        ) from None
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    with dask.config.set(_NO_HTTP):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            protocol="tls://",
+            security=security,
+            dashboard_address=None,
+            silence_logs=40,
+            env=worker_env(threads),
+        )
+    try:
+        client = Client(cluster, security=security)
+        client.run_on_scheduler(_stop_scheduler_http)
+        client.run(_stop_worker_http)  # a worker a nanny restarts serves no routes (_NO_HTTP)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster, client
+
+
 def colorize_files_distributed(
     files: Sequence[str | os.PathLike],
     model: str | os.PathLike,
@@ -74,6 +139,7 @@ def colorize_files_distributed(
     scheduler: str | None = None,
     threads: int | None = None,
     return_info: bool = False,
+    on_error: Callable[[Path, BaseException], None] | None = None,
     **opts: Any,
 ) -> list[Any]:
     """Colorize ``files`` on a dask cluster; returns the written paths per file.
@@ -94,6 +160,10 @@ def colorize_files_distributed(
         Ignored with ``scheduler`` (configure those workers where they start).
     return_info : bool
         Also return, per file, the worker pid, that worker's model load count and its thread cap.
+    on_error : callable(path, exception), optional
+        Called for a file that cannot be colorized (a :class:`~napari_colorize.errors.ColorizeError`:
+        unreadable, damaged, ...); the other files go on and that file's entry is empty.  Without
+        it the first such error is raised (after the other files are done).
     **opts
         Passed to :func:`~napari_colorize.pipeline.colorize_file` (``options``, ``save_lab``,
         ``normalize``, ``percentiles``, ``limits``).
@@ -108,23 +178,13 @@ def colorize_files_distributed(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
 
     spec = str(Path(model).resolve()) if Path(model).exists() else str(model)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     cluster = None
     if workers is not None:
-        if threads is None:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=40,
-            env=worker_env(threads),
-        )
-        client = Client(cluster)
+        cluster, client = start_local_cluster(workers, threads=threads)
     else:
         client = Client(scheduler)
     try:
@@ -134,9 +194,20 @@ def colorize_files_distributed(
         index = {fut.key: i for i, fut in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
         with tqdm(total=len(futures), desc="colorizing", unit="file") as bar:
+            first: BaseException | None = None
             for fut in as_completed(futures):
-                results[index[fut.key]] = fut.result()
+                i = index[fut.key]
+                try:
+                    results[i] = fut.result()
+                except ColorizeError as e:
+                    results[i] = {"written": []}
+                    if on_error is not None:
+                        on_error(Path(files[i]), e)
+                    elif first is None:
+                        first = e
                 bar.update(1)
+            if first is not None:
+                raise first
     finally:
         client.close()
         if cluster is not None:

@@ -17,6 +17,7 @@ __all__ = [
     "InputError",
     "ConfigError",
     "ModelFolderError",
+    "DiskFullError",
     "Cancelled",
     "NearGrayWarning",
     "user_stacklevel",
@@ -39,6 +40,10 @@ class ConfigError(ColorizeError, ValueError):
 
 class ModelFolderError(ColorizeError, OSError):
     """A model folder that is missing, corrupt, of another method or version."""
+
+
+class DiskFullError(ColorizeError, OSError):
+    """A write failed because the disk (or the user's quota) is full; nothing half-written is left."""
 
 
 class Cancelled(ColorizeError):

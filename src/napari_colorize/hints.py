@@ -27,7 +27,11 @@ import numpy as np
 from .errors import InputError
 from .propagation import PropagationOptions, _block_max, block_mean, propagate, smooth_stack
 
-__all__ = ["Hints", "fuse_hints", "smooth_stack", "CSV_COLUMNS", "HINT_EDGE_TOLERANCE"]
+__all__ = [
+    "Hints", "fuse_hints", "smooth_stack", "CSV_COLUMNS", "HINT_EDGE_TOLERANCE",
+    "max_hint_radius",
+    "check_hint_radii",
+]
 
 #: A hint wider than a pixel (``radius`` > 0) paints only the pixels of its disc whose lightness is
 #: within this many L* units of the lightness at its centre, when the image's L is known: like a
@@ -83,11 +87,44 @@ def _same_lightness(
     return y[keep], x[keep]
 
 
-def _disc(radius: float) -> tuple[np.ndarray, np.ndarray]:
+def max_hint_radius(shape: Sequence[int]) -> float:
+    """The largest hint radius over an image of ``shape`` (..., H, W): its diagonal, in pixels.
+
+    A disc of that radius around any pixel already covers the whole image.
+    """
+    return float(np.hypot(shape[-2], shape[-1]))
+
+
+def _disc_in_image(cy: int, cx: int, radius: float, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels (y, x) of the disc of ``radius`` around (cy, cx) that lie in an h x w image.
+
+    Only the disc's bounding box inside the image is looked at, so the cost follows the pixels
+    covered, not ``radius**2``.
+    """
     r = int(np.floor(radius))
-    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    y0, y1 = max(0, cy - r), min(h, cy + r + 1)
+    x0, x1 = max(0, cx - r), min(w, cx + r + 1)
+    dy = np.arange(y0, y1, dtype=np.int64)[:, None] - cy
+    dx = np.arange(x0, x1, dtype=np.int64)[None, :] - cx
     keep = dy**2 + dx**2 <= radius**2 + 1e-9
-    return dy[keep], dx[keep]
+    ys, xs = np.nonzero(keep)
+    return ys + y0, xs + x0
+
+
+def check_hint_radii(radii: Any, shape: Sequence[int]) -> None:
+    """Raise :class:`InputError` for a negative hint radius or one above :func:`max_hint_radius`."""
+    radii = np.asarray(radii, np.float64)
+    if not radii.size:
+        return
+    if not np.all(np.isfinite(radii)) or radii.min() < 0:
+        bad = radii[~np.isfinite(radii) | (radii < 0)][0]
+        raise InputError(f"hint radius must be a number >= 0, got {bad:g}")
+    top = max_hint_radius(shape)
+    if radii.max() > top:
+        raise InputError(
+            f"hint radius {radii.max():g} px is larger than the image ({shape[-2]} x {shape[-1]} px, "
+            f"diagonal {top:.0f} px); use a radius up to {top:.0f}"
+        )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -265,14 +302,13 @@ class Hints:
                     f"hint {k} at {tuple(int(v) for v in coords[k])} is outside the image of shape "
                     f"{shape}: {what} must be in 0..{limit - 1}{extra}"
                 )
+        check_hint_radii(radii, shape)
         ab = np.zeros(shape + (2,), np.float32)
         mask = np.zeros(shape, np.float32)
         colors = _colors2ab(rgb01)
+        h, w = shape[-2], shape[-1]
         for k in range(len(coords)):
-            dy, dx = _disc(float(radii[k]))
-            y, x = coords[k, -2] + dy, coords[k, -1] + dx
-            keep = (y >= 0) & (y < shape[-2]) & (x >= 0) & (x < shape[-1])
-            y, x = y[keep], x[keep]
+            y, x = _disc_in_image(int(coords[k, -2]), int(coords[k, -1]), float(radii[k]), h, w)
             if L is not None and len(y) > 1 and np.isfinite(edge_tolerance):
                 y, x = _same_lightness(L, coords[k], y, x, edge_tolerance)
             idx = (y, x) if len(shape) == 2 else (coords[k, 0], y, x)

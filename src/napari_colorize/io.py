@@ -12,13 +12,13 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError, ModelFolderError
+from .errors import DiskFullError, InputError, ModelFolderError
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -30,7 +30,12 @@ __all__ = [
     "atomic_write",
     "atomic_path",
     "atomic_dir",
+    "dir_lock",
+    "clean_leftovers",
+    "is_leftover",
+    "remove_temporaries",
     "to_uint8",
+    "check_writable_folder",
     "jsonable",
 ]
 
@@ -65,11 +70,11 @@ def list_images(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
     return out
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, *, series: int = 0) -> np.ndarray:
     """Read an image file into a numpy array (its own dtype).
 
-    TIFF files are read with tifffile (all pages: a multi-page TIFF becomes a
-    stack); other formats with imageio.
+    TIFF files are read with tifffile (all pages of the image ``series``: a multi-page TIFF
+    becomes a stack); other formats with imageio.
 
     Raises
     ------
@@ -85,7 +90,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         if path.suffix.lower() in TIFF_SUFFIXES:
             import tifffile
 
-            arr = tifffile.imread(path)
+            arr = tifffile.imread(path, series=series)
         else:
             import imageio.v3 as iio
 
@@ -151,6 +156,26 @@ def check_image(path: str | os.PathLike) -> None:
         raise _unreadable(path, e) from None
 
 
+def check_writable_folder(path: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """Create the folder ``path`` if needed and check that files can be written in it.
+
+    Raises
+    ------
+    InputError
+        In one line: it is a file, or it cannot be created or written in.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"the {what} {path} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot write into the {what} {path}: {e.strerror or e}") from None
+    return path
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Float 0..1 (or any integer) image to uint8."""
     image = np.asarray(image)
@@ -183,10 +208,23 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def is_disk_full(e: BaseException) -> bool:
+    """Whether ``e`` says the disk or the quota is full (also a writer's short write, as tifffile's)."""
+    import errno
+    import re
+
+    if isinstance(e, DiskFullError):
+        return False  # already said
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True
+    return isinstance(e, OSError) and re.search(r"\d+ requested and \d+ written", str(e)) is not None
+
+
+def _new_name(parent: Path, name: str, suffix: str) -> Path:
+    """A fresh hidden name ``.NAME.XXXXXXXX<suffix>`` in ``parent`` (not created)."""
+    import secrets
+
+    return parent / f".{name}.{secrets.token_hex(4)}{suffix}"
 
 
 @contextlib.contextmanager
@@ -194,22 +232,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     On any error (a full disk included) the temporary file is removed and
-    ``path`` keeps its previous content.
+    ``path`` keeps its previous content.  The temporary file is created with
+    mode 0o666 less the umask, as :func:`open` would (no process-wide umask change).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    while True:
+        tmp = _new_name(path.parent, path.name, ".tmp" + path.suffix)
+        _TEMPS.add(tmp)  # before it exists: an interrupt from here on removes it
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            _TEMPS.discard(tmp)
+            continue
     os.close(fd)
     try:
-        yield Path(tmp)
+        yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if is_disk_full(e):
+            raise DiskFullError(f"no space left on the disk to write {path}") from None
         raise
+    finally:
+        _TEMPS.discard(tmp)
 
 
 @contextlib.contextmanager
@@ -244,41 +294,165 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, tiled: bool = Fal
     return path
 
 
+#: temporary files and folders being written by this process (removed on an interrupt)
+_TEMPS: set[Path] = set()
+
+
+def remove_temporaries() -> None:
+    """Remove the temporary files and folders this process is still writing (after an interrupt)."""
+    for p in list(_TEMPS):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        _TEMPS.discard(p)
+
+
+#: suffixes of the hidden siblings :func:`atomic_dir` makes (``.NAME.XXXXXXXX.tmp`` and ``.old``)
+LEFTOVER_SUFFIXES = (".tmp", ".old")
+
+
+def is_leftover(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a temporary sibling of an :func:`atomic_dir` save (``.NAME.XXXX.tmp/.old``)."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(LEFTOVER_SUFFIXES) and name.count(".") >= 3
+
+
+def clean_leftovers(folder: str | os.PathLike, *, name: str | None = None, age: float = 0.0) -> list[Path]:
+    """Remove stale temporary folders of killed saves (``.NAME.XXXX.tmp``/``.old``) in ``folder``.
+
+    Only folders whose save lock (``.NAME.lock``) nobody holds are removed, so a save under
+    way in another process keeps its temporary folder.
+
+    Parameters
+    ----------
+    folder : path
+    name : str, optional
+        Only the leftovers of saves into ``folder / name``.
+    age : float
+        Only leftovers not modified for this many seconds.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    import time
+
+    folder = Path(folder)
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for p in entries:
+        if not is_leftover(p) or not p.is_dir() or p in _TEMPS:
+            continue
+        target = p.name[1:].rsplit(".", 2)[0]
+        if name is not None and target != name:
+            continue
+        try:
+            if age and now - p.stat().st_mtime < age:
+                continue
+            with dir_lock(folder / target, blocking=False):
+                if p.name.endswith(".old") and not (folder / target).exists():
+                    os.replace(p, folder / target)  # killed between the two renames: the old model back
+                else:
+                    shutil.rmtree(p, ignore_errors=True)
+        except (ModelFolderError, OSError):
+            continue
+        removed.append(p)
+    return removed
+
+
+def _lock_path(path: Path) -> Path:
+    return path.parent / f".{path.name}.lock"
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def dir_lock(path: str | os.PathLike, *, blocking: bool = False) -> Iterator[None]:
+    """Hold the save lock of the folder ``path`` (a file lock ``.NAME.lock`` beside it).
+
+    Reentrant in one thread; another process or thread that saves into the same folder
+    fails at once with :class:`ModelFolderError` (or waits, with ``blocking``).
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(_lock_path(path).absolute(), is_singleton=True)
+    try:
+        lock.acquire(timeout=-1 if blocking else 0)
+    except Timeout:
+        raise ModelFolderError(
+            f"another save into {path} is under way; try again when it has finished"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _refuse_existing(path: Path) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ModelFolderError(f"{path} exists; refusing to replace it")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, check: Callable[[Path], Any] | None = None) -> Iterator[Path]:
     """Build a folder in a temporary sibling and move it onto ``path`` on success.
 
     Yields the temporary folder to write into.  If the block raises (a full
     disk, a crash in serialisation), the temporary folder is removed and an
     existing ``path`` is left untouched.  On success an existing ``path`` is
     replaced as a whole.
+
+    The save holds ``path``'s lock (:func:`dir_lock`) throughout: a concurrent save into the
+    same folder fails with one line.  ``check(path)``, called under the lock before anything
+    is written, says whether an existing ``path`` may be replaced (it raises to refuse); the
+    default refuses any existing file or non-empty folder.  Stale temporary folders of killed
+    saves into ``path`` are removed first.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ModelFolderError(f"{path} exists and is not a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        for f in tmp.rglob("*"):
-            os.chmod(f, (0o777 if f.is_dir() else 0o666) & ~_umask())
-        for f in tmp.rglob("*"):
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.rmdir(old)
-            os.replace(path, old)
+    with dir_lock(path):
+        (check or _refuse_existing)(path)
+        if path.exists() and not path.is_dir():
+            raise ModelFolderError(f"{path} exists and is not a folder")
+        clean_leftovers(path.parent, name=path.name)
+        while True:
+            tmp = _new_name(path.parent, path.name, ".tmp")
+            _TEMPS.add(tmp)
             try:
+                os.mkdir(tmp, 0o777)  # the umask applies, as for any new folder
+                break
+            except FileExistsError:
+                _TEMPS.discard(tmp)
+                continue
+        try:
+            yield tmp
+            for f in tmp.rglob("*"):
+                if f.is_file():
+                    with open(f, "rb") as fh:
+                        os.fsync(fh.fileno())
+            if path.exists():
+                old = _new_name(path.parent, path.name, ".old")
+                _TEMPS.add(old)
+                os.replace(path, old)
+                try:
+                    os.replace(tmp, path)
+                except BaseException:
+                    os.replace(old, path)
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
+                _TEMPS.discard(old)
+            else:
                 os.replace(tmp, path)
-            except BaseException:
-                os.replace(old, path)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        except BaseException as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if is_disk_full(e):
+                raise DiskFullError(f"no space left on the disk to save {path}") from None
+            raise
+        finally:
+            _TEMPS.discard(tmp)

@@ -10,10 +10,12 @@ Gray intensities are normalised as :func:`~napari_colorize.color.intensity_limit
 says (one pair of limits per file, a stack included); TIFF outputs record the
 limits in their metadata (``{"normalize": ..., "limits": [low, high]}``).
 
-Big TIFFs (:data:`BIG_PIXELS` or more per plane) never sit in memory whole:
-they are read lazily (a memory map for uncompressed files, tifffile's zarr
-store otherwise), colorized by the engine's dask path, and written as tiled
-TIFFs tile by tile, in bands, so peak memory stays at a few bands.
+Big TIFFs (:data:`BIG_PIXELS` or more, all the planes of a stack together) never sit in
+memory whole: they are read lazily, plane by plane and chunk by chunk (a memory map for
+uncompressed files, tifffile's zarr store otherwise), colorized by the engine's dask path,
+and written as tiled TIFFs tile by tile, in bands, so peak memory follows a plane's bands,
+not the file.  A TIFF that holds several images (series) gives outputs for each:
+``<stem>_series<i>_rgb.tif``.
 
 Color hints for a file come from a CSV file or a marked image (:func:`hints_for_file`, which
 reads only the image, never a model, so the command line checks them before TensorFlow loads).
@@ -21,23 +23,33 @@ reads only the image, never a model, so the command line checks them before Tens
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .color import DEFAULT_PERCENTILES, apply_saturation, check_saturation
-from .errors import ConfigError, InputError, user_stacklevel
+from .errors import ColorizeError, ConfigError, InputError, user_stacklevel
 from .io import TIFF_SUFFIXES, atomic_write, read_image, to_uint8, write_image
 from .progress import ProgressCallback
 from .tiling import TilingOptions
 
-__all__ = ["colorize_file", "hints_for_file", "image_shape", "BIG_PIXELS", "TIFF_TILE"]
+__all__ = [
+    "colorize_file",
+    "hints_for_file",
+    "image_shape",
+    "tiff_series",
+    "output_names",
+    "check_output_names",
+    "BIG_PIXELS",
+    "TIFF_TILE",
+]
 
 #: TIFF planes with at least this many pixels are read lazily and written tile by tile
 #: (4096 x 4096: well below the 10,000 x 10,000 the issue calls big, because an
@@ -64,6 +76,7 @@ def colorize_file(
     tiles_json: str | Path | None = None,
     progress: ProgressCallback | None = None,
     big_pixels: int | None = None,
+    scheduler: Any = None,
     **tiling: Any,
 ) -> list[Path]:
     """Colorize one image file.
@@ -106,11 +119,16 @@ def colorize_file(
     progress : callable(done, total), optional
     big_pixels : int, optional
         Threshold of the lazy path (default :data:`BIG_PIXELS`).
+    scheduler : str or distributed.Client, optional
+        The dask scheduler of the lazy path (``"threads"``, a client, ...).  Default: dask's
+        own choice, except inside a dask worker, where the worker's threads compute (the worker
+        already is the cluster's unit of work; its default client would ship the graph back).
 
     Returns
     -------
     list of Path
-        The files written, the RGB image first.
+        The files written, the RGB image first (for a TIFF of several series: each series' files in turn,
+        ``<stem>_series<i>_rgb.tif`` first).
     """
     from . import engine
     from .api import resolve_model
@@ -123,35 +141,65 @@ def colorize_file(
     if save_confidence:
         engine.require_confidence(model)
     is_tiff = path.suffix.lower() in TIFF_SUFFIXES
-    big = is_tiff and _tiff_plane_pixels(path) >= (BIG_PIXELS if big_pixels is None else big_pixels)
-    if big and save_confidence:
+    series = tiff_series(path) if is_tiff else [None]
+    threshold = BIG_PIXELS if big_pixels is None else big_pixels
+    if len(series) > 1 and (hints is not None or tiles_json is not None):
+        what = "hints" if hints is not None else "a tiles JSON"
         raise ConfigError(
-            f"{path.name}: the confidence of a big TIFF (a plane of {BIG_PIXELS} px or more) is not available"
+            f"{path.name} holds {len(series)} images (TIFF series); {what} need a file with one image"
+        )
+    big = [s is not None and s[1] >= threshold for s in series]
+    if any(big) and save_confidence:
+        raise ConfigError(
+            f"{path.name}: the confidence of a big TIFF ({BIG_PIXELS} px or more, all planes together) "
+            "is not available"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     norm = dict(normalize=normalize, percentiles=percentiles, limits=limits)
     if isinstance(hints, (str, os.PathLike)):
         hints = hints_for_file(path, csv=hints)
     lab = dict(hints=hints, stack_smoothing=stack_smoothing, saturation=saturation)
-    if big:
-        if not opts.tiled:
-            opts = opts.replace(tile="auto")
-        written, plan, shape, lims = _colorize_big_tiff(
-            path, model, out_dir, opts, save_lab=save_lab, progress=progress, **lab, **norm
-        )
-    else:
-        written, plan, shape, lims = _colorize_in_memory(
-            path,
-            model,
-            out_dir,
-            opts,
-            save_lab=save_lab,
-            save_confidence=save_confidence,
-            is_tiff=is_tiff,
-            progress=progress,
-            **lab,
-            **norm,
-        )
+    written: list[Path] = []
+    for i, is_big in enumerate(big):
+        stem = path.stem if len(series) == 1 else f"{path.stem}_series{i}"
+        if is_big:
+            import dask
+
+            big_opts = opts if opts.tiled else opts.replace(tile="auto")
+            if scheduler is None and _in_dask_worker():
+                scheduler = "threads"
+            with (
+                dask.config.set(scheduler=scheduler) if scheduler is not None else contextlib.nullcontext(),
+                _damaged_file_is_input_error(path),
+            ):
+                w, plan, shape, lims = _colorize_big_tiff(
+                    path,
+                    model,
+                    out_dir,
+                    big_opts,
+                    series=i,
+                    stem=stem,
+                    save_lab=save_lab,
+                    progress=progress,
+                    **lab,
+                    **norm,
+                )
+        else:
+            w, plan, shape, lims = _colorize_in_memory(
+                path,
+                model,
+                out_dir,
+                opts,
+                series=i,
+                stem=stem,
+                save_lab=save_lab,
+                save_confidence=save_confidence,
+                is_tiff=is_tiff,
+                progress=progress,
+                **lab,
+                **norm,
+            )
+        written.extend(w)
     if tiles_json is not None:
         from .tiling import TilePlan
 
@@ -160,6 +208,74 @@ def colorize_file(
             json.dump({"image": str(path), "plan": plan.to_dict(), "limits": list(lims)}, f, indent=1)
         written.append(Path(tiles_json))
     return written
+
+
+#: modules whose exceptions, met while a file is read, mean a damaged or truncated file
+_DECODER_MODULES = {"zlib", "imagecodecs", "tifffile", "zarr", "numcodecs", "lzma", "bz2", "zstd", "struct"}
+
+
+@contextlib.contextmanager
+def _damaged_file_is_input_error(path: Path) -> Iterator[None]:
+    """Turn a decoder's error while ``path`` is read lazily into one :class:`InputError` line."""
+    try:
+        yield
+    except (ColorizeError, MemoryError, OSError, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        root = type(e).__module__.split(".")[0].lstrip("_")
+        if root not in _DECODER_MODULES and not isinstance(e, EOFError):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise InputError(
+            f"cannot read {path}: the file is damaged or truncated ({type(e).__name__}: {first})"
+        ) from None
+
+
+def output_names(path: str | Path, *, save_lab: bool = False, save_confidence: bool = False) -> list[str]:
+    """The names of the files :func:`colorize_file` writes for ``path`` (reads a TIFF's header only)."""
+    path = Path(path)
+    is_tiff = path.suffix.lower() in TIFF_SUFFIXES
+    n = len(tiff_series(path)) if is_tiff else 1
+    stems = [path.stem] if n == 1 else [f"{path.stem}_series{i}" for i in range(n)]
+    names = []
+    for stem in stems:
+        names.append(f"{stem}_rgb.tif" if is_tiff else f"{stem}_rgb.png")
+        if save_lab:
+            names += [f"{stem}_L.tif", f"{stem}_ab.tif"]
+        if save_confidence:
+            names.append(f"{stem}_confidence.tif" if is_tiff else f"{stem}_confidence.png")
+    return names
+
+
+def check_output_names(
+    files: Sequence[str | Path], *, save_lab: bool = False, save_confidence: bool = False
+) -> None:
+    """Raise :class:`InputError` (naming both inputs) when two inputs would write the same output file.
+
+    Outputs go into one folder, named after each input's stem (``<stem>_rgb.png``), so
+    ``a/img.png`` and ``b/img.png``, or ``x.png`` and ``x.jpg``, would overwrite each other.
+    """
+    seen: dict[str, Path] = {}
+    for f in files:
+        f = Path(f)
+        for name in output_names(f, save_lab=save_lab, save_confidence=save_confidence):
+            other = seen.setdefault(name, f)
+            if other != f:
+                raise InputError(
+                    f"{other} and {f} would both be written to {name}; rename one, or colorize them "
+                    "into separate --out-dir folders"
+                )
+
+
+def _in_dask_worker() -> bool:
+    """Whether this code runs in a task of a dask distributed worker."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 def image_shape(path: str | Path) -> tuple[int, ...]:
@@ -237,6 +353,8 @@ def _colorize_in_memory(
     out_dir: Path,
     opts: TilingOptions,
     *,
+    series: int,
+    stem: str,
     save_lab: bool,
     save_confidence: bool,
     is_tiff: bool,
@@ -251,7 +369,7 @@ def _colorize_in_memory(
     from . import engine
     from .color import image2L, intensity_limits
 
-    image = read_image(path)
+    image = read_image(path, series=series)
     color = image.ndim >= 3 and image.shape[-1] in (3, 4)
     if color:
         L, lims = image2L(image, rgb=True)
@@ -265,23 +383,21 @@ def _colorize_in_memory(
     meta = _tiff_metadata(normalize if limits is None else "limits", lims)
     written = []
     if is_tiff:
-        written.append(_write_tiff(out_dir / f"{path.stem}_rgb.tif", rgb8, rgb=True, metadata=meta))
+        written.append(_write_tiff(out_dir / f"{stem}_rgb.tif", rgb8, rgb=True, metadata=meta))
     else:
         if rgb8.ndim != 3:
             raise InputError(f"{path}: cannot write a stack of shape {rgb8.shape} as {path.suffix}")
-        written.append(write_image(out_dir / f"{path.stem}_rgb.png", rgb8))
+        written.append(write_image(out_dir / f"{stem}_rgb.png", rgb8))
     del rgb8
     if save_lab:
-        written.append(_write_tiff(out_dir / f"{path.stem}_L.tif", np.asarray(L, np.float32), metadata=meta))
-        written.append(
-            _write_tiff(out_dir / f"{path.stem}_ab.tif", np.asarray(ab, np.float32), metadata=meta)
-        )
+        written.append(_write_tiff(out_dir / f"{stem}_L.tif", np.asarray(L, np.float32), metadata=meta))
+        written.append(_write_tiff(out_dir / f"{stem}_ab.tif", np.asarray(ab, np.float32), metadata=meta))
     if save_confidence:
         conf = engine.predict_confidence(L, model, hints=hints)
         if is_tiff:
-            written.append(_write_tiff(out_dir / f"{path.stem}_confidence.tif", conf, metadata=meta))
+            written.append(_write_tiff(out_dir / f"{stem}_confidence.tif", conf, metadata=meta))
         else:
-            written.append(write_image(out_dir / f"{path.stem}_confidence.png", to_uint8(conf)))
+            written.append(write_image(out_dir / f"{stem}_confidence.png", to_uint8(conf)))
     _warn_near_gray(path, res.ab, model, hints, conf if save_confidence else None)
     return written, res.plan, tuple(np.shape(L)), lims
 
@@ -330,18 +446,24 @@ def _write_tiff(
 # -- big TIFFs -----------------------------------------------------------------------------
 
 
-def _tiff_plane_pixels(path: Path) -> int:
-    """Pixels per plane of a TIFF's first series (0 if it cannot be told)."""
+def tiff_series(path: str | Path) -> list[tuple[tuple[int, ...], int] | None]:
+    """The images (series) of a TIFF file: (shape, gray pixels of all its planes) each.
+
+    ``[None]`` when the file cannot be read (the reader then reports it).  A pyramid's levels
+    are one series (its full resolution counts).
+    """
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
-            s = tif.series[0]
-            shape, axes = s.shape, s.axes
+            out = []
+            for s in tif.series:
+                shape, axes = tuple(int(n) for n in s.shape), s.axes
+                px = int(np.prod([n for n, a in zip(shape, axes) if a != "S"], dtype=np.int64))
+                out.append((shape, px))
     except Exception:  # noqa: BLE001 - let the normal reader report bad files
-        return 0
-    yx = [n for n, a in zip(shape, axes) if a in "YX"]
-    return int(np.prod(yx)) if len(yx) == 2 else 0
+        return [None]
+    return out or [None]
 
 
 _LUTS: dict[tuple[str, tuple[float, float]], np.ndarray] = {}
@@ -364,24 +486,24 @@ def _gray2L_fast(block: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
     return gray2L(block, rgb=False, limits=limits)
 
 
-def _open_lazy(path: Path) -> Any:
-    """A dask array over a TIFF's first series, read chunk by chunk."""
+def _open_lazy(path: Path, series: int = 0) -> Any:
+    """A dask array over a TIFF's series, read chunk by chunk (a stack plane by plane)."""
     import dask.array as da
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        s = tif.series[0]
+        s = tif.series[series]
         contiguous = s.dataoffset is not None
         shape, dtype = s.shape, s.dtype
     if contiguous:
-        arr: Any = tifffile.memmap(path, mode="r")
+        arr: Any = tifffile.memmap(path, mode="r", series=series)
         chunks = tuple(1 for _ in shape[:-2]) + (2048, 2048) if len(shape) >= 2 else "auto"
         if len(shape) >= 3 and shape[-1] in (3, 4):
             chunks = tuple(1 for _ in shape[:-3]) + (2048, 2048, -1)
         return da.from_array(arr, chunks=chunks, lock=False, asarray=True), dtype
     import zarr
 
-    z = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+    z = zarr.open(tifffile.imread(path, aszarr=True, series=series), mode="r")
     if not hasattr(z, "shape"):  # a multiscale group: the full-resolution level
         z = z["0"]
     a = da.from_zarr(z)
@@ -394,12 +516,30 @@ def _open_lazy(path: Path) -> Any:
     return a.rechunk(target), dtype
 
 
+def _rgb_block_to_L(block: np.ndarray) -> np.ndarray:
+    """L of a color block (module level: a dask graph on a cluster pickles it)."""
+    import warnings
+
+    from .color import GrayWarning, gray2L
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GrayWarning)
+        return gray2L(block, rgb=True)
+
+
+def _rgb8_block(ab: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """uint8 RGB of an ab block and its L with a trailing length-1 axis."""
+    return _rgb8(L[..., 0], ab)
+
+
 def _colorize_big_tiff(
     path: Path,
     model: Any,
     out_dir: Path,
     opts: TilingOptions,
     *,
+    series: int,
+    stem: str,
     save_lab: bool,
     progress: ProgressCallback | None,
     hints: Any,
@@ -412,9 +552,9 @@ def _colorize_big_tiff(
     import dask.array as da
 
     from . import engine
-    from .color import dtype_limits, gray2L, intensity_limits
+    from .color import dtype_limits, intensity_limits
 
-    image, _ = _open_lazy(path)
+    image, _ = _open_lazy(path, series)
     is_rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
     if is_rgb:
         import warnings
@@ -427,14 +567,7 @@ def _colorize_big_tiff(
             stacklevel=user_stacklevel(),
         )
 
-        def to_L(block: np.ndarray) -> np.ndarray:
-            import warnings as w
-
-            with w.catch_warnings():
-                w.simplefilter("ignore", GrayWarning)
-                return gray2L(block, rgb=True)
-
-        L = image.map_blocks(to_L, dtype=np.float32, drop_axis=image.ndim - 1)
+        L = image.map_blocks(_rgb_block_to_L, dtype=np.float32, drop_axis=image.ndim - 1)
         lims = dtype_limits(image.dtype)
     else:
         lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
@@ -443,14 +576,11 @@ def _colorize_big_tiff(
     ab = apply_saturation(res.ab, saturation)
     Lc = L.rechunk(ab.chunks[:-1])
 
-    def rgb_block(a: np.ndarray, l: np.ndarray) -> np.ndarray:
-        return _rgb8(l[..., 0], a)
-
-    rgb8 = da.map_blocks(rgb_block, ab, Lc[..., None], dtype=np.uint8, chunks=ab.chunks[:-1] + ((3,),))
-    outputs = [(out_dir / f"{path.stem}_rgb.tif", rgb8, "rgb")]
+    rgb8 = da.map_blocks(_rgb8_block, ab, Lc[..., None], dtype=np.uint8, chunks=ab.chunks[:-1] + ((3,),))
+    outputs = [(out_dir / f"{stem}_rgb.tif", rgb8, "rgb")]
     if save_lab:
-        outputs.append((out_dir / f"{path.stem}_L.tif", Lc, "minisblack"))
-        outputs.append((out_dir / f"{path.stem}_ab.tif", ab, "minisblack"))
+        outputs.append((out_dir / f"{stem}_L.tif", Lc, "minisblack"))
+        outputs.append((out_dir / f"{stem}_ab.tif", ab, "minisblack"))
     _write_tiled_tiffs(outputs, metadata=_tiff_metadata(normalize if limits is None else "limits", lims))
     return [p for p, _, _ in outputs], res.plan, tuple(L.shape), lims
 
@@ -473,17 +603,17 @@ def _write_tiled_tiffs(
     ychunks = ref.chunks[-3]
     queues: list[queue.Queue] = [queue.Queue(maxsize=2) for _ in outputs]
     errors: list[BaseException] = []
-    threads = []
-    for (p, arr, photometric), q in zip(outputs, queues):
-        chan = arr.ndim == ref.ndim
-        t = threading.Thread(
-            target=_tiff_writer,
-            args=(p, arr.shape, arr.dtype, photometric, chan, q, errors, metadata or {}),
-            daemon=True,
-        )
-        t.start()
-        threads.append(t)
-    try:
+    threads: list[threading.Thread] = []
+    try:  # an interrupt while the writers start stops those already started too
+        for (p, arr, photometric), q in zip(outputs, queues):
+            chan = arr.ndim == ref.ndim
+            t = threading.Thread(
+                target=_tiff_writer,
+                args=(p, arr.shape, arr.dtype, photometric, chan, q, errors, metadata or {}),
+                daemon=True,
+            )
+            threads.append(t)
+            t.start()
         for idx in np.ndindex(*lead) if lead else [()]:
             y0 = 0
             for h in ychunks:
@@ -497,7 +627,8 @@ def _write_tiled_tiffs(
         for q in queues:
             _drain_and_stop(q)
         for t in threads:
-            t.join(timeout=10)
+            if t.ident is not None:  # started
+                t.join(timeout=10)
         raise
     for t in threads:
         t.join()

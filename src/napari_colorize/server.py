@@ -316,6 +316,7 @@ class Server:
         config: dict | None = None,
         box: list[int] | None = None,
         init: str | None = None,
+        overwrite: bool = False,
     ) -> dict[str, Any]:
         from . import api
 
@@ -326,6 +327,7 @@ class Server:
             out=out,
             config=config or {},
             init=init,
+            overwrite=overwrite,
             callbacks=[cb],
             box=tuple(box) if box else None,
         )

@@ -129,3 +129,11 @@ def test_speed_lookup_and_loop_baseline(tmp_path):
     rgb = np.array([[[10, 20, 30], [40, 50, 60]], [[40, 50, 60], [70, 80, 90]]], np.uint8)
     table = speed.seed_lookup_learn(rgb, gray)
     np.testing.assert_array_equal(speed.seed_lookup_apply(table, gray), rgb.astype(np.float32))
+
+
+def test_stack_memory_runs_on_a_small_stack(tmp_path):
+    import stack_memory
+
+    r = stack_memory.main(["--planes", "3", "--side", "300", "--json", str(tmp_path / "r.json")])
+    assert r["planes"] == 3 and r["peak_rss_mib"] > 0 and r["output_mib"] > 0 and r["series"] == 1
+    assert json.loads((tmp_path / "r.json").read_text())["side"] == 300

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 import imageio.v3 as iio
@@ -9,8 +10,15 @@ from napari_colorize.cli import main
 from napari_colorize.distributed import colorize_files_distributed
 from napari_colorize.errors import ConfigError
 
+#: --workers' local cluster speaks TLS with temporary credentials: it needs cryptography (a dependency)
+needs_tls = pytest.mark.skipif(
+    importlib.util.find_spec("cryptography") is None,
+    reason="cryptography (a dependency of napari-colorize) is not installed: pip install -e .",
+)
+
 
 @pytest.mark.slow
+@needs_tls
 def test_local_cluster_of_two_workers_matches_serial_and_loads_model_once_per_worker(
     tmp_path, coffee, chelsea
 ):
@@ -144,3 +152,101 @@ def test_a_model_without_a_folder_or_save_is_a_clear_error():
     assert isinstance(Bare(), engine.Predictor)
     with pytest.raises(ConfigError, match="no model folder"):
         engine.model_ref(Bare())
+
+
+def _listening_ports(pid):
+    import psutil
+
+    return {
+        c.laddr.port
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    }
+
+
+@needs_tls
+def test_the_local_cluster_of_workers_is_closed_to_other_users():
+    """--workers' cluster: TLS with this run's credentials only, and nothing else listening."""
+    from distributed import Client
+
+    from napari_colorize.distributed import start_local_cluster
+
+    before = _listening_ports(os.getpid())
+    cluster, client = start_local_cluster(1, threads=1)
+    try:
+        addr = cluster.scheduler_address
+        assert addr.startswith("tls://127.0.0.1:")
+        assert client.submit(lambda x: x + 1, 1).result() == 2  # the owner's client works
+        # a client without the credentials (another local user) is refused, over TLS or plain TCP
+        for a in (addr, "tcp://" + addr.split("://")[1]):
+            with pytest.raises(Exception):  # noqa: B017 - refused is what matters, in whatever words
+                Client(a, timeout=5)
+        # no dashboard (8787) or other HTTP server: only the comm ports of the scheduler, workers, nannies
+        info = client.scheduler_info()
+        comm = {int(addr.rsplit(":", 1)[1])}
+        for a, w in info["workers"].items():
+            comm |= {int(a.rsplit(":", 1)[1]), int(w["nanny"].rsplit(":", 1)[1])}
+        listening = _listening_ports(os.getpid()) - before
+        for pid in client.run(os.getpid).values():
+            listening |= _listening_ports(pid)
+        assert 8787 not in listening and listening <= comm, (listening, comm)
+    finally:
+        client.close()
+        cluster.close()
+
+
+@needs_tls
+def test_workers_on_a_big_tiff_equal_the_serial_result(tmp_path, coffee):
+    """The lazy big-TIFF path inside a worker computes there, not through the worker's client."""
+    import tifffile
+
+    from napari_colorize.pipeline import colorize_file
+
+    model = nc.train("lookup", coffee)
+    model.save(tmp_path / "model")
+    gray = (np.tile(coffee.mean(-1), (2, 2)) * 255).astype(np.uint8)  # 400 x 600
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "big.tif", gray)
+    big = dict(big_pixels=100_000)  # the lazy path of planes of 4096² and more, on a small file
+    serial = colorize_file(tmp_path / "in" / "big.tif", tmp_path / "model", tmp_path / "serial", **big)
+    dist = colorize_files_distributed(
+        [tmp_path / "in" / "big.tif"], tmp_path / "model", tmp_path / "dist", workers=1, threads=1, **big
+    )
+    a, b = tifffile.imread(serial[0]), tifffile.imread(dist[0][0])
+    assert a.shape == (400, 600, 3) and tifffile.TiffFile(dist[0][0]).pages[0].is_tiled
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+@needs_tls
+def test_cli_workers_on_a_4096_square_tiff_equal_serial(tmp_path, coffee, capsys):
+    """A real big TIFF (a 4096² plane, the lazy path) through --workers and serially: the same file."""
+    import tifffile
+
+    nc.train("lookup", coffee).save(tmp_path / "model")
+    gray = (np.tile(coffee.mean(-1), (21, 14))[:4096, :4096] * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "big.tif", gray, compression="zlib", tile=(512, 512))
+    base = ["colorize", str(tmp_path / "big.tif"), "--model", str(tmp_path / "model")]
+    assert main([*base, "--out-dir", str(tmp_path / "serial")]) == 0
+    assert main([*base, "--out-dir", str(tmp_path / "dist"), "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    a = tifffile.imread(tmp_path / "serial" / "big_rgb.tif")
+    b = tifffile.imread(tmp_path / "dist" / "big_rgb.tif")
+    assert a.shape == (4096, 4096, 3)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_workers_without_cryptography_is_one_line(tmp_path, monkeypatch, capsys):
+    from distributed.security import Security
+
+    def missing():
+        raise ImportError("No module named 'cryptography'")
+
+    monkeypatch.setattr(Security, "temporary", staticmethod(missing))
+    img = tmp_path / "g.png"
+    iio.imwrite(img, np.zeros((8, 8), np.uint8))
+    argv = ["colorize", str(img), "--model", "propagate", "--out-dir", str(tmp_path / "o"), "--workers", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "needs the 'cryptography' package" in err

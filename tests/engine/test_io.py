@@ -65,7 +65,7 @@ def test_full_disk_during_write_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OSError, match="no space left on the disk to write"):
         io.write_image(target, np.ones((8, 8), np.float32))
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert target.read_bytes() == before
@@ -77,14 +77,18 @@ def test_atomic_dir_replaces_whole_and_survives_failure(tmp_path):
     with io.atomic_dir(d) as tmp:
         (tmp / "a.txt").write_text("1")
     with pytest.raises(RuntimeError):
-        with io.atomic_dir(d) as tmp:
+        with io.atomic_dir(d, check=lambda p: None) as tmp:
             (tmp / "a.txt").write_text("2")
             raise RuntimeError("crash mid-save")
     assert (d / "a.txt").read_text() == "1"
-    with io.atomic_dir(d) as tmp:
+    # replacing needs a check that says yes
+    with pytest.raises(ModelFolderError, match="refusing to replace"):
+        with io.atomic_dir(d) as tmp:
+            (tmp / "b.txt").write_text("3")
+    with io.atomic_dir(d, check=lambda p: None) as tmp:
         (tmp / "b.txt").write_text("3")
     assert sorted(p.name for p in d.iterdir()) == ["b.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.lock", "model"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(ModelFolderError):
         with io.atomic_dir(tmp_path / "file"):
@@ -102,6 +106,27 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "m").stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "m" / "w.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_writes_never_change_the_process_umask(tmp_path, monkeypatch):
+    """Another thread must never see umask 0 (files of mode 0666); the modes come from the umask."""
+    mask = os.umask(0o027)
+    try:
+
+        def no_umask(*a):
+            raise AssertionError("the process umask was changed")
+
+        monkeypatch.setattr(os, "umask", no_umask)
+        io.write_image(tmp_path / "a.png", np.zeros((4, 4, 3), np.float32))
+        io.write_image(tmp_path / "a.tif", np.zeros((4, 4), np.uint16))
+        with io.atomic_dir(tmp_path / "m") as tmp:
+            (tmp / "w.txt").write_text("x")
+        monkeypatch.undo()
+    finally:
+        os.umask(mask)
+    for name in ("a.png", "a.tif", "m/w.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o750
 
 
 def test_jsonable_gives_strict_json():

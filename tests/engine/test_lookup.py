@@ -172,11 +172,11 @@ def test_disk_full_during_save_keeps_previous_model(tmp_path, coffee, monkeypatc
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(OSError):
-        m2.save(tmp_path / "m")
+    with pytest.raises(OSError, match="no space left on the disk"):
+        m2.save(tmp_path / "m", overwrite=True)
     monkeypatch.undo()
     assert (tmp_path / "m" / "lookup.npz").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.lock", "m"]  # the save lock, no temp folder
     nc.load_model(tmp_path / "m")
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..catalogue import describe_model_folder, resolve_model_path, user_models_dir
+from ..catalogue import check_model_out, describe_model_folder, resolve_model_path, user_models_dir
 from ..client import Worker, get_worker
 from ..color import DEFAULT_PERCENTILES, NORMALIZE, intensity_limits
 from ..errors import Cancelled, InputError
@@ -705,6 +705,7 @@ def train_from_layers(
     *,
     blocking: bool = True,
     box: Any = None,
+    overwrite: bool = False,
     worker: Worker | None = None,
     on_progress: Callable[[dict], None] | None = None,
     on_done: Callable[[Path], None] | None = None,
@@ -727,6 +728,10 @@ def train_from_layers(
         napari ``GeneratorWorker``.
     box : (y0, x0, y1, x1) or a Shapes layer, optional
         Train only on this region (the first rectangle of a Shapes layer).
+    overwrite : bool
+        Replace an existing model folder at ``out``.  Without it an existing model folder is
+        refused, and so is any folder that is not a model folder, the models folder and the
+        folders above it (:func:`napari_colorize.catalogue.check_model_out`), before training.
     worker : Worker, optional
         The engine worker (``get_worker("train")`` by default, so that
         colorizing goes on while training runs).
@@ -748,12 +753,15 @@ def train_from_layers(
     if isinstance(out, str) and os.sep not in out and "/" not in out and not out_p.is_absolute():
         out_p = user_models_dir() / out
     out_p = out_p.expanduser().resolve()
+    check_model_out(out_p, overwrite=overwrite)  # before the worker: nothing but a model is replaced
     out_p.parent.mkdir(parents=True, exist_ok=True)
     worker = worker or get_worker("train")
     watch_viewer(viewer)
 
     def gen() -> Generator[dict, None, dict]:
-        res = yield from worker.iter_train(method, images, out=out_p, config=config, box=box)
+        res = yield from worker.iter_train(
+            method, images, out=out_p, config=config, box=box, overwrite=overwrite
+        )
         return res
 
     def saved(ev: dict) -> None:

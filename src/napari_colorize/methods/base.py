@@ -87,6 +87,23 @@ def read_model_info(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelFolderError(f"{cfg} is corrupt: {e}") from None
     if not isinstance(info, dict) or not {"method", "config", "version"} <= set(info):
         raise ModelFolderError(f"{cfg} is not a napari-colorize model config (needs method, config, version)")
+    for key, types, what in (
+        ("method", (str,), "a method name (a string)"),
+        ("config", (dict,), "an object of config values"),
+        ("version", (str, int, float), "a version string"),
+        ("format", (int,), "a whole number"),
+        ("info", (dict,), "an object"),
+        ("trained", (bool,), "true or false"),
+    ):
+        value = info.get(key)
+        if key not in info or (key in ("info", "trained") and value is None):
+            continue
+        if not isinstance(value, types) or (key in ("format", "version") and isinstance(value, bool)):
+            raise ModelFolderError(f"{cfg}: {key!r} must be {what}, got {json.dumps(value)}")
+    from . import METHODS
+
+    if info["method"] not in METHODS:
+        raise ModelFolderError(f"{cfg}: unknown method {info['method']!r} (methods: {', '.join(METHODS)})")
     if (
         info.get("format", 1) > FORMAT_VERSION
         or _version_tuple(str(info["version"]))[:2] > _version_tuple(__version__)[:2]
@@ -257,18 +274,30 @@ class Colorizer(ABC):
     def _load_weights(self, folder: Path) -> None:
         """Read what :meth:`_save_weights` wrote."""
 
-    def save(self, path: str | os.PathLike, *, optimizer: bool = True) -> Path:
+    def save(self, path: str | os.PathLike, *, optimizer: bool = True, overwrite: bool = False) -> Path:
         """Save as a model folder, atomically (the old folder survives a failure).
 
         Parameters
         ----------
         path : path
-            The model folder (replaced as a whole if it exists).
+            The model folder: a new or empty folder, or with ``overwrite`` an existing model
+            folder (replaced as a whole).  Anything else is refused
+            (:func:`~napari_colorize.catalogue.check_model_out`).
         optimizer : bool
             Keep the optimizer's state (``optimizer.npz``, about twice the weights' size) so that
             ``train(..., resume=True)`` continues exactly; False for a model that is only shipped.
+        overwrite : bool
+            Replace an existing model folder at ``path``.
+
+        Raises
+        ------
+        ModelFolderError
+            ``path`` is not a folder a model may be saved into, or another save into it is
+            under way.
         """
-        path = Path(path)
+        from ..catalogue import check_model_out
+
+        path = check_model_out(path, overwrite=overwrite)
         payload = {
             "method": self.name,
             "version": __version__,
@@ -277,7 +306,7 @@ class Colorizer(ABC):
             "trained": self.trained,
             "info": self.info,
         }
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, check=lambda p: check_model_out(p, overwrite=overwrite)) as tmp:
             self._save_weights(tmp)
             self._save_extra(tmp, optimizer=optimizer)
             (tmp / "config.json").write_text(

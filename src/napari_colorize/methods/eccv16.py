@@ -390,7 +390,9 @@ def _read_torch_state(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def import_torch_weights(path: str | os.PathLike, out: str | os.PathLike, *, T: float = 0.38) -> Path:
+def import_torch_weights(
+    path: str | os.PathLike, out: str | os.PathLike, *, T: float = 0.38, overwrite: bool = False
+) -> Path:
     """Convert the authors' PyTorch ECCV16 weights into an ``eccv16`` model folder.
 
     Parameters
@@ -400,7 +402,7 @@ def import_torch_weights(path: str | os.PathLike, out: str | os.PathLike, *, T: 
         ``richzhang/colorization``), supplied by the user; nothing is
         downloaded.  Needs ``torch`` (the ``torch`` extra).
     out : path
-        The model folder to write (atomically).
+        The model folder to write (atomically; an existing model folder only with ``overwrite``).
     T : float
         Annealing temperature of the new model.  The classifier's weights
         are multiplied by ``T`` so that ``softmax(logits / T)`` equals the
@@ -450,4 +452,4 @@ def import_torch_weights(path: str | os.PathLike, out: str | os.PathLike, *, T: 
         "n_bins": len(bins),
         "logits_scaled_by_T": T,
     }
-    return model.save(out)
+    return model.save(out, overwrite=overwrite)
