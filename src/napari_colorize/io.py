@@ -140,7 +140,10 @@ def check_image(path: str | os.PathLike) -> None:
                 for page in {0: tif.pages[0], -1: tif.pages[-1]}.values():
                     ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
                     if ends and max(ends) > size:
-                        raise ValueError(f"the file ends before its pixels ({size} of {max(ends)} bytes)")
+                        raise ValueError(
+                            "damaged or truncated: the file ends before its pixels "
+                            f"({size} of {max(ends)} bytes)"
+                        )
             return
         from PIL import Image
 

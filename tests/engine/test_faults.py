@@ -160,8 +160,8 @@ def bad_images(tmp_path, gray_png):
 @pytest.mark.parametrize("command", ["colorize", "train"])
 def test_unreadable_input_is_one_line_before_tensorflow(command, name, tmp_path, gray_png, bad_images):
     bad = bad_images / name
-    if command == "colorize":  # the bad file after a good one: nothing is colorized
-        argv = ["colorize", str(gray_png), str(bad), "--model", "default", "--out-dir", str(tmp_path / "o")]
+    if command == "colorize":  # a batch with bad files goes on (test_safety); one bad input stops here
+        argv = ["colorize", str(bad), "--model", "default", "--out-dir", str(tmp_path / "o")]
     else:
         argv = [
             "train",
@@ -342,3 +342,15 @@ def test_demo_pictures_have_captions_and_ring_the_hints(tmp_path, capsys):
                 ring.append(panels[y + dy, x0 + x + dx])
         assert ring and all((p == 255).all() for p in ring), (y, x, ring)
         assert (panels[y, x0 + x] == guided[y, x]).all()  # the hint's own pixel stays visible
+
+
+def test_a_batch_reports_its_unreadable_files_and_colorizes_the_others(tmp_path, gray_png, bad_images):
+    argv = ["colorize", str(gray_png), *map(str, sorted(bad_images.iterdir()))]
+    argv += ["--model", "propagate", "--out-dir", str(tmp_path / "o")]
+    r = subprocess.run([sys.executable, "-m", "napari_colorize.cli", *argv], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if ": error: " in line]
+    named = sorted(p.name for p in bad_images.iterdir() if any(p.name in e for e in errors))
+    assert named == sorted(p.name for p in bad_images.iterdir()), r.stderr
+    assert (tmp_path / "o" / f"{gray_png.stem}_rgb.png").is_file()
+
