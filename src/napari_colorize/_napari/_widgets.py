@@ -519,9 +519,10 @@ class ColorizeWidget(_Base):
                 raise InputError("choose a model (or load a model folder)")
             import time
 
-            self._t0 = time.monotonic()
+            if not refine:  # a refinement keeps the preview's start time and status line
+                self._t0 = time.monotonic()
+                self.status.value = f"colorizing {layer.name if layer else ''}…"
             self.progress.value = 0
-            self.status.value = f"colorizing {layer.name if layer else ''}…"
             plane = None
             if live and layer is not None and layer.ndim > 2:
                 plane = _hints.displayed_plane(self._viewer, layer)
