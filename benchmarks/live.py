@@ -92,8 +92,9 @@ def full_round_trip(
     return to_uint8(np.asarray(res["rgb"]))
 
 
-def timed(fn: Any, repeat: int) -> tuple[float, list[float]]:
-    fn()  # warm-up: the model is loaded, the worker's caches are filled
+def timed(fn: Any, repeat: int, *, warmup: bool = True) -> tuple[float, list[float]]:
+    if warmup:
+        fn()  # the model is loaded, the worker's caches are filled
     times = []
     for _ in range(max(1, repeat)):
         t0 = time.perf_counter()
@@ -133,7 +134,7 @@ def measure(model_name: str, sizes: list[int], repeat: int, full_cap: float) -> 
             row["full_s"], row["full_runs"] = first, [first]
         else:
             row["full_s"], row["full_runs"] = timed(
-                lambda g=gray, t=table: full_round_trip(worker, model, g, t), repeat
+                lambda g=gray, t=table: full_round_trip(worker, model, g, t), repeat, warmup=False
             )
         if grid is None:
             row["full_s"] = row.get("full_s")

@@ -60,6 +60,8 @@ def test_machine_description():
     d = common.machine_description()
     assert d["cores"] >= 1 and "numpy" in d["versions"]
     assert "CPU:" in common.machine_markdown(d)
+    assert isinstance(d["isa"], list) and set(d["isa"]) <= set(common.ISA_FLAGS)
+    assert ("instruction sets" in common.machine_markdown(d)) == bool(d["isa"])
 
 
 def test_quality_lookup_half_split_beats_gray(tmp_path, capsys):
@@ -129,3 +131,18 @@ def test_speed_lookup_and_loop_baseline(tmp_path):
     rgb = np.array([[[10, 20, 30], [40, 50, 60]], [[40, 50, 60], [70, 80, 90]]], np.uint8)
     table = speed.seed_lookup_learn(rgb, gray)
     np.testing.assert_array_equal(speed.seed_lookup_apply(table, gray), rgb.astype(np.float32))
+
+
+def test_live_preview_and_full_resolution_propagate(tmp_path, capsys):
+    import live
+
+    rc = live.main(
+        ["--sizes", "64", "600", "--models", "propagate", "--repeat", "1", "--json", str(tmp_path / "l.json")]
+    )
+    assert rc == 0
+    rows = json.loads((tmp_path / "l.json").read_text())["rows"]
+    small, big = rows
+    assert small["grid"].startswith("(none") and small["ratio"] == 1.0
+    assert big["grid"] == "512x512" and big["preview_s"] > 0 and big["full_s"] > 0
+    assert big["to_full_s"] == big["preview_s"] + big["full_s"]
+    assert "time to preview" in capsys.readouterr().out
