@@ -103,7 +103,9 @@ def timed(fn: Any, repeat: int, *, warmup: bool = True) -> tuple[float, list[flo
     return statistics.median(times), times
 
 
-def measure(model_name: str, sizes: list[int], repeat: int, full_cap: float) -> list[dict[str, Any]]:
+def measure(
+    model_name: str, sizes: list[int], repeat: int, full_cap: float, *, preview_only: bool = False
+) -> list[dict[str, Any]]:
     worker = get_worker("interactive")
     model = str(resolve_model_path(model_name))
     rows = []
@@ -120,6 +122,11 @@ def measure(model_name: str, sizes: list[int], repeat: int, full_cap: float) -> 
             lambda g=gray, t=table: preview_round_trip(worker, model, g, t), repeat
         )
         log(f"  preview {row['preview_s']:.2f} s; full resolution…")
+        if preview_only:
+            row["full_note"] = "full resolution not run (--preview-only)"
+            row["runs"] = f"{len(row['preview_runs'])} / 0"
+            rows.append(row)
+            continue
         t0 = time.perf_counter()
         try:
             full_round_trip(worker, model, gray, table, cap=full_cap)  # warm-up, and the cap's test
@@ -170,13 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--full-cap", type=float, default=180.0, help="stop a full-resolution run after this many s"
     )
+    p.add_argument("--preview-only", action="store_true", help="time the previews only")
     p.add_argument("--markdown", action="store_true", help="print markdown tables")
     p.add_argument("--json", help="also write the rows and the machine to this file")
     args = p.parse_args(argv)
     machine = machine_description()
     rows = []
     for m in args.models:
-        rows += measure(m, args.sizes, args.repeat, args.full_cap)
+        rows += measure(m, args.sizes, args.repeat, args.full_cap, preview_only=args.preview_only)
     from napari_colorize.client import shutdown_workers
 
     shutdown_workers()
