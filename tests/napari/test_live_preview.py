@@ -27,6 +27,16 @@ class SlowFullResolution(StubWorker):
     def __init__(self) -> None:
         super().__init__()
         self.full_seconds = lambda n_hints: 0.0
+        self.describes = 0
+        self.slow_describes: set[int] = set()  # these "describe" requests (1, 2, ...) take a second
+
+    def iter_request(self, cmd, **kw):
+        import time
+
+        self.describes += 1
+        if self.describes in self.slow_describes:
+            time.sleep(1.0)
+        return (yield from super().iter_request(cmd, **kw))
 
     def iter_colorize(self, image, model, *, rgb=None, hints=None, **kw):
         n = 0 if hints is None else len(hints)
@@ -164,6 +174,34 @@ def test_a_newer_hint_cancels_the_full_resolution_and_the_last_state_wins(
     np.testing.assert_array_equal(final, _plain_colorize(viewer, w, points))
     assert not w.messages, w.messages  # superseded runs are no error
     assert w.status.value.startswith("done")
+
+
+def test_a_hint_while_the_refinement_starts_is_not_lost(make_napari_viewer, qtbot, slow_worker):
+    """The refinement's first request (describe) is slow: the newer hint arrives before its colorize
+    request exists, and still stops it."""
+    slow_worker.full_seconds = lambda n: 30.0 if n == 1 else 0.0
+    slow_worker.slow_describes = {2}
+    viewer = make_napari_viewer()
+    viewer.add_image(_big_gray(), name="gray")
+    w, points = _live_widget(viewer, qtbot)
+    points.current_face_color = "red"
+    points.add([[100, 60]])
+    qtbot.waitUntil(lambda: slow_worker.describes == 2, timeout=10_000)  # the refinement has begun
+    points.selected_data = set()
+    points.current_face_color = "blue"
+    points.add([[200, 400]])
+    qtbot.waitUntil(lambda: len(slow_worker.calls) == 3 and not w.running, timeout=15_000)
+    # the stopped refinement never sent its colorize request
+    assert [(c["image"].shape, len(c["hints"])) for c in slow_worker.calls] == [
+        (GRID, 1),
+        (GRID, 2),
+        ((H, W), 2),
+    ]
+    assert viewer.layers["gray RGB"].data.shape[:2] == (H, W)
+    np.testing.assert_array_equal(
+        np.array(viewer.layers["gray RGB"].data), _plain_colorize(viewer, w, points)
+    )
+    assert not w.messages, w.messages
 
 
 def test_a_small_image_skips_the_preview(make_napari_viewer, qtbot, slow_worker):

@@ -459,8 +459,9 @@ def _colorize_gen(
     plane: tuple[int, ...] | None = None,
     color: dict[str, Any] | None = None,
     grid: tuple[int, int] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Generator[dict, None, dict]:
-    info = yield from worker.iter_request("describe", model=model)
+    info = yield from worker.iter_request("describe", model=model, should_stop=should_stop)
     tile = options.get("tile")
     if tile is not None and tile != "auto" and grid is None:
         bs = int(info.get("block_size", 1))
@@ -474,8 +475,17 @@ def _colorize_gen(
         data, hints, limits = preview_request(data, grid, hints=hints, **(intensity or {}))
         intensity = {"limits": limits}
         options = {"tile": None}
+    if should_stop is not None and should_stop():
+        raise Cancelled("colorize stopped")  # between the two requests: the second is never sent
     res = yield from worker.iter_colorize(
-        data, model, rgb=False, hints=hints, **(intensity or {}), **(color or {}), **options
+        data,
+        model,
+        rgb=False,
+        hints=hints,
+        should_stop=should_stop,
+        **(intensity or {}),
+        **(color or {}),
+        **options,
     )
     res["describe"] = info
     return res
@@ -667,6 +677,8 @@ def colorize_layer(
                 pbar.close()
         return finish(res)
 
+    import threading
+
     from napari.qt.threading import create_worker
 
     def errored(exc: BaseException) -> None:
@@ -675,7 +687,8 @@ def colorize_layer(
         else:
             _notify_error(exc)
 
-    tw = create_worker(_colorize_gen, *args, _start_thread=False, _connect={"errored": errored})
+    stop = threading.Event()
+    tw = create_worker(_colorize_gen, *args, stop.is_set, _start_thread=False, _connect={"errored": errored})
     state: dict[str, Any] = {"pbar": None}
 
     def yielded(ev: dict) -> None:
@@ -698,6 +711,13 @@ def colorize_layer(
     tw.finished.connect(close)
     tw.engine_worker = worker  # type: ignore[attr-defined]  # lets a Cancel button stop it
     tw.preview = factors  # type: ignore[attr-defined]  # None: the full resolution
+
+    def request_stop() -> None:
+        """Stop this run: its request in flight now, or the next one it makes."""
+        stop.set()
+        worker.stop()
+
+    tw.request_stop = request_stop  # type: ignore[attr-defined]
     tw.start()
     return tw
 

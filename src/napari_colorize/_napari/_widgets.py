@@ -469,7 +469,7 @@ class ColorizeWidget(_Base):
             # a newer state of the hints: cancel a live run in flight, then start again
             self._live_pending = True
             if self._live_run:
-                self._tw.engine_worker.stop()
+                self._tw.request_stop()
             return
         self._live_pending = False
         self.run(live=True)
@@ -624,9 +624,10 @@ class ColorizeWidget(_Base):
 
     def cancel(self, *_: Any) -> None:
         tw = self._tw
+        self._refine_next = False  # a cancelled preview stays a preview
         if tw is not None:
             self.status.value = "cancelling…"
-            tw.engine_worker.stop()
+            tw.request_stop()
 
 
 # ---------------------------------------------------------------------------
