@@ -156,6 +156,84 @@ def measure(
     return rows
 
 
+def measure_napari(
+    model_name: str, sizes: list[int], repeat: int, full_cap: float, *, preview_only: bool = False
+) -> list[dict[str, Any]]:
+    """The same in a napari window: the Colorize widget with ``live`` ticked, a hint added with
+    ``Points.add``; times from the click, less the widget's debounce (``LIVE_DELAY_MS``)."""
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from napari_colorize._napari._widgets import LIVE_DELAY_MS, ColorizeWidget
+
+    viewer = napari.Viewer(show=False)
+    app = QApplication.instance()
+
+    def wait(cond: Any, timeout: float) -> bool:
+        t0 = time.monotonic()
+        while not cond():
+            app.processEvents()
+            time.sleep(0.001)
+            if time.monotonic() - t0 > timeout:
+                return False
+        return True
+
+    rows = []
+    delay = LIVE_DELAY_MS / 1000
+    for size in sizes:
+        gray, table = scene(size)
+        viewer.layers.clear()
+        viewer.add_image(gray, name="gray")
+        w = ColorizeWidget(viewer)
+        w.refresh_models(select=str(resolve_model_path(model_name)))
+        w.live.value = True
+        points = w.add_hints_layer()
+        grid = preview_shape(gray.shape, w.preview_size)
+        previews, fulls, note = [], [], None
+        for k in range(repeat + 1):  # the first is the warm-up
+            points.selected_data = set()
+            points.current_face_color = table[k, 2:5]
+            runs, refines = w.live_runs, w.live_refines
+            t0 = time.monotonic()
+            points.add([table[k, :2]])
+            if grid is None:
+                wait(lambda w=w, r=runs: w.live_runs > r and not w.running, 600)
+                t = time.monotonic() - t0 - delay
+                previews.append(t)
+                fulls.append(t)
+                continue
+            wait(lambda w=w, r=refines: w.live_refines > r, 120)  # the preview is on screen
+            previews.append(time.monotonic() - t0 - delay)
+            if preview_only or note:
+                w.cancel()
+                wait(lambda w=w: not w.running, 120)
+                continue
+            if wait(lambda w=w: not w.running, full_cap):
+                fulls.append(time.monotonic() - t0 - delay)
+            else:
+                note = f"not measured (> {full_cap:g} s)"
+                w.cancel()
+                wait(lambda w=w: not w.running, 120)
+        w.close()
+        row: dict[str, Any] = {
+            "model": model_name + " (napari)",
+            "size": f"{size}x{size}",
+            "grid": f"{grid[0]}x{grid[1]}" if grid else "(none: small)",
+            "preview_s": statistics.median(previews[1:]),
+            "preview_runs": previews[1:],
+        }
+        log(f"{model_name} {size}² in napari: preview {row['preview_s']:.2f} s")
+        fulls = fulls[1:]
+        if fulls:
+            row["to_full_s"] = statistics.median(fulls)
+            row["full_runs"] = fulls
+        row["full_note"] = note or ("full resolution not run (--preview-only)" if preview_only else None)
+        row["runs"] = f"{len(previews) - 1} / {len(fulls)}"
+        rows.append(row)
+    viewer.close()
+    return rows
+
+
 COLUMNS = [
     Column("model", "model", align="<"),
     Column("size", "size", align="<"),
@@ -178,13 +256,19 @@ def main(argv: list[str] | None = None) -> int:
         "--full-cap", type=float, default=180.0, help="stop a full-resolution run after this many s"
     )
     p.add_argument("--preview-only", action="store_true", help="time the previews only")
+    p.add_argument(
+        "--napari",
+        action="store_true",
+        help="drive the Colorize widget in a napari window instead (needs a display: xvfb-run)",
+    )
     p.add_argument("--markdown", action="store_true", help="print markdown tables")
     p.add_argument("--json", help="also write the rows and the machine to this file")
     args = p.parse_args(argv)
     machine = machine_description()
     rows = []
     for m in args.models:
-        rows += measure(m, args.sizes, args.repeat, args.full_cap, preview_only=args.preview_only)
+        fn = measure_napari if args.napari else measure
+        rows += fn(m, args.sizes, args.repeat, args.full_cap, preview_only=args.preview_only)
     from napari_colorize.client import shutdown_workers
 
     shutdown_workers()
