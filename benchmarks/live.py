@@ -122,7 +122,7 @@ def measure(
             lambda g=gray, t=table: preview_round_trip(worker, model, g, t), repeat
         )
         log(f"  preview {row['preview_s']:.2f} s; full resolution…")
-        if preview_only:
+        if preview_only and grid is not None:
             row["full_note"] = "full resolution not run (--preview-only)"
             row["runs"] = f"{len(row['preview_runs'])} / 0"
             rows.append(row)
@@ -227,7 +227,8 @@ def measure_napari(
         if fulls:
             row["to_full_s"] = statistics.median(fulls)
             row["full_runs"] = fulls
-        row["full_note"] = note or ("full resolution not run (--preview-only)" if preview_only else None)
+        if note or (preview_only and grid is not None):
+            row["full_note"] = note or "full resolution not run (--preview-only)"
         row["runs"] = f"{len(previews) - 1} / {len(fulls)}"
         rows.append(row)
     viewer.close()
