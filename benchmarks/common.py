@@ -258,6 +258,33 @@ def _version(dist: str) -> str | None:
         return None
 
 
+#: the instruction sets that matter to numpy and TensorFlow kernels, as /proc/cpuinfo names them
+ISA_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "neon",
+    "asimd",
+)
+
+
+def cpu_instruction_sets() -> list[str]:
+    """The vector instruction sets of :data:`ISA_FLAGS` that this CPU has (Linux; else empty)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in ISA_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
 def machine_description() -> dict[str, Any]:
     """CPU model, cores, RAM, OS and library versions of this machine."""
     cpu = platform.processor() or platform.machine()
@@ -302,6 +329,7 @@ def machine_description() -> dict[str, Any]:
             versions[dist] = v
     return {
         "cpu": cpu,
+        "isa": cpu_instruction_sets(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "ram_gib": round(ram_gib, 1) if ram_gib else None,
@@ -318,7 +346,8 @@ def machine_markdown(desc: dict[str, Any] | None = None) -> str:
     d = desc or machine_description()
     vers = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
     lines = [
-        f"- CPU: {d['cpu']}, {d['cores']} cores ({d['usable_cores']} usable)",
+        f"- CPU: {d['cpu']}, {d['cores']} cores ({d['usable_cores']} usable)"
+        + (f"; instruction sets: {', '.join(d['isa'])}" if d.get("isa") else ""),
         f"- RAM: {d['ram_gib']} GiB; GPUs used: {d['gpus'] if d['gpus'] is not None else 'none'}",
         f"- OS: {d['os']}, Python {d['python']}",
         f"- Versions: {vers}",

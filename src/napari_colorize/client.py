@@ -349,8 +349,14 @@ class Worker:
 
     cancel = stop
 
-    def iter_request(self, cmd: str, **args: Any) -> Generator[dict, None, Any]:
+    def iter_request(
+        self, cmd: str, *, should_stop: Callable[[], bool] | None = None, **args: Any
+    ) -> Generator[dict, None, Any]:
         """Send a request; yield its progress events; return its result.
+
+        ``should_stop``, polled while the request runs (from the moment it is sent), stops it
+        as :meth:`stop` does: a caller in another thread sets a flag, and is never too early
+        for the request that its run is making.
 
         Raises
         ------
@@ -373,6 +379,8 @@ class Worker:
             try:
                 self._send({"id": rid, "cmd": cmd, "args": payload})
                 while True:
+                    if should_stop is not None and self._stop_deadline is None and should_stop():
+                        self.stop()
                     try:
                         msg = events.get(timeout=0.1)
                     except queue.Empty:
@@ -423,7 +431,7 @@ class Worker:
         **args: Any,
     ) -> Any:
         """Blocking :meth:`iter_request`; ``progress(event)`` gets each event."""
-        return _drive(self.iter_request(cmd, **args), self, progress, should_stop)
+        return _drive(self.iter_request(cmd, should_stop=should_stop, **args), self, progress, should_stop)
 
     # -- typed helpers -----------------------------------------------------------
     def iter_colorize(
@@ -438,6 +446,7 @@ class Worker:
         limits: Sequence[float] | None = None,
         saturation: float = 1.0,
         confidence: bool = False,
+        should_stop: Callable[[], bool] | None = None,
         **options: Any,
     ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize in the worker; yields progress; returns L, ab, rgb arrays, the plan and the limits.
@@ -458,6 +467,8 @@ class Worker:
             Multiplies the predicted ab (0 = gray, 1 = the model's colors).
         confidence : bool
             Also return ``confidence`` (..., H, W) in 0..1 (models with ``predict_confidence``).
+        should_stop : callable, optional
+            Polled while the worker runs; True stops it (see :meth:`iter_request`).
         **options
             Tiling options (:data:`~napari_colorize.tiling.TILING_KEYS`).
         """
@@ -471,7 +482,14 @@ class Worker:
         if hasattr(image, "dask") and np.prod(image.shape[: -2 if not rgb else -3]) > 1:
             return (
                 yield from self.iter_colorize_planes(
-                    image, model, rgb=rgb, hints=hints, **intensity, **extra, **options
+                    image,
+                    model,
+                    rgb=rgb,
+                    hints=hints,
+                    should_stop=should_stop,
+                    **intensity,
+                    **extra,
+                    **options,
                 )
             )
         image = np.asarray(image.compute() if hasattr(image, "compute") else image)
@@ -487,6 +505,7 @@ class Worker:
                 rgb=rgb,
                 intensity=intensity,
                 hints=hints,
+                should_stop=should_stop,
                 **extra,
             )
             return res
@@ -505,6 +524,7 @@ class Worker:
         limits: Sequence[float] | None = None,
         saturation: float = 1.0,
         confidence: bool = False,
+        should_stop: Callable[[], bool] | None = None,
         **options: Any,
     ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize a stack plane by plane, never holding more than one input plane.
@@ -552,6 +572,7 @@ class Worker:
                 limits=limits,
                 saturation=saturation,
                 confidence=confidence,
+                should_stop=should_stop,
                 **options,
             )
             try:
@@ -580,7 +601,8 @@ class Worker:
         **options: Any,
     ) -> dict[str, Any]:
         """Blocking colorize through the worker (see :meth:`iter_colorize`)."""
-        return _drive(self.iter_colorize(image, model, rgb=rgb, **options), self, progress, should_stop)
+        gen = self.iter_colorize(image, model, rgb=rgb, should_stop=should_stop, **options)
+        return _drive(gen, self, progress, should_stop)
 
     def iter_train(
         self,

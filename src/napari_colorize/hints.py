@@ -28,7 +28,12 @@ from .errors import InputError
 from .propagation import PropagationOptions, _block_max, block_mean, propagate, smooth_stack
 
 __all__ = [
-    "Hints", "fuse_hints", "smooth_stack", "CSV_COLUMNS", "HINT_EDGE_TOLERANCE",
+    "Hints",
+    "fuse_hints",
+    "smooth_stack",
+    "downscale_points",
+    "CSV_COLUMNS",
+    "HINT_EDGE_TOLERANCE",
     "max_hint_radius",
     "check_hint_radii",
 ]
@@ -476,6 +481,48 @@ class Hints:
         if self.shape != shape:
             raise InputError(f"the hints cover shape {self.shape} but the image has shape {shape}")
         return self
+
+
+def downscale_points(points: Any, shape: Sequence[int], new_shape: Sequence[int]) -> np.ndarray:
+    """Move a table of hint points from an image of ``shape`` onto its downscaled grid ``new_shape``.
+
+    The grid is :meth:`Hints.resize`'s (and :func:`~napari_colorize.propagation.block_mean`'s):
+    each point goes to the block that holds its pixel, and its radius shrinks by the mean of the
+    two scale factors, so that ``Hints.from_points(downscale_points(p, shape, small), small)``
+    marks the blocks that ``Hints.from_points(p, shape).resize(small)`` marks (the same ones for
+    single-pixel hints, a subset of them for discs).
+
+    Parameters
+    ----------
+    points : array (N, 5|6) or (N, 6|7), or a sequence of tuples
+        Rows ``[plane,] y, x, r, g, b[, radius]`` as :meth:`Hints.from_points` takes them.
+    shape : (H, W) or (T, H, W)
+        The image the points are on.
+    new_shape : (h, w)
+        The downscaled plane, at most (H, W).
+
+    Returns
+    -------
+    ndarray of float64, (N, same columns)
+        Colors unchanged; rows without a radius keep none (a single pixel).
+    """
+    shape = tuple(int(s) for s in shape)
+    (H, W), (h, w) = shape[-2:], tuple(int(s) for s in new_shape)[-2:]
+    if len(shape) not in (2, 3) or not (1 <= h <= H and 1 <= w <= W):
+        raise InputError(
+            f"can only move hints from a shape (H, W) or (T, H, W) to a smaller (h, w), "
+            f"got {shape} to {tuple(new_shape)}"
+        )
+    nlead = len(shape)
+    rows = np.array(Hints._point_rows(points, nlead, 0.0), dtype=np.float64, copy=True)
+    if len(rows) == 0:
+        return rows
+    y, x = np.rint(rows[:, nlead - 2]).astype(np.int64), np.rint(rows[:, nlead - 1]).astype(np.int64)
+    rows[:, nlead - 2] = (y * h) // H  # the block of the pixel (propagation._block_index)
+    rows[:, nlead - 1] = (x * w) // W
+    if rows.shape[1] == nlead + 4:
+        rows[:, nlead + 3] *= (h / H + w / W) / 2
+    return rows
 
 
 def fuse_hints(

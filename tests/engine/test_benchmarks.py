@@ -60,6 +60,8 @@ def test_machine_description():
     d = common.machine_description()
     assert d["cores"] >= 1 and "numpy" in d["versions"]
     assert "CPU:" in common.machine_markdown(d)
+    assert isinstance(d["isa"], list) and set(d["isa"]) <= set(common.ISA_FLAGS)
+    assert ("instruction sets" in common.machine_markdown(d)) == bool(d["isa"])
 
 
 def test_quality_lookup_half_split_beats_gray(tmp_path, capsys):
@@ -137,3 +139,18 @@ def test_stack_memory_runs_on_a_small_stack(tmp_path):
     r = stack_memory.main(["--planes", "3", "--side", "300", "--json", str(tmp_path / "r.json")])
     assert r["planes"] == 3 and r["peak_rss_mib"] > 0 and r["output_mib"] > 0 and r["series"] == 1
     assert json.loads((tmp_path / "r.json").read_text())["side"] == 300
+
+
+def test_live_preview_and_full_resolution_propagate(tmp_path, capsys):
+    import live
+
+    rc = live.main(
+        ["--sizes", "64", "600", "--models", "propagate", "--repeat", "1", "--json", str(tmp_path / "l.json")]
+    )
+    assert rc == 0
+    rows = json.loads((tmp_path / "l.json").read_text())["rows"]
+    small, big = rows
+    assert small["grid"].startswith("(none") and small["ratio"] == 1.0
+    assert big["grid"] == "512x512" and big["preview_s"] > 0 and big["full_s"] > 0
+    assert big["to_full_s"] == big["preview_s"] + big["full_s"]
+    assert "time to preview" in capsys.readouterr().out

@@ -138,6 +138,33 @@ def test_cooperative_stop(worker):
     assert worker.request("ping")["pid"] == pid  # the same process, still warm
 
 
+def test_a_stop_flag_is_never_too_early_for_the_request(worker):
+    """A flag set before a request, or from another thread while it runs, stops it (the live
+    hints' cancel machinery sets it whenever a newer hint arrives)."""
+
+    def drain(gen):
+        try:
+            while True:
+                next(gen)
+        except StopIteration as s:
+            return s.value
+
+    pid = worker.request("ping")["pid"]
+    flag = threading.Event()
+    flag.set()
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        drain(worker.iter_request("_sleep", seconds=30, should_stop=flag.is_set))
+    assert time.monotonic() - t0 < 3
+    flag.clear()
+    threading.Timer(0.5, flag.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        drain(worker.iter_request("_sleep", seconds=30, should_stop=flag.is_set))
+    assert time.monotonic() - t0 < 5
+    assert worker.request("ping")["pid"] == pid  # stopped cooperatively: the same process
+
+
 def test_stop_terminates_after_grace():
     w = Worker(stop_grace=1.0, env=hook_env())
     try:

@@ -77,9 +77,10 @@ class StubWorker:
         self._stop = False
         t0, seconds = time.monotonic(), self.seconds
         yield {"id": 1, "event": "progress", "stage": "tiles", "done": 0, "total": 1}
+        should_stop = kw.get("should_stop")
         while time.monotonic() - t0 < seconds:
             time.sleep(0.02)
-            if self._stop:
+            if self._stop or (should_stop is not None and should_stop()):
                 raise Cancelled("colorize stopped")
         limits = intensity_limits(
             image,

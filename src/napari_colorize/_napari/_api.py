@@ -228,6 +228,23 @@ def _spatial(layer: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(layer.scale), tuple(layer.translate)
 
 
+def _preview_geometry(
+    scale: tuple[float, ...], translate: tuple[float, ...], factors: tuple[float, float]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Scale and translate of a layer whose pixels are blocks of ``factors`` (fy, fx) of the input's.
+
+    napari puts pixel centres at integer data coordinates, so a block of ``f`` pixels
+    starting at pixel 0 is centred ``(f - 1) / 2`` input pixels further on: the preview
+    overlays the input exactly.
+    """
+    f = np.ones(len(scale))
+    f[-2:] = factors
+    s = np.asarray(scale, float)
+    return tuple(float(v) for v in s * f), tuple(
+        float(v) for v in np.asarray(translate, float) + s * (f - 1) / 2
+    )
+
+
 def _set_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
     """Update layer ``name`` in place if it exists with the same kind, else add it."""
     from napari import layers as nl
@@ -297,11 +314,14 @@ def _add_outputs(
     model_info: dict[str, Any] | None = None,
     plane: tuple[int, ...] | None = None,
     extra_meta: dict[str, Any] | None = None,
+    preview: tuple[float, float] | None = None,
 ) -> list[Any]:
     from ..io import to_uint8
 
     name = layer.name
     scale, translate = _spatial(layer)
+    if preview is not None:
+        scale, translate = _preview_geometry(scale, translate, preview)
     limits = res.get("limits")
     meta = {
         "napari_colorize": {
@@ -402,7 +422,9 @@ def _add_outputs(
     plan = res.get("plan")
     tile_plan = TilePlan.from_dict(plan) if plan else None
     boxes = [list(t.write) for t in tile_plan.tiles] if tile_plan is not None else []
-    if show_tiles and tiled and boxes:
+    if preview is not None:
+        pass  # the tiles of the full-resolution run stay until it replaces the preview
+    elif show_tiles and tiled and boxes:
         # pixel centres are integers: the outline runs along the pixel edges
         rects = [np.asarray(r, dtype=float) - 0.5 for r in tile_plan.rectangles()]
         width = max(1.0, 0.004 * max(L.shape[-2:]))
@@ -436,16 +458,34 @@ def _colorize_gen(
     hints: Any = None,
     plane: tuple[int, ...] | None = None,
     color: dict[str, Any] | None = None,
+    grid: tuple[int, int] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Generator[dict, None, dict]:
-    info = yield from worker.iter_request("describe", model=model)
+    info = yield from worker.iter_request("describe", model=model, should_stop=should_stop)
     tile = options.get("tile")
-    if tile is not None and tile != "auto":
+    if tile is not None and tile != "auto" and grid is None:
         bs = int(info.get("block_size", 1))
         if int(tile) < bs:
             raise InputError(f"tile {tile} is smaller than the {info.get('method')} model's block size {bs}")
     data = _gray_data(layer, plane)
+    if grid is not None:
+        # a preview: the block means of the plane, untiled, with the full plane's intensity limits
+        from ..preview import preview_request
+
+        data, hints, limits = preview_request(data, grid, hints=hints, **(intensity or {}))
+        intensity = {"limits": limits}
+        options = {"tile": None}
+    if should_stop is not None and should_stop():
+        raise Cancelled("colorize stopped")  # between the two requests: the second is never sent
     res = yield from worker.iter_colorize(
-        data, model, rgb=False, hints=hints, **(intensity or {}), **(color or {}), **options
+        data,
+        model,
+        rgb=False,
+        hints=hints,
+        should_stop=should_stop,
+        **(intensity or {}),
+        **(color or {}),
+        **options,
     )
     res["describe"] = info
     return res
@@ -500,6 +540,7 @@ def colorize_layer(
     saturation: float = 1.0,
     confidence: bool = False,
     plane: tuple[int, ...] | None = None,
+    preview: int | None = None,
     blocking: bool = True,
     worker: Worker | None = None,
     on_done: Callable[[list], None] | None = None,
@@ -541,6 +582,13 @@ def colorize_layer(
         :func:`~napari_colorize._napari._hints.displayed_plane`); the other planes of
         existing output layers keep their colors.  The plane is normalised with the
         whole stack's limits.
+    preview : int, optional
+        A quick look: colorize a copy of a 2D layer downscaled to this many pixels on its
+        longest side (:func:`~napari_colorize.preview.preview_shape`; block means, hints moved
+        onto the blocks, the full image's intensity limits, untiled) and show it with a
+        correspondingly larger ``scale``, overlaying the input.  Its metadata holds
+        ``"preview": [fy, fx]``, the size of a block.  A layer that is not larger, and a
+        stack, are colorized as usual.  Live mode shows this first, then the full run.
     blocking : bool
         Wait and return the layers (scripts).  With ``False``, return the
         started napari ``GeneratorWorker`` (widgets); layers are added when it
@@ -586,12 +634,20 @@ def colorize_layer(
     worker = worker or get_worker("interactive")
     model = _resolve_model_arg(model, worker)
     watch_viewer(viewer)
-    tiled = options.get("tile") is not None
+    grid = None
+    if preview is not None and layer.ndim == 2:
+        from ..preview import preview_shape
+
+        grid = preview_shape(layer.data.shape, preview)
+    factors = None if grid is None else tuple(n / m for n, m in zip(layer.data.shape[-2:], grid))
+    tiled = options.get("tile") is not None and grid is None
     extra: dict[str, Any] = {"normalize": normalize, "saturation": color["saturation"]}
     if hints is not None:
         extra["hints"] = getattr(hints, "name", None) or (hints if isinstance(hints, str) else "hints")
     if plane:
         extra["plane"] = list(plane)
+    if factors is not None:
+        extra["preview"] = list(factors)
 
     def finish(res: dict) -> list:
         return _add_outputs(
@@ -603,9 +659,10 @@ def colorize_layer(
             model_info=res.get("describe"),
             plane=plane or None,
             extra_meta=extra,
+            preview=factors,
         )
 
-    args = (worker, layer, model, options, intensity, hint_arg, plane or None, color)
+    args = (worker, layer, model, options, intensity, hint_arg, plane or None, color, grid)
     if blocking:
         gen = _colorize_gen(*args)
         pbar = None
@@ -620,6 +677,8 @@ def colorize_layer(
                 pbar.close()
         return finish(res)
 
+    import threading
+
     from napari.qt.threading import create_worker
 
     def errored(exc: BaseException) -> None:
@@ -628,7 +687,8 @@ def colorize_layer(
         else:
             _notify_error(exc)
 
-    tw = create_worker(_colorize_gen, *args, _start_thread=False, _connect={"errored": errored})
+    stop = threading.Event()
+    tw = create_worker(_colorize_gen, *args, stop.is_set, _start_thread=False, _connect={"errored": errored})
     state: dict[str, Any] = {"pbar": None}
 
     def yielded(ev: dict) -> None:
@@ -650,6 +710,14 @@ def colorize_layer(
     tw.returned.connect(returned)
     tw.finished.connect(close)
     tw.engine_worker = worker  # type: ignore[attr-defined]  # lets a Cancel button stop it
+    tw.preview = factors  # type: ignore[attr-defined]  # None: the full resolution
+
+    def request_stop() -> None:
+        """Stop this run: its request in flight now, or the next one it makes."""
+        stop.set()
+        worker.stop()
+
+    tw.request_stop = request_stop  # type: ignore[attr-defined]
     tw.start()
     return tw
 

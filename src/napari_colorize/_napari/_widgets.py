@@ -33,6 +33,7 @@ from magicgui.widgets import (
 
 from ..catalogue import DEFAULT_MODEL, describe_model_folder, list_models, user_models_dir
 from ..errors import Cancelled, ColorizeError, InputError
+from ..preview import PREVIEW_SIZE
 from ..protocol import TRAIN_STOP_GRACE, WorkerCrashed, progress_fraction
 from ..tiling import BLENDS
 from . import _api, _hints
@@ -272,6 +273,11 @@ class ColorizeWidget(_Base):
         self._live_run = False
         self._watched_points: Any = None
         self.live_runs = 0  # live colorizations started (tests, diagnostics)
+        #: live mode first colorizes the plane downscaled to this many pixels (longest side)
+        self.preview_size = PREVIEW_SIZE
+        self._run_preview = False  # the run in flight is a preview
+        self._refine_next = False  # a preview is shown: colorize the full resolution next
+        self.live_refines = 0  # full-resolution runs after a preview (tests, diagnostics)
         self._viewer.dims.events.current_step.connect(self._on_step)
         register_model_list(self)
         self.reset_choices()
@@ -463,7 +469,7 @@ class ColorizeWidget(_Base):
             # a newer state of the hints: cancel a live run in flight, then start again
             self._live_pending = True
             if self._live_run:
-                self._tw.engine_worker.stop()
+                self._tw.request_stop()
             return
         self._live_pending = False
         self.run(live=True)
@@ -486,11 +492,14 @@ class ColorizeWidget(_Base):
             "show_tiles": bool(self.show_tiles.value),
         }
 
-    def run(self, *_: Any, live: bool = False) -> Any:
+    def run(self, *_: Any, live: bool = False, refine: bool = False) -> Any:
         """Start colorizing (non-blocking); returns the napari worker or None on bad input.
 
         With ``live``, only the displayed plane of a stack is colorized (the hints'
-        live mode); errors then go to the status line, not to notifications.
+        live mode); errors then go to the status line, not to notifications.  A live
+        run of an image larger than :attr:`preview_size` first shows a preview (the
+        image downscaled to that size), then colorizes the full resolution (``refine``)
+        and replaces it; a newer change of the hints cancels either.
         """
         if self._tw is not None:
             _notify(self, "a colorization is already running", level="warning")
@@ -510,9 +519,10 @@ class ColorizeWidget(_Base):
                 raise InputError("choose a model (or load a model folder)")
             import time
 
-            self._t0 = time.monotonic()
+            if not refine:  # a refinement keeps the preview's start time and status line
+                self._t0 = time.monotonic()
+                self.status.value = f"colorizing {layer.name if layer else ''}…"
             self.progress.value = 0
-            self.status.value = f"colorizing {layer.name if layer else ''}…"
             plane = None
             if live and layer is not None and layer.ndim > 2:
                 plane = _hints.displayed_plane(self._viewer, layer)
@@ -522,6 +532,7 @@ class ColorizeWidget(_Base):
                 model,
                 hints=self.hints.value,
                 plane=plane,
+                preview=self.preview_size if live and not refine else None,
                 blocking=False,
                 on_done=self._done,
                 on_error=self._live_error if live else self._error,
@@ -538,7 +549,10 @@ class ColorizeWidget(_Base):
             return None
         self._tw = tw
         self._live_run = live
-        if live:
+        self._run_preview = getattr(tw, "preview", None) is not None
+        if refine:
+            self.live_refines += 1
+        elif live:
             self.live_runs += 1
         tw.yielded.connect(self._progress)
         tw.finished.connect(self._finished)
@@ -565,6 +579,13 @@ class ColorizeWidget(_Base):
         self.progress.value = self.progress.max
         rgb = next((ly.name for ly in layers if getattr(ly, "rgb", False)), "")
         self.status.value = f"done in {time.monotonic() - self._t0:.1f} s: {rgb}"
+        if self._run_preview:
+            f = max(layers[0].metadata["napari_colorize"]["preview"])
+            self.status.value = (
+                f"preview (1/{f:.3g} of the resolution) in {time.monotonic() - self._t0:.1f} s; "
+                "colorizing the full resolution…"
+            )
+            self._refine_next = True
         hints = self.hints.value
         layer_list = self._viewer.layers
         if hints is not None and hints in layer_list and layer_list.index(hints) < len(layer_list) - 1:
@@ -588,18 +609,25 @@ class ColorizeWidget(_Base):
     def _finished(self, *_: Any) -> None:
         self._tw = None
         self._live_run = False
+        self._run_preview = False
+        refine, self._refine_next = self._refine_next, False
         if not self._closed:
             self.run_button.enabled = True
             self.cancel_button.enabled = False
             if self._live_pending:
                 self._live_pending = False
                 self._schedule_live()
+            elif refine and not self._live_timer.isActive():
+                # the preview is on screen: the full resolution replaces it (a newer change
+                # of the hints, already waiting in the timer, makes a new preview instead)
+                self.run(live=True, refine=True)
 
     def cancel(self, *_: Any) -> None:
         tw = self._tw
+        self._refine_next = False  # a cancelled preview stays a preview
         if tw is not None:
             self.status.value = "cancelling…"
-            tw.engine_worker.stop()
+            tw.request_stop()
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,266 @@
+"""Live hints at any image size: a low-resolution preview first, then the full resolution replaces it.
+
+Driven as a person does it: the Colorize widget with ``live`` ticked, the hints layer in add mode,
+points added with ``layer.add``.  The stub engine (see ``test_hints.StubWorker``) paints each pixel
+with its nearest hint's chroma; here its full-resolution runs can be made slow, so that the preview
+can be seen on screen before the full resolution replaces it.  The last test runs the real engine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_hints import MODEL, RED, StubWorker, _hint_hue, _hue, _hue_distance, _widget, needs_propagate
+
+from napari_colorize._napari import _api
+
+pytestmark = pytest.mark.napari
+
+H, W = 300, 450  # larger than the tests' preview size
+PREVIEW = 100
+GRID = (67, 100)  # 300 / 4.5 rounds to 67
+
+
+class SlowFullResolution(StubWorker):
+    """Previews come back at once; a full-resolution run takes ``full_seconds(number of hints)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full_seconds = lambda n_hints: 0.0
+        self.describes = 0
+        self.slow_describes: set[int] = set()  # these "describe" requests (1, 2, ...) take a second
+
+    def iter_request(self, cmd, **kw):
+        import time
+
+        self.describes += 1
+        if self.describes in self.slow_describes:
+            time.sleep(1.0)
+        return (yield from super().iter_request(cmd, **kw))
+
+    def iter_colorize(self, image, model, *, rgb=None, hints=None, **kw):
+        n = 0 if hints is None else len(hints)
+        self.seconds = self.full_seconds(n) if np.shape(image) == (H, W) else 0.0
+        return (yield from super().iter_colorize(image, model, rgb=rgb, hints=hints, **kw))
+
+
+@pytest.fixture
+def slow_worker(monkeypatch):
+    stub = SlowFullResolution()
+    monkeypatch.setattr(_api, "get_worker", lambda role="interactive": stub)
+    return stub
+
+
+def _big_gray() -> np.ndarray:
+    img = np.full((H, W), 90, np.uint8)
+    img[:, W // 2 :] = 170
+    return img
+
+
+def _live_widget(viewer, qtbot):
+    w = _widget(viewer)
+    w.preview_size = PREVIEW
+    points = w.add_hints_layer()
+    assert points.mode == "add" and viewer.layers.selection.active is points
+    w.live.value = True
+    return w, points
+
+
+def _plain_colorize(viewer, w, points) -> np.ndarray:
+    """What the Colorize button gives for the same hints and options (blocking, no preview)."""
+    out = _api.colorize_layer(
+        viewer,
+        "gray",
+        w.model.value,
+        hints=points,
+        **w.intensity(),
+        **w.color_options(),
+        **w.options(),
+    )
+    return np.array(out[3].data)
+
+
+def test_live_preview_first_then_the_full_resolution_replaces_it(make_napari_viewer, qtbot, slow_worker):
+    slow_worker.full_seconds = lambda n: 1.5
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(_big_gray(), name="gray", scale=(0.5, 0.5), translate=(10.0, 20.0))
+    w, points = _live_widget(viewer, qtbot)
+    points.current_face_color = "red"
+    points.add([[100, 60]])
+    # the first update is the preview: fewer pixels, larger scale, overlaying the image
+    qtbot.waitUntil(lambda: "gray RGB" in viewer.layers, timeout=10_000)
+    rgb = viewer.layers["gray RGB"]
+    assert rgb.data.shape[:2] == GRID
+    fy, fx = H / GRID[0], W / GRID[1]
+    np.testing.assert_allclose(rgb.scale, (0.5 * fy, 0.5 * fx))
+    assert rgb.metadata["napari_colorize"]["preview"] == pytest.approx([fy, fx])
+    # a preview pixel sits on the centre of its block of image pixels
+    np.testing.assert_allclose(rgb.data_to_world([0, 0]), gray.data_to_world([(fy - 1) / 2, (fx - 1) / 2]))
+    np.testing.assert_allclose(
+        rgb.data_to_world([GRID[0] - 1, GRID[1] - 1]),
+        gray.data_to_world([H - 1 - (fy - 1) / 2, W - 1 - (fx - 1) / 2]),
+    )
+    for suffix in (" L", " a", " b"):
+        assert viewer.layers["gray" + suffix].data.shape == GRID
+    first = slow_worker.calls[0]
+    assert first["image"].shape == GRID and first["image"].dtype == np.float32
+    assert first["limits"] == (0.0, 255.0)  # the full image's intensities, not the block means'
+    np.testing.assert_allclose(first["hints"][0, :2], [100 * GRID[0] // H, 60 * GRID[1] // W])
+    assert first["hints"][0, 5] == pytest.approx(_hints_radius() * (1 / fy + 1 / fx) / 2)
+    assert w.running and "preview" in w.status.value  # the full resolution is on its way
+    # then the full resolution replaces it, in the same layers, with the image's own geometry
+    qtbot.waitUntil(lambda: not w.running, timeout=10_000)
+    assert viewer.layers["gray RGB"] is rgb and rgb.data.shape[:2] == (H, W)
+    np.testing.assert_allclose(rgb.scale, gray.scale)
+    np.testing.assert_allclose(rgb.translate, gray.translate)
+    assert "preview" not in rgb.metadata["napari_colorize"]
+    assert [c["image"].shape for c in slow_worker.calls] == [GRID, (H, W)]
+    assert w.live_runs == 1 and w.live_refines == 1
+    assert viewer.layers[-1] is points
+    # the same as a plain colorize with the same hints (the full-resolution L kept)
+    final = np.array(rgb.data)
+    assert _hue_distance(_hue(final[100, 60]), _hint_hue(90, RED)) < 0.05
+    np.testing.assert_array_equal(final, _plain_colorize(viewer, w, points))
+    assert not w.messages, w.messages
+
+
+def test_each_hint_change_previews_again(make_napari_viewer, qtbot, slow_worker):
+    slow_worker.full_seconds = lambda n: 1.0
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(_big_gray(), name="gray")
+    w, points = _live_widget(viewer, qtbot)
+    points.current_face_color = "red"
+    points.add([[100, 60]])
+    qtbot.waitUntil(lambda: "gray RGB" in viewer.layers and not w.running, timeout=10_000)
+    rgb = viewer.layers["gray RGB"]
+    assert rgb.data.shape[:2] == (H, W)
+    points.selected_data = set()
+    points.current_face_color = "blue"
+    points.add([[200, 400]])
+    qtbot.waitUntil(lambda: rgb.data.shape[:2] == GRID, timeout=10_000)  # the preview comes first
+    assert rgb.scale[0] > gray.scale[0]
+    qtbot.waitUntil(lambda: not w.running, timeout=10_000)
+    assert rgb.data.shape[:2] == (H, W) and tuple(rgb.scale) == tuple(gray.scale)
+    assert [len(c["hints"]) for c in slow_worker.calls] == [1, 1, 2, 2]
+    np.testing.assert_array_equal(np.array(rgb.data), _plain_colorize(viewer, w, points))
+
+
+def test_a_newer_hint_cancels_the_full_resolution_and_the_last_state_wins(
+    make_napari_viewer, qtbot, slow_worker
+):
+    slow_worker.full_seconds = lambda n: 30.0 if n == 1 else 0.0  # the first refinement would take long
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(_big_gray(), name="gray")
+    w, points = _live_widget(viewer, qtbot)
+    points.current_face_color = "red"
+    points.add([[100, 60]])
+    qtbot.waitUntil(lambda: len(slow_worker.calls) == 2, timeout=10_000)  # the refinement has begun
+    rgb = viewer.layers["gray RGB"]
+    assert rgb.data.shape[:2] == GRID and w.running
+    points.selected_data = set()
+    points.current_face_color = "blue"
+    points.add([[200, 400]])
+    qtbot.waitUntil(lambda: len(slow_worker.calls) == 4 and not w.running, timeout=20_000)
+    assert slow_worker.stops == 1  # the refinement of the first hint was stopped
+    assert [(c["image"].shape, len(c["hints"])) for c in slow_worker.calls] == [
+        (GRID, 1),
+        ((H, W), 1),
+        (GRID, 2),
+        ((H, W), 2),
+    ]
+    assert rgb.data.shape[:2] == (H, W) and tuple(rgb.scale) == tuple(gray.scale)
+    final = np.array(rgb.data)
+    assert _hue_distance(_hue(final[200, 400]), _hint_hue(170, (0, 0, 1))) < 0.05
+    np.testing.assert_array_equal(final, _plain_colorize(viewer, w, points))
+    assert not w.messages, w.messages  # superseded runs are no error
+    assert w.status.value.startswith("done")
+
+
+def test_a_hint_while_the_refinement_starts_is_not_lost(make_napari_viewer, qtbot, slow_worker):
+    """The refinement's first request (describe) is slow: the newer hint arrives before its colorize
+    request exists, and still stops it."""
+    slow_worker.full_seconds = lambda n: 30.0 if n == 1 else 0.0
+    slow_worker.slow_describes = {2}
+    viewer = make_napari_viewer()
+    viewer.add_image(_big_gray(), name="gray")
+    w, points = _live_widget(viewer, qtbot)
+    points.current_face_color = "red"
+    points.add([[100, 60]])
+    qtbot.waitUntil(lambda: slow_worker.describes == 2, timeout=10_000)  # the refinement has begun
+    points.selected_data = set()
+    points.current_face_color = "blue"
+    points.add([[200, 400]])
+    qtbot.waitUntil(lambda: len(slow_worker.calls) == 3 and not w.running, timeout=15_000)
+    # the stopped refinement never sent its colorize request
+    assert [(c["image"].shape, len(c["hints"])) for c in slow_worker.calls] == [
+        (GRID, 1),
+        (GRID, 2),
+        ((H, W), 2),
+    ]
+    assert viewer.layers["gray RGB"].data.shape[:2] == (H, W)
+    np.testing.assert_array_equal(
+        np.array(viewer.layers["gray RGB"].data), _plain_colorize(viewer, w, points)
+    )
+    assert not w.messages, w.messages
+
+
+def test_a_small_image_skips_the_preview(make_napari_viewer, qtbot, slow_worker):
+    viewer = make_napari_viewer()
+    viewer.add_image(_big_gray()[:PREVIEW, 175 : 175 + PREVIEW], name="gray")
+    w, points = _live_widget(viewer, qtbot)
+    points.add([[10, 10]])
+    qtbot.waitUntil(lambda: "gray RGB" in viewer.layers and not w.running, timeout=10_000)
+    qtbot.wait(400)
+    assert [c["image"].shape for c in slow_worker.calls] == [(PREVIEW, PREVIEW)]
+    assert w.live_refines == 0 and "preview" not in viewer.layers["gray RGB"].metadata["napari_colorize"]
+
+
+def test_the_colorize_button_never_previews(make_napari_viewer, qtbot, slow_worker):
+    viewer = make_napari_viewer()
+    viewer.add_image(_big_gray(), name="gray")
+    w = _widget(viewer)
+    w.preview_size = PREVIEW
+    w.run()
+    qtbot.waitUntil(lambda: "gray RGB" in viewer.layers and not w.running, timeout=10_000)
+    assert [c["image"].shape for c in slow_worker.calls] == [(H, W)]
+
+
+def _hints_radius() -> float:
+    from napari_colorize._napari._hints import DEFAULT_HINT_RADIUS
+
+    return DEFAULT_HINT_RADIUS
+
+
+@needs_propagate
+def test_live_preview_with_propagate_ends_as_a_plain_colorize(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    gray = np.full((240, 360), 90, np.uint8)
+    gray[:, 180:] = 170
+    gray = gray + np.random.default_rng(0).integers(0, 3, gray.shape).astype(np.uint8)
+    layer = viewer.add_image(gray, name="gray")
+    w = _widget(viewer, "propagate")
+    w.preview_size = 120
+    points = w.add_hints_layer()
+    assert w.live.value  # on by default for propagate
+    points.current_face_color = "red"
+    points.add([[120, 60]])
+    qtbot.waitUntil(lambda: "gray RGB" in viewer.layers, timeout=60_000)
+    seen = [viewer.layers["gray RGB"].data.shape[:2]]
+    qtbot.waitUntil(lambda: w.live_refines == 1 and not w.running, timeout=60_000)
+    rgb = viewer.layers["gray RGB"]
+    assert seen == [(80, 120)] and rgb.data.shape[:2] == (240, 360)
+    assert tuple(rgb.scale) == tuple(layer.scale)
+    final = np.array(rgb.data)
+    assert _hue_distance(_hue(final[120, 60]), _hint_hue(90, RED)) < 0.05
+    np.testing.assert_array_equal(final, _plain_colorize(viewer, w, points))
+    assert not w.messages, w.messages
+
+
+def test_stub_records_float_previews():
+    """The stub itself takes the preview's float32 block means with explicit limits."""
+    stub = SlowFullResolution()
+    gen = stub.iter_colorize(np.full(GRID, 100.0, np.float32), MODEL, limits=(0.0, 255.0))
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            next(gen)
+    assert stop.value.value["L"].shape == GRID
