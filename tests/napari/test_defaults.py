@@ -109,7 +109,8 @@ def test_config_fields_have_readable_labels_and_tooltips(make_napari_viewer, met
         assert (fields[name]["help"] or label) in w.tooltip and name in w.tooltip
     # jargon is spelled out
     words = {w.name: (w.text if w.widget_type == "CheckBox" else w.label) for w in shown.values()}
-    for name, readable in {"ab_scale": "color range", "inference": "predict at", "distribute": "multi-GPU"}.items():
+    readable_words = {"ab_scale": "color range", "inference": "predict at", "distribute": "multi-GPU"}
+    for name, readable in readable_words.items():
         if name in words:
             assert readable in words[name]
     # the common settings are shown, the rest folded under "advanced settings"

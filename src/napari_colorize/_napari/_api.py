@@ -596,6 +596,7 @@ def colorize_layer(
     confidence: bool = False,
     plane: tuple[int, ...] | None = None,
     blocking: bool = True,
+    start: bool = True,
     worker: Worker | None = None,
     on_done: Callable[[list], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
@@ -640,6 +641,9 @@ def colorize_layer(
         Wait and return the layers (scripts).  With ``False``, return the
         started napari ``GeneratorWorker`` (widgets); layers are added when it
         finishes.
+    start : bool
+        With ``blocking=False``: start the worker at once (default), or leave that to the
+        caller, who connects to its signals first (no progress event is then missed).
     worker : Worker, optional
         The engine worker (``get_worker("interactive")`` by default).
     on_done, on_error : callable, optional
@@ -745,7 +749,8 @@ def colorize_layer(
     tw.returned.connect(returned)
     tw.finished.connect(close)
     tw.engine_worker = worker  # type: ignore[attr-defined]  # lets a Cancel button stop it
-    tw.start()
+    if start:
+        tw.start()
     return tw
 
 

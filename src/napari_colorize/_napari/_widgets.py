@@ -602,6 +602,7 @@ class ColorizeWidget(_Base):
                 hints=self.hints.value,
                 plane=plane,
                 blocking=False,
+                start=False,  # connected below first, so that no progress event is missed
                 on_done=self._done,
                 on_error=self._live_error if live else self._error,
                 **self.intensity(),
@@ -623,6 +624,7 @@ class ColorizeWidget(_Base):
         tw.finished.connect(self._finished)
         self.run_button.enabled = False
         self.cancel_button.enabled = True
+        tw.start()
         return tw
 
     def _convert(self, layer: Any) -> None:
@@ -1143,13 +1145,17 @@ class EvaluateWidget(_Base):
     def _fit_table(self) -> None:
         """Make the table exactly as tall as its rows (at least those of every metric), no scrolling."""
         from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QHeaderView
 
         t = self.table.native
         t.verticalHeader().setVisible(False)
-        t.horizontalHeader().setStretchLastSection(True)
+        header = t.horizontalHeader()
+        if t.columnCount() == 2:  # metric names as wide as they are, the values take the rest
+            header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+            t.setMinimumWidth(header.sectionSize(0) + 80 + 2 * t.frameWidth())
         t.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         t.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        t.resizeColumnToContents(0)
         rows = max(t.rowCount(), len(METRIC_LABELS))
         row_h = t.verticalHeader().defaultSectionSize()
         used = sum(t.rowHeight(r) for r in range(t.rowCount()))
