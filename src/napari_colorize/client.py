@@ -57,6 +57,7 @@ from .protocol import (
     error_from_message,
     hints_plane,
     loads,
+    progress_event,
 )
 
 __all__ = [
@@ -369,6 +370,8 @@ class Worker:
             Errors raised in the child are re-raised here with their type.
         """
         with self._lock:
+            if not self.alive:
+                yield progress_event(None, "starting")
             self.start()
             rid = next(self._ids)
             req_dir = Path(tempfile.mkdtemp(prefix=f"req{rid}-", dir=self.scratch_dir()))

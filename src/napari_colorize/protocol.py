@@ -16,7 +16,7 @@ referenced as ``{"__npy__": "/tmp/.../x.npy"}`` (:func:`encode_arrays`,
 :func:`decode_arrays`).
 
 Progress events are defined once here (:func:`progress_event`,
-:func:`progress_fraction`); the server makes them and every consumer (the
+:func:`progress_fraction`, :func:`progress_message`); the server makes them and every consumer (the
 client, the napari widgets) reads them through these functions.
 
 This module imports neither napari, Qt nor TensorFlow.
@@ -48,6 +48,7 @@ __all__ = [
     "loads",
     "progress_event",
     "progress_fraction",
+    "progress_message",
     "error_message",
     "error_from_message",
     "clean_tiling_options",
@@ -66,9 +67,10 @@ TRAIN_STOP_GRACE = 60.0
 #: the intensity options of a colorize request (see :func:`napari_colorize.color.intensity_limits`)
 NORMALIZE_KEYS = ("normalize", "percentiles", "limits")
 
-#: the server's progress stages: tiles of a colorization, planes of a stack (added by the client),
-#: training begin/batch/epoch and a saved model folder
-STAGES = ("tiles", "planes", "train_begin", "batch", "epoch", "saved")
+#: the progress stages: the engine process starting (sent by the client), a model loading, tiles of a
+#: colorization, planes of a stack (added by the client), training begin/batch/epoch and a saved
+#: model folder
+STAGES = ("starting", "loading", "tiles", "planes", "train_begin", "batch", "epoch", "saved")
 
 
 class WorkerError(ColorizeError):
@@ -158,8 +160,9 @@ def progress_event(rid: int | None, stage: str, **fields: Any) -> dict[str, Any]
         One of :data:`STAGES`.
     **fields
         ``done`` and ``total`` (tiles, planes), or ``epoch``, ``epochs``,
-        ``batch``, ``steps``, ``loss``, ``logs`` (training), ``path`` (saved).
-        None values are left out.
+        ``batch``, ``steps``, ``loss``, ``logs`` (training), ``path`` (saved),
+        ``model`` (loading: the model's folder name), ``message`` (any stage: what a
+        person should read).  None values are left out.
     """
     return {
         "id": rid,
@@ -193,6 +196,32 @@ def progress_fraction(ev: dict[str, Any]) -> tuple[int, int] | None:
     if total:
         return min(int(ev.get("done") or 0), int(total)), int(total)
     return None
+
+
+def progress_message(ev: dict[str, Any]) -> str | None:
+    """What a progress event says to a person (a status line), or None.
+
+    ``"starting the engine…"``, ``"loading the model default…"``, ``"tile 3/9"``,
+    ``"plane 2/5: tile 3/9"``, ``"epoch 2/10"``; an event's own ``message`` wins.
+    """
+    if ev.get("message"):
+        return str(ev["message"])
+    stage = ev.get("stage")
+    text = None
+    if stage == "starting":
+        text = "starting the engine…"
+    elif stage == "loading":
+        text = f"loading the model {ev['model']}…" if ev.get("model") else "loading the model…"
+    elif stage in ("tiles", "planes") and ev.get("total"):
+        unit = "tile" if stage == "tiles" else "plane"
+        text = f"{unit} {min(int(ev.get('done') or 0), int(ev['total']))}/{int(ev['total'])}"
+    elif stage in ("train_begin", "batch", "epoch") and ev.get("epochs"):
+        text = f"epoch {int(ev.get('epoch', 0)) + (stage != 'epoch')}/{int(ev['epochs'])}"
+    elif stage == "saved":
+        text = "saved"
+    if text is not None and ev.get("planes") and stage != "planes":
+        text = f"plane {int(ev.get('plane', 0)) + 1}/{int(ev['planes'])}: {text}"
+    return text
 
 
 # ---------------------------------------------------------------------------

@@ -225,8 +225,13 @@ class Server:
                 self._current = None
 
     # -- models ------------------------------------------------------------
-    def model(self, spec: str) -> Any:
-        """A loaded model for a name or folder, cached by folder and ``config.json`` time."""
+    def model(self, spec: str, rid: int | None = None) -> Any:
+        """A loaded model for a name or folder, cached by folder and ``config.json`` time.
+
+        With ``rid``, loading a model that is not cached yet is announced as a
+        ``"loading"`` progress event of that request (the first Keras model also
+        starts TensorFlow, which takes seconds).
+        """
         from .catalogue import resolve_model_path
         from .methods import load_model
 
@@ -234,6 +239,8 @@ class Server:
         cfg = path / "config.json"
         key = (str(path.resolve()), cfg.stat().st_mtime if cfg.is_file() else 0.0)
         if key not in self._models:
+            if rid is not None:
+                self.progress(rid, "loading", model=path.name)
             model = load_model(path)  # a folder of the wrong kind raises here, before caching
             if len(self._models) >= self.MODEL_CACHE:
                 self._models.pop(next(iter(self._models)))
@@ -247,7 +254,7 @@ class Server:
         return {"pid": os.getpid(), "version": __version__, "tensorflow": "tensorflow" in sys.modules}
 
     def do_describe(self, rid: int, model: str) -> dict[str, Any]:
-        return _describe(self.model(model))
+        return _describe(self.model(model, rid))
 
     def do_colorize(
         self,
@@ -270,7 +277,7 @@ class Server:
         from . import api
         from .color import _image_and_rgb
 
-        m = self.model(model)
+        m = self.model(model, rid)
 
         def progress(done: int, total: int) -> None:
             self.progress(rid, "tiles", done=int(done), total=int(total))

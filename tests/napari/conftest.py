@@ -78,3 +78,15 @@ def wait_idle(qtbot):
         qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
 
     return wait
+
+
+@pytest.fixture(autouse=True)
+def no_warm_start(monkeypatch):
+    """A new Colorize widget would start the engine and load its model in the background.
+
+    Left out of most tests to spare the shared machine (the worker would load the default
+    model, with TensorFlow, for every new worker); ``test_warm_start`` turns it on.
+    """
+    from napari_colorize._napari import _widgets
+
+    monkeypatch.setattr(_widgets, "WARM_START", False)

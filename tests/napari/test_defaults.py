@@ -29,7 +29,7 @@ def test_colorize_preselects_the_selected_gray_layer(make_napari_viewer):
     assert w.image.value is first
 
 
-def test_colorize_preselects_the_first_gray_layer_and_skips_outputs(make_napari_viewer):
+def test_colorize_preselects_the_first_gray_layer_and_never_offers_outputs(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((32, 40, 3), np.uint8) + 9, name="photo", rgb=True)
     out = viewer.add_image(_gray(2), name="x L", metadata={"napari_colorize": {"role": "L"}})
@@ -37,17 +37,20 @@ def test_colorize_preselects_the_first_gray_layer_and_skips_outputs(make_napari_
     viewer.layers.selection.active = viewer.layers["photo"]  # selected, but not gray
     w = ColorizeWidget(viewer)
     assert w.image.value is gray
-    # our own outputs are never the default, but stay a valid choice
+    assert out not in w.image.choices  # our own results are never an input
+    # selecting an output does not make it the input
+    viewer.layers.selection.active = out
+    assert w.image.value is gray
     viewer.layers.selection.active = None
     viewer.layers.remove(gray)
     assert w.image.value is None
-    w.image.value = out
     # a later layer does not steal a choice that is still there, unless the user selects it
-    later = viewer.add_image(_gray(4), name="later")
+    first = viewer.add_image(_gray(4), name="first")
+    later = viewer.add_image(_gray(5), name="later")
     viewer.layers.selection.active = None
-    w.image.value = out
+    w.image.value = first
     viewer.add_image(np.zeros((32, 40, 3), np.uint8), name="photo 2", rgb=True)
-    assert w.image.value is out
+    assert w.image.value is first
     viewer.layers.selection.active = later
     assert w.image.value is later
 
@@ -86,18 +89,45 @@ def test_train_list_leaves_out_colorized_results_unless_asked(make_napari_viewer
     assert listed() == ["ref"]
 
 
-def test_config_fields_have_readable_labels_and_tooltips(make_napari_viewer):
+@pytest.mark.parametrize("method", ["lookup", "autoencoder", "siggraph17", "propagate"])
+def test_config_fields_have_readable_labels_and_tooltips(make_napari_viewer, method):
     from napari_colorize.methods import list_methods
 
+    if method not in list_methods():
+        pytest.skip(f"{method} is not available")
     viewer = make_napari_viewer()
     tw = TrainWidget(viewer)
-    fields = {f["name"]: f for f in list_methods()["lookup"]}
-    shown = {w.name: w for w in tw.config}
-    assert shown
+    tw.method.value = method
+    fields = {f["name"]: f for f in list_methods()[method] if f["name"] not in TrainWidget.HIDDEN}
+    shown = {w.name: w for w in tw.config_widgets()}
+    assert set(shown) == {n for n, f in fields.items() if f["type"] in ("int", "float", "bool", "str")} | {
+        n for n, f in fields.items() if f.get("choices")
+    }
     for name, w in shown.items():
-        label = w.text if hasattr(w, "text") and w.widget_type == "CheckBox" else w.label
-        assert "_" not in label and label.replace(" ", "_") == name
-        assert w.tooltip == (fields[name]["help"] or label)
+        label = w.text if w.widget_type == "CheckBox" else w.label
+        assert "_" not in label and label.strip(), (name, label)
+        assert (fields[name]["help"] or label) in w.tooltip and name in w.tooltip
+    # jargon is spelled out
+    words = {w.name: (w.text if w.widget_type == "CheckBox" else w.label) for w in shown.values()}
+    readable_words = {"ab_scale": "color range", "inference": "predict at", "distribute": "multi-GPU"}
+    for name, readable in readable_words.items():
+        if name in words:
+            assert readable in words[name]
+    # the common settings are shown, the rest folded under "advanced settings"
+    basic = {w.name for w in tw.config}
+    assert basic and basic <= set(shown)
+    if len(shown) > len(basic):
+        assert tw.show_advanced.native.isVisibleTo(tw.inner) and not tw.show_advanced.value
+        assert not tw.config_advanced.native.isVisibleTo(tw.inner)
+        tw.show_advanced.value = True
+        assert tw.config_advanced.native.isVisibleTo(tw.inner)
+    if method != "propagate":
+        assert {"distribute", "seed", "precision"}.isdisjoint(basic)
+    # an advanced setting still goes to training
+    name = next(iter(set(shown) - basic), None)
+    if name is not None and fields[name]["type"] == "int":
+        tw.set_config(**{name: int(fields[name]["default"]) + 1})
+        assert tw.config_values() == {name: int(fields[name]["default"]) + 1}
 
 
 def test_qt6_binding_and_no_backend_warning(make_napari_viewer):

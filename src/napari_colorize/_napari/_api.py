@@ -16,8 +16,11 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Generator
+import threading
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from ..catalogue import check_model_out, describe_model_folder, resolve_model_pa
 from ..client import Worker, get_worker
 from ..color import DEFAULT_PERCENTILES, NORMALIZE, intensity_limits
 from ..errors import Cancelled, InputError
-from ..protocol import progress_fraction
+from ..protocol import progress_event, progress_fraction, progress_message
 from ..tiling import TILING_KEYS
 from ._hints import hints_from_shapes_layer, points_layer_table
 from ._lifecycle import refresh_model_lists, watch_viewer
@@ -40,6 +43,10 @@ __all__ = [
     "check_gray_layer",
     "check_rgb_layer",
     "layer_box",
+    "is_output",
+    "model_exists",
+    "notify",
+    "warm_up",
     "OUTPUT_SUFFIXES",
     "NORMALIZE_CHOICES",
     "CONTRAST_LIMITS",
@@ -58,6 +65,79 @@ OUTPUT_SUFFIXES = {
 CONTRAST_LIMITS = "contrast_limits"
 #: intensity normalisations of :func:`colorize_layer`: the engine's, and the layer's contrast limits
 NORMALIZE_CHOICES: tuple[str, ...] = (*NORMALIZE, CONTRAST_LIMITS)
+
+
+#: the key of ``layer.metadata`` that marks the plugin's own layers (outputs, hints) and their role
+META_KEY = "napari_colorize"
+
+
+def is_output(layer: Any) -> bool:
+    """Whether ``layer`` is one of the plugin's results (``<name> RGB``, ``<name> a``, ΔE2000, ...).
+
+    Results carry ``metadata["napari_colorize"]``; a hints layer carries it too, with the role
+    ``"hints"``, and is no result.
+    """
+    meta = getattr(layer, "metadata", None)
+    mark = meta.get(META_KEY) if isinstance(meta, dict) else None
+    if mark is None:
+        return False
+    return not (isinstance(mark, dict) and mark.get("role") == "hints")
+
+
+@contextmanager
+def _keep_selection(viewer: Any) -> Iterator[None]:
+    """Leave the viewer's layer selection (and its active layer) as it was.
+
+    napari selects every layer it adds; an output layer must not take the
+    selection from the layer the user works on (a hints layer in add mode).
+    """
+    sel = viewer.layers.selection
+    before = set(sel)
+    try:
+        yield
+    finally:
+        keep = {ly for ly in before if ly in viewer.layers}
+        if set(sel) != keep:
+            if len(keep) == 1:
+                sel.active = next(iter(keep))
+            else:
+                sel.clear()
+                sel.update(keep)
+
+
+@functools.lru_cache(maxsize=1)
+def _notification_class() -> Any:
+    """napari's Notification without a source: its dialog would print "Source: <NotificationManager…>"."""
+    from napari.utils.notifications import Notification
+
+    class PluginNotification(Notification):
+        @property
+        def source(self) -> Any:
+            return None
+
+    return PluginNotification
+
+
+def notify(text: str, *, level: str = "error", actions: tuple = ()) -> None:
+    """Show ``napari-colorize: <text>`` as a napari notification.
+
+    Parameters
+    ----------
+    text : str
+        The message.
+    level : {"error", "warning", "info"}
+    actions : tuple of (label, callable)
+        Buttons of the notification.
+    """
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    sev = {
+        "error": NotificationSeverity.ERROR,
+        "warning": NotificationSeverity.WARNING,
+        "info": NotificationSeverity.INFO,
+    }[level]
+    note = _notification_class()(f"napari-colorize: {text}", severity=sev, actions=tuple(actions))
+    notification_manager.dispatch(note)
 
 
 # ---------------------------------------------------------------------------
@@ -246,7 +326,15 @@ def _preview_geometry(
 
 
 def _set_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
-    """Update layer ``name`` in place if it exists with the same kind, else add it."""
+    """Update layer ``name`` in place if it exists with the same kind, else add it.
+
+    The viewer's selection and active layer stay as they were.
+    """
+    with _keep_selection(viewer):
+        return _put_layer(viewer, name, data, kind, **kw)
+
+
+def _put_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
     from napari import layers as nl
 
     cls = {"image": nl.Image, "shapes": nl.Shapes}[kind]
@@ -441,7 +529,8 @@ def _add_outputs(
         out.append(_set_layer(viewer, tiles_name, rects, "shapes", **kw))
     elif tiles_name in viewer.layers:
         # stale outlines from an earlier run would lie about this result
-        viewer.layers.remove(tiles_name)
+        with _keep_selection(viewer):
+            viewer.layers.remove(tiles_name)
     # keep the RGB result on top, with the tiles over it
     return out
 
@@ -461,6 +550,9 @@ def _colorize_gen(
     grid: tuple[int, int] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Generator[dict, None, dict]:
+    if warming(getattr(worker, "role", "interactive")):
+        # the widget's warm-up is starting the worker: this request waits for it
+        yield progress_event(None, "starting", message="starting the engine and loading the model…")
     info = yield from worker.iter_request("describe", model=model, should_stop=should_stop)
     tile = options.get("tile")
     if tile is not None and tile != "auto" and grid is None:
@@ -519,6 +611,9 @@ def _progress_bar(desc: str) -> Any:
 
 
 def _feed(pbar: Any, ev: dict) -> None:
+    text = progress_message(ev)
+    if text is not None and ev.get("stage") != "tiles":
+        pbar.set_description(text)
     frac = progress_fraction(ev)
     if frac is not None:
         done, total = frac
@@ -542,6 +637,7 @@ def colorize_layer(
     plane: tuple[int, ...] | None = None,
     preview: int | None = None,
     blocking: bool = True,
+    start: bool = True,
     worker: Worker | None = None,
     on_done: Callable[[list], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
@@ -593,6 +689,9 @@ def colorize_layer(
         Wait and return the layers (scripts).  With ``False``, return the
         started napari ``GeneratorWorker`` (widgets); layers are added when it
         finishes.
+    start : bool
+        With ``blocking=False``: start the worker at once (default), or leave that to the
+        caller, who connects to its signals first (no progress event is then missed).
     worker : Worker, optional
         The engine worker (``get_worker("interactive")`` by default).
     on_done, on_error : callable, optional
@@ -718,17 +817,62 @@ def colorize_layer(
         worker.stop()
 
     tw.request_stop = request_stop  # type: ignore[attr-defined]
-    tw.start()
+    if start:
+        tw.start()
     return tw
 
 
 def _notify_error(exc: BaseException) -> None:
-    from napari.utils.notifications import show_error, show_info
+    notify(str(exc), level="info" if isinstance(exc, Cancelled) else "error")
 
-    if isinstance(exc, Cancelled):
-        show_info(f"napari-colorize: {exc}")
-    else:
-        show_error(f"napari-colorize: {exc}")
+
+_WARMING: dict[str, threading.Thread] = {}
+
+
+def warm_up(model: Any = None, *, role: str = "interactive") -> threading.Thread | None:
+    """Start the engine worker in the background and load ``model`` there, so the first run is fast.
+
+    Returns at once; the thread it returns ends when the worker is ready (errors are
+    left for the first real run to report).  A worker already running is left alone.
+
+    Parameters
+    ----------
+    model : str or path, optional
+        A model the user is likely to run (loading it may start TensorFlow in the worker).
+    role : str
+        The worker (see :func:`napari_colorize.client.get_worker`).
+    """
+    worker = get_worker(role)
+    running = _WARMING.get(role)
+    if running is not None and running.is_alive():
+        return running
+    if getattr(worker, "alive", True) or not hasattr(worker, "start"):
+        return None
+    spec = None
+    if model is not None:
+        try:
+            spec = str(resolve_model_path(model).resolve())
+        except Exception:  # a model that is not there: the run will say so
+            spec = None
+
+    def run() -> None:
+        try:
+            worker.start()
+            if spec is not None:
+                worker.request("describe", model=spec)
+        except Exception:  # a failed warm-up costs nothing: the first run starts over and reports
+            pass
+
+    thread = threading.Thread(target=run, daemon=True, name=f"colorize-warm-up-{role}")
+    _WARMING[role] = thread
+    thread.start()
+    return thread
+
+
+def warming(role: str = "interactive") -> bool:
+    """Whether :func:`warm_up` is still starting the worker of ``role``."""
+    t = _WARMING.get(role)
+    return t is not None and t.is_alive()
 
 
 # ---------------------------------------------------------------------------
@@ -763,6 +907,12 @@ def _train_args(viewer: Any, layers: Any, box: Any) -> tuple[Any, tuple[int, int
     if box is not None and not isinstance(box, (tuple, list)):
         box = layer_box(box, resolved[0])
     return images, (tuple(int(v) for v in box) if box is not None else None)
+
+
+def model_exists(path: str | os.PathLike) -> bool:
+    """Whether a folder holds something a training would replace (a model, or any file)."""
+    p = Path(path)
+    return (p.is_dir() and any(p.iterdir())) or p.is_file()
 
 
 def train_from_layers(
@@ -825,6 +975,7 @@ def train_from_layers(
     out_p.parent.mkdir(parents=True, exist_ok=True)
     worker = worker or get_worker("train")
     watch_viewer(viewer)
+    # the engine's own refusal (when it has one) is lifted only for a replacement the caller asked for
 
     def gen() -> Generator[dict, None, dict]:
         res = yield from worker.iter_train(

@@ -51,12 +51,13 @@ def refresh_model_lists(select: str | None = None) -> None:
 
 def watch_viewer(viewer: Any) -> None:
     """Stop the engine workers when this viewer (and every widget) is closed."""
-    key = id(viewer)
+    key = id(getattr(viewer, "__wrapped__", viewer))  # a widget's viewer is napari's public-only proxy
     if key in _WATCHED:
         return
-    try:
-        qtwin = viewer.window._qt_window
-    except AttributeError:  # a headless ViewerModel: nothing to watch
+    # the window's menu bar is public and goes with the main window (no private attribute needed)
+    menu = getattr(getattr(viewer, "window", None), "main_menu", None)
+    destroyed = getattr(menu, "destroyed", None)
+    if destroyed is None:  # a headless ViewerModel: nothing to watch
         return
     _WATCHED.add(key)
 
@@ -64,7 +65,7 @@ def watch_viewer(viewer: Any) -> None:
         _WATCHED.discard(key)
         shutdown_if_unused()
 
-    qtwin.destroyed.connect(gone)
+    destroyed.connect(gone)
 
 
 def shutdown_if_unused(*_: Any) -> None:

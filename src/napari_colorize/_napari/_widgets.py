@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -34,14 +35,16 @@ from magicgui.widgets import (
 from ..catalogue import DEFAULT_MODEL, describe_model_folder, list_models, user_models_dir
 from ..errors import Cancelled, ColorizeError, InputError
 from ..preview import PREVIEW_SIZE
-from ..protocol import TRAIN_STOP_GRACE, WorkerCrashed, progress_fraction
+from ..protocol import TRAIN_STOP_GRACE, WorkerCrashed, progress_fraction, progress_message
 from ..tiling import BLENDS
 from . import _api, _hints
 from ._lifecycle import refresh_model_lists, register_model_list, register_widget, shutdown_if_unused
 
-__all__ = ["ColorizeWidget", "TrainWidget", "EvaluateWidget", "LOAD_FOLDER", "LIVE_DELAY_MS"]
+__all__ = ["ColorizeWidget", "TrainWidget", "EvaluateWidget", "LOAD_FOLDER", "LIVE_DELAY_MS", "WARM_START"]
 
 LOAD_FOLDER = "load folder…"
+#: a new Colorize widget starts the engine worker and loads its model in the background
+WARM_START = True
 #: live mode waits this long after the last change of the hints before it colorizes
 LIVE_DELAY_MS = 300
 #: the Colorize widget's intensity choices: (label, ``normalize`` value)
@@ -56,8 +59,6 @@ NORMALIZE_LABELS = (
 
 def _notify(widget: Any, exc: BaseException | str, *, level: str = "error", actions: tuple = ()) -> None:
     """Show a notification and remember it on the widget (``widget.messages``)."""
-    from napari.utils.notifications import Notification, NotificationSeverity, notification_manager
-
     text = str(exc)
     if isinstance(exc, WorkerCrashed):
         text = (
@@ -67,12 +68,23 @@ def _notify(widget: Any, exc: BaseException | str, *, level: str = "error", acti
     if isinstance(exc, Cancelled):
         level = "info"
     widget.messages.append((level, text))
-    sev = {
-        "error": NotificationSeverity.ERROR,
-        "warning": NotificationSeverity.WARNING,
-        "info": NotificationSeverity.INFO,
-    }[level]
-    notification_manager.dispatch(Notification(f"napari-colorize: {text}", severity=sev, actions=actions))
+    _api.notify(text, level=level, actions=actions)
+
+
+def _ask(parent: Any, title: str, question: str) -> bool:
+    """Ask a yes/no question in a dialog (No is the default answer)."""
+    from qtpy.QtWidgets import QMessageBox
+
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    return QMessageBox.question(parent, title, question, yes | no, no) == yes
+
+
+def _advanced_toggle(container: Container, *, text: str = "advanced options") -> CheckBox:
+    """A check box that shows ``container`` (hidden at first): the fold for rarely used options."""
+    box = CheckBox(value=False, text=text, tooltip="show the options most people leave as they are")
+    container.visible = False
+    box.changed.connect(lambda value: setattr(container, "visible", bool(value)))
+    return box
 
 
 def _while_open(method: Callable[..., None]) -> Callable[..., None]:
@@ -93,8 +105,10 @@ def _while_open(method: Callable[..., None]) -> Callable[..., None]:
 
 
 class _Base(Container):
+    """A dock widget in a scroll area, so that it fits any screen."""
+
     def __init__(self, viewer: Any, **kw: Any) -> None:
-        super().__init__(**kw)
+        super().__init__(scrollable=True, **kw)
         self._t0 = 0.0
         self._viewer = viewer
         self.messages: list[tuple[str, str]] = []
@@ -105,6 +119,16 @@ class _Base(Container):
         for name in ("inserted", "removed", "reordered", "changed"):
             getattr(ev, name, None) and getattr(ev, name).connect(self._on_layers_changed)
         self.native.destroyed.connect(self._on_destroyed)
+
+    @property
+    def native(self) -> Any:
+        """The scroll area around the widget: what napari docks."""
+        return self.root_native_widget
+
+    @property
+    def inner(self) -> Any:
+        """The Qt widget inside the scroll area (holds the layout)."""
+        return self._widget._mgui_get_native_widget()
 
     def _on_layers_changed(self, *_: Any) -> None:
         if not self._closed:
@@ -139,9 +163,14 @@ class _Base(Container):
         return out
 
 
-def _is_output(layer: Any) -> bool:
-    """Whether ``layer`` is one of the plugin's own results (``<name> RGB``, ``<name> L``, ...)."""
-    return isinstance(getattr(layer, "metadata", None), dict) and "napari_colorize" in layer.metadata
+_is_output = _api.is_output
+
+
+def _face_colors(layer: Any) -> np.ndarray | None:
+    """A copy of a hints layer's face colors (None without a layer)."""
+    if layer is None:
+        return None
+    return np.array(getattr(layer, "face_color", ()), dtype=float, copy=True)
 
 
 # ---------------------------------------------------------------------------
@@ -155,9 +184,11 @@ class ColorizeWidget(_Base):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
         self._extra_models: dict[str, str] = {}
+        self._doing = "colorizing"
         self.image = ComboBox(
             label="gray image",
-            choices=lambda w: self._layers(rgb=None),
+            # the plugin's own results (RGB, L, a, b, confidence, ΔE2000) are never an input
+            choices=lambda w: self._layers(rgb=None, outputs=False),
             nullable=True,
             tooltip="a grayscale Image layer (2D, or nD with the last two axes spatial)",
         )
@@ -231,19 +262,14 @@ class ColorizeWidget(_Base):
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
-        self.extend(
-            [
-                self.image,
-                self.model,
-                self.model_folder,
+        # rarely changed: folded under "advanced options"
+        self.advanced = Container(
+            labels=True,
+            widgets=[
                 self.normalize,
                 self.p_low,
                 self.p_high,
-                self.hints,
-                self.add_hints_button,
                 self.color_from,
-                self.live,
-                self.saturation,
                 self.confidence,
                 self.use_tiles,
                 self.auto_tile,
@@ -252,6 +278,21 @@ class ColorizeWidget(_Base):
                 self.blend,
                 self.global_anchor,
                 self.show_tiles,
+            ],
+        )
+        self.advanced.margins = (0, 0, 0, 0)
+        self.show_advanced = _advanced_toggle(self.advanced)
+        self.extend(
+            [
+                self.image,
+                self.model,
+                self.model_folder,
+                self.hints,
+                self.add_hints_button,
+                self.live,
+                self.saturation,
+                self.show_advanced,
+                self.advanced,
                 self.run_button,
                 self.cancel_button,
                 self.progress,
@@ -272,6 +313,8 @@ class ColorizeWidget(_Base):
         self._live_pending = False
         self._live_run = False
         self._watched_points: Any = None
+        self._deselect_after_add: Any = None
+        self._hint_colors: np.ndarray | None = None
         self.live_runs = 0  # live colorizations started (tests, diagnostics)
         #: live mode first colorizes the plane downscaled to this many pixels (longest side)
         self.preview_size = PREVIEW_SIZE
@@ -286,6 +329,10 @@ class ColorizeWidget(_Base):
         self._on_model_changed(self.model.value)
         self._on_normalize(self.normalize.value)
         self._viewer.layers.selection.events.active.connect(self._on_active)
+        if WARM_START:
+            # start the engine and load the chosen model now, so that the first run is not the slow one
+            model = self.model.value
+            _api.warm_up(model if model not in (None, LOAD_FOLDER) else None)
 
     # -- the gray layer ------------------------------------------------------
     def preselect_gray(self) -> None:
@@ -298,7 +345,7 @@ class ColorizeWidget(_Base):
             return
         active = self._viewer.layers.selection.active
         grays = [ly for _, ly in self._layers(rgb=False, outputs=False)]
-        if active is not None and any(active is ly for _, ly in self._layers(rgb=False)):
+        if active is not None and any(active is ly for ly in grays):
             self.image.value = active
         elif grays:
             self.image.value = grays[0]
@@ -307,7 +354,7 @@ class ColorizeWidget(_Base):
         layer = event.value
         if self._closed or self.running or layer is None:
             return
-        if any(layer is ly for _, ly in self._layers(rgb=False)):
+        if any(layer is ly for _, ly in self._layers(rgb=False, outputs=False)):
             self.image.value = layer
 
     def _on_layers_changed(self, *_: Any) -> None:
@@ -397,39 +444,68 @@ class ColorizeWidget(_Base):
         self.hints.value = points
         return points
 
+    #: events of the hints layer that re-colorize in live mode: (event, handler)
+    _HINT_EVENTS = (
+        ("data", "_schedule_live"),  # add, move, delete
+        ("face_color", "_schedule_live"),
+        ("size", "_schedule_live"),
+        ("current_face_color", "_on_hint_colors"),  # napari's color control recolors the selected points
+        ("features", "_after_hint_added"),
+    )
+
     def _on_hints_layer(self, layer: Any) -> None:
         old = self._watched_points
         if old is layer:
             return
-        events = ("data", "face_color", "size")
         if old is not None:
             old.events.data.disconnect(self._on_hints_data)
-            for name in events:
+            for name, handler in self._HINT_EVENTS:
                 emitter = getattr(old.events, name, None)
                 if emitter is not None:
-                    emitter.disconnect(self._schedule_live)
+                    emitter.disconnect(getattr(self, handler))
         self._watched_points = layer
+        self._deselect_after_add = None
+        self._hint_colors = _face_colors(layer)
         if layer is not None:
             layer.events.data.connect(self._on_hints_data)
-            for name in events:
+            for name, handler in self._HINT_EVENTS:
                 emitter = getattr(layer.events, name, None)  # Shapes have no size
                 if emitter is not None:
-                    emitter.connect(self._schedule_live)
+                    emitter.connect(getattr(self, handler))
             self._schedule_live()
 
     def _on_hints_data(self, event: Any) -> None:
-        """A new point takes its color from the reference layer, when one is chosen."""
-        ref = self.color_from.value
-        if (
-            ref is None
-            or getattr(event, "action", None) != "added"
-            or not _hints.is_hints_layer(event.source)
-        ):
+        """A new point takes its color from the reference layer (when one is chosen), and is let go.
+
+        napari selects each point it adds, so the next pick of a color would recolor
+        it; in add mode the new point is deselected (see :meth:`_after_hint_added`), so
+        that "pick a color, then click" gives the color to the next point only.
+        """
+        if getattr(event, "action", None) != "added" or not _hints.is_hints_layer(event.source):
             return
         from napari.layers import Points
 
-        if isinstance(event.source, Points):
-            _hints.color_points_from_layer(event.source, ref, getattr(event, "data_indices", None))
+        layer = event.source
+        if not isinstance(layer, Points):
+            return
+        ref = self.color_from.value
+        if ref is not None:
+            _hints.color_points_from_layer(layer, ref, getattr(event, "data_indices", None))
+        if layer.mode == "add":
+            self._deselect_after_add = layer
+
+    def _after_hint_added(self, event: Any) -> None:
+        """After napari has selected the point it added (its last step), clear that selection."""
+        layer, self._deselect_after_add = self._deselect_after_add, None
+        if layer is not None and layer is self._watched_points and len(layer.selected_data):
+            layer.selected_data = set()
+
+    def _on_hint_colors(self, *_: Any) -> None:
+        """``current_face_color`` changed: re-colorize when it recolored hints (not on a mere selection)."""
+        colors = _face_colors(self._watched_points)
+        before, self._hint_colors = self._hint_colors, colors
+        if before is None or colors is None or not np.array_equal(before, colors):  # shapes differ: unequal
+            self._schedule_live()
 
     # -- live mode --------------------------------------------------------------------
     def _make_timer(self) -> Any:
@@ -523,6 +599,11 @@ class ColorizeWidget(_Base):
                 self._t0 = time.monotonic()
                 self.status.value = f"colorizing {layer.name if layer else ''}…"
             self.progress.value = 0
+            if not refine:
+                self._doing = f"{'live: ' if live else ''}colorizing {layer.name if layer else ''}"
+                self.status.value = f"{self._doing}…"
+                if _api.warming():
+                    self.status.value = f"{self._doing}: starting the engine and loading the model…"
             plane = None
             if live and layer is not None and layer.ndim > 2:
                 plane = _hints.displayed_plane(self._viewer, layer)
@@ -534,6 +615,7 @@ class ColorizeWidget(_Base):
                 plane=plane,
                 preview=self.preview_size if live and not refine else None,
                 blocking=False,
+                start=False,  # connected below first, so that no progress event is missed
                 on_done=self._done,
                 on_error=self._live_error if live else self._error,
                 **self.intensity(),
@@ -558,6 +640,7 @@ class ColorizeWidget(_Base):
         tw.finished.connect(self._finished)
         self.run_button.enabled = False
         self.cancel_button.enabled = True
+        tw.start()
         return tw
 
     def _convert(self, layer: Any) -> None:
@@ -571,12 +654,22 @@ class ColorizeWidget(_Base):
         if frac is not None:
             self.progress.max = frac[1]
             self.progress.value = frac[0]
+        elif ev.get("stage") in ("starting", "loading"):
+            self.progress.max = 0  # busy: the engine starts or loads the model, no fraction yet
+        text = progress_message(ev)
+        if text:
+            self.status.value = f"{self._doing}: {text}"
+
+    def _end_progress(self, *, complete: bool) -> None:
+        if self.progress.max == 0:
+            self.progress.max = 1
+        self.progress.value = self.progress.max if complete else 0
 
     @_while_open
     def _done(self, layers: list) -> None:
         import time
 
-        self.progress.value = self.progress.max
+        self._end_progress(complete=True)
         rgb = next((ly.name for ly in layers if getattr(ly, "rgb", False)), "")
         self.status.value = f"done in {time.monotonic() - self._t0:.1f} s: {rgb}"
         if self._run_preview:
@@ -612,6 +705,8 @@ class ColorizeWidget(_Base):
         self._run_preview = False
         refine, self._refine_next = self._refine_next, False
         if not self._closed:
+            if self.progress.max == 0:  # no result came: leave the busy state
+                self._end_progress(complete=False)
             self.run_button.enabled = True
             self.cancel_button.enabled = False
             if self._live_pending:
@@ -633,15 +728,94 @@ class ColorizeWidget(_Base):
 # ---------------------------------------------------------------------------
 # Train
 # ---------------------------------------------------------------------------
-_SIMPLE = {"int", "float", "bool", "str"}
+#: readable labels of config fields (a field's help is its tooltip); others: the name in words
+FIELD_LABELS = {
+    "epochs": "epochs",
+    "batch_size": "batch size",
+    "crop_size": "crop size (px)",
+    "val_split": "validation share",
+    "seed": "random seed",
+    "distribute": "multi-GPU training",
+    "precision": "numeric precision",
+    "window": "window size (px)",
+    "n_colors": "palette colors",
+    "arch": "network type",
+    "decode": "color from",
+    "temperature": "sharpening",
+    "samples_per_epoch": "windows per epoch",
+    "mlp_units": "MLP layer sizes",
+    "cnn_filters": "conv filters",
+    "cnn_units": "dense layer sizes",
+    "soft_sigma": "soft target width",
+    "learning_rate": "learning rate",
+    "flip": "random flips",
+    "palette_samples": "palette sample pixels",
+    "input_size": "network input size (px)",
+    "ab_scale": "color range",
+    "inference": "predict at",
+    "steps_per_epoch": "batches per epoch",
+    "width": "network width",
+    "depth": "network depth (levels)",
+    "encoder_weights": "encoder weights file",
+    "freeze_encoder": "keep the encoder fixed",
+    "trainable_from": "train from block",
+    "crops_per_image": "crops per image",
+    "T": "temperature",
+    "rebalance": "favour rare colors",
+    "k": "nearest color bins",
+    "sigma": "soft-encoding width",
+    "lam": "uniform prior share",
+    "grid": "color bin size",
+    "variance_scale": "widen at texture",
+    "stack_weight": "link between planes",
+    "data_weight": "pull towards gray",
+    "solver": "solver",
+    "coarse_pixels": "coarsest grid (pixels)",
+    "iterations": "refinement steps",
+    "tol": "tolerance",
+    "mask_center": "hint mask offset",
+    "p_none": "share without hints",
+    "p_stop": "hint count parameter",
+    "p_uniform": "share of uniform hints",
+    "max_patch": "largest hint patch (px)",
+    "class_weight": "class loss weight",
+    "decode_T": "decoding temperature",
+    "shrink": "gray where unsure",
+    "hint_radius": "hint reach (px)",
+    "fuse_weight": "spread hints along edges",
+    "saturation": "saturation",
+    "n_levels": "lightness levels",
+    "policy": "color of a level",
+    "texture": "split by texture",
+    "texture_window": "texture window (px)",
+    "texture_bins": "texture classes",
+}
+#: the same name, another meaning: (method, field) -> label
+METHOD_FIELD_LABELS = {("propagate", "sigma"): "edge sensitivity (L)"}
+#: config fields shown at once; the others are folded under "advanced settings"
+BASIC_FIELDS = frozenset(
+    {"epochs", "batch_size", "crop_size", "learning_rate", "n_levels", "policy", "texture", "width"}
+)
+#: the same for one method: method -> fields
+METHOD_BASIC_FIELDS = {"propagate": frozenset({"sigma", "data_weight", "stack_weight"})}
 
 
-def _field_widget(field: dict[str, Any]) -> Any:
+def field_label(name: str, method: str | None = None) -> str:
+    """The label a person reads for config field ``name`` (of ``method``)."""
+    return METHOD_FIELD_LABELS.get((method, name)) or FIELD_LABELS.get(name) or name.replace("_", " ")
+
+
+def is_basic_field(name: str, method: str | None = None) -> bool:
+    """Whether the Train widget shows field ``name`` of ``method`` outside the advanced fold."""
+    return name in BASIC_FIELDS or name in METHOD_BASIC_FIELDS.get(method or "", ())
+
+
+def _field_widget(field: dict[str, Any], method: str | None = None) -> Any:
     """An input widget for one config field: a readable label, the field's help as its tooltip."""
     name, default = field["name"], field["default"]
-    label = name.replace("_", " ")
+    label = field_label(name, method)
     help_ = field.get("help") or label
-    kw = {"name": name, "tooltip": help_}
+    kw = {"name": name, "tooltip": f"{help_}\n(setting {name!r})"}
     if field.get("choices"):
         return ComboBox(label=label, choices=field["choices"], value=default, **kw)
     t = field["type"]
@@ -682,7 +856,7 @@ class TrainWidget(_Base):
         self.folder = FileEdit(label="image folder", mode="d", visible=False)
         self.crop = ComboBox(
             label="crop box",
-            choices=lambda w: self._layers(kind="shapes"),
+            choices=lambda w: self._layers(kind="shapes", outputs=False),
             nullable=True,
             value=None,
             tooltip="optional: train only inside the first rectangle of a Shapes layer",
@@ -691,6 +865,10 @@ class TrainWidget(_Base):
             label="method", choices=list(self._methods), value="lookup" if "lookup" in self._methods else None
         )
         self.config = Container(labels=True)
+        self.config_advanced = Container(labels=True)
+        for c in (self.config, self.config_advanced):
+            c.margins = (0, 0, 0, 0)
+        self.show_advanced = _advanced_toggle(self.config_advanced, text="advanced settings")
         self.model_name = LineEdit(
             label="model name", value="", tooltip="saved in the user models folder; empty = <method>-<layer>"
         )
@@ -708,6 +886,8 @@ class TrainWidget(_Base):
                 self.crop,
                 self.method,
                 self.config,
+                self.show_advanced,
+                self.config_advanced,
                 self.model_name,
                 self.train_button,
                 self.stop_button,
@@ -735,7 +915,7 @@ class TrainWidget(_Base):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(160)
         self.ax = self.figure.add_subplot(111)
-        self.native.layout().addWidget(self.canvas)
+        self.inner.layout().addWidget(self.canvas)
         self._redraw()
 
     def _redraw(self) -> None:
@@ -773,31 +953,37 @@ class TrainWidget(_Base):
 
     def _build_config(self, *_: Any) -> None:
         self.config.clear()
-        fields = self._methods.get(self.method.value, [])
-        for f in fields:
+        self.config_advanced.clear()
+        method = self.method.value
+        for f in self._methods.get(method, []):
             if f["name"] in self.HIDDEN:
                 continue
-            w = _field_widget(f)
+            w = _field_widget(f, method)
             if w is not None:
-                self.config.append(w)
+                (self.config if is_basic_field(f["name"], method) else self.config_advanced).append(w)
+        self.show_advanced.visible = len(self.config_advanced) > 0
+
+    def config_widgets(self) -> list[Any]:
+        """The widgets of the method's settings: the basic ones, then the advanced ones."""
+        return [*self.config, *self.config_advanced]
 
     def config_values(self) -> dict[str, Any]:
         """The config overrides set in the widget (only the values that differ from the defaults)."""
         defaults = {f["name"]: f["default"] for f in self._methods.get(self.method.value, [])}
         out = {}
-        for w in self.config:
+        for w in self.config_widgets():
             value = w.value
             if getattr(w, "_colorize_float", False):
                 try:
                     value = float(value)
                 except ValueError:
-                    raise InputError(f"{w.name} must be a number, got {value!r}") from None
+                    raise InputError(f"{w.label or w.name} must be a number, got {value!r}") from None
             if value != defaults.get(w.name):
                 out[w.name] = value
         return out
 
     def set_config(self, **values: Any) -> None:
-        widgets = {w.name: w for w in self.config}  # by name: "width" etc. clash with attributes
+        widgets = {w.name: w for w in self.config_widgets()}  # by name: "width" etc. clash with attributes
         for k, v in values.items():
             if k not in widgets:
                 raise InputError(f"{self.method.value} has no setting {k!r} in the widget")
@@ -831,6 +1017,15 @@ class TrainWidget(_Base):
             if any(c in name for c in "/\\") or name in (".", ".."):
                 raise InputError(f"model name {name!r} must be a plain folder name")
             out = user_models_dir() / name
+            overwrite = _api.model_exists(out)
+            if overwrite and not _ask(
+                self.native,
+                "Replace the model?",
+                f"A model named {name!r} is already saved in {out.parent}.\n"
+                "Training replaces it. Go on?",
+            ):
+                self.status.value = f"not trained: {name!r} is kept; choose another model name"
+                return None
             self.history = {}
             self._redraw()
             self.progress.value = 0
@@ -845,6 +1040,7 @@ class TrainWidget(_Base):
                 on_progress=self._on_event,
                 on_done=self._done,
                 on_error=self._error,
+                overwrite=overwrite,
                 **self.config_values(),
             )
         except ColorizeError as e:
@@ -861,6 +1057,8 @@ class TrainWidget(_Base):
     @_while_open
     def _on_event(self, ev: dict) -> None:
         stage = ev.get("stage")
+        if stage in ("starting", "loading"):
+            self.status.value = progress_message(ev) or ""
         epochs, steps = ev.get("epochs"), ev.get("steps")
         frac = progress_fraction(ev)
         if frac is not None:
@@ -888,7 +1086,8 @@ class TrainWidget(_Base):
         stopped = getattr(self, "_stopping", False)
         self.status.value = f"{'stopped early; ' if stopped else ''}saved {path.name}"
         _notify(self, f"model saved to {path}" + (" (stopped early)" if stopped else ""), level="info")
-        refresh_model_lists(select=str(path))
+        # the new model joins every model list; what the other widgets have chosen stays chosen
+        refresh_model_lists()
 
     @_while_open
     def _error(self, exc: BaseException) -> None:
@@ -929,10 +1128,14 @@ class EvaluateWidget(_Base):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
         self.pred = ComboBox(label="colorized", choices=lambda w: self._layers(rgb=True), nullable=True)
-        self.truth = ComboBox(label="ground truth", choices=lambda w: self._layers(rgb=True), nullable=True)
+        # the truth is a photo the user opened, never one of the plugin's results
+        self.truth = ComboBox(
+            label="ground truth", choices=lambda w: self._layers(rgb=True, outputs=False), nullable=True
+        )
         self.error_layer = CheckBox(value=True, text="add ΔE2000 error layer")
         self.eval_button = PushButton(text="Evaluate")
         self.table = Table(value={"metric": [], "value": []})
+        self._fit_table()
         self.csv_path = FileEdit(label="CSV file", mode="w", filter="*.csv")
         self.export_button = PushButton(text="Export CSV")
         self.extend(
@@ -966,7 +1169,33 @@ class EvaluateWidget(_Base):
             "metric": [METRIC_LABELS.get(k, k) for k in m],
             "value": [f"{v:.4g}" for v in m.values()],
         }
+        self._fit_table()
         return m
+
+    def _fit_table(self) -> None:
+        """Make the table exactly as tall as its rows (at least those of every metric), no scrolling."""
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QHeaderView
+
+        t = self.table.native
+        t.verticalHeader().setVisible(False)
+        header = t.horizontalHeader()
+        if t.columnCount() == 2:  # metric names as wide as they are, the values take the rest
+            header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+            t.setMinimumWidth(header.sectionSize(0) + 80 + 2 * t.frameWidth())
+        t.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        t.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        rows = max(t.rowCount(), len(METRIC_LABELS))
+        row_h = t.verticalHeader().defaultSectionSize()
+        used = sum(t.rowHeight(r) for r in range(t.rowCount()))
+        height = (
+            t.horizontalHeader().sizeHint().height()
+            + used
+            + (rows - t.rowCount()) * row_h
+            + 2 * t.frameWidth()
+        )
+        t.setFixedHeight(height)
 
     def export(self, *_: Any, path: str | Path | None = None) -> Path | None:
         path = Path(path or self.csv_path.value)
