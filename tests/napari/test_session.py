@@ -19,7 +19,7 @@ from napari_colorize._napari import _api, _widgets
 from napari_colorize._napari._widgets import LIVE_DELAY_MS, ColorizeWidget, EvaluateWidget, TrainWidget
 from napari_colorize.catalogue import untrained_models
 from napari_colorize.client import get_worker
-from napari_colorize.errors import InputError
+from napari_colorize.errors import ColorizeError
 
 pytestmark = pytest.mark.napari
 
@@ -335,7 +335,7 @@ def test_training_keeps_other_choices_and_asks_before_replacing(
     assert json.loads(cfg.read_text())["config"]["n_levels"] == 51
     assert cw.model.value == folder
     # scripts: the API refuses without overwrite=True
-    with pytest.raises(InputError, match="already saved"):
+    with pytest.raises(ColorizeError, match="already holds a model"):
         _api.train_from_layers(viewer, [ref], "lookup", "mine")
     assert _api.train_from_layers(viewer, [ref], "lookup", "mine", overwrite=True) == saved
 
