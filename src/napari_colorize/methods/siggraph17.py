@@ -196,8 +196,9 @@ class SIGGRAPH17Config(CropTrainConfig):
         default=20.0,
         metadata={
             "help": "with hints, also spread each hint's remaining error along L's edges, with this "
-            "pull towards the network over a whole plane (as propagate's data_weight; larger: "
-            "more local); 0: off, the network alone, which may not honour a hint"
+            "pull towards the network over a whole plane, divided by the number of hints (as "
+            "propagate's data_weight; larger: more local); 0: off, the network alone, which may "
+            "not honour a hint"
         },
     )
     saturation: float = dataclasses.field(
@@ -372,7 +373,14 @@ def _check_hints(hints: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nda
 _AGREEMENT_PRIOR = 5
 
 
-def _agreement(ab: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> float:
+def _count_hints(mask: np.ndarray) -> int:
+    """The number of hints: connected hinted regions of ``mask`` (a disc counts once)."""
+    from scipy import ndimage
+
+    return int(ndimage.label(mask > 0)[1])
+
+
+def _agreement(ab: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, n: int) -> float:
     """How far the hints confirm a prediction: the least-squares gain of ``ab`` onto the hints, in 0..1.
 
     ``argmin_g sum_hints |hint - g ab|**2``, clipped to [0, 1], over the hinted pixels: 1 when the
@@ -381,8 +389,6 @@ def _agreement(ab: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> float:
     the truth the user knows, so a prediction they contradict is shrunk towards gray before
     the hints are spread, and the result is then no worse than spreading the hints alone.
     """
-    from scipy import ndimage
-
     sel = mask > 0
     if not np.any(sel):
         return 1.0
@@ -393,7 +399,6 @@ def _agreement(ab: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> float:
     gain = float(np.clip(np.sum(m * h) / den, 0.0, 1.0))
     # a few hints say little about the whole image: the gain starts at 1 (trust the network)
     # and moves to the measured one as hints come (half way at _AGREEMENT_PRIOR hints)
-    n = int(ndimage.label(sel)[1])
     return (n * gain + _AGREEMENT_PRIOR) / (n + _AGREEMENT_PRIOR)
 
 
@@ -566,9 +571,12 @@ class SIGGRAPH17Colorizer(KerasColorizer):
             # automatic one (a small network may shift its colours everywhere for one hint)
             near = hint_proximity(h_mask, radius=self.config.hint_radius)[..., None]
             ab = auto + near * (ab - auto)
-        ab = ab * np.float32(_agreement(auto, h_ab, h_mask))
+        n = _count_hints(h_mask)
+        ab = ab * np.float32(_agreement(auto, h_ab, h_mask, n))
         hints = Hints(h_ab, h_mask)
-        ab = fuse_hints(L, ab, hints, model_weight=self.config.fuse_weight / L.size)
+        # each of n hints holds about 1/n of the plane: one hint stays near its region, many
+        # hints spread as far as their neighbours let them
+        ab = fuse_hints(L, ab, hints, model_weight=self.config.fuse_weight / max(n, 1) / L.size)
         return ab, self._near_hints(conf, hints)
 
     def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
