@@ -369,7 +369,7 @@ def test_train_widget_stop_button(make_napari_viewer, qtbot, wait_idle, coffee, 
     tw = TrainWidget(viewer)
     viewer.window.add_dock_widget(tw)
     tw.method.value = method
-    fields = {w.name for w in tw.config}
+    fields = {w.name for w in tw.config_widgets()}  # the advanced settings too
     small = {"epochs": 200, "batch_size": 4, "crop_size": 32}
     for k, v in small.items():
         if k in fields:
