@@ -21,8 +21,8 @@ from typing import Any
 from ._version import __version__
 from .api import Colorization, builtin_models, colorize, train
 from .errors import Cancelled, ColorizeError, ConfigError, InputError, ModelFolderError, NearGrayWarning
+from .install import fetch
 from .methods import list_methods, load_model, make_model
-from .pretrained import fetch
 from .tiling import TilingOptions
 
 __all__ = [

@@ -581,7 +581,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_import_weights(args: argparse.Namespace) -> int:
-    from .pretrained import import_weights
+    from .install import import_weights
 
     out = import_weights(args.method, args.path, args.out, overwrite=args.overwrite)
     print(f"wrote {args.method} model folder {out}")
@@ -590,7 +590,8 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """``fetch --list`` (never imports TensorFlow or torch) and ``fetch NAME``."""
-    from .pretrained import fetch, get_pretrained, installed_path, is_installed, list_pretrained
+    from .install import fetch
+    from .pretrained import get_pretrained, installed_path, is_installed, list_pretrained
 
     if args.list or args.name is None:
         rows = list_pretrained()

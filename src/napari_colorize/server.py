@@ -351,9 +351,9 @@ class Server:
 
     def do_fetch(self, rid: int, name: str, overwrite: bool = False) -> dict[str, Any]:
         """Download, check and install the pretrained model ``name``
-        (:func:`napari_colorize.pretrained.fetch`); progress ``"download"`` (bytes), then
+        (:func:`napari_colorize.install.fetch`); progress ``"download"`` (bytes), then
         ``"converting"``; a stop request cancels the download."""
-        from .pretrained import fetch
+        from .install import fetch
 
         def progress(stage: str, done: int, total: int) -> None:
             self.progress(rid, stage, done=int(done), total=int(total), model=name)

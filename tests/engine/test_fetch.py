@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pretrained_files import FILES, closed_port, make_files, serve, write_catalogue  # noqa: E402
 
 import napari_colorize as nc  # noqa: E402
-from napari_colorize import pretrained  # noqa: E402
+from napari_colorize import install, pretrained  # noqa: E402
 from napari_colorize.catalogue import (  # noqa: E402
     DEFAULT_MODEL,
     builtin_models,
@@ -167,7 +167,7 @@ def test_checksum_mismatch_is_refused_and_leaves_nothing(env, capsys):
     models, catalogue = env
     catalogue(**{"eccv16-authors": "0" * 64})
     with pytest.raises(DownloadError, match="SHA-256 .* expected 0{64}.* deleted and nothing was installed"):
-        pretrained.fetch("eccv16-authors")
+        install.fetch("eccv16-authors")
     assert _only_cache_folder(models)
     err = _one_line_refusal(capsys, ["fetch", "eccv16-authors"], "has SHA-256")
     assert err.startswith("napari-colorize fetch: error:")
@@ -178,7 +178,7 @@ def test_a_server_that_dies_mid_download_leaves_no_partial_model(env, server, ca
     models, catalogue = env
     catalogue(base_url=server[0] + "/die")
     with pytest.raises(DownloadError, match="broke off after .* nothing was installed"):
-        pretrained.fetch("siggraph17-authors")
+        install.fetch("siggraph17-authors")
     assert _only_cache_folder(models)
     _one_line_refusal(capsys, ["fetch", "siggraph17-authors"], "broke off")
     assert _only_cache_folder(models)
@@ -217,7 +217,7 @@ def test_mirror_folder_or_url_replaces_the_authors_host(env, files, server, monk
 def test_mirror_folder_without_the_file(env, tmp_path, monkeypatch):
     monkeypatch.setenv(pretrained.MIRROR_ENV, str(tmp_path / "empty"))
     with pytest.raises(DownloadError, match="has no file colorization_release_v2-9b330a0b.pth"):
-        pretrained.fetch("eccv16-authors")
+        install.fetch("eccv16-authors")
 
 
 def test_a_partial_file_of_a_killed_download_is_restarted(env, files):
@@ -234,7 +234,7 @@ def test_a_partial_file_of_a_killed_download_is_restarted(env, files):
 def test_a_cancelled_download_leaves_nothing(env):
     models, _ = env
     with pytest.raises(Cancelled, match="cancelled; nothing was installed"):
-        pretrained.fetch("siggraph17-authors", should_stop=lambda: True)
+        install.fetch("siggraph17-authors", should_stop=lambda: True)
     assert _only_cache_folder(models)
 
 
@@ -247,7 +247,7 @@ def test_a_full_disk_is_said_before_downloading(env, server, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(DiskFullError, match="not enough space on the disk for eccv16-authors"):
-        pretrained.fetch("eccv16-authors")
+        install.fetch("eccv16-authors")
     assert len(server[1]) == n and _only_cache_folder(models)
 
 
@@ -262,7 +262,7 @@ def test_a_full_disk_while_writing(env, monkeypatch, files, tmp_path):
 
     monkeypatch.setattr(pretrained, "_copy", full)
     with pytest.raises(DiskFullError, match="no space left on the disk to download"):
-        pretrained.fetch("eccv16-authors")
+        install.fetch("eccv16-authors")
     assert _only_cache_folder(models)
 
 
