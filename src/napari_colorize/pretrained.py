@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -251,17 +252,26 @@ class _Bar:
         self.should_stop = should_stop
         self.total = total
         self.n = 0
+        self._told = -1
+        self._when = 0.0
 
     def update(self, n: int) -> None:
         if self.should_stop is not None and self.should_stop():
             raise Cancelled("download cancelled")
         total = self.total or 0
         self.n = self.n + int(n) if not total else min(self.n + int(n), total)
-        if self.progress is not None:
+        # at most 200 reports and 10 a second, whatever the size and the speed (a progress bar in
+        # napari redraws on each)
+        step = max(total // 200, 1 << 16)
+        now = time.monotonic()
+        due = self.n - self._told >= step and now - self._when >= 0.1
+        if self.progress is not None and (due or self.n >= total):
+            self._told, self._when = self.n, now
             self.progress("download", self.n, max(total, self.n))
 
     def reset(self) -> None:
         self.n = 0
+        self._told = -1
 
     def close(self) -> None:
         pass
@@ -298,7 +308,7 @@ def _get(entry: Pretrained, src: str, part: Path, bar: _Bar) -> None:
     import requests
 
     try:
-        pooch.HTTPDownloader(progressbar=bar, timeout=TIMEOUT)(src, str(part), None)
+        pooch.HTTPDownloader(progressbar=bar, timeout=TIMEOUT, chunk_size=1 << 16)(src, str(part), None)
     except requests.exceptions.HTTPError as e:
         r = e.response
         code = f"HTTP {r.status_code} {r.reason}" if r is not None else str(e)
