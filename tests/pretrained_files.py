@@ -73,7 +73,8 @@ def write_catalogue(
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves the folder; ``/die/FILE`` sends half of FILE (announcing all of it) and hangs up."""
+    """Serves the folder; ``/die/FILE`` sends half of FILE (announcing all of it) and hangs up;
+    ``/slow/FILE`` sends FILE in 64 KiB pieces, 0.2 s apart (time to press Cancel)."""
 
     def log_message(self, *args: Any) -> None:  # quiet
         pass
@@ -87,6 +88,22 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
+            self.close_connection = True
+            return
+        if self.path.startswith("/slow/"):
+            import time
+
+            data = (Path(self.directory) / self.path[len("/slow/") :]).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                for i in range(0, len(data), 1 << 16):
+                    self.wfile.write(data[i : i + (1 << 16)])
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:  # the client hung up (cancelled)
+                pass
             self.close_connection = True
             return
         super().do_GET()

@@ -272,3 +272,16 @@ def test_unknown_name_and_a_broken_catalogue_file(env, tmp_path, monkeypatch, ca
     bad.write_text(json.dumps({"models": [{"name": "x", "method": "eccv16"}]}))
     monkeypatch.setenv(pretrained.CATALOGUE_ENV, str(bad))
     _one_line_refusal(capsys, ["fetch", "--list"], "lacks")
+
+
+def test_a_verified_download_waiting_in_the_cache_is_converted_without_downloading(env, files, server):
+    """A process killed after the download (during the conversion) left the checked file: reused."""
+    import shutil
+
+    models, catalogue = env
+    cache = models / pretrained.CACHE_NAME
+    cache.mkdir(parents=True)
+    shutil.copy(files[0] / FILES["eccv16-authors"][1], cache)
+    catalogue(base_url=f"http://127.0.0.1:{closed_port()}")  # no network
+    out = install.fetch("eccv16-authors")
+    assert (out / "config.json").is_file() and list(cache.iterdir()) == []

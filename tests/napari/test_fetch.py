@@ -45,12 +45,12 @@ def local_catalogue(authors_files, tmp_path, monkeypatch):
         monkeypatch.setenv("NAPARI_COLORIZE_MODELS", str(tmp_path / "models"))
         monkeypatch.delenv(MIRROR_ENV, raising=False)
 
-        def catalogue(**sha):
-            cat = write_catalogue(tmp_path / "cat.json", files, url, sha=sha)
+        def catalogue(base_url=url, **sha):
+            cat = write_catalogue(tmp_path / "cat.json", files, base_url, sha=sha)
             monkeypatch.setenv(CATALOGUE_ENV, str(cat))
 
         catalogue()
-        yield tmp_path / "models", catalogue, requests
+        yield tmp_path / "models", catalogue, requests, url
         shutdown_workers()
 
 
@@ -66,7 +66,7 @@ def _no_engine_here():
 def test_a_pretrained_model_is_offered_downloaded_and_used(
     make_napari_viewer, qtbot, wait_idle, local_catalogue, coffee_gray, monkeypatch
 ):
-    models, _, requests = local_catalogue
+    models, _, requests, _ = local_catalogue
     asked = []
     monkeypatch.setattr(_widgets, "_ask", lambda parent, title, q: asked.append(q) or True)
     viewer = make_napari_viewer()
@@ -112,7 +112,7 @@ def test_a_pretrained_model_is_offered_downloaded_and_used(
 def test_declined_or_failed_download_installs_nothing(
     make_napari_viewer, qtbot, wait_idle, local_catalogue, monkeypatch
 ):
-    models, catalogue, requests = local_catalogue
+    models, catalogue, requests, url = local_catalogue
     answer = [False]
     monkeypatch.setattr(_widgets, "_ask", lambda *a: answer[0])
     viewer = make_napari_viewer()
@@ -133,3 +133,24 @@ def test_declined_or_failed_download_installs_nothing(
     assert FETCH + "eccv16-authors" in _labels(w).values()
     _no_engine_here()
     assert os.environ[CATALOGUE_ENV]
+
+
+def test_cancel_a_download(make_napari_viewer, qtbot, wait_idle, local_catalogue, monkeypatch):
+    models, catalogue, requests, url = local_catalogue
+    catalogue(base_url=url + "/slow")
+    monkeypatch.setattr(_widgets, "_ask", lambda *a: True)
+    viewer = make_napari_viewer()
+    w = ColorizeWidget(viewer)
+    before = w.model.value
+    w.model.value = FETCH + "eccv16-authors"
+    qtbot.waitUntil(lambda: "MB" in w.status.value, timeout=60_000)  # bytes are arriving
+    assert w.progress.max > 0 and "downloading eccv16-authors" in w.status.value
+    w.cancel_button.changed.emit(True)
+    wait_idle(w, timeout=60_000)
+    level, text = w.messages[-1]
+    assert level == "info" and "cancelled" in text and "nothing was installed" in text, w.messages
+    assert w.model.value == before and w.run_button.enabled
+    assert not (models / "eccv16-authors").exists()
+    cache = models / ".downloads"
+    assert not cache.exists() or list(cache.iterdir()) == []
+    _no_engine_here()
