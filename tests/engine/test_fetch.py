@@ -142,6 +142,14 @@ def test_command_line_fetch_then_colorize_by_name(env, tmp_path, coffee, capsys)
     assert "installed eccv16-authors" in capsys.readouterr().out
     info = json.loads((models / "eccv16-authors" / "config.json").read_text())
     assert info["method"] == "eccv16" and info["config"]["T"] == 0.38
+    assert main(["fetch", "eccv16-authors"]) == 0  # installed: left as it is
+    assert "already installed" in capsys.readouterr().out
+    assert main(["fetch", "eccv16-authors", "--overwrite"]) == 0  # fetched and replaced
+    assert "installed eccv16-authors" in capsys.readouterr().out
+    assert sorted(p.name for p in models.iterdir() if not p.name.endswith(".lock")) == [
+        pretrained.CACHE_NAME,
+        "eccv16-authors",
+    ]
     assert main(["fetch", "--list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("eccv16-authors"))
     assert " yes " in row
