@@ -10,6 +10,8 @@ loading (see :func:`napari_colorize.backends.quiet_tensorflow_import`).
 >>> result.rgb.shape                                    # doctest: +SKIP
 >>> hints = nc.Hints.from_csv("hints.csv", gray.shape)   # doctest: +SKIP
 >>> result = nc.colorize(gray, "propagate", hints=hints)  # doctest: +SKIP
+>>> nc.fetch("siggraph17-authors")                       # doctest: +SKIP
+>>> result = nc.colorize(gray, "siggraph17-authors")     # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from ._version import __version__
 from .api import Colorization, builtin_models, colorize, train
 from .errors import Cancelled, ColorizeError, ConfigError, InputError, ModelFolderError, NearGrayWarning
+from .install import fetch
 from .methods import list_methods, load_model, make_model
 from .tiling import TilingOptions
 
@@ -29,6 +32,7 @@ __all__ = [
     "Hints",
     "colorize",
     "train",
+    "fetch",
     "load_model",
     "make_model",
     "list_methods",

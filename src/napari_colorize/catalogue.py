@@ -8,6 +8,7 @@ the napari plugin all use it.  Reading the catalogue only reads
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "describe_model_folder",
     "resolve_model_path",
     "default_model_path",
+    "preferred_model_path",
     "is_model_folder",
     "check_model_out",
 ]
@@ -179,6 +181,16 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     builtins = {**untrained_models(), **builtin_models()}
     if name in builtins:
         return builtins[name]
+    from .pretrained import pretrained_models
+
+    entry = None
+    with contextlib.suppress(ValueError):  # a broken extra catalogue file: the plain message
+        entry = pretrained_models().get(name)
+    if entry is not None:
+        raise ModelFolderError(
+            f"the pretrained model {name!r} is not installed: fetch it with "
+            f"'napari-colorize fetch {name}' or napari_colorize.fetch({name!r}) ({entry.size_text})"
+        )
     known = sorted(set(builtins) | set(_user_models()))
     raise ModelFolderError(
         f"no such model folder or model name: {name!r}"
@@ -204,6 +216,21 @@ def default_model_path() -> Path:
     if DEFAULT_MODEL in builtins:
         return builtins[DEFAULT_MODEL]
     raise ModelFolderError(f"the model {DEFAULT_MODEL!r} is not installed")
+
+
+def preferred_model_path() -> Path:
+    """The model used when none is named: the best-ranked installed pretrained model
+    (:func:`napari_colorize.pretrained.best_installed`), else :func:`default_model_path`.
+
+    Raises
+    ------
+    ModelFolderError
+        When neither is installed.
+    """
+    from .pretrained import best_installed
+
+    best = best_installed()
+    return best if best is not None else default_model_path()
 
 
 def list_models() -> dict[str, str]:

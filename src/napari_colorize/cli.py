@@ -1,14 +1,14 @@
 """The ``napari-colorize`` command.
 
-Sub-commands: ``demo``, ``methods``, ``train``, ``colorize``, ``evaluate``
-and ``import-weights``.  Errors a user can cause (bad arguments included) end
+Sub-commands: ``demo``, ``methods``, ``train``, ``colorize``, ``evaluate``,
+``import-weights`` and ``fetch``.  Errors a user can cause (bad arguments included) end
 with a one-line message on stderr and exit status 2 (1 for other failures),
 never a traceback; set ``NAPARI_COLORIZE_DEBUG=1`` to see the traceback.
 
 The command is quiet and checks before it loads: TensorFlow's C++ logging is
 silenced before TensorFlow can be imported (``--verbose`` brings it back), and
 arguments, config keys, tiling options and input files are checked before
-anything imports TensorFlow.  ``--version`` and ``methods`` never import it.
+anything imports TensorFlow.  ``--version``, ``methods`` and ``fetch --list`` never import it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .catalogue import DEFAULT_MODEL
 from .color import DEFAULT_PERCENTILES, NORMALIZE
 from .demo import DEMO_HINTS, DEMO_SAMPLES
 from .errors import ColorizeError, ConfigError, InputError, ModelFolderError
+from .pretrained import CONVERTERS
 from .tiling import BLENDS, TilingOptions
 
 __all__ = ["main", "build_parser"]
@@ -161,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("colorize", parents=[common], help="colorize grayscale images with a model")
     c.add_argument("inputs", nargs="+", help="image files or folders")
     c.add_argument(
-        "--model", default=None, help=f"model folder or model name (default: the built-in {DEFAULT_MODEL!r})"
+        "--model",
+        default=None,
+        help="model folder or model name (default: the best pretrained model you fetched, else the "
+        f"built-in {DEFAULT_MODEL!r})",
     )
     c.add_argument("--out-dir", required=True)
     c.add_argument("--save-lab", action="store_true", help="also write <stem>_L.tif and <stem>_ab.tif")
@@ -252,12 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser(
         "import-weights", parents=[common], help="convert released weights into a model folder"
     )
-    i.add_argument("method", choices=["eccv16", "siggraph17"])
+    i.add_argument("method", choices=list(CONVERTERS))
     i.add_argument("path", help="the weights file (e.g. colorization_release_v2-9b330a0b.pth)")
     i.add_argument("--out", required=True, help="model folder to write (a new or empty folder)")
     i.add_argument(
         "--overwrite", action="store_true", help="replace the model folder at --out if there is one"
     )
+
+    f = sub.add_parser(
+        "fetch",
+        parents=[common],
+        help="download one of the authors' pretrained models (checked by SHA-256) and install it by name",
+    )
+    f.add_argument("name", nargs="?", help="the model's name (fetch --list shows them)")
+    f.add_argument("--list", action="store_true", help="list the pretrained models: size, licence, installed")
+    f.add_argument("--overwrite", action="store_true", help="download and install it again")
     return p
 
 
@@ -379,15 +392,16 @@ def _check_model_folder(path: str) -> None:
 
 
 def _check_model_spec(spec: str | None) -> str:
-    """The model to use: ``spec``, or the folder of :data:`DEFAULT_MODEL` when None.
+    """The model to use: ``spec``, or when None the best installed pretrained model, else the
+    folder of :data:`DEFAULT_MODEL` (:func:`~napari_colorize.catalogue.preferred_model_path`).
 
     A one-line error unless it names a model folder (the catalogue's rule, no TensorFlow).
     """
-    from .catalogue import default_model_path, resolve_model_path
+    from .catalogue import preferred_model_path, resolve_model_path
 
     if spec is None:  # by name only: a ./default folder in the current directory is not it
         try:
-            path = default_model_path()
+            path = preferred_model_path()
         except ModelFolderError as e:
             raise ModelFolderError(
                 f"no --model given and the built-in model {DEFAULT_MODEL!r} is not installed; "
@@ -567,18 +581,58 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_import_weights(args: argparse.Namespace) -> int:
-    from .catalogue import check_model_out
+    from .install import import_weights
 
-    check_model_out(args.out, overwrite=args.overwrite)  # before torch and TensorFlow load
-    if args.method == "siggraph17":
-        from .methods.siggraph17 import import_torch_weights as import_siggraph17
-
-        out = import_siggraph17(args.path).save(args.out, optimizer=False, overwrite=args.overwrite)
-    else:
-        from .methods.eccv16 import import_torch_weights
-
-        out = import_torch_weights(args.path, args.out, overwrite=args.overwrite)
+    out = import_weights(args.method, args.path, args.out, overwrite=args.overwrite)
     print(f"wrote {args.method} model folder {out}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """``fetch --list`` (never imports TensorFlow or torch) and ``fetch NAME``."""
+    from .install import fetch
+    from .pretrained import get_pretrained, installed_path, is_installed, list_pretrained
+
+    if args.list or args.name is None:
+        rows = list_pretrained()
+        if args.name is None and not args.list:
+            print("napari-colorize fetch NAME downloads one of these pretrained models:")
+        w = max(len(r["name"]) for r in rows) if rows else 4
+        print(f"{'name':<{w}}  {'method':<10}  {'size':>7}  {'installed':<9}  licence")
+        for r in rows:
+            yes = "yes" if r["installed"] else "no"
+            print(f"{r['name']:<{w}}  {r['method']:<10}  {r['size']:>7}  {yes:<9}  {r['licence']}")
+        return 0
+    entry = get_pretrained(args.name)  # an unknown name: one line, before anything
+    if is_installed(entry.name) and not args.overwrite:
+        where = installed_path(entry.name)
+        print(f"{entry.name} is already installed in {where} (--overwrite fetches it again)")
+        return 0
+    from tqdm.auto import tqdm
+
+    state: dict[str, Any] = {"bar": None}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = state["bar"]
+        if stage == "download":
+            if bar is None:
+                bar = state["bar"] = tqdm(
+                    total=total, desc=f"downloading {entry.filename}", unit="B", unit_scale=True, leave=False
+                )
+            bar.total = total
+            bar.update(done - bar.n)
+        elif bar is not None:
+            bar.close()
+            state["bar"] = None
+            if done == 0:
+                print(f"converting {entry.name}…", file=sys.stderr)
+
+    try:
+        out = fetch(entry.name, overwrite=args.overwrite, progress=progress)
+    finally:
+        if state["bar"] is not None:
+            state["bar"].close()
+    print(f"installed {entry.name} in {out} ({entry.licence}); use it with --model {entry.name}")
     return 0
 
 
@@ -606,6 +660,7 @@ COMMANDS = {
     "colorize": cmd_colorize,
     "evaluate": cmd_evaluate,
     "import-weights": cmd_import_weights,
+    "fetch": cmd_fetch,
 }
 
 

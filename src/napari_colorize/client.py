@@ -658,6 +658,21 @@ class Worker:
         """Blocking :meth:`iter_train`."""
         return _drive(self.iter_train(method, images, **kw), self, progress, should_stop, TRAIN_STOP_GRACE)
 
+    def fetch(
+        self,
+        name: str,
+        *,
+        overwrite: bool = False,
+        progress: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
+        """Download and install the pretrained model ``name`` in the worker (the download and
+        the conversion, torch and TensorFlow included, stay out of this process); returns its
+        ``path``.  Progress events: ``"download"`` (bytes), then ``"converting"``."""
+        return self.request(
+            "fetch", progress=progress, should_stop=should_stop, name=name, overwrite=bool(overwrite)
+        )
+
     def describe(self, model: Any) -> dict[str, Any]:
         """Block size, receptive field, default tiling and config of a model (loads it in the child)."""
         return self.request("describe", model=str(model) if isinstance(model, Path) else model)

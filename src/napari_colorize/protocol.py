@@ -68,9 +68,20 @@ TRAIN_STOP_GRACE = 60.0
 NORMALIZE_KEYS = ("normalize", "percentiles", "limits")
 
 #: the progress stages: the engine process starting (sent by the client), a model loading, tiles of a
-#: colorization, planes of a stack (added by the client), training begin/batch/epoch and a saved
-#: model folder
-STAGES = ("starting", "loading", "tiles", "planes", "train_begin", "batch", "epoch", "saved")
+#: colorization, planes of a stack (added by the client), training begin/batch/epoch, a saved
+#: model folder, and a pretrained model's download (bytes) and conversion
+STAGES = (
+    "starting",
+    "loading",
+    "tiles",
+    "planes",
+    "train_begin",
+    "batch",
+    "epoch",
+    "saved",
+    "download",
+    "converting",
+)
 
 
 class WorkerError(ColorizeError):
@@ -202,7 +213,8 @@ def progress_message(ev: dict[str, Any]) -> str | None:
     """What a progress event says to a person (a status line), or None.
 
     ``"starting the engine…"``, ``"loading the model default…"``, ``"tile 3/9"``,
-    ``"plane 2/5: tile 3/9"``, ``"epoch 2/10"``; an event's own ``message`` wins.
+    ``"plane 2/5: tile 3/9"``, ``"epoch 2/10"``, ``"downloading eccv16-authors: 3.1/129.0 MB"``; an
+    event's own ``message`` wins.
     """
     if ev.get("message"):
         return str(ev["message"])
@@ -219,6 +231,11 @@ def progress_message(ev: dict[str, Any]) -> str | None:
         text = f"epoch {int(ev.get('epoch', 0)) + (stage != 'epoch')}/{int(ev['epochs'])}"
     elif stage == "saved":
         text = "saved"
+    elif stage == "download" and ev.get("total"):
+        what = f" {ev['model']}" if ev.get("model") else ""
+        text = f"downloading{what}: {int(ev.get('done') or 0) / 1e6:.1f}/{int(ev['total']) / 1e6:.1f} MB"
+    elif stage == "converting":
+        text = f"converting {ev['model']}…" if ev.get("model") else "converting…"
     if text is not None and ev.get("planes") and stage != "planes":
         text = f"plane {int(ev.get('plane', 0)) + 1}/{int(ev['planes'])}: {text}"
     return text

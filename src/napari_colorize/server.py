@@ -166,6 +166,7 @@ class Server:
             "colorize": self.do_colorize,
             "train": self.do_train,
             "evaluate": self.do_evaluate,
+            "fetch": self.do_fetch,
         }
         extra = os.environ.get(HANDLERS_ENV)
         if extra:
@@ -347,6 +348,18 @@ class Server:
         from .metrics import evaluate_pair
 
         return jsonable(evaluate_pair(np.asarray(pred), np.asarray(truth)))
+
+    def do_fetch(self, rid: int, name: str, overwrite: bool = False) -> dict[str, Any]:
+        """Download, check and install the pretrained model ``name``
+        (:func:`napari_colorize.install.fetch`); progress ``"download"`` (bytes), then
+        ``"converting"``; a stop request cancels the download."""
+        from .install import fetch
+
+        def progress(stage: str, done: int, total: int) -> None:
+            self.progress(rid, stage, done=int(done), total=int(total), model=name)
+
+        path = fetch(name, overwrite=overwrite, progress=progress, should_stop=self.stop_requested.is_set)
+        return {"path": str(path), "name": name}
 
 
 def main() -> None:

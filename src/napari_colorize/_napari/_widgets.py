@@ -34,6 +34,7 @@ from magicgui.widgets import (
 
 from ..catalogue import DEFAULT_MODEL, describe_model_folder, list_models, user_models_dir
 from ..errors import Cancelled, ColorizeError, InputError
+from ..pretrained import best_installed, list_pretrained
 from ..preview import PREVIEW_SIZE
 from ..protocol import TRAIN_STOP_GRACE, WorkerCrashed, progress_fraction, progress_message
 from ..tiling import BLENDS
@@ -43,6 +44,8 @@ from ._lifecycle import refresh_model_lists, register_model_list, register_widge
 __all__ = ["ColorizeWidget", "TrainWidget", "EvaluateWidget", "LOAD_FOLDER", "LIVE_DELAY_MS", "WARM_START"]
 
 LOAD_FOLDER = "load folder…"
+#: the value of a model list entry that is a pretrained model not installed yet: FETCH + its name
+FETCH = "fetch:"
 #: a new Colorize widget starts the engine worker and loads its model in the background
 WARM_START = True
 #: live mode waits this long after the last change of the hints before it colorizes
@@ -184,6 +187,8 @@ class ColorizeWidget(_Base):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
         self._extra_models: dict[str, str] = {}
+        self._chosen_model: Any = None  # the last model chosen (a declined download goes back to it)
+        self._offering = False  # asking whether to download a pretrained model
         self._doing = "colorizing"
         self.image = ComboBox(
             label="gray image",
@@ -195,7 +200,8 @@ class ColorizeWidget(_Base):
         self.model = ComboBox(
             label="model",
             choices=self._model_choices,
-            tooltip="built-in models, models in your models folder, or a folder",
+            tooltip="built-in models, models in your models folder, pretrained models to download, "
+            "or a folder",
         )
         self.model_folder = FileEdit(label="model folder", mode="d", visible=False)
         self.normalize = ComboBox(
@@ -332,7 +338,8 @@ class ColorizeWidget(_Base):
         if WARM_START:
             # start the engine and load the chosen model now, so that the first run is not the slow one
             model = self.model.value
-            _api.warm_up(model if model not in (None, LOAD_FOLDER) else None)
+            chosen = model not in (None, LOAD_FOLDER) and not str(model).startswith(FETCH)
+            _api.warm_up(model if chosen else None)
 
     # -- the gray layer ------------------------------------------------------
     def preselect_gray(self) -> None:
@@ -365,12 +372,22 @@ class ColorizeWidget(_Base):
     # -- models --------------------------------------------------------------
     def _model_choices(self, *_: Any) -> list[tuple[str, str]]:
         models = {**list_models(), **self._extra_models}
-        return [(k, v) for k, v in models.items()] + [(LOAD_FOLDER, LOAD_FOLDER)]
+        try:  # pretrained models not installed yet: choosing one offers to download it
+            fetchable = [
+                (f"{e['name']} (not installed: download {e['size']})", FETCH + e["name"])
+                for e in list_pretrained()
+                if not e["installed"]
+            ]
+        except ColorizeError:  # a broken extra catalogue file: the installed models only
+            fetchable = []
+        return [(k, v) for k, v in models.items()] + fetchable + [(LOAD_FOLDER, LOAD_FOLDER)]
 
     def preselect_default(self) -> None:
-        """Choose the model :data:`~napari_colorize.catalogue.DEFAULT_MODEL` when it is there."""
+        """Choose the best installed pretrained model (the catalogue ranks them), else the model
+        :data:`~napari_colorize.catalogue.DEFAULT_MODEL` when it is there."""
+        best = best_installed()
         for name, value in self._model_choices():
-            if name == DEFAULT_MODEL:
+            if (best is not None and value == str(best)) or (best is None and name == DEFAULT_MODEL):
                 self.model.value = value
                 return
 
@@ -384,14 +401,71 @@ class ColorizeWidget(_Base):
 
     def _on_model_changed(self, value: Any) -> None:
         self.model_folder.visible = value == LOAD_FOLDER
+        if isinstance(value, str) and value.startswith(FETCH):
+            if not self._offering:  # the list's own reset re-emits the choice: asked once
+                self._offering = True
+                try:
+                    self._select_back()  # the list keeps a usable model while it asks and downloads
+                    self._offer_fetch(value[len(FETCH) :])
+                finally:
+                    self._offering = False
+            return
         if value in (None, LOAD_FOLDER):
             return
+        self._chosen_model = value
         try:
             method = describe_model_folder(Path(value)).get("method")
         except (ColorizeError, OSError):
             return
         # propagation needs no training and answers fast: follow the hints live
         self.live.value = method == "propagate"
+
+    def _offer_fetch(self, name: str) -> Any:
+        """Ask, then download and install the pretrained model ``name`` in the engine worker
+        (progress bar, Cancel); the list then selects it.  Returns the napari worker or None."""
+        entry = next((e for e in list_pretrained() if e["name"] == name), None)
+        if self._tw is not None or entry is None or not _ask(
+            self.native,
+            "Download a pretrained model?",
+            f"{name}: {entry['description']}\n\nDownload {entry['size']} (licence: {entry['licence']}) "
+            "and install it in your models folder?",
+        ):
+            if self._tw is not None:
+                _notify(self, "wait for the running task to finish (or cancel it) first", level="warning")
+            return None
+        import time
+
+        self._t0 = time.monotonic()
+        self._doing = f"downloading {name}"
+        self.status.value = f"{self._doing}…"
+        self.progress.value = 0
+        try:
+            tw = _api.fetch_model(
+                name, blocking=False, start=False, on_done=self._fetched, on_error=self._error
+            )
+        except ColorizeError as e:
+            _notify(self, e)
+            return None
+        self._tw = tw
+        tw.yielded.connect(self._progress)
+        tw.finished.connect(self._finished)
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        tw.start()
+        return tw
+
+    @_while_open
+    def _fetched(self, path: Path) -> None:
+        import time
+
+        self._end_progress(complete=True)
+        self.status.value = f"installed {path.name} in {time.monotonic() - self._t0:.0f} s"
+        self.refresh_models(select=str(path))
+
+    def _select_back(self) -> None:
+        """Choose the last model chosen again (else the first installed one)."""
+        values = [v for _, v in self._model_choices() if not str(v).startswith(FETCH)]
+        self.model.value = self._chosen_model if self._chosen_model in values else values[0]
 
     def _on_folder_chosen(self, value: Any) -> None:
         path = Path(value)
@@ -591,7 +665,7 @@ class ColorizeWidget(_Base):
                     actions=(("Convert to gray", lambda *_: self._convert(layer)),),
                 )
                 return None
-            if model in (None, LOAD_FOLDER):
+            if model in (None, LOAD_FOLDER) or str(model).startswith(FETCH):
                 raise InputError("choose a model (or load a model folder)")
             import time
 

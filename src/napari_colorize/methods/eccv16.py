@@ -391,7 +391,12 @@ def _read_torch_state(path: Path) -> dict[str, np.ndarray]:
 
 
 def import_torch_weights(
-    path: str | os.PathLike, out: str | os.PathLike, *, T: float = 0.38, overwrite: bool = False
+    path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    T: float = 0.38,
+    overwrite: bool = False,
+    info: dict[str, Any] | None = None,
 ) -> Path:
     """Convert the authors' PyTorch ECCV16 weights into an ``eccv16`` model folder.
 
@@ -408,6 +413,10 @@ def import_torch_weights(
         are multiplied by ``T`` so that ``softmax(logits / T)`` equals the
         PyTorch model's softmax: at this ``T`` the output is the PyTorch
         model's ab (see the module docs).
+    overwrite : bool
+        Replace an existing model folder at ``out``.
+    info : dict, optional
+        Added to the model's ``info`` (``config.json``): where the file came from, its licence.
 
     Returns
     -------
@@ -451,5 +460,6 @@ def import_torch_weights(
         "richzhang/colorization PyTorch weights",
         "n_bins": len(bins),
         "logits_scaled_by_T": T,
+        **(info or {}),
     }
     return model.save(out, overwrite=overwrite)
