@@ -70,6 +70,16 @@ def list_images(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
     return out
 
 
+def _existing_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; one line when it is missing or empty."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"empty file: {path}")
+    return path
+
+
 def read_image(path: str | os.PathLike, *, series: int = 0) -> np.ndarray:
     """Read an image file into a numpy array (its own dtype).
 
@@ -81,11 +91,7 @@ def read_image(path: str | os.PathLike, *, series: int = 0) -> np.ndarray:
     InputError
         If the file is missing, empty, corrupt or not an image.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
-    if path.stat().st_size == 0:
-        raise InputError(f"empty file: {path}")
+    path = _existing_file(path)
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             import tifffile
@@ -124,11 +130,7 @@ def check_image(path: str | os.PathLike) -> None:
     """
     import warnings
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
-    if path.stat().st_size == 0:
-        raise InputError(f"empty file: {path}")
+    path = _existing_file(path)
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             import tifffile
