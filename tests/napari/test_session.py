@@ -354,3 +354,15 @@ def test_notifications_show_no_source_line(make_napari_viewer, qtbot):
     note = NapariQtNotification._instances[-1]
     assert "napari-colorize: choose a model" in note.message.text()
     assert note.source_label.text() == ""
+
+
+def test_the_status_line_says_when_the_result_is_nearly_gray(make_napari_viewer, wait_idle):
+    """``propagate`` without hints gives gray: the widget says so and what to do."""
+    viewer = make_napari_viewer()
+    viewer.add_image(_two_regions(), name="gray")
+    w = _colorize(viewer, _propagate())
+    assert w.run() is not None
+    wait_idle(w)
+    assert "gives gray" in w.status.value and "hints" in w.status.value, w.status.value
+    rgb = viewer.layers["gray RGB"]
+    assert "gives gray" in rgb.metadata["napari_colorize"]["near_gray"]

@@ -759,7 +759,7 @@ def colorize_layer(
             tiled=tiled,
             model_info=res.get("describe"),
             plane=plane or None,
-            extra_meta=extra,
+            extra_meta={**extra, "near_gray": res.get("near_gray")},
             preview=factors,
         )
 

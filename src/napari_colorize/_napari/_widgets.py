@@ -746,6 +746,9 @@ class ColorizeWidget(_Base):
         self._end_progress(complete=True)
         rgb = next((ly.name for ly in layers if getattr(ly, "rgb", False)), "")
         self.status.value = f"done in {time.monotonic() - self._t0:.1f} s: {rgb}"
+        near_gray = layers[0].metadata.get("napari_colorize", {}).get("near_gray") if layers else None
+        if near_gray:  # say what the model knows: a nearly gray automatic result, and what to do
+            self.status.value += f" ({near_gray})"
         if self._run_preview:
             f = max(layers[0].metadata["napari_colorize"]["preview"])
             self.status.value = (
