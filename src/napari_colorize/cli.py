@@ -252,11 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser(
         "import-weights", parents=[common], help="convert released weights into a model folder"
     )
-    i.add_argument("method", choices=["eccv16", "siggraph17"])
+    i.add_argument("method", choices=["eccv16", "siggraph17", "ddcolor"])
     i.add_argument("path", help="the weights file (e.g. colorization_release_v2-9b330a0b.pth)")
     i.add_argument("--out", required=True, help="model folder to write (a new or empty folder)")
     i.add_argument(
         "--overwrite", action="store_true", help="replace the model folder at --out if there is one"
+    )
+    i.add_argument(
+        "--config",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config values of the imported model (ddcolor: e.g. input_size=512)",
     )
     return p
 
@@ -570,7 +577,16 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
     from .catalogue import check_model_out
 
     check_model_out(args.out, overwrite=args.overwrite)  # before torch and TensorFlow load
-    if args.method == "siggraph17":
+    overrides = _parse_config(args.config)
+    if overrides and args.method != "ddcolor":
+        raise ConfigError(f"import-weights {args.method} takes no --config")
+    if args.method == "ddcolor":
+        from .methods import get_config_class
+        from .methods.ddcolor import import_torch_weights as import_ddcolor
+
+        get_config_class("ddcolor").from_dict(overrides)  # a bad value stops before torch loads
+        out = import_ddcolor(args.path, **overrides).save(args.out, optimizer=False, overwrite=args.overwrite)
+    elif args.method == "siggraph17":
         from .methods.siggraph17 import import_torch_weights as import_siggraph17
 
         out = import_siggraph17(args.path).save(args.out, optimizer=False, overwrite=args.overwrite)
