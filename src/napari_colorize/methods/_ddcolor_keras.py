@@ -173,8 +173,10 @@ def sine_position(h: Any, w: Any, dim: int = _HIDDEN, dtype: str = "float32") ->
     y = ops.cast(ops.arange(1, h + 1), "float32") / (hf + 1e-6) * two_pi  # (h,)
     x = ops.cast(ops.arange(1, w + 1), "float32") / (wf + 1e-6) * two_pi  # (w,)
 
+    inv_t, even = ops.convert_to_tensor(inv_t[None, :]), ops.convert_to_tensor(even)
+
     def emb(p: Any) -> Any:
-        a = p[:, None] * inv_t[None, :]
+        a = p[:, None] * inv_t
         return even * ops.sin(a) + (1.0 - even) * ops.cos(a)  # sin at even, cos at odd indices
 
     ey, ex = emb(y), emb(x)  # (h, npf), (w, npf)
