@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(
                 {"encoder": enc, "side": side, "params": params, "keras_s": k, "torch_s": r, "ratio": r / k}
             )
-            log(f"{enc} {side}: Keras {k:.3f} s, PyTorch {r:.3f} s, ratio {r / k:.2f}, max rel. diff {err:.1e}")
+            log(f"{enc} {side}: Keras {k:.3f} s, PyTorch {r:.3f} s, ratio {r / k:.2f}, rel. diff {err:.1e}")
             del net, model, pred
             common.free_memory()
     title = f"ddcolor inference (network only, batch of 1, random weights), median of {a.repeat}"
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         for enc in a.encoders:
             for what, side in (("keras", 512), ("torch", 512), ("engine", 4096)):
                 res = _run_child(what, enc, side)
-                label = {"keras": "Keras port", "torch": "PyTorch (authors')", "engine": "engine, whole 4096² L"}
+                label = {"keras": "Keras port", "torch": "PyTorch (authors')", "engine": "engine, whole L"}
                 mem.append({**res, "what": f"{enc}: {label[what]}, {side}²"})
                 log(f"{mem[-1]['what']}: {res['peak_mib']:.0f} MiB")
         print(common.format_table(mem, MEM_COLUMNS))
