@@ -94,8 +94,19 @@ def _child(what: str, encoder: str, side: int) -> dict:
         L = np.random.default_rng(0).uniform(0, 100, (side, side)).astype(np.float32)
         colorize(L, model)
     wall = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"what": what, "encoder": encoder, "side": side, "peak_mib": rss, "wall_s": wall}
+    return {"what": what, "encoder": encoder, "side": side, "peak_mib": _peak_mib(), "wall_s": wall}
+
+
+def _peak_mib() -> float:
+    """This process's peak resident memory, MiB: ``VmHWM`` (fresh at exec, unlike ``ru_maxrss``,
+    which a child started by fork + exec inherits from its parent on Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _run_child(what: str, encoder: str, side: int) -> dict:
@@ -113,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sides", type=int, nargs="+", default=[256, 512])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--memory", action="store_true", help="also the peak-memory runs (child processes)")
+    p.add_argument("--no-speed", action="store_true", help="skip the speed runs")
     p.add_argument("--child", choices=["keras", "torch", "engine"], help=argparse.SUPPRESS)
     p.add_argument("--markdown")
     a = p.parse_args(argv)
@@ -126,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t = _test_module()
     rows = []
-    for enc in a.encoders:
+    for enc in [] if a.no_speed else a.encoders:
         for side in a.sides:
             net = t._torch_ddcolor(torch, enc, side, warmup=2)
             model = import_torch_weights(t._state(net), input_size=side)
@@ -157,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             del net, model, pred
             common.free_memory()
     title = f"ddcolor inference (network only, batch of 1, random weights), median of {a.repeat}"
-    print(title)
-    print(common.format_table(rows, COLUMNS))
+    if rows:
+        print(title)
+        print(common.format_table(rows, COLUMNS))
     mem = []
     if a.memory:
         for enc in a.encoders:
@@ -169,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{mem[-1]['what']}: {res['peak_mib']:.0f} MiB")
         print(common.format_table(mem, MEM_COLUMNS))
     if a.markdown:
-        text = f"{title}\n\n{common.format_table(rows, COLUMNS, markdown=True)}\n\n"
+        text = f"{title}\n\n{common.format_table(rows, COLUMNS, markdown=True)}\n\n" if rows else ""
         if mem:
             text += f"Peak memory\n\n{common.format_table(mem, MEM_COLUMNS, markdown=True)}\n\n"
         text += f"Command: `{common.command_line()}`\n\n{common.machine_markdown()}\n"

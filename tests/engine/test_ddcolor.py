@@ -346,3 +346,24 @@ def test_fit_fine_tunes_above_a_frozen_encoder(tmp_path):
     saved = model.save(tmp_path / "tuned")
     L = np.full((64, 64), 50.0, np.float32)
     np.testing.assert_allclose(load_model(saved).predict_ab(L), model.predict_ab(L), atol=1e-5)
+
+
+def test_the_worker_colorizes_with_a_ddcolor_folder(tmp_path):
+    """The engine worker (its own process) loads a ddcolor folder and gives the in-process result."""
+    from napari_colorize import api
+    from napari_colorize.client import Worker
+
+    folder = make_model("ddcolor", num_queries=8, dec_layers=3, input_size=64).save(tmp_path / "m")
+    gray = np.tile(np.linspace(30, 220, 80, dtype=np.uint8), (48, 1))
+    table = np.array([[20, 8, 255, 0, 0, 1]], float)
+    w = Worker(stop_grace=5.0)
+    try:
+        res = w.colorize(gray, folder, tile=None, hints=table, saturation=1.5)
+    finally:
+        w.shutdown()
+    ref = api.colorize(
+        gray, str(folder), tile=None, hints=Hints.from_points(table, gray.shape), saturation=1.5
+    )
+    assert res["rgb"].shape == (48, 80, 3)
+    np.testing.assert_allclose(res["ab"], ref.ab, atol=1e-3)
+    assert res["ab"][20, 8, 0] > 20  # the red hint
