@@ -86,13 +86,16 @@ def _child(what: str, encoder: str, side: int) -> dict:
 
         model = DDColorColorizer(encoder=encoder, input_size=side)
         model._get_predictor()(_gray(side))
-    else:  # engine: a whole 4096^2 L, the untiled downsampled pass
+    else:  # engine: a whole 4096^2 L, the untiled downsampled pass, or tiled with the global anchor
         from napari_colorize.engine import colorize
         from napari_colorize.methods.ddcolor import DDColorColorizer
 
         model = DDColorColorizer(encoder=encoder, input_size=512)
         L = np.random.default_rng(0).uniform(0, 100, (side, side)).astype(np.float32)
-        colorize(L, model)
+        if what == "tiled":
+            colorize(L, model, tile="auto", global_anchor=True)
+        else:
+            colorize(L, model)
     wall = time.perf_counter() - t0
     return {"what": what, "encoder": encoder, "side": side, "peak_mib": _peak_mib(), "wall_s": wall}
 
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--memory", action="store_true", help="also the peak-memory runs (child processes)")
     p.add_argument("--no-speed", action="store_true", help="skip the speed runs")
-    p.add_argument("--child", choices=["keras", "torch", "engine"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["keras", "torch", "engine", "tiled"], help=argparse.SUPPRESS)
     p.add_argument("--markdown")
     a = p.parse_args(argv)
     if a.child:
@@ -175,9 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     mem = []
     if a.memory:
         for enc in a.encoders:
-            for what, side in (("keras", 512), ("torch", 512), ("engine", 4096)):
+            for what, side in (("keras", 512), ("torch", 512), ("engine", 4096), ("tiled", 4096)):
                 res = _run_child(what, enc, side)
-                label = {"keras": "Keras port", "torch": "PyTorch (authors')", "engine": "engine, whole L"}
+                label = {
+                    "keras": "Keras port",
+                    "torch": "PyTorch (authors')",
+                    "engine": "engine, whole L",
+                    "tiled": "engine, tile auto (2048) + global anchor",
+                }
                 mem.append({**res, "what": f"{enc}: {label[what]}, {side}²"})
                 log(f"{mem[-1]['what']}: {res['peak_mib']:.0f} MiB")
         print(common.format_table(mem, MEM_COLUMNS))
