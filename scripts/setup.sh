@@ -31,6 +31,10 @@ echo "setup: installing napari-colorize[napari,testing] (first run: several minu
 # torch==2.13.0 (CPU build) only for the ECCV16 weight-import test; a looser pin pulls a CUDA build.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[napari,testing]" "torch==2.13.0" 2>&1 \
   | grep -v "^WARNING: Location" || true
+# the authors' DDColor network for tests/engine/test_ddcolor.py: its folder is loaded alone with
+# torch, so without its dependencies (spandrel and torchvision, which would replace the CPU torch)
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "spandrel-extra-arches==0.2.0" 2>&1 \
+  | grep -v "^WARNING: Location" || true
 # a .venv made before the move to Qt6 still holds PyQt5, which qtpy would pick over PyQt6
 if .venv/bin/python -m pip show -q pyqt5 >/dev/null 2>&1; then
   echo "setup: removing PyQt5 (the extras now install PyQt6)"

@@ -262,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--overwrite", action="store_true", help="replace the model folder at --out if there is one"
     )
+    i.add_argument(
+        "--config",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config values of the imported model (ddcolor: e.g. input_size=512)",
+    )
 
     f = sub.add_parser(
         "fetch",
@@ -583,7 +590,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_import_weights(args: argparse.Namespace) -> int:
     from .install import import_weights
 
-    out = import_weights(args.method, args.path, args.out, overwrite=args.overwrite)
+    overrides = _parse_config(args.config)
+    if overrides and args.method != "ddcolor":
+        raise ConfigError(f"import-weights {args.method} takes no --config")
+    out = import_weights(args.method, args.path, args.out, overwrite=args.overwrite, config=overrides)
     print(f"wrote {args.method} model folder {out}")
     return 0
 

@@ -34,13 +34,14 @@ def import_weights(
 
     Parameters
     ----------
-    converter : {"eccv16", "siggraph17"}
+    converter : {"eccv16", "siggraph17", "ddcolor"}
     path : path
         The weights file (needs ``torch``).
     out : path
         The model folder to write (atomically); an existing model folder only with ``overwrite``.
     config : dict, optional
-        The converter's options (``T`` for eccv16, ``width`` for siggraph17).
+        The converter's options (``T`` for eccv16, ``width`` for siggraph17, config values such as
+        ``input_size`` for ddcolor).
     info : dict, optional
         Added to the model's ``info`` in ``config.json`` (the source URL, the licence...).
 
@@ -53,10 +54,16 @@ def import_weights(
         raise ConfigError(f"no converter {converter!r}; known: {', '.join(CONVERTERS)}")
     check_model_out(out, overwrite=overwrite)  # before torch and TensorFlow load
     config = dict(config or {})
-    if converter == "siggraph17":
-        from .methods.siggraph17 import import_torch_weights as import_siggraph17
+    if converter in ("siggraph17", "ddcolor"):
+        if converter == "ddcolor":
+            from .methods import get_config_class
+            from .methods.ddcolor import import_torch_weights as import_network
 
-        model = import_siggraph17(path, **config)
+            get_config_class("ddcolor").from_dict(config)  # a bad value stops before torch loads
+        else:
+            from .methods.siggraph17 import import_torch_weights as import_network
+
+        model = import_network(path, **config)
         model.info = {**model.info, **(info or {})}
         return model.save(out, optimizer=False, overwrite=overwrite)
     from .methods.eccv16 import import_torch_weights

@@ -67,7 +67,7 @@ MIRROR_ENV = "NAPARI_COLORIZE_MIRROR"
 #: environment variable: a JSON file of further catalogue entries (replacing those of the same name)
 CATALOGUE_ENV = "NAPARI_COLORIZE_CATALOGUE"
 #: the converters of released weights (``napari-colorize import-weights METHOD``)
-CONVERTERS = ("eccv16", "siggraph17")
+CONVERTERS = ("eccv16", "siggraph17", "ddcolor")
 #: the folder, inside the user models folder, where downloads wait for their conversion
 CACHE_NAME = ".downloads"
 #: seconds without an answer from a server before a download gives up

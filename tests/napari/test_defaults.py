@@ -89,7 +89,7 @@ def test_train_list_leaves_out_colorized_results_unless_asked(make_napari_viewer
     assert listed() == ["ref"]
 
 
-@pytest.mark.parametrize("method", ["lookup", "autoencoder", "siggraph17", "propagate"])
+@pytest.mark.parametrize("method", ["lookup", "autoencoder", "siggraph17", "propagate", "ddcolor"])
 def test_config_fields_have_readable_labels_and_tooltips(make_napari_viewer, method):
     from napari_colorize.methods import list_methods
 

@@ -35,6 +35,7 @@ METHODS: dict[str, str] = {
     "eccv16": "napari_colorize.methods.eccv16:ECCV16Colorizer",
     "propagate": "napari_colorize.methods.propagate:PropagateColorizer",
     "siggraph17": "napari_colorize.methods.siggraph17:SIGGRAPH17Colorizer",
+    "ddcolor": "napari_colorize.methods.ddcolor:DDColorColorizer",
 }
 
 #: method name -> "module:ConfigClass"; config modules never import TensorFlow
@@ -46,6 +47,7 @@ CONFIGS: dict[str, str] = {
     "eccv16": "napari_colorize.methods.eccv16:ECCV16Config",
     "propagate": "napari_colorize.methods.propagate:PropagateConfig",
     "siggraph17": "napari_colorize.methods.siggraph17:SIGGRAPH17Config",
+    "ddcolor": "napari_colorize.methods.ddcolor:DDColorConfig",
 }
 
 

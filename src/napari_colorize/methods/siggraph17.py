@@ -712,8 +712,10 @@ def _read_torch_state(source: str | os.PathLike | dict[str, Any]) -> dict[str, n
             raise InputError(
                 f"{path} is not a readable PyTorch state dict: {type(e).__name__}: {e}"
             ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
+    for key in ("state_dict", "params_ema", "params"):  # plain, and BasicSR checkpoints (DDColor)
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
     if not isinstance(state, dict):
         raise InputError(f"not a state dict (got {type(state).__name__})")
     out = {}
