@@ -56,7 +56,9 @@ def list_images(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
     out: list[Path] = []
     for p in paths:
         p = Path(p)
-        if p.is_dir():
+        if p.is_dir() and p.suffix.lower() == ".zarr":
+            out.append(p)  # an OME-Zarr image is a folder
+        elif p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {p}")
@@ -82,6 +84,11 @@ def read_image(path: str | os.PathLike, *, series: int = 0) -> np.ndarray:
         If the file is missing, empty, corrupt or not an image.
     """
     path = Path(path)
+    if path.is_dir() and path.suffix.lower() == ".zarr":
+        from .multiscale import read_ome_zarr
+
+        read_ome_zarr(path)  # metadata and levels' headers only
+        return
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     if path.stat().st_size == 0:
@@ -125,6 +132,11 @@ def check_image(path: str | os.PathLike) -> None:
     import warnings
 
     path = Path(path)
+    if path.is_dir() and path.suffix.lower() == ".zarr":
+        from .multiscale import read_ome_zarr
+
+        read_ome_zarr(path)  # metadata and levels' headers only
+        return
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     if path.stat().st_size == 0:
