@@ -324,6 +324,17 @@ def _colorize_levels(levels: Sequence[Any], model: Any, *, options: Any, **kw: A
     )
     if not options.tiled:
         options = options.replace(tile="auto")
+    hints = kw.get("hints")
+    if hints is not None and not hasattr(hints, "mask"):  # points or a CSV: painted near each point only
+        from .engine import HintPoints
+        from .hints import Hints
+        from .multiscale import point_hints
+
+        L0 = levels[0].map_blocks(gray2L, rgb=False, limits=lims, dtype=np.float32)
+        if isinstance(hints, (str, os.PathLike)):
+            kw["hints"] = HintPoints.of(Hints.from_csv(hints, shapes[0], L=L0))
+        else:
+            kw["hints"] = point_hints(hints, L0)
     res = colorize(levels[0], model, options=options, rgb=False, limits=lims, normalize="none", **kw)
     Ls, abs_, rgbs = [res.L], [res.ab], [res.rgb]
     for a, shape in zip(levels[1:], shapes[1:]):

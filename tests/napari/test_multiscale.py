@@ -1,0 +1,86 @@
+"""Whole slides in napari: a multiscale gray layer gives a multiscale RGB layer (no TensorFlow here)."""
+
+import numpy as np
+import pytest
+
+from napari_colorize._napari import _api
+
+pytestmark = pytest.mark.napari
+
+pytest.importorskip("ome_zarr")
+
+
+def _slide(size: int, levels: int = 3):
+    """A multiscale gray dask image of size x size made on the fly from a bundled photo's texture."""
+    import dask.array as da
+    from skimage import data
+
+    tile = da.from_array(data.camera(), chunks=512)  # 512 x 512
+    n = size // 512
+    level0 = da.tile(tile, (n, n)).rechunk(2048)
+    return [level0[:: 2**i, :: 2**i] for i in range(levels)]
+
+
+def test_multiscale_layer_colorizes_into_a_multiscale_rgb_layer(make_napari_viewer, lookup_model, tmp_path):
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(
+        _slide(8192), name="slide", multiscale=True, scale=(0.5, 0.25), translate=(10, 20)
+    )
+    assert gray.multiscale and len(gray.data) == 3
+    seen = []
+    viewer.layers.events.inserted.connect(lambda e: seen.append((e.value.name, e.value.multiscale, e.value)))
+    layers = _api.colorize_layer(viewer, gray, lookup_model, out_dir=tmp_path, lab=True)
+    rgb = viewer.layers["slide RGB"]
+    assert rgb in layers and rgb.rgb and rgb.multiscale
+    assert [tuple(a.shape) for a in rgb.data] == [(8192, 8192, 3), (4096, 4096, 3), (2048, 2048, 3)]
+    np.testing.assert_allclose(rgb.scale, gray.scale)
+    np.testing.assert_allclose(rgb.translate, gray.translate)
+    # read lazily from the OME-Zarr store the worker wrote (a folder the user chose)
+    store = tmp_path / "slide_rgb.zarr"
+    assert rgb.metadata["napari_colorize"]["store"] == str(store)
+    assert all(hasattr(a, "dask") for a in rgb.data)
+    # the preview of a coarse level (<= 2 MP) came first, overlaying the image, then the full result
+    first = [ly for name, ms, ly in seen if name == "slide RGB"]
+    assert len(first) == 2 and not first[0].multiscale and first[1] is rgb
+    pre_shape = first[0].metadata["napari_colorize"]["preview"]
+    assert np.prod(np.asarray(first[0].data.shape[:2])) <= _api.PREVIEW_PIXELS
+    assert pre_shape == pytest.approx([8192 / first[0].data.shape[0], 8192 / first[0].data.shape[1]])
+    # a coarse level shows the same colours as level 0 averaged, with its own detail
+    top = np.asarray(rgb.data[2][:512, :512]).astype(float)
+    full = np.asarray(rgb.data[0][:2048, :2048]).astype(float).reshape(512, 4, 512, 4, 3).mean(axis=(1, 3))
+    # (level 2 subsamples level 0: the same colours over 64 x 64 blocks, its own pixels within)
+    coarse = [x.reshape(8, 64, 8, 64, 3).mean(axis=(1, 3)) for x in (top, full)]
+    assert np.abs(coarse[0] - coarse[1]).mean() < 3
+    assert top.std(axis=(0, 1)).max() > 10  # not flat: the photo's texture is there
+    # the tiles colorized are colorful, not gray
+    assert np.abs(top[..., 0] - top[..., 2]).mean() > 2
+    # L, a and b as multiscale layers too (asked for with lab=True)
+    for suffix in (" L", " a", " b"):
+        ly = viewer.layers["slide" + suffix]
+        assert ly.multiscale and len(ly.data) == 3 and not ly.visible
+        np.testing.assert_allclose(ly.scale, gray.scale)
+
+
+def test_multiscale_from_the_widget_and_bad_layers(
+    make_napari_viewer, qtbot, wait_idle, lookup_model, tmp_path, monkeypatch
+):
+    from napari_colorize._napari._widgets import ColorizeWidget
+    from napari_colorize.errors import InputError
+
+    monkeypatch.setenv(_api.SLIDES_ENV, str(tmp_path / "cache"))
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(_slide(2048), name="small slide", multiscale=True)
+    w = ColorizeWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Colorize")
+    w._extra_models["test lookup"] = str(lookup_model)
+    w.refresh_models(select=str(lookup_model))
+    w.image.value = gray
+    assert w.run() is not None
+    wait_idle(w)
+    assert not w.messages, w.messages
+    rgb = viewer.layers["small slide RGB"]
+    assert rgb.multiscale and [a.shape[:2] for a in rgb.data] == [(2048, 2048), (1024, 1024), (512, 512)]
+    assert (tmp_path / "cache" / "small_slide_rgb.zarr").is_dir()  # the cache folder named in the README
+    # a multiscale RGB layer is refused in one line
+    with pytest.raises(InputError, match="already RGB"):
+        _api.check_gray_layer(rgb)
