@@ -328,13 +328,12 @@ def _colorize_levels(levels: Sequence[Any], model: Any, *, options: Any, **kw: A
     if hints is not None and not hasattr(hints, "mask"):  # points or a CSV: painted near each point only
         from .engine import HintPoints
         from .hints import Hints
-        from .multiscale import point_hints
 
         L0 = levels[0].map_blocks(gray2L, rgb=False, limits=lims, dtype=np.float32)
         if isinstance(hints, (str, os.PathLike)):
             kw["hints"] = HintPoints.of(Hints.from_csv(hints, shapes[0], L=L0))
         else:
-            kw["hints"] = point_hints(hints, L0)
+            kw["hints"] = _point_hints(hints, L0)
     res = colorize(levels[0], model, options=options, rgb=False, limits=lims, normalize="none", **kw)
     Ls, abs_, rgbs = [res.L], [res.ab], [res.rgb]
     for a, shape in zip(levels[1:], shapes[1:]):
@@ -348,6 +347,43 @@ def _colorize_levels(levels: Sequence[Any], model: Any, *, options: Any, **kw: A
         abs_.append(ab)
         rgbs.append(rgb)
     return Colorization(L=Ls, ab=abs_, rgb=rgbs, plan=res.plan, limits=lims)
+
+
+def _point_hints(points: Any, L: Any) -> Any:
+    """:class:`~napari_colorize.engine.HintPoints` of a table of points over a huge lightness ``L`` (H, W).
+
+    Each point is painted as :meth:`Hints.from_points <napari_colorize.hints.Hints.from_points>`
+    paints it (a disc that stops at L's edges), over the small box around it only, so that no
+    dense hints of the whole image are ever made.
+    """
+    from .engine import HintPoints
+    from .hints import Hints
+
+    H, W = (int(n) for n in L.shape)
+    rows = Hints._point_rows(points, 2, 0.0)  # tuples (y, x, color[, radius]) as rows too
+    if rows.ndim != 2 or rows.shape[1] not in (5, 6):
+        raise InputError(
+            f"hints on a multiscale image are rows y, x, r, g, b[, radius]; got shape {rows.shape}"
+        )
+    coords, ab, mask = [], [], []
+    for row in rows:
+        r = int(np.ceil(row[5])) if len(row) > 5 else 0
+        y, x = int(round(row[0])), int(round(row[1]))
+        if not (0 <= y < H and 0 <= x < W):
+            raise InputError(f"hint at ({row[0]:g}, {row[1]:g}) is outside the image ({H} x {W})")
+        y0, x0, y1, x1 = max(0, y - r - 1), max(0, x - r - 1), min(H, y + r + 2), min(W, x + r + 2)
+        local = row.copy()
+        local[:2] -= (y0, x0)
+        Lbox = np.asarray(L[y0:y1, x0:x1])
+        pts = HintPoints.of(Hints.from_points(local[None], (y1 - y0, x1 - x0), L=Lbox))
+        coords.append(pts.coords + np.asarray([y0, x0], np.int64))
+        ab.append(pts.ab)
+        mask.append(pts.mask)
+    if not coords:
+        return None
+    return HintPoints(
+        (H, W), np.concatenate(coords).astype(np.int64), np.concatenate(ab), np.concatenate(mask)
+    )
 
 
 def _resolve_hints(hints: Any, L: Any) -> Any:

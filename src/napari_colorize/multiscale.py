@@ -39,7 +39,6 @@ __all__ = [
     "is_multiscale",
     "check_levels",
     "level_ab",
-    "point_hints",
     "read_ome_zarr",
     "read_tiff_pyramid",
     "is_ome_zarr",
@@ -123,43 +122,6 @@ def level_ab(ab0: Any, shape: tuple[int, int], *, chunk: int = ZARR_CHUNK) -> An
         chunks=(tuple(ycut), tuple(xcut), (2,)),
         dtype=np.float32,
         meta=np.empty((0, 0, 0), np.float32),
-    )
-
-
-def point_hints(points: Any, L: Any) -> Any:
-    """:class:`~napari_colorize.engine.HintPoints` of a table of points over a huge lightness ``L`` (H, W).
-
-    Each point is painted as :meth:`Hints.from_points <napari_colorize.hints.Hints.from_points>`
-    paints it (a disc that stops at L's edges), over the small box around it only, so that no
-    dense hints of the whole image are ever made.
-    """
-    from .engine import HintPoints
-    from .hints import Hints
-
-    H, W = (int(n) for n in L.shape)
-    rows = np.asarray(points, dtype=np.float64)
-    if rows.ndim != 2 or rows.shape[1] not in (5, 6):
-        raise InputError(
-            f"hints on a multiscale image are rows y, x, r, g, b[, radius]; got shape {rows.shape}"
-        )
-    coords, ab, mask = [], [], []
-    for row in rows:
-        r = int(np.ceil(row[5])) if len(row) > 5 else 0
-        y, x = int(round(row[0])), int(round(row[1]))
-        if not (0 <= y < H and 0 <= x < W):
-            raise InputError(f"hint at ({row[0]:g}, {row[1]:g}) is outside the image ({H} x {W})")
-        y0, x0, y1, x1 = max(0, y - r - 1), max(0, x - r - 1), min(H, y + r + 2), min(W, x + r + 2)
-        local = row.copy()
-        local[:2] -= (y0, x0)
-        Lbox = np.asarray(L[y0:y1, x0:x1])
-        pts = HintPoints.of(Hints.from_points(local[None], (y1 - y0, x1 - x0), L=Lbox))
-        coords.append(pts.coords + np.asarray([y0, x0], np.int64))
-        ab.append(pts.ab)
-        mask.append(pts.mask)
-    if not coords:
-        return None
-    return HintPoints(
-        (H, W), np.concatenate(coords).astype(np.int64), np.concatenate(ab), np.concatenate(mask)
     )
 
 

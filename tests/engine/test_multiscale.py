@@ -286,3 +286,14 @@ def test_hints_json_and_tiles_json_for_ome_zarr(tmp_path, camera, model_dir):
     g = zarr.open_group(str(tmp_path / "O" / "SLIDE_rgb.zarr"), mode="r")
     px = np.asarray(g["s0"][:, 100, 100]).astype(int)
     assert px[0] > px[1] + 30 and px[0] > px[2] + 30  # red where the hint is
+
+
+def test_point_hints_on_a_multiscale_image_are_painted_near_each_point(camera):
+    import dask.array as da
+
+    levels = [da.from_array(a, chunks=128) for a in _pyramid(camera)]
+    res = nc.colorize(levels, "propagate", hints=[(100, 100, (255, 0, 0), 12), (400, 300, (0, 0, 255), 12)])
+    for k, f in ((0, 1), (2, 4)):
+        rgb = np.asarray(res.rgb[k])
+        red, blue = rgb[100 // f, 100 // f], rgb[400 // f, 300 // f]
+        assert red[0] > red[2] + 0.1 and blue[2] > blue[0] + 0.1

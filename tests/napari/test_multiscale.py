@@ -84,3 +84,21 @@ def test_multiscale_from_the_widget_and_bad_layers(
     # a multiscale RGB layer is refused in one line
     with pytest.raises(InputError, match="already RGB"):
         _api.check_gray_layer(rgb)
+
+
+def test_points_hints_on_a_multiscale_layer_reach_the_preview_and_every_level(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(_slide(1024), name="slide", multiscale=True)
+    points = viewer.add_points([[200, 300]], size=40, face_color="red", name="hints")
+    seen = []
+    viewer.layers.events.inserted.connect(lambda e: seen.append(e.value))
+    _api.colorize_layer(viewer, gray, "propagate", hints=points, out_dir=tmp_path, preview_pixels=256 * 256)
+    preview = next(ly for ly in seen if ly.name == "slide RGB")
+    f = preview.metadata["napari_colorize"]["preview"]
+    assert preview.data.shape[:2] == (256, 256) and f == pytest.approx([4.0, 4.0])
+    px = preview.data[int(200 / f[0]), int(300 / f[1])].astype(int)
+    assert px[0] > px[2] + 20
+    rgb = viewer.layers["slide RGB"]
+    for k, s in enumerate((1, 2, 4)):
+        px = np.asarray(rgb.data[k][200 // s, 300 // s]).astype(int)
+        assert px[0] > px[2] + 20, (k, px)
