@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Column, format_table, log, machine_description  # noqa: E402
+from common import Column, format_table, log, machine_description, machine_markdown  # noqa: E402
 
 #: a preview has at most this many pixels (the napari plugin's default)
 PREVIEW_PIXELS = 2_000_000
@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     machine = machine_description()
+    print(machine_markdown(machine))
+    print()
     print(format_table(rows, COLUMNS, markdown=args.markdown))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=1, default=str))

@@ -164,14 +164,10 @@ def check_gray_layer(layer: Any) -> None:
         raise InputError("choose a grayscale Image layer to colorize")
     if not isinstance(layer, Image):
         raise InputError(f"layer {layer.name!r} is a {type(layer).__name__} layer, not an Image layer")
-    if getattr(layer, "multiscale", False):
-        if layer.rgb:
-            raise InputError(f"layer {layer.name!r} is already RGB: colorize expects a grayscale layer")
-        if layer.ndim != 2:
-            raise InputError(
-                f"layer {layer.name!r} is a multiscale stack ({layer.ndim}D); colorize a 2D multiscale image"
-            )
-        return
+    if getattr(layer, "multiscale", False) and layer.ndim != 2:
+        raise InputError(
+            f"layer {layer.name!r} is a multiscale stack ({layer.ndim}D); colorize a 2D multiscale image"
+        )
     if _is_empty(layer):
         raise InputError(f"layer {layer.name!r} is empty (shape {tuple(layer.data.shape)})")
     if layer.rgb:
