@@ -290,7 +290,9 @@ def read_ome_zarr(path: str | os.PathLike) -> OmeImage:
 def read_tiff_pyramid(path: str | os.PathLike) -> OmeImage:
     """Read a pyramidal gray TIFF's levels (tifffile's series levels, lazily) as an :class:`OmeImage`.
 
-    The levels' scales are their size ratios to level 0 (pixels of level 0 as the unit).
+    The physical pixel size of level 0 comes from its resolution tags when they give one in
+    centimetres or inches (written in micrometres); otherwise level 0's pixel is the unit.  Lower
+    levels scale by their size ratio to level 0.
     """
     import dask.array as da
     import tifffile
@@ -301,6 +303,7 @@ def read_tiff_pyramid(path: str | os.PathLike) -> OmeImage:
         with tifffile.TiffFile(path) as tif:
             s = tif.series[0]
             axes, shapes = s.axes, [tuple(int(n) for n in lv.shape) for lv in s.levels]
+            size, unit = _tiff_pixel_size(s.levels[0].keyframe)
         group = zarr.open(tifffile.imread(path, aszarr=True, series=0), mode="r")
     except Exception as e:  # noqa: BLE001 - any unreadable TIFF is the user's bad input
         raise InputError(f"cannot read {path}: {type(e).__name__}: {e}") from None
@@ -314,12 +317,28 @@ def read_tiff_pyramid(path: str | os.PathLike) -> OmeImage:
         levels.append(a.reshape(a.shape[-2:]) if a.ndim > 2 else a)
     check_levels(levels)
     H, W = levels[0].shape
+    sy, sx = size
+    scale = [(sy * H / a.shape[0], sx * W / a.shape[1]) for a in levels]
     return OmeImage(
         levels=levels,
-        scale=[(H / a.shape[0], W / a.shape[1]) for a in levels],
-        translation=[(0.0, 0.0)] * len(levels),
+        scale=scale,
+        translation=[(sy * (f[0] / sy - 1) / 2, sx * (f[1] / sx - 1) / 2) for f in scale],
+        units=(unit, unit),
         name=path.stem,
     )
+
+
+def _tiff_pixel_size(page: Any) -> tuple[tuple[float, float], str | None]:
+    """A TIFF page's pixel size (y, x) in micrometres from its resolution tags, or ((1, 1), None)."""
+    try:
+        xres, yres = (float(v) for v in page.resolution)
+        unit = int(page.resolutionunit)
+    except Exception:  # noqa: BLE001 - no usable tags: pixels as the unit
+        return (1.0, 1.0), None
+    per = {2: 25_400.0, 3: 10_000.0}.get(unit)  # inch, centimetre -> micrometres
+    if per is None or xres <= 0 or yres <= 0:
+        return (1.0, 1.0), None
+    return (per / yres, per / xres), "micrometer"
 
 
 def _channel_names(attrs: dict[str, Any]) -> list[str]:

@@ -161,7 +161,8 @@ def test_cli_pyramidal_tiff_gives_ome_zarr(tmp_path, camera, model_dir):
     src = tmp_path / "pyr.tif"
     with tifffile.TiffWriter(src) as tif:
         levels = _pyramid(camera)
-        tif.write(levels[0], subifds=2, tile=(128, 128))
+        res = dict(resolution=(1e4 / 0.5, 1e4 / 0.5), resolutionunit="CENTIMETER")  # 0.5 µm pixels
+        tif.write(levels[0], subifds=2, tile=(128, 128), **res)
         for a in levels[1:]:
             tif.write(a, subfiletype=1, tile=(64, 64))
     assert main(["colorize", str(src), "--model", str(model_dir), "--out-dir", str(tmp_path / "O")]) == 0
@@ -169,7 +170,11 @@ def test_cli_pyramidal_tiff_gives_ome_zarr(tmp_path, camera, model_dir):
     ms = _attrs(out)["multiscales"][0]
     g = zarr.open_group(str(out), mode="r")
     assert [g[d["path"]].shape for d in ms["datasets"]] == [(3, 512, 512), (3, 256, 256), (3, 128, 128)]
-    assert ms["datasets"][2]["coordinateTransformations"][0]["scale"] == [1.0, 4.0, 4.0]
+    t0, t2 = (ms["datasets"][i]["coordinateTransformations"] for i in (0, 2))
+    assert t0[0]["scale"] == pytest.approx([1.0, 0.5, 0.5])  # 0.5 µm pixels, from the resolution tags
+    assert t2[0]["scale"] == pytest.approx([1.0, 2.0, 2.0])
+    assert t2[1]["translation"] == pytest.approx([0.0, 0.75, 0.75])  # pixel centres line up with level 0's
+    assert ms["axes"][1]["unit"] == "micrometer"
 
 
 def _channels(tmp):
