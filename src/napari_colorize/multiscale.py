@@ -406,7 +406,7 @@ def write_rgb_store(
 
     from .io import atomic_dir, check_writable_folder
 
-    path = Path(path)
+    path = Path(path).absolute()  # zarr's stores take absolute paths (a relative one is not the same folder)
     check_writable_folder(path.parent, what="output folder")
     shapes = [tuple(int(n) for n in a.shape) for a in L]
     axes: list[dict[str, Any]] = [{"name": "c", "type": "channel"}]
@@ -435,6 +435,7 @@ def write_rgb_store(
         "rdefs": {"model": "color"},
     }
     with atomic_dir(path, check=_replaceable) as tmp:
+        group = zarr.open_group(str(tmp), mode="w")  # first: mode "w" empties the folder
         ab_chunks = (min(ZARR_CHUNK, shapes[0][0]), min(ZARR_CHUNK, shapes[0][1]), 2)
         ab_tmp = zarr.create_array(
             store=str(tmp / "_ab0.tmp"), shape=shapes[0] + (2,), chunks=ab_chunks, dtype="float16"
@@ -444,7 +445,6 @@ def write_rgb_store(
         pyramid = [rgb8_level(L[0], ab0)]
         for Lk, shape in zip(L[1:], shapes[1:]):
             pyramid.append(rgb8_level(Lk, level_ab(stored_ab, shape)))
-        group = zarr.open_group(str(tmp), mode="w")
         chunks = [(3, min(ZARR_CHUNK, s[0]), min(ZARR_CHUNK, s[1])) for s in shapes]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # coordinate_transformations: exact copies

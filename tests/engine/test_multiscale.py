@@ -302,3 +302,14 @@ def test_point_hints_on_a_multiscale_image_are_painted_near_each_point(camera):
         rgb = np.asarray(res.rgb[k])
         red, blue = rgb[100 // f, 100 // f], rgb[400 // f, 300 // f]
         assert red[0] > red[2] + 0.1 and blue[2] > blue[0] + 0.1
+
+
+def test_a_gray_result_and_a_relative_out_dir(tmp_path, camera, monkeypatch):
+    """propagate without hints gives ab = 0 everywhere (no ab chunk is ever stored): still a full store."""
+    _write_ome(tmp_path / "S.zarr", _pyramid(camera[:501, :333]))
+    monkeypatch.chdir(tmp_path)
+    assert main(["colorize", "S.zarr", "--model", "propagate", "--out-dir", "O", "--tile", "128"]) == 0
+    g = zarr.open_group("O/S_rgb.zarr", mode="r")
+    assert [g[f"s{i}"].shape for i in range(3)] == [(3, 501, 333), (3, 251, 167), (3, 126, 84)]
+    lvl2 = np.asarray(g["s2"])
+    assert np.abs(lvl2[0].astype(int) - lvl2[2].astype(int)).max() <= 1  # gray
