@@ -717,6 +717,15 @@ def colorize_layer(
         The engine worker (``get_worker("interactive")`` by default).
     on_done, on_error : callable, optional
         Called with the new layers / the exception (non-blocking mode).
+    out_dir : path, optional
+        A multiscale layer only: the folder of its OME-Zarr result ``<name>_rgb.zarr``
+        (default :func:`slides_dir`).  An earlier result there is replaced when the new one is
+        complete; a folder of that name that is not a Zarr store is never replaced.
+    lab : bool
+        A multiscale layer only: also add multiscale ``<name> L``, ``a`` and ``b`` (hidden).
+    preview_pixels : int
+        A multiscale layer only: the size of the preview shown first (the finest level of at
+        most this many pixels, block-averaged onto a grid of about as many when larger).
     **tiling
         ``tile`` (px, ``"auto"`` = the model's default, None = untiled), ``overlap``, ``blend``,
         ``global_anchor``, ``batch_size`` and ``show_tiles`` (default True).
