@@ -313,3 +313,17 @@ def test_a_gray_result_and_a_relative_out_dir(tmp_path, camera, monkeypatch):
     assert [g[f"s{i}"].shape for i in range(3)] == [(3, 501, 333), (3, 251, 167), (3, 126, 84)]
     lvl2 = np.asarray(g["s2"])
     assert np.abs(lvl2[0].astype(int) - lvl2[2].astype(int)).max() <= 1  # gray
+
+
+def test_ome_zarr_v04_input_zarr_format_2(tmp_path, camera, model_dir):
+    from ome_zarr.format import FormatV04
+
+    from napari_colorize.multiscale import read_ome_zarr
+
+    g = zarr.open_group(str(tmp_path / "old.zarr"), mode="w", zarr_format=2)
+    ome_writer.write_multiscale(_pyramid(camera, 2), g, axes=["y", "x"], fmt=FormatV04())
+    img = read_ome_zarr(tmp_path / "old.zarr")
+    assert [a.shape for a in img.levels] == [(512, 512), (256, 256)] and img.scale[1] == (2.0, 2.0)
+    args = ["colorize", str(tmp_path / "old.zarr"), "--model", str(model_dir), "--out-dir", str(tmp_path)]
+    assert main(args) == 0
+    assert (tmp_path / "old_rgb.zarr" / "s1").is_dir()
