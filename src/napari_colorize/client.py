@@ -527,6 +527,7 @@ class Worker:
         limits: Sequence[float] | None = None,
         saturation: float = 1.0,
         should_stop: Callable[[], bool] | None = None,
+        src: str | os.PathLike | None = None,
         **options: Any,
     ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize a multiscale gray image in the worker into the OME-Zarr RGB pyramid ``out``.
@@ -534,7 +535,9 @@ class Worker:
         The levels (numpy or dask (H, W), level 0 first) travel as a path: they are written
         chunk by chunk into an OME-Zarr store in this worker's scratch folder (never held whole),
         which the worker reads lazily; it writes ``out`` chunk by chunk (level 0 at ``scale``
-        and ``translate``, each lower level at its size ratio, pixel centres aligned).
+        and ``translate``, each lower level at its size ratio, pixel centres aligned).  With
+        ``src``, an OME-Zarr image on disk that holds these levels, the worker reads it directly
+        (nothing is copied; its own scales go to ``out``).
         Returns ``{"store", "levels", "plan", "limits", "model"}``.
         """
         import warnings
@@ -550,6 +553,20 @@ class Worker:
         shapes = check_levels(levels)
         extra = _color_options(check_saturation(saturation), False)
         intensity = clean_normalize_options({"limits": limits})
+        if src is not None:
+            return (
+                yield from self.iter_request(
+                    "colorize_store",
+                    src=str(src),
+                    out=str(out),
+                    model=str(model) if isinstance(model, Path) else model,
+                    options=clean_tiling_options(options),
+                    intensity=intensity,
+                    hints=encode_hints(hints),
+                    should_stop=should_stop,
+                    **extra,
+                )
+            )
         src = Path(tempfile.mkdtemp(prefix="slide-", dir=self.scratch_dir())) / "gray.zarr"
         try:
             H0, W0 = shapes[0]

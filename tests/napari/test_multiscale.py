@@ -102,3 +102,31 @@ def test_points_hints_on_a_multiscale_layer_reach_the_preview_and_every_level(ma
     for k, s in enumerate((1, 2, 4)):
         px = np.asarray(rgb.data[k][200 // s, 300 // s]).astype(int)
         assert px[0] > px[2] + 20, (k, px)
+
+
+def test_a_layer_opened_from_ome_zarr_is_read_where_it_is(
+    make_napari_viewer, lookup_model, tmp_path, monkeypatch
+):
+    import dask.array as da
+    import zarr
+    from napari.layers._source import layer_source
+    from ome_zarr import writer
+    from skimage import data
+
+    cam = data.camera()
+    g = zarr.open_group(str(tmp_path / "cam.zarr"), mode="w")
+    writer.write_multiscale([cam, cam[::2, ::2]], g, axes=["y", "x"], scale={"y": 0.5, "x": 0.5})
+    levels = [da.from_zarr(g[p]) for p in ("s0", "s1")]
+    viewer = make_napari_viewer()
+    with layer_source(path=str(tmp_path / "cam.zarr")):
+        gray = viewer.add_image(levels, name="cam", multiscale=True, scale=(0.5, 0.5))
+
+    def no_copy(*a, **k):
+        raise AssertionError("the levels were copied")
+
+    monkeypatch.setattr(writer, "write_multiscale", no_copy)
+    _api.colorize_layer(viewer, gray, lookup_model, out_dir=tmp_path)
+    rgb = viewer.layers["cam RGB"]
+    assert rgb.multiscale and [a.shape for a in rgb.data] == [(512, 512, 3), (256, 256, 3)]
+    ms = dict(zarr.open_group(str(tmp_path / "cam_rgb.zarr"), mode="r").attrs)["ome"]["multiscales"][0]
+    assert ms["datasets"][0]["coordinateTransformations"][0]["scale"] == [1.0, 0.5, 0.5]

@@ -917,6 +917,7 @@ def _multiscale_gen(
     saturation: float,
     out: Path,
     preview_pixels: int,
+    src: str | None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Generator[dict, None, dict]:
     from ..preview import preview_request, preview_shape
@@ -969,10 +970,26 @@ def _multiscale_gen(
         limits=limits,
         saturation=saturation,
         should_stop=should_stop,
+        src=src,
         **options,
     )
     res["describe"] = info
     return res
+
+
+def _source_store(layer: Any, levels: list[Any]) -> str | None:
+    """The OME-Zarr image the layer was opened from, when it holds the layer's levels (else None)."""
+    from ..multiscale import is_ome_zarr, read_ome_zarr
+
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if not path or not is_ome_zarr(path):
+        return None
+    try:
+        img = read_ome_zarr(path)
+    except InputError:
+        return None
+    same = [tuple(a.shape) for a in img.levels] == [tuple(a.shape[-2:]) for a in levels]
+    return str(path) if same else None
 
 
 def _multiscale_outputs(
@@ -1086,7 +1103,8 @@ def _colorize_multiscale(
     model = _resolve_model_arg(model, worker)
     watch_viewer(viewer)
     meta = {"source": layer.name, "normalize": normalize, "saturation": sat}
-    args = (worker, layer, model, options, lims, table, sat, out, int(preview_pixels))
+    src = _source_store(layer, levels)  # read by the worker where it is: nothing copied
+    args = (worker, layer, model, options, lims, table, sat, out, int(preview_pixels), src)
 
     def show_preview(ev: dict) -> None:
         from ..io import to_uint8
