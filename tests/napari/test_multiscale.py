@@ -130,3 +130,33 @@ def test_a_layer_opened_from_ome_zarr_is_read_where_it_is(
     assert rgb.multiscale and [a.shape for a in rgb.data] == [(512, 512, 3), (256, 256, 3)]
     ms = dict(zarr.open_group(str(tmp_path / "cam_rgb.zarr"), mode="r").attrs)["ome"]["multiscales"][0]
     assert ms["datasets"][0]["coordinateTransformations"][0]["scale"] == [1.0, 0.5, 0.5]
+
+
+def test_live_hints_on_a_multiscale_layer_preview_then_the_pyramid(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_hints import _widget
+
+    monkeypatch.setenv(_api.SLIDES_ENV, str(tmp_path))
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(_slide(1024), name="slide", multiscale=True, scale=(2.0, 2.0))
+    w = _widget(viewer, "propagate")
+    w.preview_size = 128
+    points = w.add_hints_layer()
+    assert w.live.value  # on by default for propagate
+    points.current_face_color = "red"
+    points.add([[400, 600]])  # world coordinates: pixel (200, 300) of level 0
+    qtbot.waitUntil(lambda: "slide RGB" in viewer.layers, timeout=60_000)
+    first = viewer.layers["slide RGB"]
+    seen = (first.multiscale, first.data.shape[:2])
+    qtbot.waitUntil(lambda: w.live_refines == 1 and not w.running, timeout=120_000)
+    rgb = viewer.layers["slide RGB"]
+    assert seen == (False, (128, 128))  # the preview: 128 px on its longest side
+    assert rgb.multiscale and [a.shape[:2] for a in rgb.data] == [(1024, 1024), (512, 512), (256, 256)]
+    np.testing.assert_allclose(rgb.scale, gray.scale)
+    px = np.asarray(rgb.data[0][200, 300]).astype(int)
+    assert px[0] > px[2] + 20
+    assert not w.messages, w.messages

@@ -353,6 +353,7 @@ def _put_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
     if name in viewer.layers:
         layer = viewer.layers[name]
         same = isinstance(layer, cls) and (kind != "image" or bool(layer.rgb) == bool(kw.get("rgb", False)))
+        same = same and not getattr(layer, "multiscale", False)  # a multiscale result is replaced
         if same and (kind != "image" or layer.ndim == (data.ndim - (1 if kw.get("rgb") else 0))):
             if kind == "image":
                 layer.data = data
@@ -766,7 +767,8 @@ def colorize_layer(
             saturation=saturation,
             out_dir=out_dir,
             lab=lab,
-            preview_pixels=preview_pixels,
+            preview_pixels=preview_pixels if preview is None else int(preview) ** 2,
+            preview_only=preview is not None,
             blocking=blocking,
             start=start,
             worker=worker,
@@ -918,6 +920,7 @@ def _multiscale_gen(
     out: Path,
     preview_pixels: int,
     src: str | None,
+    preview_only: bool = False,
     should_stop: Callable[[], bool] | None = None,
 ) -> Generator[dict, None, dict]:
     from ..preview import preview_request, preview_shape
@@ -958,6 +961,8 @@ def _multiscale_gen(
         "preview": pre,
         "factors": factors,
     }
+    if preview_only:  # live mode: the full resolution is the next run's (the widget's refinement)
+        return {"preview_only": True}
     if should_stop is not None and should_stop():
         raise Cancelled("colorize stopped")
     res = yield from worker.iter_colorize_store(
@@ -1074,6 +1079,7 @@ def _colorize_multiscale(
     out_dir: str | os.PathLike | None,
     lab: bool,
     preview_pixels: int,
+    preview_only: bool,
     blocking: bool,
     start: bool,
     worker: Worker | None,
@@ -1104,23 +1110,31 @@ def _colorize_multiscale(
     watch_viewer(viewer)
     meta = {"source": layer.name, "normalize": normalize, "saturation": sat}
     src = _source_store(layer, levels)  # read by the worker where it is: nothing copied
-    args = (worker, layer, model, options, lims, table, sat, out, int(preview_pixels), src)
+    args = (worker, layer, model, options, lims, table, sat, out, int(preview_pixels), src, preview_only)
+    shown: list[Any] = []
 
     def show_preview(ev: dict) -> None:
         from ..io import to_uint8
 
         pre, factors = ev["preview"], ev["factors"]
         scale, translate = _preview_geometry(tuple(layer.scale), tuple(layer.translate), factors)
-        _set_layer(
-            viewer,
-            layer.name + OUTPUT_SUFFIXES["rgb"],
-            to_uint8(np.asarray(pre["rgb"])),
-            "image",
-            rgb=True,
-            scale=scale,
-            translate=translate,
-            metadata={META_KEY: {**meta, "role": "rgb", "preview": list(factors), "limits": list(lims)}},
-        )
+        shown[:] = [
+            _set_layer(
+                viewer,
+                layer.name + OUTPUT_SUFFIXES["rgb"],
+                to_uint8(np.asarray(pre["rgb"])),
+                "image",
+                rgb=True,
+                scale=scale,
+                translate=translate,
+                metadata={META_KEY: {**meta, "role": "rgb", "preview": list(factors), "limits": list(lims)}},
+            )
+        ]
+
+    def outputs(res: dict) -> list:
+        if res.get("preview_only"):
+            return list(shown)
+        return _multiscale_outputs(viewer, layer, res, meta, lab)
 
     if blocking:
         gen = _multiscale_gen(*args)
@@ -1135,7 +1149,7 @@ def _colorize_multiscale(
             res = s.value
         finally:
             pbar.close()
-        return _multiscale_outputs(viewer, layer, res, meta, lab)
+        return outputs(res)
 
     from napari.qt.threading import create_worker
 
@@ -1161,7 +1175,7 @@ def _colorize_multiscale(
             state["pbar"] = None
 
     def returned(res: dict) -> None:
-        layers = _multiscale_outputs(viewer, layer, res, meta, lab)
+        layers = outputs(res)
         if on_done is not None:
             on_done(layers)
 
@@ -1169,7 +1183,8 @@ def _colorize_multiscale(
     tw.returned.connect(returned)
     tw.finished.connect(close)
     tw.engine_worker = worker  # type: ignore[attr-defined]
-    tw.preview = None  # type: ignore[attr-defined]  # the preview and the full run are one run
+    # live mode's preview (the widget's refinement runs the pyramid next); else one run does both
+    tw.preview = True if preview_only else None  # type: ignore[attr-defined]
 
     def request_stop() -> None:
         stop.set()
