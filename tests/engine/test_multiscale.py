@@ -222,7 +222,7 @@ def _plain_folder(tmp):
         (_plain_folder, "not a Zarr store"),
     ],
 )
-def test_bad_ome_zarr_is_one_line_before_tensorflow(tmp_path, make, msg, capsys):
+def test_bad_ome_zarr_is_one_line_before_any_model_loads(tmp_path, make, msg, capsys):
     src = make(tmp_path)
     code = main(["colorize", str(src), "--model", "lookup-nonexistent", "--out-dir", str(tmp_path / "O")])
     err = capsys.readouterr().err
@@ -327,3 +327,26 @@ def test_ome_zarr_v04_input_zarr_format_2(tmp_path, camera, model_dir):
     args = ["colorize", str(tmp_path / "old.zarr"), "--model", str(model_dir), "--out-dir", str(tmp_path)]
     assert main(args) == 0
     assert (tmp_path / "old_rgb.zarr" / "s1").is_dir()
+
+
+def test_read_only_out_dir_is_one_line_and_nothing_is_written(tmp_path, camera, monkeypatch, capsys):
+    """A folder the user may not write into (faked: the tests run as root, which may write anywhere)."""
+    import tempfile
+
+    from napari_colorize import io as nc_io
+
+    src = _write_ome(tmp_path / "SLIDE.zarr", _pyramid(camera, 2))
+    (tmp_path / "ro").mkdir()
+    real = tempfile.TemporaryFile
+
+    def denied(*a, dir=None, **k):
+        if dir is not None and "ro" in str(dir):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real(*a, dir=dir, **k)
+
+    monkeypatch.setattr(nc_io.tempfile, "TemporaryFile", denied)
+    code = main(["colorize", str(src), "--model", "propagate", "--out-dir", str(tmp_path / "ro")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write into the --out-dir folder" in err and "Permission denied" in err
+    assert len(err.strip().splitlines()) == 1
+    assert list((tmp_path / "ro").iterdir()) == []
