@@ -90,3 +90,14 @@ def no_warm_start(monkeypatch):
     from napari_colorize._napari import _widgets
 
     monkeypatch.setattr(_widgets, "WARM_START", False)
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_question(monkeypatch):
+    """A modal question nobody answers would hang the test: an unexpected one fails it instead."""
+    from qtpy.QtWidgets import QMessageBox
+
+    def question(parent, title, text, *a, **k):
+        raise AssertionError(f"unexpected question {title!r}: {text}")
+
+    monkeypatch.setattr(QMessageBox, "question", question)

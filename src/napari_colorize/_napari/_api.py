@@ -623,10 +623,11 @@ def _progress_bar(desc: str) -> Any:
     return progress(total=0, desc=desc)
 
 
-def _feed(pbar: Any, ev: dict) -> None:
+def _feed(pbar: Any, ev: dict, desc: str = "") -> None:
+    """Show a progress event on a napari progress bar: its fraction, and its stage after ``desc``."""
     text = progress_message(ev)
     if text is not None and ev.get("stage") != "tiles":
-        pbar.set_description(text)
+        pbar.set_description(f"{desc}: {text}" if desc else text)
     frac = progress_fraction(ev)
     if frac is not None:
         done, total = frac
@@ -817,13 +818,14 @@ def colorize_layer(
         )
 
     args = (worker, layer, model, options, intensity, hint_arg, plane or None, color, grid)
+    desc = f"colorizing {layer.name}"
     if blocking:
         gen = _colorize_gen(*args)
         pbar = None
         try:
-            pbar = _progress_bar(f"colorizing {layer.name}")
+            pbar = _progress_bar(desc)
             while True:
-                _feed(pbar, next(gen))
+                _feed(pbar, next(gen), desc)
         except StopIteration as s:
             res = s.value
         finally:
@@ -847,8 +849,8 @@ def colorize_layer(
 
     def yielded(ev: dict) -> None:
         if state["pbar"] is None:
-            state["pbar"] = _progress_bar(f"colorizing {layer.name}")
-        _feed(state["pbar"], ev)
+            state["pbar"] = _progress_bar(desc)
+        _feed(state["pbar"], ev, desc)
 
     def close(*_: Any) -> None:
         if state["pbar"] is not None:

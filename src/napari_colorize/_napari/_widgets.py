@@ -991,7 +991,12 @@ class TrainWidget(_Base):
 
     # -- running ---------------------------------------------------------------
     def run(self, *_: Any) -> Any:
-        """Start training (non-blocking); returns the napari worker or None on bad input."""
+        """Start training (non-blocking); returns the napari worker or None on bad input.
+
+        Saving over a model of the same name asks first (and returns None on "No").
+        """
+        from ..methods import get_config_class
+
         if self._tw is not None:
             _notify(self, "training is already running", level="warning")
             return None
@@ -1017,6 +1022,8 @@ class TrainWidget(_Base):
             if any(c in name for c in "/\\") or name in (".", ".."):
                 raise InputError(f"model name {name!r} must be a plain folder name")
             out = user_models_dir() / name
+            config = self.config_values()
+            get_config_class(method).from_dict(config)  # a bad setting is refused before any question
             overwrite = _api.model_exists(out)
             if overwrite and not _ask(
                 self.native,
@@ -1041,7 +1048,7 @@ class TrainWidget(_Base):
                 on_done=self._done,
                 on_error=self._error,
                 overwrite=overwrite,
-                **self.config_values(),
+                **config,
             )
         except ColorizeError as e:
             _notify(self, e)

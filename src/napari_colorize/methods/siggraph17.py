@@ -196,8 +196,9 @@ class SIGGRAPH17Config(CropTrainConfig):
         default=20.0,
         metadata={
             "help": "with hints, also spread each hint's remaining error along L's edges, with this "
-            "pull towards the network over a whole plane (as propagate's data_weight; larger: "
-            "more local); 0: off, the network alone, which may not honour a hint"
+            "pull towards the network over a whole plane, divided by the number of hints (as "
+            "propagate's data_weight; larger: more local); 0: off, the network alone, which may "
+            "not honour a hint"
         },
     )
     saturation: float = dataclasses.field(
@@ -372,7 +373,14 @@ def _check_hints(hints: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nda
 _AGREEMENT_PRIOR = 5
 
 
-def _agreement(ab: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> float:
+def _count_hints(mask: np.ndarray) -> int:
+    """The number of hints: connected hinted regions of ``mask`` (a disc counts once)."""
+    from scipy import ndimage
+
+    return int(ndimage.label(mask > 0)[1])
+
+
+def _agreement(ab: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, n: int) -> float:
     """How far the hints confirm a prediction: the least-squares gain of ``ab`` onto the hints, in 0..1.
 
     ``argmin_g sum_hints |hint - g ab|**2``, clipped to [0, 1], over the hinted pixels: 1 when the
@@ -381,8 +389,6 @@ def _agreement(ab: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> float:
     the truth the user knows, so a prediction they contradict is shrunk towards gray before
     the hints are spread, and the result is then no worse than spreading the hints alone.
     """
-    from scipy import ndimage
-
     sel = mask > 0
     if not np.any(sel):
         return 1.0
@@ -393,7 +399,6 @@ def _agreement(ab: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> float:
     gain = float(np.clip(np.sum(m * h) / den, 0.0, 1.0))
     # a few hints say little about the whole image: the gain starts at 1 (trust the network)
     # and moves to the measured one as hints come (half way at _AGREEMENT_PRIOR hints)
-    n = int(ndimage.label(sel)[1])
     return (n * gain + _AGREEMENT_PRIOR) / (n + _AGREEMENT_PRIOR)
 
 
@@ -412,6 +417,8 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         super().__init__(config, **overrides)
         self._predictor: Any = None
         self._predictor_T: tuple[float, float] | None = None
+        #: the last automatic pass, (key, raw ab, confidence): live hints on one image reuse it
+        self._auto_cache: tuple[Any, np.ndarray, np.ndarray] | None = None
 
     # -- properties --------------------------------------------------------
     @property
@@ -448,6 +455,23 @@ class SIGGRAPH17Colorizer(KerasColorizer):
 
     def _reset_inference(self) -> None:
         self._predictor = None
+        self._auto_cache = None
+
+    def _auto(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The automatic pass (raw ab, confidence) of one L (H, W), kept for the next call.
+
+        Hints do not change it, so while a person adds hints to one image (live mode) the
+        network runs once per change, not twice.
+        """
+        import hashlib
+
+        cfg = self.config
+        digest = hashlib.blake2b(np.ascontiguousarray(L).view(np.uint8), digest_size=16).digest()
+        key = (L.shape, str(L.dtype), digest, cfg.T, cfg.decode_T, cfg.decode, id(self._ensure_net()))
+        if self._auto_cache is None or self._auto_cache[0] != key:
+            ab, conf = self._run(L[None], None, None)
+            self._auto_cache = (key, ab[0], conf[0])
+        return self._auto_cache[1], self._auto_cache[2]
 
     def _adam_options(self) -> dict[str, Any]:
         return {"beta_1": 0.9, "beta_2": 0.99}
@@ -513,14 +537,6 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         factor = np.float32(cfg.saturation) * np.power(conf, np.float32(cfg.shrink), dtype=np.float32)
         return (ab * factor[..., None]).astype(np.float32, copy=False)
 
-    def _one(self, L: np.ndarray, hints: Any) -> tuple[np.ndarray, np.ndarray]:
-        if hints is None:
-            ab, conf = self._run(L[None], None, None)
-        else:
-            h_ab, h_mask = _check_hints(hints, L.shape)
-            ab, conf = self._run(L[None], h_ab[None], h_mask[None])
-        return ab[0], conf[0]
-
     def predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
         """ab (H, W, 2) float32 for L (H, W) in 0..100 (see :meth:`Colorizer.predict_ab`).
 
@@ -539,29 +555,29 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         honoured by the fusion, which spreads them along L's edges, so a hint can only pull the
         result towards its colour and never makes the network's guesses bolder elsewhere.
         """
+        raw_auto, conf = self._auto(L)
         if hints is None:
-            ab, conf = self._one(L, None)
-            return self._calibrated(ab, conf), conf
+            return self._calibrated(raw_auto, conf), conf
         from ..hints import Hints, fuse_hints
 
         h_ab, h_mask = _check_hints(hints, L.shape)
-        batch = np.stack([L, L])
-        ab_pair, conf_pair = self._run(
-            batch, np.stack([np.zeros_like(h_ab), h_ab]), np.stack([np.zeros_like(h_mask), h_mask])
-        )
-        auto = self._calibrated(ab_pair[0], conf_pair[0])
-        ab = self._calibrated(ab_pair[1], conf_pair[0])
+        raw, _ = self._run(L[None], h_ab[None], h_mask[None])
+        auto = self._calibrated(raw_auto, conf)
+        ab = self._calibrated(raw[0], conf)
         if self.config.fuse_weight <= 0:  # the network alone, as its authors run it
-            return ab, self._near_hints(conf_pair[0], Hints(h_ab, h_mask))
+            return ab, self._near_hints(conf, Hints(h_ab, h_mask))
         if self.config.hint_radius > 0:
             # the network's answer to the hints is taken near them only: far away it stays the
             # automatic one (a small network may shift its colours everywhere for one hint)
             near = hint_proximity(h_mask, radius=self.config.hint_radius)[..., None]
             ab = auto + near * (ab - auto)
-        ab = ab * np.float32(_agreement(auto, h_ab, h_mask))
+        n = _count_hints(h_mask)
+        ab = ab * np.float32(_agreement(auto, h_ab, h_mask, n))
         hints = Hints(h_ab, h_mask)
-        ab = fuse_hints(L, ab, hints, model_weight=self.config.fuse_weight / L.size)
-        return ab, self._near_hints(conf_pair[0], hints)
+        # each of n hints holds about 1/n of the plane: one hint stays near its region, many
+        # hints spread as far as their neighbours let them
+        ab = fuse_hints(L, ab, hints, model_weight=self.config.fuse_weight / max(n, 1) / L.size)
+        return ab, self._near_hints(conf, hints)
 
     def _predict_ab(self, L: np.ndarray, *, hints: Any = None) -> np.ndarray:
         return self._ab_confidence(L, hints)[0]
@@ -583,7 +599,7 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         L = check_L(L)
         if hints is not None and not np.any(np.asarray(getattr(hints, "mask", 1))):
             hints = None
-        conf = self._one(L, None)[1]
+        conf = self._auto(L)[1]
         if hints is None:
             return conf
         _check_hints(hints, L.shape)
