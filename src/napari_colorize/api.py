@@ -27,7 +27,7 @@ from .color import (
     intensity_limits,
     mean_chroma,
 )
-from .errors import ConfigError, NearGrayWarning, user_stacklevel
+from .errors import ConfigError, InputError, NearGrayWarning, user_stacklevel
 from .progress import ProgressCallback, StopCallback
 from .tiling import TilingOptions
 
@@ -108,9 +108,14 @@ def colorize(
 
     Parameters
     ----------
-    image : array-like (..., H, W), or (..., H, W, 3|4) RGB
+    image : array-like (..., H, W), or (..., H, W, 3|4) RGB, or a list of (H, W) levels
         Any unsigned integer, bool or float gray image, or RGB.  A color image is reduced
-        to gray by its luminance, with a warning.  numpy or dask.
+        to gray by its luminance, with a warning.  numpy or dask.  A list (or tuple) of 2-D
+        gray arrays is a multiscale image (level 0 the full resolution, as a napari multiscale
+        layer): level 0 is colorized lazily through the tiled path (``tile="auto"`` unless
+        given) and each lower level gets level 0's ab block-averaged to its shape and its own
+        L (:mod:`napari_colorize.multiscale`); its intensity limits come from its coarsest level
+        of at least a megapixel.
     model : Colorizer, model folder, or built-in model name
         ``"propagate"`` spreads the hints' colours along L's edges and needs no training.
     hints : Hints, points, CSV path, optional
@@ -155,7 +160,9 @@ def colorize(
     -------
     Colorization
         ``L`` is the input's own full-resolution lightness; ``rgb`` is built
-        from it and the predicted ``ab``; ``limits`` are the intensities used.
+        from it and the predicted ``ab``; ``limits`` are the intensities used.  For a multiscale
+        image ``L``, ``ab`` and ``rgb`` are lists of lazy dask arrays, one per level
+        (:func:`~napari_colorize.multiscale.write_rgb_store` writes them as OME-Zarr).
     """
     from . import engine
 
@@ -172,6 +179,24 @@ def colorize(
         opts = TilingOptions.coerce(options)
     else:
         opts = TilingOptions(**kw)
+    from .multiscale import is_multiscale
+
+    if is_multiscale(image):
+        return _colorize_levels(
+            image,
+            model,
+            options=opts,
+            hints=hints,
+            rgb=rgb,
+            normalize=normalize,
+            percentiles=percentiles,
+            limits=limits,
+            stack_smoothing=stack_smoothing,
+            saturation=saturation,
+            confidence=confidence,
+            progress=progress,
+            should_stop=should_stop,
+        )
     model_arg = model
     model = resolve_model(model)
     if confidence:
@@ -271,6 +296,93 @@ def near_gray_advice(
     return (
         f"the automatic result is nearly gray ({why}): the model ({name}) knows little about "
         "this image; give a few color hints, or use a model trained on similar images"
+    )
+
+
+def _colorize_levels(levels: Sequence[Any], model: Any, *, options: Any, **kw: Any) -> Any:
+    """Colorize a multiscale gray image (see :func:`napari_colorize.colorize`); a Colorization of lists.
+
+    ``L``, ``ab`` and ``rgb`` are lists of lazy dask arrays, one per level (``rgb`` float32
+    (H, W, 3) in 0..1 as for one image); ``plan`` and ``limits`` are level 0's.
+    """
+    import dask.array as da
+
+    from .multiscale import _coarse_limits, check_levels, level_ab
+
+    if kw.get("confidence"):
+        raise ConfigError("the confidence of a multiscale image is not available; colorize a level of it")
+    if kw.get("rgb"):
+        raise InputError("a multiscale image must be gray: its levels are (H, W)")
+    kw.pop("rgb", None)
+    shapes = check_levels(levels)
+    levels = [da.asarray(a) for a in levels]
+    lims = _coarse_limits(
+        levels,
+        kw.pop("normalize", "auto"),
+        kw.pop("percentiles", DEFAULT_PERCENTILES),
+        kw.pop("limits", None),
+    )
+    if not options.tiled:
+        options = options.replace(tile="auto")
+    hints = kw.get("hints")
+    if hints is not None and not hasattr(hints, "mask"):  # points or a CSV: painted near each point only
+        from .engine import HintPoints
+        from .hints import Hints
+
+        L0 = levels[0].map_blocks(gray2L, rgb=False, limits=lims, dtype=np.float32)
+        if isinstance(hints, (str, os.PathLike)):
+            kw["hints"] = HintPoints.of(Hints.from_csv(hints, shapes[0], L=L0))
+        else:
+            kw["hints"] = _point_hints(hints, L0)
+    res = colorize(levels[0], model, options=options, rgb=False, limits=lims, normalize="none", **kw)
+    Ls, abs_, rgbs = [res.L], [res.ab], [res.rgb]
+    for a, shape in zip(levels[1:], shapes[1:]):
+        L = a.map_blocks(gray2L, rgb=False, limits=lims, dtype=np.float32)
+        ab = level_ab(res.ab, shape)
+        Lb = L[..., None].rechunk(ab.chunks[:-1] + ((1,),))
+        rgb = ab.map_blocks(
+            lambda x, y: Lab2rgb(y[..., 0], x), Lb, dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),)
+        )
+        Ls.append(L)
+        abs_.append(ab)
+        rgbs.append(rgb)
+    return Colorization(L=Ls, ab=abs_, rgb=rgbs, plan=res.plan, limits=lims)
+
+
+def _point_hints(points: Any, L: Any) -> Any:
+    """:class:`~napari_colorize.engine.HintPoints` of a table of points over a huge lightness ``L`` (H, W).
+
+    Each point is painted as :meth:`Hints.from_points <napari_colorize.hints.Hints.from_points>`
+    paints it (a disc that stops at L's edges), over the small box around it only, so that no
+    dense hints of the whole image are ever made.
+    """
+    from .engine import HintPoints
+    from .hints import Hints
+
+    H, W = (int(n) for n in L.shape)
+    rows = Hints._point_rows(points, 2, 0.0)  # tuples (y, x, color[, radius]) as rows too
+    if rows.ndim != 2 or rows.shape[1] not in (5, 6):
+        raise InputError(
+            f"hints on a multiscale image are rows y, x, r, g, b[, radius]; got shape {rows.shape}"
+        )
+    coords, ab, mask = [], [], []
+    for row in rows:
+        r = int(np.ceil(row[5])) if len(row) > 5 else 0
+        y, x = int(round(row[0])), int(round(row[1]))
+        if not (0 <= y < H and 0 <= x < W):
+            raise InputError(f"hint at ({row[0]:g}, {row[1]:g}) is outside the image ({H} x {W})")
+        y0, x0, y1, x1 = max(0, y - r - 1), max(0, x - r - 1), min(H, y + r + 2), min(W, x + r + 2)
+        local = row.copy()
+        local[:2] -= (y0, x0)
+        Lbox = np.asarray(L[y0:y1, x0:x1])
+        pts = HintPoints.of(Hints.from_points(local[None], (y1 - y0, x1 - x0), L=Lbox))
+        coords.append(pts.coords + np.asarray([y0, x0], np.int64))
+        ab.append(pts.ab)
+        mask.append(pts.mask)
+    if not coords:
+        return None
+    return HintPoints(
+        (H, W), np.concatenate(coords).astype(np.int64), np.concatenate(ab), np.concatenate(mask)
     )
 
 

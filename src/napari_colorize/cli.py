@@ -519,7 +519,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
             bad.append(_report_bad_file(f, e))
             continue
         for p in out:
-            if p.name.endswith(("_rgb.png", "_rgb.tif")):
+            if p.name.endswith(("_rgb.png", "_rgb.tif", "_rgb.zarr")):
                 print(p)
     return _batch_status(bad, total)
 

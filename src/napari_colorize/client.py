@@ -515,6 +515,104 @@ class Worker:
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
+    def iter_colorize_store(
+        self,
+        levels: Sequence[Any],
+        model: Any,
+        out: str | os.PathLike,
+        *,
+        scale: Sequence[float] = (1.0, 1.0),
+        translate: Sequence[float] = (0.0, 0.0),
+        hints: Any = None,
+        limits: Sequence[float] | None = None,
+        saturation: float = 1.0,
+        should_stop: Callable[[], bool] | None = None,
+        src: str | os.PathLike | None = None,
+        **options: Any,
+    ) -> Generator[dict, None, dict[str, Any]]:
+        """Colorize a multiscale gray image in the worker into the OME-Zarr RGB pyramid ``out``.
+
+        The levels (numpy or dask (H, W), level 0 first) travel as a path: they are written
+        chunk by chunk into an OME-Zarr store in this worker's scratch folder (never held whole),
+        which the worker reads lazily; it writes ``out`` chunk by chunk (level 0 at ``scale``
+        and ``translate``, each lower level at its size ratio, pixel centres aligned).  With
+        ``src``, an OME-Zarr image on disk that holds these levels, the worker reads it directly
+        (nothing is copied; its own scales go to ``out``).
+        Returns ``{"store", "levels", "plan", "limits", "model"}``.
+        """
+        import warnings
+
+        import dask
+        import dask.array as da
+        import zarr
+        from ome_zarr.writer import write_multiscale
+
+        from .color import check_saturation
+        from .multiscale import ZARR_CHUNK, check_levels
+
+        shapes = check_levels(levels)
+        extra = _color_options(check_saturation(saturation), False)
+        intensity = clean_normalize_options({"limits": limits})
+        if src is not None:
+            return (
+                yield from self.iter_request(
+                    "colorize_store",
+                    src=str(src),
+                    out=str(out),
+                    model=str(model) if isinstance(model, Path) else model,
+                    options=clean_tiling_options(options),
+                    intensity=intensity,
+                    hints=encode_hints(hints),
+                    should_stop=should_stop,
+                    **extra,
+                )
+            )
+        src = Path(tempfile.mkdtemp(prefix="slide-", dir=self.scratch_dir())) / "gray.zarr"
+        try:
+            H0, W0 = shapes[0]
+            transforms = []
+            for h, w in shapes:
+                f = (H0 / h, W0 / w)
+                transforms.append(
+                    [
+                        {"type": "scale", "scale": [float(scale[0]) * f[0], float(scale[1]) * f[1]]},
+                        {
+                            "type": "translation",
+                            "translation": [
+                                float(translate[0]) + float(scale[0]) * (f[0] - 1) / 2,
+                                float(translate[1]) + float(scale[1]) * (f[1] - 1) / 2,
+                            ],
+                        },
+                    ]
+                )
+            group = zarr.open_group(str(src), mode="w")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # coordinate_transformations
+                delayed = write_multiscale(
+                    [da.asarray(a) for a in levels],
+                    group,
+                    axes=["y", "x"],
+                    coordinate_transformations=transforms,
+                    storage_options=[{"chunks": (min(ZARR_CHUNK, h), min(ZARR_CHUNK, w))} for h, w in shapes],
+                    compute=False,
+                )
+            with dask.config.set(scheduler="threads"):
+                dask.compute(*delayed)
+            res = yield from self.iter_request(
+                "colorize_store",
+                src=str(src),
+                out=str(out),
+                model=str(model) if isinstance(model, Path) else model,
+                options=clean_tiling_options(options),
+                intensity=intensity,
+                hints=encode_hints(hints),
+                should_stop=should_stop,
+                **extra,
+            )
+            return res
+        finally:
+            shutil.rmtree(src.parent, ignore_errors=True)
+
     def iter_colorize_planes(
         self,
         image: Any,

@@ -56,7 +56,9 @@ def list_images(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
     out: list[Path] = []
     for p in paths:
         p = Path(p)
-        if p.is_dir():
+        if p.is_dir() and p.suffix.lower() == ".zarr":
+            out.append(p)  # an OME-Zarr image is a folder
+        elif p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {p}")
@@ -130,6 +132,11 @@ def check_image(path: str | os.PathLike) -> None:
     """
     import warnings
 
+    if Path(path).is_dir() and Path(path).suffix.lower() == ".zarr":
+        from .multiscale import read_ome_zarr
+
+        read_ome_zarr(path)  # metadata and levels' headers only
+        return
     path = _existing_file(path)
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:

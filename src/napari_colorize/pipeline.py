@@ -137,6 +137,29 @@ def colorize_file(
     saturation = check_saturation(saturation)
     path = Path(path)
     out_dir = Path(out_dir)
+    pyramid = _pyramid_input(path)
+    if pyramid is not None:
+        if save_lab or save_confidence:
+            what = "--save-lab (L, ab)" if save_lab else "the confidence"
+            raise ConfigError(
+                f"{path.name}: {what} of a multiscale image (OME-Zarr, pyramidal TIFF) is not available"
+            )
+        return _colorize_pyramid(
+            path,
+            pyramid,
+            resolve_model(model),
+            out_dir,
+            opts,
+            hints=hints,
+            stack_smoothing=stack_smoothing,
+            saturation=saturation,
+            normalize=normalize,
+            percentiles=percentiles,
+            limits=limits,
+            tiles_json=tiles_json,
+            progress=progress,
+            scheduler=scheduler,
+        )
     model = resolve_model(model)
     if save_confidence:
         engine.require_confidence(model)
@@ -234,6 +257,8 @@ def _damaged_file_is_input_error(path: Path) -> Iterator[None]:
 def output_names(path: str | Path, *, save_lab: bool = False, save_confidence: bool = False) -> list[str]:
     """The names of the files :func:`colorize_file` writes for ``path`` (reads a TIFF's header only)."""
     path = Path(path)
+    if _is_pyramid_name(path):
+        return [f"{path.stem}_rgb.zarr"]
     is_tiff = path.suffix.lower() in TIFF_SUFFIXES
     n = len(tiff_series(path)) if is_tiff else 1
     stems = [path.stem] if n == 1 else [f"{path.stem}_series{i}" for i in range(n)]
@@ -284,6 +309,10 @@ def image_shape(path: str | Path) -> tuple[int, ...]:
     A color image's channel axis is left out (it is reduced to its lightness).
     """
     path = Path(path)
+    if path.is_dir() and path.suffix.lower() == ".zarr":
+        from .multiscale import read_ome_zarr
+
+        return tuple(int(n) for n in read_ome_zarr(path).levels[0].shape)
     if path.suffix.lower() in TIFF_SUFFIXES:
         import tifffile
 
@@ -724,3 +753,98 @@ def _tiff_writer(
                     break
         except queue.Empty:
             pass
+
+
+# -- multiscale images: OME-Zarr and pyramidal TIFF ----------------------------------------
+
+
+def _is_pyramid_name(path: Path) -> bool:
+    """Whether ``path`` is an OME-Zarr folder or a pyramidal TIFF (one series, several levels)."""
+    if path.is_dir() and path.suffix.lower() == ".zarr":
+        return True
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
+        return False
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return len(tif.series) == 1 and len(tif.series[0].levels) > 1
+    except Exception:  # noqa: BLE001 - the normal reader reports bad files
+        return False
+
+
+def _pyramid_input(path: Path) -> Any:
+    """The :class:`~napari_colorize.multiscale.OmeImage` of an OME-Zarr or pyramidal TIFF; else None."""
+    if not _is_pyramid_name(path):
+        return None
+    from .multiscale import read_ome_zarr, read_tiff_pyramid
+
+    return read_ome_zarr(path) if path.is_dir() else read_tiff_pyramid(path)
+
+
+def _colorize_pyramid(
+    path: Path,
+    image: Any,
+    model: Any,
+    out_dir: Path,
+    opts: TilingOptions,
+    *,
+    hints: Any,
+    stack_smoothing: float,
+    saturation: float,
+    normalize: str,
+    percentiles: tuple[float, float],
+    limits: tuple[float, float] | None,
+    tiles_json: str | Path | None,
+    progress: ProgressCallback | None,
+    scheduler: Any,
+) -> list[Path]:
+    """Colorize a multiscale image and write ``<stem>_rgb.zarr`` (OME-Zarr, same scale and levels)."""
+    import dask
+
+    from .api import colorize
+    from .multiscale import write_rgb_store
+
+    if scheduler is None and _in_dask_worker():
+        scheduler = "threads"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{path.stem}_rgb.zarr"
+    from .multiscale import _replaceable
+
+    _replaceable(out)  # before the model runs (checked again under the store's lock)
+    with (
+        dask.config.set(scheduler=scheduler) if scheduler is not None else contextlib.nullcontext(),
+        _damaged_file_is_input_error(path),
+    ):
+        res = colorize(
+            list(image.levels),
+            model,
+            options=opts,
+            hints=hints,
+            stack_smoothing=stack_smoothing,
+            saturation=saturation,
+            normalize=normalize,
+            percentiles=percentiles,
+            limits=limits,
+            progress=progress,
+        )
+        meta = _tiff_metadata(normalize if limits is None else "limits", res.limits)
+        write_rgb_store(
+            out,
+            res.L,
+            res.ab[0],
+            scale=image.scale,
+            translation=image.translation,
+            units=image.units,
+            name=image.name or path.stem,
+            metadata={**meta, "source": path.name, "source_channels": image.channel_names},
+        )
+    written = [out]
+    if tiles_json is not None:
+        from .tiling import TilePlan
+
+        plan = res.plan if res.plan is not None else TilePlan.whole(res.L[0].shape)
+        with atomic_write(tiles_json, "w") as f:
+            json.dump({"image": str(path), "plan": plan.to_dict(), "limits": list(res.limits)}, f, indent=1)
+        written.append(Path(tiles_json))
+    return written

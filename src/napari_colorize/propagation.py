@@ -156,6 +156,11 @@ def laplacian(
 
 
 # -- down and up sampling ----------------------------------------------------------------------------
+def block_starts(n: int, m: int) -> np.ndarray:
+    """First index of each of ``m`` contiguous blocks covering ``range(n)`` (m <= n): block_mean's."""
+    return _block_starts(n, m)
+
+
 def _block_starts(n: int, m: int) -> np.ndarray:
     """First index of each of ``m`` contiguous blocks covering ``range(n)`` (m <= n)."""
     return np.searchsorted((np.arange(n) * m) // n, np.arange(m))
@@ -167,19 +172,26 @@ def _block_index(n: int, m: int) -> np.ndarray:
 
 
 def block_mean(
-    x: np.ndarray, shape: tuple[int, int], *, weights: np.ndarray | None = None, spatial_axis: int = -3
+    x: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    weights: np.ndarray | None = None,
+    spatial_axis: int = -3,
+    starts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Downscale ``x`` (..., H, W, C) to (..., h, w, C) by (weighted) means over contiguous blocks.
 
     ``weights`` (..., H, W) weight each pixel; a block whose weights sum to 0 gets 0.  The blocks
     are the same as :func:`_block_index`'s, so that nearest upsampling inverts the block layout.
+    ``starts`` (first row and first column of each block, within ``x``) gives other blocks, e.g. a
+    piece of a larger image's layout (:func:`block_starts` of the whole, shifted).
     """
     x = np.asarray(x, dtype=np.float32)
     H, W = x.shape[spatial_axis], x.shape[spatial_axis + 1]
     h, w = shape
     if not (1 <= h <= H and 1 <= w <= W):
         raise InputError(f"can only downscale ({H}, {W}) to a smaller shape, got {tuple(shape)}")
-    sy, sx = _block_starts(H, h), _block_starts(W, w)
+    sy, sx = (_block_starts(H, h), _block_starts(W, w)) if starts is None else starts
     if weights is None:
         # columns first: numpy's reduceat over rows of a large array is several times slower
         num = np.add.reduceat(np.add.reduceat(x, sx, axis=spatial_axis + 1), sy, axis=spatial_axis)

@@ -7,7 +7,8 @@ of stdout; stray prints from libraries go to stderr.  It serves one request at a
 time, keeps loaded models warm, and exits at once when its stdin closes (the
 client went away).
 
-Commands: ``ping``, ``describe``, ``colorize``, ``train`` and ``evaluate``.
+Commands: ``ping``, ``describe``, ``colorize``, ``colorize_store`` (OME-Zarr in and out), ``train``
+and ``evaluate``.
 More handlers can be registered from the module named in
 ``$NAPARI_COLORIZE_SERVER_HANDLERS``: its ``HANDLERS`` dict maps a command to
 ``handler(server, rid, **args)``.  Only tests use this (to crash or stall a server).
@@ -164,6 +165,7 @@ class Server:
             "ping": self.do_ping,
             "describe": self.do_describe,
             "colorize": self.do_colorize,
+            "colorize_store": self.do_colorize_store,
             "train": self.do_train,
             "evaluate": self.do_evaluate,
             "fetch": self.do_fetch,
@@ -314,6 +316,63 @@ class Server:
         plan = res.plan.to_dict() if res.plan is not None else None
         limits = [float(v) for v in res.limits] if getattr(res, "limits", None) is not None else None
         return {**files, "plan": plan, "limits": limits, "model": _describe(m), "near_gray": res.near_gray}
+
+    def do_colorize_store(
+        self,
+        rid: int,
+        src: str,
+        out: str,
+        model: str,
+        options: dict | None = None,
+        intensity: dict | None = None,
+        hints: dict | None = None,
+        saturation: float = 1.0,
+    ) -> dict[str, Any]:
+        """Colorize the multiscale gray OME-Zarr image ``src`` into the OME-Zarr RGB pyramid ``out``.
+
+        The levels travel as a path, never as arrays: level 0 is colorized tile by tile, each
+        level written chunk by chunk (:func:`~napari_colorize.multiscale.write_rgb_store`).
+        Returns the store's path, the levels' count, level 0's tile plan and the limits used.
+        """
+        from . import api
+        from .multiscale import read_ome_zarr, write_rgb_store
+
+        m = self.model(model, rid)
+        image = read_ome_zarr(src)
+
+        def progress(done: int, total: int) -> None:
+            self.progress(rid, "tiles", done=int(done), total=int(total))
+
+        kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in (intensity or {}).items()}
+        if hints:
+            kw["hints"] = decode_hints(hints, tuple(int(n) for n in image.levels[0].shape))
+        res = api.colorize(
+            image.levels,
+            m,
+            progress=progress,
+            should_stop=self.stop_requested.is_set,
+            saturation=saturation,
+            **(options or {}),
+            **kw,
+        )
+        write_rgb_store(
+            out,
+            res.L,
+            res.ab[0],
+            scale=image.scale,
+            translation=image.translation,
+            units=image.units,
+            name=image.name,
+            metadata={"limits": [float(v) for v in res.limits], "model": _describe(m).get("method")},
+        )
+        plan = res.plan.to_dict() if res.plan is not None else None
+        return {
+            "store": str(out),
+            "levels": len(res.L),
+            "plan": plan,
+            "limits": [float(v) for v in res.limits],
+            "model": _describe(m),
+        }
 
     def do_train(
         self,

@@ -154,3 +154,18 @@ def test_live_preview_and_full_resolution_propagate(tmp_path, capsys):
     assert big["grid"] == "512x512" and big["preview_s"] > 0 and big["full_s"] > 0
     assert big["to_full_s"] == big["preview_s"] + big["full_s"]
     assert "time to preview" in capsys.readouterr().out
+
+
+def test_slide_benchmark_runs_on_a_small_slide(tmp_path, capsys):
+    import slide
+
+    levels = slide.synthetic_slide(3000, chunk=1024)
+    assert [a.shape for a in levels] == [(3000, 3000), (1500, 1500), (750, 750)]
+    # a level is the photo's texture seen at its own scale, made on the fly
+    np.testing.assert_array_equal(np.asarray(levels[1][:256, :256]), np.asarray(levels[0][:512:2, :512:2]))
+    rc = slide.main(["--sizes", "1200", "--models", "lookup", "--json", str(tmp_path / "s.json")])
+    assert rc == 0
+    (row,) = json.loads((tmp_path / "s.json").read_text())["rows"]
+    assert row["levels"] == 2 and row["preview_s"] > 0 and row["total_s"] >= row["preview_s"]
+    out = capsys.readouterr().out
+    assert row["peak_gib"] > 0 and "time to preview" in out and "- CPU: " in out

@@ -51,6 +51,8 @@ __all__ = [
     "OUTPUT_SUFFIXES",
     "NORMALIZE_CHOICES",
     "CONTRAST_LIMITS",
+    "slides_dir",
+    "PREVIEW_PIXELS",
 ]
 
 #: names of the output layers: "<input name><suffix>"
@@ -66,6 +68,12 @@ OUTPUT_SUFFIXES = {
 CONTRAST_LIMITS = "contrast_limits"
 #: intensity normalisations of :func:`colorize_layer`: the engine's, and the layer's contrast limits
 NORMALIZE_CHOICES: tuple[str, ...] = (*NORMALIZE, CONTRAST_LIMITS)
+
+
+#: pixels of the coarse level shown as the preview of a multiscale layer (about a screen)
+PREVIEW_PIXELS = 2_000_000
+#: environment variable naming the folder of multiscale results (default: the user cache folder)
+SLIDES_ENV = "NAPARI_COLORIZE_SLIDES"
 
 
 #: the key of ``layer.metadata`` that marks the plugin's own layers (outputs, hints) and their role
@@ -157,9 +165,9 @@ def check_gray_layer(layer: Any) -> None:
         raise InputError("choose a grayscale Image layer to colorize")
     if not isinstance(layer, Image):
         raise InputError(f"layer {layer.name!r} is a {type(layer).__name__} layer, not an Image layer")
-    if getattr(layer, "multiscale", False):
+    if getattr(layer, "multiscale", False) and layer.ndim != 2:
         raise InputError(
-            f"layer {layer.name!r} is multiscale; colorize its full-resolution level as its own layer"
+            f"layer {layer.name!r} is a multiscale stack ({layer.ndim}D); colorize a 2D multiscale image"
         )
     if _is_empty(layer):
         raise InputError(f"layer {layer.name!r} is empty (shape {tuple(layer.data.shape)})")
@@ -339,9 +347,14 @@ def _put_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
     from napari import layers as nl
 
     cls = {"image": nl.Image, "shapes": nl.Shapes}[kind]
+    if kind == "image" and isinstance(data, list):  # a multiscale result replaces the layer of that name
+        if name in viewer.layers:
+            viewer.layers.remove(name)
+        return viewer.add_image(data, name=name, multiscale=True, **kw)
     if name in viewer.layers:
         layer = viewer.layers[name]
         same = isinstance(layer, cls) and (kind != "image" or bool(layer.rgb) == bool(kw.get("rgb", False)))
+        same = same and not getattr(layer, "multiscale", False)  # a multiscale result is replaced
         if same and (kind != "image" or layer.ndim == (data.ndim - (1 if kw.get("rgb") else 0))):
             if kind == "image":
                 layer.data = data
@@ -643,9 +656,18 @@ def colorize_layer(
     worker: Worker | None = None,
     on_done: Callable[[list], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    lab: bool = False,
+    preview_pixels: int = PREVIEW_PIXELS,
     **tiling: Any,
 ) -> Any:
     """Colorize a grayscale Image layer and add (or update) the result layers.
+
+    A **multiscale** layer (a whole slide) is colorized in the engine worker into an OME-Zarr
+    store (``out_dir/<name>_rgb.zarr``; by default in :func:`slides_dir`), shown first as a
+    preview of a coarse level (about ``preview_pixels`` pixels), then as the multiscale RGB layer
+    ``<name> RGB`` read lazily from the store (and ``<name> L``/``a``/``b`` with ``lab``), with
+    the layer's scale and translate.  See :func:`_colorize_multiscale`.
 
     Parameters
     ----------
@@ -698,6 +720,15 @@ def colorize_layer(
         The engine worker (``get_worker("interactive")`` by default).
     on_done, on_error : callable, optional
         Called with the new layers / the exception (non-blocking mode).
+    out_dir : path, optional
+        A multiscale layer only: the folder of its OME-Zarr result ``<name>_rgb.zarr``
+        (default :func:`slides_dir`).  An earlier result there is replaced when the new one is
+        complete; a folder of that name that is not a Zarr store is never replaced.
+    lab : bool
+        A multiscale layer only: also add multiscale ``<name> L``, ``a`` and ``b`` (hidden).
+    preview_pixels : int
+        A multiscale layer only: the size of the preview shown first (the finest level of at
+        most this many pixels, block-averaged onto a grid of about as many when larger).
     **tiling
         ``tile`` (px, ``"auto"`` = the model's default, None = untiled), ``overlap``, ``blend``,
         ``global_anchor``, ``batch_size`` and ``show_tiles`` (default True).
@@ -722,6 +753,30 @@ def colorize_layer(
         layer = viewer.layers[layer]
     check_gray_layer(layer)
     options, show_tiles = _split_tiling(tiling)
+    if getattr(layer, "multiscale", False):
+        if confidence or plane is not None:
+            what = "the confidence" if confidence else "a plane"
+            raise InputError(f"{what} of the multiscale layer {layer.name!r} is not available")
+        return _colorize_multiscale(
+            viewer,
+            layer,
+            model,
+            options,
+            hints=hints,
+            normalize=normalize,
+            percentiles=percentiles,
+            limits=limits,
+            saturation=saturation,
+            out_dir=out_dir,
+            lab=lab,
+            preview_pixels=preview_pixels if preview is None else int(preview) ** 2,
+            preview_only=preview is not None,
+            blocking=blocking,
+            start=start,
+            worker=worker,
+            on_done=on_done,
+            on_error=on_error,
+        )
     if plane is not None:
         plane = tuple(int(i) for i in plane)
         lead = tuple(layer.data.shape[:-2])
@@ -816,6 +871,325 @@ def colorize_layer(
 
     def request_stop() -> None:
         """Stop this run: its request in flight now, or the next one it makes."""
+        stop.set()
+        worker.stop()
+
+    tw.request_stop = request_stop  # type: ignore[attr-defined]
+    if start:
+        tw.start()
+    return tw
+
+
+# ---------------------------------------------------------------------------
+# multiscale layers (whole slides)
+# ---------------------------------------------------------------------------
+
+
+def slides_dir() -> Path:
+    """The folder where multiscale results go when no ``out_dir`` is given.
+
+    ``$NAPARI_COLORIZE_SLIDES``, else ``<user cache>/napari-colorize/slides`` (platformdirs).
+    """
+    env = os.environ.get(SLIDES_ENV)
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_path
+
+    return user_cache_path("napari-colorize") / "slides"
+
+
+def _store_name(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "layer"
+
+
+def _preview_level(levels: list[Any], pixels: int) -> int:
+    """The finest level with at most ``pixels`` pixels (the coarsest when none has so few)."""
+    for i, a in enumerate(levels):
+        if int(np.prod(a.shape[-2:])) <= pixels:
+            return i
+    return len(levels) - 1
+
+
+def _multiscale_gen(
+    worker: Worker,
+    layer: Any,
+    model: Any,
+    options: dict[str, Any],
+    limits: tuple[float, float],
+    hints: Any,
+    saturation: float,
+    out: Path,
+    preview_pixels: int,
+    src: str | None,
+    preview_only: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> Generator[dict, None, dict]:
+    from ..preview import preview_request, preview_shape
+
+    if warming(getattr(worker, "role", "interactive")):
+        yield progress_event(None, "starting", message="starting the engine and loading the model…")
+    info = yield from worker.iter_request("describe", model=model, should_stop=should_stop)
+    levels = list(layer.data)
+    H0, W0 = levels[0].shape[-2:]
+    k = _preview_level(levels, preview_pixels)
+    coarse = levels[k]
+    h, w = coarse.shape[-2:]
+    grid = preview_shape((h, w), int(np.floor(np.sqrt(preview_pixels * max(h, w) / min(h, w)))))
+    pts = None
+    if hints is not None:
+        pts = np.array(hints, dtype=np.float64, copy=True)
+        pts[:, 0] *= h / H0
+        pts[:, 1] *= w / W0
+        if pts.shape[1] > 5:
+            pts[:, 5] *= (h / H0 + w / W0) / 2
+    small, small_hints, _ = preview_request(
+        coarse, grid or (h, w), hints=pts, normalize="none", limits=limits
+    )
+    pre = yield from worker.iter_colorize(
+        small,
+        model,
+        rgb=False,
+        hints=small_hints,
+        limits=limits,
+        saturation=saturation,
+        tile=None,
+        should_stop=should_stop,
+    )
+    factors = (H0 / small.shape[0], W0 / small.shape[1])
+    yield {
+        "stage": "preview",
+        "message": "preview shown; colorizing the full resolution…",
+        "preview": pre,
+        "factors": factors,
+    }
+    if preview_only:  # live mode: the full resolution is the next run's (the widget's refinement)
+        return {"preview_only": True}
+    if should_stop is not None and should_stop():
+        raise Cancelled("colorize stopped")
+    res = yield from worker.iter_colorize_store(
+        levels,
+        model,
+        out,
+        scale=tuple(layer.scale[-2:]),
+        translate=tuple(layer.translate[-2:]),
+        hints=hints,
+        limits=limits,
+        saturation=saturation,
+        should_stop=should_stop,
+        src=src,
+        **options,
+    )
+    res["describe"] = info
+    return res
+
+
+def _source_store(layer: Any, levels: list[Any]) -> str | None:
+    """The OME-Zarr image the layer was opened from, when it holds the layer's levels (else None)."""
+    from ..multiscale import is_ome_zarr, read_ome_zarr
+
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if not path or not is_ome_zarr(path):
+        return None
+    try:
+        img = read_ome_zarr(path)
+    except InputError:
+        return None
+    same = [tuple(a.shape) for a in img.levels] == [tuple(a.shape[-2:]) for a in levels]
+    return str(path) if same else None
+
+
+def _multiscale_outputs(
+    viewer: Any, layer: Any, res: dict[str, Any], meta: dict[str, Any], lab: bool
+) -> list:
+    """The multiscale ``<name> RGB`` layer (and L, a, b) read lazily from the result's store."""
+    from ..multiscale import open_rgb_store
+
+    rgb, _, _ = open_rgb_store(res["store"])
+    name = layer.name
+    common = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
+    meta = {**meta, "store": res["store"], "limits": res.get("limits"), "model": res.get("describe") or {}}
+    out = []
+    if lab:
+        from ..color import gray2L, rgb2lab
+
+        lims = tuple(res["limits"])
+        Ls = [_lazy(a).map_blocks(gray2L, rgb=False, limits=lims, dtype=np.float32) for a in layer.data]
+        labs = [
+            a.map_blocks(lambda b: rgb2lab(b.astype(np.float32) / 255).astype(np.float32), dtype=np.float32)
+            for a in rgb
+        ]
+        for key, data, cmap, cl in (
+            ("L", Ls, "gray", (0.0, 100.0)),
+            (
+                "a",
+                [x[..., 1] for x in labs],
+                _diverging("colorize_a", (0.0, 0.6, 0.3), (0.85, 0.1, 0.55)),
+                (-100.0, 100.0),
+            ),
+            (
+                "b",
+                [x[..., 2] for x in labs],
+                _diverging("colorize_b", (0.1, 0.3, 0.9), (0.95, 0.8, 0.1)),
+                (-100.0, 100.0),
+            ),
+        ):
+            out.append(
+                _set_layer(
+                    viewer,
+                    name + OUTPUT_SUFFIXES[key],
+                    data,
+                    "image",
+                    colormap=cmap,
+                    contrast_limits=cl,
+                    metadata={META_KEY: {**meta, "role": key}},
+                    visible=False,
+                    **common,
+                )
+            )
+    out.append(
+        _set_layer(
+            viewer,
+            name + OUTPUT_SUFFIXES["rgb"],
+            rgb,
+            "image",
+            rgb=True,
+            metadata={META_KEY: {**meta, "role": "rgb"}},
+            **common,
+        )
+    )
+    return out
+
+
+def _lazy(a: Any) -> Any:
+    import dask.array as da
+
+    return da.asarray(a)
+
+
+def _colorize_multiscale(
+    viewer: Any,
+    layer: Any,
+    model: Any,
+    options: dict[str, Any],
+    *,
+    hints: Any,
+    normalize: str,
+    percentiles: Any,
+    limits: Any,
+    saturation: float,
+    out_dir: str | os.PathLike | None,
+    lab: bool,
+    preview_pixels: int,
+    preview_only: bool,
+    blocking: bool,
+    start: bool,
+    worker: Worker | None,
+    on_done: Callable[[list], None] | None,
+    on_error: Callable[[BaseException], None] | None,
+) -> Any:
+    """Colorize a multiscale layer: a preview of a coarse level first, then the OME-Zarr pyramid."""
+    from ..color import check_saturation
+    from ..io import check_writable_folder
+    from ..multiscale import _coarse_limits, check_levels
+
+    sat = check_saturation(saturation)
+    levels = list(layer.data)
+    check_levels(levels)
+    intensity = _intensity(layer, normalize, percentiles, limits, None)
+    lims = intensity["limits"]
+    if lims is None:
+        pct = intensity.get("percentiles", DEFAULT_PERCENTILES)
+        lims = _coarse_limits(levels, intensity.get("normalize", "auto"), pct, None)
+    lims = (float(lims[0]), float(lims[1]))
+    table = _resolve_hints(viewer, layer, hints, None)
+    if table is not None and (hasattr(table, "mask") or isinstance(table, (str, os.PathLike))):
+        raise InputError("hints on a multiscale layer must be points (a Points layer)")
+    folder = check_writable_folder(out_dir if out_dir is not None else slides_dir(), what="slides folder")
+    out = folder / f"{_store_name(layer.name)}_rgb.zarr"
+    worker = worker or get_worker("interactive")
+    model = _resolve_model_arg(model, worker)
+    watch_viewer(viewer)
+    meta = {"source": layer.name, "normalize": normalize, "saturation": sat}
+    src = _source_store(layer, levels)  # read by the worker where it is: nothing copied
+    args = (worker, layer, model, options, lims, table, sat, out, int(preview_pixels), src, preview_only)
+    shown: list[Any] = []
+
+    def show_preview(ev: dict) -> None:
+        from ..io import to_uint8
+
+        pre, factors = ev["preview"], ev["factors"]
+        scale, translate = _preview_geometry(tuple(layer.scale), tuple(layer.translate), factors)
+        shown[:] = [
+            _set_layer(
+                viewer,
+                layer.name + OUTPUT_SUFFIXES["rgb"],
+                to_uint8(np.asarray(pre["rgb"])),
+                "image",
+                rgb=True,
+                scale=scale,
+                translate=translate,
+                metadata={META_KEY: {**meta, "role": "rgb", "preview": list(factors), "limits": list(lims)}},
+            )
+        ]
+
+    def outputs(res: dict) -> list:
+        if res.get("preview_only"):
+            return list(shown)
+        return _multiscale_outputs(viewer, layer, res, meta, lab)
+
+    if blocking:
+        gen = _multiscale_gen(*args)
+        pbar = _progress_bar(f"colorizing {layer.name}")
+        try:
+            while True:
+                ev = next(gen)
+                if ev.get("stage") == "preview":
+                    show_preview(ev)
+                _feed(pbar, ev)
+        except StopIteration as s:
+            res = s.value
+        finally:
+            pbar.close()
+        return outputs(res)
+
+    from napari.qt.threading import create_worker
+
+    def errored(exc: BaseException) -> None:
+        (on_error or _notify_error)(exc)
+
+    stop = threading.Event()
+    tw = create_worker(
+        _multiscale_gen, *args, stop.is_set, _start_thread=False, _connect={"errored": errored}
+    )
+    state: dict[str, Any] = {"pbar": None}
+
+    def yielded(ev: dict) -> None:
+        if ev.get("stage") == "preview":
+            show_preview(ev)
+        if state["pbar"] is None:
+            state["pbar"] = _progress_bar(f"colorizing {layer.name}")
+        _feed(state["pbar"], ev)
+
+    def close(*_: Any) -> None:
+        if state["pbar"] is not None:
+            state["pbar"].close()
+            state["pbar"] = None
+
+    def returned(res: dict) -> None:
+        layers = outputs(res)
+        if on_done is not None:
+            on_done(layers)
+
+    tw.yielded.connect(yielded)
+    tw.returned.connect(returned)
+    tw.finished.connect(close)
+    tw.engine_worker = worker  # type: ignore[attr-defined]
+    # live mode's preview (the widget's refinement runs the pyramid next); else one run does both
+    tw.preview = True if preview_only else None  # type: ignore[attr-defined]
+
+    def request_stop() -> None:
         stop.set()
         worker.stop()
 

@@ -296,8 +296,17 @@ class Colorizer(ABC):
             under way.
         """
         from ..catalogue import check_model_out
+        from ..io import dir_lock
 
-        path = check_model_out(path, overwrite=overwrite)
+        try:
+            path = check_model_out(path, overwrite=overwrite)
+        except ModelFolderError:
+            if not isinstance(path, (str, os.PathLike)):
+                raise
+            # another save may have been between its two renames: look again under the lock
+            # (a save still under way then says so)
+            with dir_lock(Path(path).expanduser()):
+                path = check_model_out(path, overwrite=overwrite)
         payload = {
             "method": self.name,
             "version": __version__,
