@@ -101,3 +101,17 @@ def no_unexpected_question(monkeypatch):
         raise AssertionError(f"unexpected question {title!r}: {text}")
 
     monkeypatch.setattr(QMessageBox, "question", question)
+
+
+@pytest.fixture(autouse=True)
+def widgets_close_with_their_test():
+    """A widget a test made without docking it is never destroyed by Qt; close it after the test.
+
+    In napari every widget is docked and goes with its window; left open here it would keep
+    the engine workers in use for the rest of the session (``_lifecycle.shutdown_if_unused``).
+    """
+    yield
+    from napari_colorize._napari import _lifecycle
+
+    for w in list(_lifecycle._LIVE):
+        w._closed = True
