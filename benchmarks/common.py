@@ -168,6 +168,24 @@ def filter_config(method: str, config: dict[str, Any]) -> tuple[dict[str, Any], 
     return kept, sorted(set(config) - set(kept))
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory, MiB: ``VmHWM`` from ``/proc/self/status``.
+
+    Not ``ru_maxrss``: on Linux a child started by fork + exec keeps its parent's peak there, so a
+    benchmark's child would report the parent's memory too.  Falls back to ``ru_maxrss`` where
+    ``/proc`` is missing.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def free_memory() -> None:
     """Drop Keras' global state between trainings (when Keras is loaded)."""
     gc.collect()

@@ -26,7 +26,6 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -97,19 +96,7 @@ def _child(what: str, encoder: str, side: int) -> dict:
         else:
             colorize(L, model)
     wall = time.perf_counter() - t0
-    return {"what": what, "encoder": encoder, "side": side, "peak_mib": _peak_mib(), "wall_s": wall}
-
-
-def _peak_mib() -> float:
-    """This process's peak resident memory, MiB: ``VmHWM`` (fresh at exec, unlike ``ru_maxrss``,
-    which a child started by fork + exec inherits from its parent on Linux)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"what": what, "encoder": encoder, "side": side, "peak_mib": common.peak_rss_mib(), "wall_s": wall}
 
 
 def _run_child(what: str, encoder: str, side: int) -> dict:

@@ -187,7 +187,6 @@ def big_child(mp: float, n_hints: int) -> None:
     RGB goes to a zarr store chunk by chunk, so the figure is the engine's own peak memory.
     """
     import os
-    import resource
     import tempfile
 
     import dask.array as da
@@ -211,7 +210,7 @@ def big_child(mp: float, n_hints: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         da.to_zarr((res.rgb * 255).astype(np.uint8), os.path.join(tmp, "rgb.zarr"))
     wall = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    rss = common.peak_rss_mib() / 1024
     print(
         json.dumps({"side": side, "mp": side * side / 1e6, "hints": n_hints, "wall_s": wall, "peak_gib": rss})
     )

@@ -12,7 +12,7 @@ Each (size, model) runs in a fresh child process, as the engine worker would, an
   first (``napari_colorize.preview.preview_request``);
 - **total time**: the preview, then ``nc.colorize(levels, model)`` (level 0 tiled and lazy) and
   :func:`napari_colorize.multiscale.write_rgb_store` (every level written chunk by chunk);
-- **peak memory**: the child's max RSS (``resource.getrusage``), the whole run;
+- **peak memory**: the child's own peak RSS (``VmHWM``, :func:`common.peak_rss_mib`), the whole run;
 - the output's level count and size on disk.
 
 Models: ``lookup`` (trained for a second on the coffee photo in the parent) and ``propagate``
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Column, format_table, log, machine_description, machine_markdown  # noqa: E402
+from common import (  # noqa: E402
+    Column,
+    format_table,
+    log,
+    machine_description,
+    machine_markdown,
+    peak_rss_mib,
+)
 
 #: a preview has at most this many pixels (the napari plugin's default)
 PREVIEW_PIXELS = 2_000_000
@@ -130,7 +136,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     out = Path(spec["out"])
     write_rgb_store(out, res.L, res.ab[0])
     total = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     import zarr
 

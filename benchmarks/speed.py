@@ -48,7 +48,6 @@ import argparse
 import copy
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -457,7 +456,7 @@ def big_child(method: str, mp: float, tile: int) -> None:
             float(rgb.mean().compute())
             sink = "mean (zarr not installed)"
     wall = time.perf_counter() - t0
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mib = common.peak_rss_mib()
     print(
         json.dumps(
             {
