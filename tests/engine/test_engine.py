@@ -463,7 +463,7 @@ def test_colorize_file_tiff_stack_and_lab(tmp_path, gray_u8, lookup_model):
 
     stack = np.stack([gray_u8, gray_u8[::-1], 255 - gray_u8])
     src = tmp_path / "stack.tif"
-    tifffile.imwrite(src, stack)
+    tifffile.imwrite(src, stack, photometric="minisblack")  # three gray planes
     out = colorize_file(src, lookup_model, tmp_path / "o", save_lab=True, tile=96)
     assert [p.name for p in out] == ["stack_rgb.tif", "stack_L.tif", "stack_ab.tif"]
     rgb, L, ab = (tifffile.imread(p) for p in out)

@@ -1,5 +1,7 @@
 """Importing the package and reading method configs never imports TensorFlow or napari;
-the napari plugin reaches no engine module through any chain of imports."""
+the napari plugin reaches no engine module through any chain of imports, the client reaches no
+engine module, and neither the methods nor the engine reach the plugin (docs/architecture.md,
+"What each part may import")."""
 
 import ast
 import re
@@ -128,12 +130,55 @@ def test_plugin_reaches_no_engine_pipeline_or_keras_module():
     assert not bad, bad
 
 
+#: the engine: the napari process must never reach it, not even through the client
+ENGINE = re.compile(r"napari_colorize\.(engine|pipeline|methods\.\w+)$")
+#: the napari plugin: only napari's process imports it
+PLUGIN = re.compile(r"napari_colorize\._napari(\.\w+)?$")
+#: the client side of the process boundary
+CLIENT_MODULES = ("client", "protocol")
+#: the engine and what runs it in the engine process (server) or a dask worker (distributed)
+ENGINE_MODULES = ("engine", "tiling", "pipeline", "api", "multiscale", "preview", "server", "distributed")
+
+
+def _violations(starts: list[str], forbidden: re.Pattern, modules: dict[str, Path]) -> dict[str, str]:
+    """Forbidden modules reached from ``starts``, each with the chain of imports that reaches it."""
+    missing = [m for m in starts if m not in modules]
+    assert not missing, f"modules named by the rule are gone (update the rule): {missing}"
+    bad = {}
+    for start in starts:
+        for mod, chain in _reach(start, modules).items():
+            if forbidden.match(mod):
+                bad.setdefault(mod, " -> ".join(chain))
+    return bad
+
+
+def test_client_reaches_no_engine_module():
+    """The client (napari's side of the process boundary) never imports the engine, pipeline or methods."""
+    modules = _modules()
+    assert not _violations([f"{PACKAGE}.{m}" for m in CLIENT_MODULES], ENGINE, modules)
+
+
+def test_methods_reach_no_plugin_module():
+    modules = _modules()
+    methods = sorted(m for m in modules if m == f"{PACKAGE}.methods" or m.startswith(f"{PACKAGE}.methods."))
+    assert f"{PACKAGE}.methods.ddcolor" in methods
+    assert not _violations(methods, PLUGIN, modules)
+
+
+def test_engine_reaches_no_plugin_module():
+    modules = _modules()
+    assert not _violations([f"{PACKAGE}.{m}" for m in ENGINE_MODULES], PLUGIN, modules)
+
+
 def test_import_walker_sees_function_level_and_relative_imports():
     """The walker itself: a chain through a function-level import is found."""
     modules = _modules()
     reached = _reach(f"{PACKAGE}.api", modules)  # api.colorize imports the engine inside the function
     assert f"{PACKAGE}.engine" in reached
     assert f"{PACKAGE}.methods" in _reach(f"{PACKAGE}._napari._widgets", modules)
+    # the rules' patterns match what they forbid: `nc.colorize_layer` imports the plugin lazily
+    assert any(PLUGIN.match(m) for m in _reach(PACKAGE, modules))
+    assert any(ENGINE.match(m) for m in _reach(f"{PACKAGE}.server", modules))
 
 
 def test_plugin_modules_do_not_import_each_other_both_ways():

@@ -299,14 +299,14 @@ def test_every_series_of_a_multi_series_tiff_is_colorized(tmp_path, coffee, look
 
     a, b = _gray_stack(coffee, 1, 100, 150)[0], _gray_stack(coffee, 3, 120, 90)
     tifffile.imwrite(tmp_path / "m.tif", a)
-    tifffile.imwrite(tmp_path / "m.tif", b, append=True)
+    tifffile.imwrite(tmp_path / "m.tif", b, append=True, photometric="minisblack")
     assert len(tifffile.TiffFile(tmp_path / "m.tif").series) == 2
     out = colorize_file(tmp_path / "m.tif", lookup_dir, tmp_path / "o", big_pixels=big_pixels)
     assert [p.name for p in out] == ["m_series0_rgb.tif", "m_series1_rgb.tif"]
     assert tifffile.imread(out[0]).shape == (100, 150, 3)
     assert tifffile.imread(out[1]).shape == (3, 120, 90, 3)
     # each equals the colorization of that image alone
-    tifffile.imwrite(tmp_path / "b.tif", b)
+    tifffile.imwrite(tmp_path / "b.tif", b, photometric="minisblack")
     alone = colorize_file(tmp_path / "b.tif", lookup_dir, tmp_path / "alone")
     np.testing.assert_array_equal(tifffile.imread(alone[0]), tifffile.imread(out[1]))
 
