@@ -2,7 +2,7 @@
 # Run the whole test suite, slow tests included (what CI runs): ruff, then the
 # engine tests (which import TensorFlow) on the TensorFlow backend, a short run
 # of the backend tests under KERAS_BACKEND=torch, and the napari tests (which
-# must never import TensorFlow: see DESIGN.md), each a separate pytest process.
+# must never import TensorFlow: see docs/architecture.md), each a separate pytest process.
 # Extra arguments go to every pytest run (e.g. -m "not slow" while iterating).
 set -uo pipefail
 cd "$(dirname "$0")/.."

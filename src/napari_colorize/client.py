@@ -1,6 +1,6 @@
 """The client of the engine process, for napari and for scripts.
 
-TensorFlow and napari cannot share a process on Mesa OpenGL (see DESIGN.md:
+TensorFlow and napari cannot share a process on Mesa OpenGL (see docs/architecture.md:
 clashing LLVM symbols segfault), so the engine runs in a child process,
 :mod:`napari_colorize.server`, started as ``python -m napari_colorize.server``
 (not ``multiprocessing`` spawn, which re-runs an unguarded ``__main__`` script).

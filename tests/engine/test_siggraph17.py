@@ -293,7 +293,7 @@ def test_fuse_weight_makes_hints_hard_constraints(lite_model):
 
 # -- the authors' weights: PyTorch reference -----------------------------------
 def _torch_siggraph17(torch, width: float = 1.0, n_classes: int = 529):
-    """A reference SIGGRAPH17 generator in PyTorch, written from the authors' layout (DESIGN.md)."""
+    """A reference SIGGRAPH17 generator in PyTorch, written from the authors' layout (../shared/DESIGN.md)."""
     nn = torch.nn
 
     def ch(c):
