@@ -28,8 +28,9 @@ FILES = {
     "siggraph17-authors": ("siggraph17", "siggraph17-df00044c.pth"),
 }
 WIDTH = 0.125
-#: the DDColor entry of the fetch tests: its name and the file name of the Hugging Face repositories
-DDCOLOR = ("ddcolor-paper-tiny", "pytorch_model.bin")
+#: the DDColor entry of the fetch tests: its name and its file as a mirror holds it (the Hugging Face
+#: repository's name, then its file name)
+DDCOLOR = ("ddcolor-paper-tiny", "ddcolor_paper_tiny/pytorch_model.bin")
 #: the input size of the random DDColor network (small: the test stays fast)
 DDCOLOR_SIZE = 64
 
@@ -62,8 +63,8 @@ def make_files(folder: str | Path, width: float = WIDTH) -> dict[str, dict[str, 
 
 def make_ddcolor_file(folder: str | Path, size: int = DDCOLOR_SIZE) -> dict[str, Any]:
     """Write a random-weight DDColor-T state dict as the Hugging Face repositories hold it (a plain
-    state dict, ``pytorch_model.bin``) into ``folder``: file, sha256, size.  Skips the test when
-    ``spandrel-extra-arches`` (the reference network) is not installed."""
+    state dict, ``pytorch_model.bin``) into ``folder/ddcolor_paper_tiny``: file, sha256, size.
+    Skips the test when ``spandrel-extra-arches`` (the reference network) is not installed."""
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parent / "engine"))
@@ -73,9 +74,10 @@ def make_ddcolor_file(folder: str | Path, size: int = DDCOLOR_SIZE) -> dict[str,
     folder.mkdir(parents=True, exist_ok=True)
     net = _torch_ddcolor(torch, "tiny", size, warmup=2)
     path = folder / DDCOLOR[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), path)
     data = path.read_bytes()
-    return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    return {"file": DDCOLOR[1], "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
 def write_catalogue(

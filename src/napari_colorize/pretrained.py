@@ -112,11 +112,20 @@ class Pretrained:
     homepage: str = ""
     #: a remark for people (e.g. why the SHA-256 is not known)
     note: str = ""
+    #: the file's path in a mirror, when the last part of the URL is not unique (the Hugging Face
+    #: repositories all hold a ``pytorch_model.bin``): ``ddcolor_paper_tiny/pytorch_model.bin``
+    file: str = ""
 
     @property
     def filename(self) -> str:
-        """The file's original name (the last part of its first URL): what a mirror holds."""
-        return Path(urlparse(self.urls[0]).path).name
+        """The file's name in a mirror: the entry's ``file``, else the last part of its first URL
+        (the original name, ``siggraph17-df00044c.pth``)."""
+        return self.file or Path(urlparse(self.urls[0]).path).name
+
+    @property
+    def cache_name(self) -> str:
+        """The download's name in :func:`cache_dir` (unique per entry: no two entries share it)."""
+        return self.filename.replace("/", "--")
 
     @property
     def size_text(self) -> str:
@@ -152,6 +161,11 @@ def _entry(raw: Any, source: Path) -> Pretrained:
         raise ConfigError(
             f"{source}: the entry {name!r} has converter {converter!r}; known: {', '.join(CONVERTERS)}"
         )
+    file = str(raw.get("file") or "")
+    if file and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*", file):
+        raise ConfigError(
+            f"{source}: the entry {name!r} has file {file!r}: a relative path (a/b.pth) or none"
+        )
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ConfigError(f"{source}: {name!r} is no model name (letters, digits, '.', '_', '-')")
     return Pretrained(
@@ -169,6 +183,7 @@ def _entry(raw: Any, source: Path) -> Pretrained:
         rank=int(raw.get("rank", 0)),
         homepage=str(raw.get("homepage", "")),
         note=str(raw.get("note", "")),
+        file=file,
     )
 
 
@@ -405,14 +420,14 @@ def download_with_digest(
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ModelFolderError(f"cannot create the downloads folder {cache}: {e.strerror or e}") from None
-    final = cache / entry.filename
+    final = cache / entry.cache_name
     sources = _sources(entry)
     if final.is_file():
         digest = _sha256(final)
         if entry.sha256 is None or digest == entry.sha256:
             return final, sources[0], digest
         final.unlink()
-    part = cache / (entry.filename + ".part")
+    part = cache / (entry.cache_name + ".part")
     if part.exists():
         warnings.warn(
             f"{part.name}: a partial file of an interrupted download; restarting the download",

@@ -96,7 +96,9 @@ def test_catalogue_entries_are_complete():
         assert "Kang" in e.authors and "ICCV 2023" in e.paper and e.licence.startswith("Apache-2.0")
         # not known in advance, and said so
         assert e.sha256 is None and e.size_mb is None and e.size_text == "size unknown"
-        assert "first download" in e.note and e.filename == "pytorch_model.bin"
+        assert "first download" in e.note
+        # its mirror path and its download's name are its own (every repository has a pytorch_model.bin)
+        assert e.filename == f"{repo}/pytorch_model.bin" and e.cache_name == f"{repo}--pytorch_model.bin"
     sig, eccv = cat["siggraph17-authors"], cat["eccv16-authors"]
     assert sig.sha256 == "df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66"
     assert eccv.sha256 == "9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9"
@@ -356,7 +358,7 @@ def test_unknown_hash_is_recorded_on_first_download_and_colorizes_by_name(
     assert cfg["method"] == "ddcolor" and cfg["config"]["input_size"] == DDCOLOR_SIZE
     assert cfg["config"]["encoder"] == "tiny"  # read from the state dict
     assert cfg["info"]["sha256"] == info["sha256"] and cfg["info"]["sha256_known_in_advance"] is False
-    assert cfg["info"]["source_url"] == url + "/pytorch_model.bin"
+    assert cfg["info"]["source_url"] == url + "/ddcolor_paper_tiny/pytorch_model.bin"
     assert cfg["info"]["licence"].startswith("Apache-2.0") and cfg["info"]["catalogue"] == name
     assert list((models / pretrained.CACHE_NAME).iterdir()) == []
     # usable by name; listed as installed, its size still unknown
@@ -396,7 +398,8 @@ def test_a_known_hash_still_refuses_a_mismatch_from_a_mirror(env, ddcolor_served
         tmp_path / "dd.json", {name: info}, f"http://127.0.0.1:{closed_port()}", sha={name: info["sha256"]}
     )
     path, src, digest = pretrained.download_with_digest(name)
-    assert digest == info["sha256"] and src == str(folder / "pytorch_model.bin") and path.is_file()
+    assert digest == info["sha256"] and src == str(folder / "ddcolor_paper_tiny" / "pytorch_model.bin")
+    assert path == models / pretrained.CACHE_NAME / "ddcolor_paper_tiny--pytorch_model.bin"
 
 
 def test_null_hash_and_size_are_read_and_bad_ones_refused(tmp_path, monkeypatch):
