@@ -83,6 +83,17 @@ def import_weights(
     return import_torch_weights(path, out, overwrite=overwrite, info=info, **config)
 
 
+def _recorded_sha256(folder: Path) -> str | None:
+    """The SHA-256 recorded in an installed model's ``config.json`` at its first download, or None."""
+    import json
+
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        sha = json.loads((folder / "config.json").read_text())["info"]["sha256"]
+        if isinstance(sha, str) and len(sha) == 64:
+            return sha
+    return None
+
+
 def fetch(
     name: str,
     *,
@@ -99,7 +110,9 @@ def fetch(
     The file's SHA-256 is checked against the catalogue's before anything reads it.  For an
     entry whose SHA-256 was not known in advance (``"sha256": null``) the computed SHA-256 is
     recorded in the model's ``config.json`` (``info.sha256``, with ``info.sha256_known_in_advance``
-    false: trust on first use) and one :class:`UnverifiedDownloadWarning` says so.
+    false: trust on first use) and one :class:`UnverifiedDownloadWarning` says so; fetched again
+    (``overwrite``), the file must match that recorded SHA-256 (delete the model folder to trust
+    a new file).
 
     Parameters
     ----------
@@ -130,8 +143,16 @@ def fetch(
     if is_installed(entry.name) and not overwrite:
         return out
     check_model_out(out, overwrite=overwrite)
+    recorded = _recorded_sha256(out) if entry.sha256 is None else None
     with dir_lock(out):
-        path, src, digest = download_with_digest(entry, progress=progress, should_stop=should_stop)
+        path, src, digest = download_with_digest(
+            entry,
+            progress=progress,
+            should_stop=should_stop,
+            expected=recorded,
+            expected_from=f" (recorded at its first download in {out / 'config.json'}; delete {out} to "
+            "trust a new file)",
+        )
         if should_stop is not None and should_stop():
             raise Cancelled(f"the installation of {entry.name} was cancelled; nothing was installed")
         if progress is not None:
@@ -150,7 +171,7 @@ def fetch(
             path.unlink()  # the model folder holds the weights now
         if progress is not None:
             progress("converting", 1, 1)
-    if entry.sha256 is None:
+    if entry.sha256 is None and recorded is None:
         warnings.warn(
             f"the SHA-256 of {entry.filename} was not known in advance: the downloaded file's, {digest}, "
             f"is recorded in {out / 'config.json'} (compare it with the authors' if you can)",

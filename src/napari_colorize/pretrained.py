@@ -37,6 +37,7 @@ reads this module); converting does, in :mod:`napari_colorize.install`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -398,13 +399,17 @@ def download_with_digest(
     *,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    expected: str | None = None,
+    expected_from: str = "",
 ) -> tuple[Path, str, str]:
     """:func:`download`, also returning the file's SHA-256 (computed once).
 
     With a known SHA-256 the file must match it.  Without one (``"sha256": null`` in the
     catalogue) the complete download is accepted as it is and its computed SHA-256 is returned,
     for the caller to record (trust on first use); a complete download waiting in the cache
-    (left by a process killed during the conversion) is reused.
+    (left by a process killed during the conversion) is reused.  ``expected`` (with
+    ``expected_from``, where it comes from, for the message) is checked in place of an unknown
+    SHA-256: the one recorded at the first download.
 
     Returns
     -------
@@ -415,6 +420,8 @@ def download_with_digest(
 
     if isinstance(entry, str):
         entry = get_pretrained(entry)
+    if entry.sha256 is None and expected is not None:
+        entry = dataclasses.replace(entry, sha256=expected.lower())
     cache = cache_dir()
     try:
         cache.mkdir(parents=True, exist_ok=True)
@@ -461,8 +468,8 @@ def download_with_digest(
         digest = _sha256(part)
         if entry.sha256 is not None and digest != entry.sha256:
             raise DownloadError(
-                f"{entry.filename} from {src} has SHA-256 {digest}, expected {entry.sha256}: a damaged or "
-                "changed file; it was deleted and nothing was installed"
+                f"{entry.filename} from {src} has SHA-256 {digest}, expected {entry.sha256}"
+                f"{expected_from}: a damaged or changed file; it was deleted and nothing was installed"
             )
         os.replace(part, final)
         return final, src, digest

@@ -370,14 +370,29 @@ def test_unknown_hash_is_recorded_on_first_download_and_colorizes_by_name(
     # ranked above the ECCV16 and SIGGRAPH17 models: the default once installed
     assert nc.fetch("eccv16-authors") == models / "eccv16-authors"
     assert preferred_model_path() == out
-    # the API says it too (a warning), and a fetch of an installed model says nothing
-    with pytest.warns(install.UnverifiedDownloadWarning, match="not known in advance"):
-        install.fetch(name, overwrite=True)
+    # fetched again: the file must match the SHA-256 recorded at its first download (nothing said)
+    import shutil
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert install.fetch(name, overwrite=True) == out
+        assert install.fetch(name) == out  # installed: left as it is
+    assert not [w for w in caught if issubclass(w.category, install.UnverifiedDownloadWarning)]
+    # a file that changed since (here: a changed record) is refused; the installed model stays
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["info"]["sha256"] = "0" * 64
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(
+        DownloadError, match=r"expected 0{64} \(recorded at its first download in .*trust a new"
+    ):
+        install.fetch(name, overwrite=True)
+    assert list_models()[name] == str(out) and list((models / pretrained.CACHE_NAME).iterdir()) == []
+    # deleted, it is trusted anew; the API says so with a warning
+    shutil.rmtree(out)
+    with pytest.warns(install.UnverifiedDownloadWarning, match="not known in advance"):
         assert install.fetch(name) == out
+    assert json.loads((out / "config.json").read_text())["info"]["sha256"] == info["sha256"]
 
 
 def test_a_known_hash_still_refuses_a_mismatch_from_a_mirror(env, ddcolor_served, tmp_path, monkeypatch):
