@@ -3,7 +3,8 @@
 The catalogue (``data_files/pretrained.json``, package data) has one entry per model: its
 name, method, a description, the authors, the paper, the licence of the weights, the file's
 URL(s), its size, its full SHA-256, the converter (the ``import-weights`` converters of
-:mod:`napari_colorize.methods.eccv16` and :mod:`napari_colorize.methods.siggraph17`), the
+:mod:`napari_colorize.methods.eccv16`, :mod:`napari_colorize.methods.siggraph17` and
+:mod:`napari_colorize.methods.ddcolor`), the
 converter's options and a rank among the automatic models (higher is better: the default model
 is the best-ranked one installed; DDColor ranks above SIGGRAPH17, which ranks above ECCV16).
 
@@ -24,8 +25,9 @@ Two environment variables:
 
 ``NAPARI_COLORIZE_MIRROR``
     A base URL or a local folder holding the files under their original names
-    (``siggraph17-df00044c.pth``), used instead of the authors' host; a known SHA-256 still
-    applies.
+    (``siggraph17-df00044c.pth``), or under an entry's ``file`` where it has one
+    (``ddcolor_paper_tiny/pytorch_model.bin``), used instead of the authors' host; a known
+    SHA-256 still applies.
 ``NAPARI_COLORIZE_CATALOGUE``
     A JSON file of further entries (the format of the package's file), added to the
     catalogue or replacing an entry of the same name: a site's own models, or a test's.
