@@ -8,6 +8,10 @@ with ``napari_colorize.fetch``, and timed with ``napari_colorize.colorize`` on a
 built-in ``default`` as the baseline (ratio = the model's time / default's).  Random weights: the
 speed is the network's, the colors mean nothing.  Needs torch (the converters read .pth files).
 
+``ddcolor-paper-tiny`` is timed too (a random DDColor-T from ``tests/pretrained_files.py``, at the
+catalogue's input size 512) when ``spandrel-extra-arches`` is installed; ``ddcolor-modelscope``
+(DDColor-L, a 0.9 GB file) is not: see ``benchmarks/ddcolor.py`` for the large network.
+
 Examples
 --------
 ::
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import numpy as np
-    from pretrained_files import make_files, write_catalogue
+    from pretrained_files import DDCOLOR, make_ddcolor_file, make_files, write_catalogue
     from skimage import color, data, transform
 
     import napari_colorize as nc
@@ -62,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         log("writing full-width random-weight files in the authors' layouts…")
         files = make_files(tmp / "mirror", width=1.0)
+        try:
+            files[DDCOLOR[0]] = {**make_ddcolor_file(tmp / "mirror"), "input_size": 512}
+        except BaseException as e:  # noqa: BLE001 - pytest's skip without the reference network
+            log(f"no DDColor row: {type(e).__name__}: {e}")
         os.environ["NAPARI_COLORIZE_MODELS"] = str(tmp / "models")
         os.environ[pretrained.CATALOGUE_ENV] = str(
             write_catalogue(tmp / "catalogue.json", files, "http://127.0.0.1:9/")
@@ -70,10 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         base, _ = common.timeit(lambda: nc.colorize(gray, "default"), repeat=args.repeat)
         rows = [{"model": "default (built-in)", "method": "siggraph17", "size": "8.9 MB", "seconds": base}]
         for name, entry in pretrained.pretrained_models().items():
+            if name not in files:  # no local file for it (ddcolor-modelscope): never downloaded here
+                continue
             log(f"installing {name}…")
             nc.fetch(name)
             t, _ = common.timeit(lambda name=name: nc.colorize(gray, name), repeat=args.repeat)
-            rows.append({"model": name, "method": entry.method, "size": entry.size_text, "seconds": t})
+            size = (
+                entry.size_text if entry.sha256 is not None else f"{files[name]['size'] / 1e6:.0f} MB (here)"
+            )
+            rows.append({"model": name, "method": entry.method, "size": size, "seconds": t})
     for r in rows:
         r["mps"] = mp / r["seconds"]
         r["ratio"] = r["seconds"] / base

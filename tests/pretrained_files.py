@@ -2,8 +2,10 @@
 
 The files are made by the PyTorch reference networks of ``tests/engine/test_eccv16.py`` and
 ``tests/engine/test_siggraph17.py`` (at width 0.125, which the converters read from the files),
-under the authors' file names.  The napari tests run :func:`make_files` as a script (torch must
-stay out of the napari process)::
+under the authors' file names; :func:`make_ddcolor_file` writes a random-weight DDColor-T state dict
+(the reference network of ``tests/engine/test_ddcolor.py``, from the ``spandrel-extra-arches``
+wheel) under the Hugging Face file name.  The napari tests run :func:`make_files` as a script
+(torch must stay out of the napari process)::
 
     python tests/pretrained_files.py OUT_FOLDER     # prints the files' JSON
 """
@@ -26,6 +28,11 @@ FILES = {
     "siggraph17-authors": ("siggraph17", "siggraph17-df00044c.pth"),
 }
 WIDTH = 0.125
+#: the DDColor entry of the fetch tests: its name and its file as a mirror holds it (the Hugging Face
+#: repository's name, then its file name)
+DDCOLOR = ("ddcolor-paper-tiny", "ddcolor_paper_tiny/pytorch_model.bin")
+#: the input size of the random DDColor network (small: the test stays fast)
+DDCOLOR_SIZE = 64
 
 
 def make_files(folder: str | Path, width: float = WIDTH) -> dict[str, dict[str, Any]]:
@@ -54,19 +61,43 @@ def make_files(folder: str | Path, width: float = WIDTH) -> dict[str, dict[str, 
     return out
 
 
+def make_ddcolor_file(folder: str | Path, size: int = DDCOLOR_SIZE) -> dict[str, Any]:
+    """Write a random-weight DDColor-T state dict as the Hugging Face repositories hold it (a plain
+    state dict, ``pytorch_model.bin``) into ``folder/ddcolor_paper_tiny``: file, sha256, size.
+    Skips the test when ``spandrel-extra-arches`` (the reference network) is not installed."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "engine"))
+    from test_ddcolor import _torch_ddcolor  # skips when spandrel_extra_arches is missing
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    net = _torch_ddcolor(torch, "tiny", size, warmup=2)
+    path = folder / DDCOLOR[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    data = path.read_bytes()
+    return {"file": DDCOLOR[1], "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
 def write_catalogue(
     path: str | Path, files: dict[str, dict[str, Any]], base_url: str, *, sha: dict[str, str] | None = None
 ) -> Path:
     """An extra catalogue (``$NAPARI_COLORIZE_CATALOGUE``): the package's entries with the test files'
-    SHA-256 and sizes, downloaded from ``base_url`` (``sha`` overrides a name's SHA-256)."""
+    SHA-256 and sizes, downloaded from ``base_url`` (``sha`` overrides a name's SHA-256; an entry
+    whose SHA-256 is null in the package stays null, its size unknown).  Only the entries of
+    ``files`` are written (the others stay the package's)."""
     from napari_colorize.pretrained import CATALOGUE_FILE
 
-    entries = json.loads(CATALOGUE_FILE.read_text())["models"]
+    entries = [e for e in json.loads(CATALOGUE_FILE.read_text())["models"] if e["name"] in files]
     for e in entries:
         f = files[e["name"]]
         e["urls"] = [base_url.rstrip("/") + "/" + f["file"]]
-        e["sha256"] = (sha or {}).get(e["name"], f["sha256"])
-        e["size_mb"] = f["size"] / 1e6
+        if e["sha256"] is not None or e["name"] in (sha or {}):
+            e["sha256"] = (sha or {}).get(e["name"], f["sha256"])
+            e["size_mb"] = f["size"] / 1e6
+        if e["method"] == "ddcolor":
+            e["config"] = {**e.get("config", {}), "input_size": f.get("input_size", DDCOLOR_SIZE)}
     path = Path(path)
     path.write_text(json.dumps({"format": 1, "models": entries}))
     return path

@@ -608,10 +608,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         if args.name is None and not args.list:
             print("napari-colorize fetch NAME downloads one of these pretrained models:")
         w = max(len(r["name"]) for r in rows) if rows else 4
-        print(f"{'name':<{w}}  {'method':<10}  {'size':>7}  {'installed':<9}  licence")
+        ws = max([7] + [len(r["size"]) for r in rows])  # "137 MB", "size unknown"
+        print(f"{'name':<{w}}  {'method':<10}  {'size':>{ws}}  {'installed':<9}  licence")
         for r in rows:
             yes = "yes" if r["installed"] else "no"
-            print(f"{r['name']:<{w}}  {r['method']:<10}  {r['size']:>7}  {yes:<9}  {r['licence']}")
+            print(f"{r['name']:<{w}}  {r['method']:<10}  {r['size']:>{ws}}  {yes:<9}  {r['licence']}")
         return 0
     entry = get_pretrained(args.name)  # an unknown name: one line, before anything
     if is_installed(entry.name) and not args.overwrite:

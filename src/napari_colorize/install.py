@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .catalogue import check_model_out
 from .errors import Cancelled, ConfigError
-from .pretrained import CONVERTERS, Progress, download, get_pretrained, installed_path, is_installed
+from .pretrained import (
+    CONVERTERS,
+    Progress,
+    download_with_digest,
+    get_pretrained,
+    installed_path,
+    is_installed,
+)
 
-__all__ = ["import_weights", "fetch"]
+__all__ = ["import_weights", "fetch", "UnverifiedDownloadWarning"]
+
+
+class UnverifiedDownloadWarning(UserWarning):
+    """A catalogue file whose SHA-256 was not known in advance was installed (trust on first use)."""
 
 
 def import_weights(
@@ -71,6 +83,17 @@ def import_weights(
     return import_torch_weights(path, out, overwrite=overwrite, info=info, **config)
 
 
+def _recorded_sha256(folder: Path) -> str | None:
+    """The SHA-256 recorded in an installed model's ``config.json`` at its first download, or None."""
+    import json
+
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        sha = json.loads((folder / "config.json").read_text())["info"]["sha256"]
+        if isinstance(sha, str) and len(sha) == 64:
+            return sha
+    return None
+
+
 def fetch(
     name: str,
     *,
@@ -83,6 +106,13 @@ def fetch(
     Afterwards the model is used by name everywhere (``--model NAME``, ``colorize(img, NAME)``,
     the napari Colorize list).  A model already installed is left as it is (``overwrite``
     fetches it again).
+
+    The file's SHA-256 is checked against the catalogue's before anything reads it.  For an
+    entry whose SHA-256 was not known in advance (``"sha256": null``) the computed SHA-256 is
+    recorded in the model's ``config.json`` (``info.sha256``, with ``info.sha256_known_in_advance``
+    false: trust on first use) and one :class:`UnverifiedDownloadWarning` says so; fetched again
+    (``overwrite``), the file must match that recorded SHA-256 (delete the model folder to trust
+    a new file).
 
     Parameters
     ----------
@@ -113,8 +143,16 @@ def fetch(
     if is_installed(entry.name) and not overwrite:
         return out
     check_model_out(out, overwrite=overwrite)
+    recorded = _recorded_sha256(out) if entry.sha256 is None else None
     with dir_lock(out):
-        path, src = download(entry, progress=progress, should_stop=should_stop)
+        path, src, digest = download_with_digest(
+            entry,
+            progress=progress,
+            should_stop=should_stop,
+            expected=recorded,
+            expected_from=f" (recorded at its first download in {out / 'config.json'}; delete {out} to "
+            "trust a new file)",
+        )
         if should_stop is not None and should_stop():
             raise Cancelled(f"the installation of {entry.name} was cancelled; nothing was installed")
         if progress is not None:
@@ -122,7 +160,8 @@ def fetch(
         info = {
             "catalogue": entry.name,
             "source_url": src,
-            "sha256": entry.sha256,
+            "sha256": digest,
+            "sha256_known_in_advance": entry.sha256 is not None,
             "licence": entry.licence,
             "authors": entry.authors,
             "paper": entry.paper,
@@ -132,4 +171,11 @@ def fetch(
             path.unlink()  # the model folder holds the weights now
         if progress is not None:
             progress("converting", 1, 1)
+    if entry.sha256 is None and recorded is None:
+        warnings.warn(
+            f"the SHA-256 of {entry.filename} was not known in advance: the downloaded file's, {digest}, "
+            f"is recorded in {out / 'config.json'} (compare it with the authors' if you can)",
+            UnverifiedDownloadWarning,
+            stacklevel=2,
+        )
     return out

@@ -3,8 +3,16 @@
 The catalogue (``data_files/pretrained.json``, package data) has one entry per model: its
 name, method, a description, the authors, the paper, the licence of the weights, the file's
 URL(s), its size, its full SHA-256, the converter (the ``import-weights`` converters of
-:mod:`napari_colorize.methods.eccv16` and :mod:`napari_colorize.methods.siggraph17`), the
-converter's options and a rank among the automatic models (higher is better).
+:mod:`napari_colorize.methods.eccv16`, :mod:`napari_colorize.methods.siggraph17` and
+:mod:`napari_colorize.methods.ddcolor`), the
+converter's options and a rank among the automatic models (higher is better: the default model
+is the best-ranked one installed; DDColor ranks above SIGGRAPH17, which ranks above ECCV16).
+
+An entry whose SHA-256 could not be read in advance has ``"sha256": null`` and a ``note`` saying
+so (its size may be ``null`` too, shown as "size unknown").  Such a file is trusted on first use:
+:func:`napari_colorize.install.fetch` downloads it, computes its SHA-256, says in one line that it
+was not known in advance, and records the computed hash in the installed model's ``config.json``.
+A known SHA-256 is always checked, a mirror's file included.
 
 :func:`napari_colorize.install.fetch` downloads a file with :mod:`pooch`'s HTTP downloader into
 ``<models folder>/.downloads``, checks its SHA-256 before anything reads it, converts it into
@@ -17,7 +25,9 @@ Two environment variables:
 
 ``NAPARI_COLORIZE_MIRROR``
     A base URL or a local folder holding the files under their original names
-    (``siggraph17-df00044c.pth``), used instead of the authors' host; the SHA-256 still applies.
+    (``siggraph17-df00044c.pth``), or under an entry's ``file`` where it has one
+    (``ddcolor_paper_tiny/pytorch_model.bin``), used instead of the authors' host; a known
+    SHA-256 still applies.
 ``NAPARI_COLORIZE_CATALOGUE``
     A JSON file of further entries (the format of the package's file), added to the
     catalogue or replacing an entry of the same name: a site's own models, or a test's.
@@ -29,6 +39,7 @@ reads this module); converting does, in :mod:`napari_colorize.install`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -58,6 +69,7 @@ __all__ = [
     "best_installed",
     "cache_dir",
     "download",
+    "download_with_digest",
 ]
 
 #: the package's catalogue file
@@ -93,22 +105,35 @@ class Pretrained:
     paper: str
     licence: str
     urls: tuple[str, ...]
-    size_mb: float
-    sha256: str
+    #: the download's size in MB, or None when not known in advance
+    size_mb: float | None
+    #: the file's full SHA-256, or None when not known in advance (trusted on first use)
+    sha256: str | None
     converter: str
     config: dict[str, Any] = field(default_factory=dict)
     rank: int = 0
     homepage: str = ""
+    #: a remark for people (e.g. why the SHA-256 is not known)
+    note: str = ""
+    #: the file's path in a mirror, when the last part of the URL is not unique (the Hugging Face
+    #: repositories all hold a ``pytorch_model.bin``): ``ddcolor_paper_tiny/pytorch_model.bin``
+    file: str = ""
 
     @property
     def filename(self) -> str:
-        """The file's original name (the last part of its first URL): what a mirror holds."""
-        return Path(urlparse(self.urls[0]).path).name
+        """The file's name in a mirror: the entry's ``file``, else the last part of its first URL
+        (the original name, ``siggraph17-df00044c.pth``)."""
+        return self.file or Path(urlparse(self.urls[0]).path).name
+
+    @property
+    def cache_name(self) -> str:
+        """The download's name in :func:`cache_dir` (unique per entry: no two entries share it)."""
+        return self.filename.replace("/", "--")
 
     @property
     def size_text(self) -> str:
-        """The download's size for people (``"137 MB"``)."""
-        return f"{self.size_mb:.0f} MB"
+        """The download's size for people (``"137 MB"``, or ``"size unknown"``)."""
+        return "size unknown" if self.size_mb is None else f"{self.size_mb:.0f} MB"
 
 
 _FIELDS = ("name", "method", "description", "authors", "paper", "licence", "urls", "size_mb", "sha256")
@@ -121,9 +146,14 @@ def _entry(raw: Any, source: Path) -> Pretrained:
     if missing:
         raise ConfigError(f"{source}: the entry {raw.get('name', '?')!r} lacks {', '.join(missing)}")
     name = str(raw["name"])
-    sha = str(raw["sha256"]).lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", sha):
-        raise ConfigError(f"{source}: the entry {name!r} needs a full SHA-256 (64 hex digits), got {sha!r}")
+    sha = None if raw["sha256"] is None else str(raw["sha256"]).lower()
+    if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise ConfigError(
+            f"{source}: the entry {name!r} needs a full SHA-256 (64 hex digits) or null, got {sha!r}"
+        )
+    size = raw["size_mb"]
+    if size is not None and (not isinstance(size, (int, float)) or isinstance(size, bool) or size <= 0):
+        raise ConfigError(f"{source}: the entry {name!r} needs a size in MB (a number > 0) or null")
     urls = raw["urls"]
     if isinstance(urls, str):
         urls = [urls]
@@ -133,6 +163,11 @@ def _entry(raw: Any, source: Path) -> Pretrained:
     if converter not in CONVERTERS:
         raise ConfigError(
             f"{source}: the entry {name!r} has converter {converter!r}; known: {', '.join(CONVERTERS)}"
+        )
+    file = str(raw.get("file") or "")
+    if file and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*", file):
+        raise ConfigError(
+            f"{source}: the entry {name!r} has file {file!r}: a relative path (a/b.pth) or none"
         )
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ConfigError(f"{source}: {name!r} is no model name (letters, digits, '.', '_', '-')")
@@ -144,12 +179,14 @@ def _entry(raw: Any, source: Path) -> Pretrained:
         paper=str(raw["paper"]),
         licence=str(raw["licence"]),
         urls=tuple(urls),
-        size_mb=float(raw["size_mb"]),
+        size_mb=None if size is None else float(size),
         sha256=sha,
         converter=converter,
         config=dict(raw.get("config") or {}),
         rank=int(raw.get("rank", 0)),
         homepage=str(raw.get("homepage", "")),
+        note=str(raw.get("note", "")),
+        file=file,
     )
 
 
@@ -195,7 +232,8 @@ def is_installed(name: str) -> bool:
 
 
 def list_pretrained() -> list[dict[str, Any]]:
-    """The catalogue for people: name, method, size, licence, installed, description (no TensorFlow)."""
+    """The catalogue for people: name, method, size, licence, installed, description, whether the
+    SHA-256 is known in advance (no TensorFlow)."""
     return [
         {
             "name": e.name,
@@ -205,6 +243,7 @@ def list_pretrained() -> list[dict[str, Any]]:
             "licence": e.licence,
             "installed": is_installed(e.name),
             "description": e.description,
+            "sha256_known": e.sha256 is not None,
         }
         for e in pretrained_models().values()
     ]
@@ -336,6 +375,7 @@ def download(
 
     A file already there whose SHA-256 matches is used as it is.  The download goes to
     ``<file>.part``; a ``.part`` left by a killed process is found and the download restarts.
+    An entry without a known SHA-256 is not checked (see :func:`download_with_digest`).
 
     Returns
     -------
@@ -352,22 +392,51 @@ def download(
     Cancelled
         ``should_stop()`` became true; the partial file is deleted.
     """
+    path, src, _ = download_with_digest(entry, progress=progress, should_stop=should_stop)
+    return path, src
+
+
+def download_with_digest(
+    entry: Pretrained | str,
+    *,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    expected: str | None = None,
+    expected_from: str = "",
+) -> tuple[Path, str, str]:
+    """:func:`download`, also returning the file's SHA-256 (computed once).
+
+    With a known SHA-256 the file must match it.  Without one (``"sha256": null`` in the
+    catalogue) the complete download is accepted as it is and its computed SHA-256 is returned,
+    for the caller to record (trust on first use); a complete download waiting in the cache
+    (left by a process killed during the conversion) is reused.  ``expected`` (with
+    ``expected_from``, where it comes from, for the message) is checked in place of an unknown
+    SHA-256: the one recorded at the first download.
+
+    Returns
+    -------
+    (Path, str, str)
+        The file, where it came from, its SHA-256.
+    """
     from .io import _TEMPS
 
     if isinstance(entry, str):
         entry = get_pretrained(entry)
+    if entry.sha256 is None and expected is not None:
+        entry = dataclasses.replace(entry, sha256=expected.lower())
     cache = cache_dir()
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ModelFolderError(f"cannot create the downloads folder {cache}: {e.strerror or e}") from None
-    final = cache / entry.filename
+    final = cache / entry.cache_name
     sources = _sources(entry)
     if final.is_file():
-        if _sha256(final) == entry.sha256:
-            return final, sources[0]
+        digest = _sha256(final)
+        if entry.sha256 is None or digest == entry.sha256:
+            return final, sources[0], digest
         final.unlink()
-    part = cache / (entry.filename + ".part")
+    part = cache / (entry.cache_name + ".part")
     if part.exists():
         warnings.warn(
             f"{part.name}: a partial file of an interrupted download; restarting the download",
@@ -376,7 +445,9 @@ def download(
         )
         part.unlink()
     free = shutil.disk_usage(cache).free
-    need = int(entry.size_mb * 2.2e6)  # the download, then the converted model beside it
+    # the download, then the converted model beside it (an unknown size: a full disk is found while
+    # writing)
+    need = 0 if entry.size_mb is None else int(entry.size_mb * 2.2e6)
     if free < need:
         raise DiskFullError(
             f"not enough space on the disk for {entry.name}: about {need / 1e6:.0f} MB needed in "
@@ -386,7 +457,7 @@ def download(
     try:
         errors: list[str] = []
         for src in sources:
-            bar = _Bar(progress, should_stop, int(entry.size_mb * 1e6))
+            bar = _Bar(progress, should_stop, int((entry.size_mb or 0) * 1e6))
             try:
                 _get(entry, src, part, bar)
                 break
@@ -397,13 +468,13 @@ def download(
         else:
             raise DownloadError(errors[0] if len(errors) == 1 else " | ".join(errors))
         digest = _sha256(part)
-        if digest != entry.sha256:
+        if entry.sha256 is not None and digest != entry.sha256:
             raise DownloadError(
-                f"{entry.filename} from {src} has SHA-256 {digest}, expected {entry.sha256}: a damaged or "
-                "changed file; it was deleted and nothing was installed"
+                f"{entry.filename} from {src} has SHA-256 {digest}, expected {entry.sha256}"
+                f"{expected_from}: a damaged or changed file; it was deleted and nothing was installed"
             )
         os.replace(part, final)
-        return final, src
+        return final, src, digest
     except Cancelled:
         raise Cancelled(f"the download of {entry.name} was cancelled; nothing was installed") from None
     except OSError as e:

@@ -16,7 +16,16 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pretrained_files import FILES, closed_port, make_files, serve, write_catalogue  # noqa: E402
+from pretrained_files import (  # noqa: E402
+    DDCOLOR,
+    DDCOLOR_SIZE,
+    FILES,
+    closed_port,
+    make_ddcolor_file,
+    make_files,
+    serve,
+    write_catalogue,
+)
 
 import napari_colorize as nc  # noqa: E402
 from napari_colorize import install, pretrained  # noqa: E402
@@ -75,13 +84,27 @@ def _only_cache_folder(models: Path) -> bool:
 
 def test_catalogue_entries_are_complete():
     cat = pretrained.pretrained_models()
-    assert list(cat) == ["siggraph17-authors", "eccv16-authors"]  # best first
+    # best first: DDColor (large, then tiny) above SIGGRAPH17 above ECCV16
+    assert list(cat) == ["ddcolor-modelscope", "ddcolor-paper-tiny", "siggraph17-authors", "eccv16-authors"]
+    for name, repo in (
+        ("ddcolor-modelscope", "ddcolor_modelscope"),
+        ("ddcolor-paper-tiny", "ddcolor_paper_tiny"),
+    ):
+        e = cat[name]
+        assert e.urls == (f"https://huggingface.co/piddnad/{repo}/resolve/main/pytorch_model.bin",)
+        assert e.method == e.converter == "ddcolor" and e.config == {"input_size": 512}
+        assert "Kang" in e.authors and "ICCV 2023" in e.paper and e.licence.startswith("Apache-2.0")
+        # not known in advance, and said so
+        assert e.sha256 is None and e.size_mb is None and e.size_text == "size unknown"
+        assert "first download" in e.note
+        # its mirror path and its download's name are its own (every repository has a pytorch_model.bin)
+        assert e.filename == f"{repo}/pytorch_model.bin" and e.cache_name == f"{repo}--pytorch_model.bin"
     sig, eccv = cat["siggraph17-authors"], cat["eccv16-authors"]
     assert sig.sha256 == "df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66"
     assert eccv.sha256 == "9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9"
     assert sig.filename == "siggraph17-df00044c.pth"
     assert eccv.filename == "colorization_release_v2-9b330a0b.pth"
-    for e in cat.values():
+    for e in (sig, eccv):
         assert e.urls[0].startswith("https://colorizers.s3.us-east-2.amazonaws.com/")
         assert e.licence and e.paper and e.authors and e.description and e.size_mb > 100
         assert e.converter in pretrained.CONVERTERS and e.method == e.converter
@@ -101,6 +124,8 @@ def test_fetch_list_never_imports_tensorflow_or_torch(env):
     assert lines[0].split() == ["name", "method", "size", "installed", "licence"]
     row = next(line for line in lines if line.startswith("siggraph17-authors"))
     assert " no " in row and "MB" in row and "BSD" in row
+    row = next(line for line in lines if line.startswith("ddcolor-paper-tiny"))
+    assert " no " in row and "size unknown" in row and "Apache-2.0" in row
 
 
 def test_fetch_converts_verifies_and_colorizes_by_name(env, files, coffee):
@@ -128,7 +153,7 @@ def test_fetch_converts_verifies_and_colorizes_by_name(env, files, coffee):
     res = nc.colorize(gray, "siggraph17-authors")
     assert res.rgb.shape == (64, 96, 3) and np.isfinite(res.ab).all()
     assert preferred_model_path() == out
-    assert pretrained.list_pretrained()[0]["installed"] is True
+    assert {r["name"]: r for r in pretrained.list_pretrained()}["siggraph17-authors"]["installed"] is True
     # a second fetch leaves the installed model as it is
     mtime = (out / "config.json").stat().st_mtime
     assert nc.fetch("siggraph17-authors") == out and (out / "config.json").stat().st_mtime == mtime
@@ -293,3 +318,120 @@ def test_a_verified_download_waiting_in_the_cache_is_converted_without_downloadi
     catalogue(base_url=f"http://127.0.0.1:{closed_port()}")  # no network
     out = install.fetch("eccv16-authors")
     assert (out / "config.json").is_file() and list(cache.iterdir()) == []
+
+
+# -- an entry whose SHA-256 is not known in advance: trust on first use (DDColor) ------------
+@pytest.fixture(scope="module")
+def ddcolor_served(tmp_path_factory):
+    """A random-weight DDColor-T file as the Hugging Face repositories hold it, on a local server."""
+    folder = tmp_path_factory.mktemp("ddcolor_files")
+    info = make_ddcolor_file(folder)  # skips without spandrel-extra-arches
+    with serve(folder) as (url, requests):
+        yield folder, info, url, requests
+
+
+def test_unknown_hash_is_recorded_on_first_download_and_colorizes_by_name(
+    env, ddcolor_served, tmp_path, monkeypatch, coffee, capsys
+):
+    models, _ = env
+    folder, info, url, requests = ddcolor_served
+    name = DDCOLOR[0]
+    # the package's entry, from the local server, beside the authors' files of the other entries
+    cat = write_catalogue(tmp_path / "dd.json", {name: info}, url)
+    both = json.loads((tmp_path / "catalogue.json").read_text())
+    both["models"] += json.loads(cat.read_text())["models"]
+    cat.write_text(json.dumps(both))
+    monkeypatch.setenv(pretrained.CATALOGUE_ENV, str(cat))
+    entry = pretrained.get_pretrained(name)
+    assert entry.sha256 is None and entry.size_text == "size unknown"
+    # the command line: downloads, converts, and says in one line that the hash was not known
+    assert main(["fetch", name]) == 0
+    out_text, err = capsys.readouterr()
+    said = [ln.strip() for ln in err.replace("\r", "\n").splitlines() if ln.strip() and "%|" not in ln]
+    said = [ln for ln in said if not ln.startswith("converting")]
+    assert len(said) == 1 and "warning:" in said[0] and "not known in advance" in said[0], said
+    assert info["sha256"] in said[0]
+    out = models / name
+    assert f"installed {name}" in out_text and any(r.endswith("/pytorch_model.bin") for r in requests)
+    # the computed SHA-256 is recorded (trust on first use), with the source and the licence
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["method"] == "ddcolor" and cfg["config"]["input_size"] == DDCOLOR_SIZE
+    assert cfg["config"]["encoder"] == "tiny"  # read from the state dict
+    assert cfg["info"]["sha256"] == info["sha256"] and cfg["info"]["sha256_known_in_advance"] is False
+    assert cfg["info"]["source_url"] == url + "/ddcolor_paper_tiny/pytorch_model.bin"
+    assert cfg["info"]["licence"].startswith("Apache-2.0") and cfg["info"]["catalogue"] == name
+    assert list((models / pretrained.CACHE_NAME).iterdir()) == []
+    # usable by name; listed as installed, its size still unknown
+    res = nc.colorize(coffee[:48, :72].mean(axis=-1), name)
+    assert res.rgb.shape == (48, 72, 3) and np.isfinite(res.ab).all()
+    assert main(["fetch", "--list"]) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(name))
+    assert " yes " in row and "size unknown" in row
+    # ranked above the ECCV16 and SIGGRAPH17 models: the default once installed
+    assert nc.fetch("eccv16-authors") == models / "eccv16-authors"
+    assert preferred_model_path() == out
+    # fetched again: the file must match the SHA-256 recorded at its first download (nothing said)
+    import shutil
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert install.fetch(name, overwrite=True) == out
+        assert install.fetch(name) == out  # installed: left as it is
+    assert not [w for w in caught if issubclass(w.category, install.UnverifiedDownloadWarning)]
+    # a file that changed since (here: a changed record) is refused; the installed model stays
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["info"]["sha256"] = "0" * 64
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(
+        DownloadError, match=r"expected 0{64} \(recorded at its first download in .*trust a new"
+    ):
+        install.fetch(name, overwrite=True)
+    assert list_models()[name] == str(out) and list((models / pretrained.CACHE_NAME).iterdir()) == []
+    # deleted, it is trusted anew; the API says so with a warning
+    shutil.rmtree(out)
+    with pytest.warns(install.UnverifiedDownloadWarning, match="not known in advance"):
+        assert install.fetch(name) == out
+    assert json.loads((out / "config.json").read_text())["info"]["sha256"] == info["sha256"]
+
+
+def test_a_known_hash_still_refuses_a_mismatch_from_a_mirror(env, ddcolor_served, tmp_path, monkeypatch):
+    models, _ = env
+    folder, info, url, _ = ddcolor_served
+    name = DDCOLOR[0]
+    cat = write_catalogue(
+        tmp_path / "dd.json", {name: info}, f"http://127.0.0.1:{closed_port()}", sha={name: "0" * 64}
+    )
+    monkeypatch.setenv(pretrained.CATALOGUE_ENV, str(cat))
+    monkeypatch.setenv(pretrained.MIRROR_ENV, str(folder))
+    assert pretrained.get_pretrained(name).sha256 == "0" * 64
+    with pytest.raises(DownloadError, match="has SHA-256 .* expected 0{64}.* nothing was installed"):
+        install.fetch(name)
+    assert _only_cache_folder(models) and name not in list_models()
+    # the right hash from the mirror: accepted, no warning
+    cat = write_catalogue(
+        tmp_path / "dd.json", {name: info}, f"http://127.0.0.1:{closed_port()}", sha={name: info["sha256"]}
+    )
+    path, src, digest = pretrained.download_with_digest(name)
+    assert digest == info["sha256"] and src == str(folder / "ddcolor_paper_tiny" / "pytorch_model.bin")
+    assert path == models / pretrained.CACHE_NAME / "ddcolor_paper_tiny--pytorch_model.bin"
+
+
+def test_null_hash_and_size_are_read_and_bad_ones_refused(tmp_path, monkeypatch):
+    base = json.loads(pretrained.CATALOGUE_FILE.read_text())["models"][0]
+    bad = tmp_path / "bad.json"
+    for field, value, match in (("sha256", "abc", "64 hex digits"), ("size_mb", -1, "size in MB")):
+        bad.write_text(json.dumps({"models": [{**base, "name": "x", field: value}]}))
+        monkeypatch.setenv(pretrained.CATALOGUE_ENV, str(bad))
+        with pytest.raises(Exception, match=match):
+            pretrained.pretrained_models()
+    bad.write_text(json.dumps({"models": [{k: v for k, v in base.items() if k != "sha256"} | {"name": "x"}]}))
+    with pytest.raises(Exception, match="lacks sha256"):
+        pretrained.pretrained_models()
+    monkeypatch.delenv(pretrained.CATALOGUE_ENV)
+    rows = {r["name"]: r for r in pretrained.list_pretrained()}
+    assert (
+        rows["ddcolor-modelscope"]["sha256_known"] is False
+        and rows["ddcolor-modelscope"]["size"] == "size unknown"
+    )
+    assert rows["eccv16-authors"]["sha256_known"] is True and rows["eccv16-authors"]["size"] == "129 MB"

@@ -76,9 +76,14 @@ def test_a_pretrained_model_is_offered_downloaded_and_used(
     labels = _labels(w)
     # not installed: listed with its size; the built-in default stays the choice
     offered = {lab: v for lab, v in labels.items() if v.startswith(FETCH)}
-    assert set(offered.values()) == {FETCH + "siggraph17-authors", FETCH + "eccv16-authors"}
+    assert set(offered.values()) == {
+        FETCH + n
+        for n in ("ddcolor-modelscope", "ddcolor-paper-tiny", "siggraph17-authors", "eccv16-authors")
+    }
     sig = next(lab for lab, v in offered.items() if v == FETCH + "siggraph17-authors")
     assert "not installed" in sig and "MB" in sig
+    dd = next(lab for lab, v in offered.items() if v == FETCH + "ddcolor-modelscope")
+    assert "not installed" in dd and "size unknown" in dd
     assert w.model.value == labels["default"]
 
     # choosing it asks, downloads in the engine worker (progress bar, status), installs, selects it
@@ -113,13 +118,19 @@ def test_declined_or_failed_download_installs_nothing(
     make_napari_viewer, qtbot, wait_idle, local_catalogue, monkeypatch
 ):
     models, catalogue, requests, url = local_catalogue
-    answer = [False]
-    monkeypatch.setattr(_widgets, "_ask", lambda *a: answer[0])
+    answer, asked = [False], []
+    monkeypatch.setattr(_widgets, "_ask", lambda parent, title, q: asked.append(q) or answer[0])
     viewer = make_napari_viewer()
     w = ColorizeWidget(viewer)
     before = w.model.value
     # No: nothing is requested, the previous model is chosen again
     w.model.value = FETCH + "eccv16-authors"
+    assert w.model.value == before and not requests and not w.running
+    assert "not known in advance" not in asked[-1]
+    # a model whose SHA-256 is not known in advance: the question says so
+    w.model.value = FETCH + "ddcolor-modelscope"
+    assert "size unknown" in asked[-1] and "SHA-256 is not known in advance" in asked[-1]
+    assert "trust on first use" in asked[-1] and "Apache-2.0" in asked[-1]
     assert w.model.value == before and not requests and not w.running
     # Yes, but the file's SHA-256 does not match: one line, the list unchanged, nothing installed
     catalogue(**{"eccv16-authors": "0" * 64})

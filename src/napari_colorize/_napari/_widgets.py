@@ -374,7 +374,7 @@ class ColorizeWidget(_Base):
         models = {**list_models(), **self._extra_models}
         try:  # pretrained models not installed yet: choosing one offers to download it
             fetchable = [
-                (f"{e['name']} (not installed: download {e['size']})", FETCH + e["name"])
+                (f"{e['name']} (not installed: download, {e['size']})", FETCH + e["name"])
                 for e in list_pretrained()
                 if not e["installed"]
             ]
@@ -428,7 +428,13 @@ class ColorizeWidget(_Base):
             self.native,
             "Download a pretrained model?",
             f"{name}: {entry['description']}\n\nDownload {entry['size']} (licence: {entry['licence']}) "
-            "and install it in your models folder?",
+            "and install it in your models folder?"
+            + (
+                ""
+                if entry["sha256_known"]
+                else "\n\nIts SHA-256 is not known in advance: the downloaded file's is recorded in the "
+                "model's config.json (trust on first use)."
+            ),
         ):
             if self._tw is not None:
                 _notify(self, "wait for the running task to finish (or cancel it) first", level="warning")
