@@ -49,6 +49,8 @@ __all__ = [
 
 #: chunk side (pixels) of the OME-Zarr levels written
 ZARR_CHUNK = 1024
+#: rows of level 0 computed and written together (a multiple of ZARR_CHUNK): memory follows a band
+BAND_ROWS = 2 * ZARR_CHUNK
 #: pixels of the level whose intensities set the limits of a multiscale image (the coarsest
 #: level with at least this many; level 0 is never read whole for them)
 LIMITS_PIXELS = 1 << 20
@@ -104,7 +106,12 @@ def _block_mean_piece(ab: np.ndarray, n: tuple[int, int], m: tuple[int, int], bl
 
 
 def level_ab(ab0: Any, shape: tuple[int, int], *, chunk: int = ZARR_CHUNK) -> Any:
-    """ab of a lower level, lazily: level 0's ``ab0`` (dask (H, W, 2)) block-averaged to ``shape`` (h, w)."""
+    """ab of a lower level, lazily: level 0's ``ab0`` (dask (H, W, 2)) block-averaged to ``shape`` (h, w).
+
+    Each piece reads about ``chunk`` x ``chunk`` pixels of level 0, whatever the level's factor:
+    pieces of ``chunk`` pixels of the *lower* level read ``factor**2`` times more, 8.6 GB a
+    piece for the sixth level of a 40,000² slide (the out-of-memory kill in ``benchmarks/slide.py``).
+    """
     import dask.array as da
 
     ab0 = da.asarray(ab0)
@@ -112,8 +119,8 @@ def level_ab(ab0: Any, shape: tuple[int, int], *, chunk: int = ZARR_CHUNK) -> An
     h, w = shape
     if (h, w) == (H, W):
         return ab0
-    ycut, ysrc = _axis_cuts(H, h, chunk)
-    xcut, xsrc = _axis_cuts(W, w, chunk)
+    ycut, ysrc = _axis_cuts(H, h, max(1, chunk * h // H))
+    xcut, xsrc = _axis_cuts(W, w, max(1, chunk * w // W))
     src = ab0.rechunk((tuple(ysrc), tuple(xsrc), (2,)))
     return src.map_blocks(
         _block_mean_piece,
@@ -458,9 +465,23 @@ def write_rgb_store(
                 compute=False,
                 metadata={"omero": omero, **({"napari_colorize": metadata} if metadata else {})},
             )
-        # level 0's RGB and its ab together: one pass of the model over the tiles
-        ab_store = da.to_zarr(ab0.astype(np.float16).rechunk(ab_chunks), ab_tmp, compute=False)
-        dask.compute(delayed[0], ab_store)
+        # level 0's RGB and its ab together, one pass of the model over the tiles, a band of rows
+        # at a time: one compute over the whole level kept tiles of both chunkings in flight
+        # (16.8 GB at 40,000²); a band holds about BAND_ROWS x W pixels of each
+        rgb0 = pyramid[0].rechunk(chunks[0])
+        ab0_16 = ab0.astype(np.float16).rechunk(ab_chunks)
+        h0 = shapes[0][0]
+        for y0 in range(0, h0, BAND_ROWS):
+            y1 = min(h0, y0 + BAND_ROWS)
+            da.store(
+                [rgb0[:, y0:y1], ab0_16[y0:y1]],
+                [group["s0"], ab_tmp],
+                regions=[
+                    (slice(None), slice(y0, y1), slice(None)),
+                    (slice(y0, y1), slice(None), slice(None)),
+                ],
+                lock=False,  # band and chunks are aligned to the zarr chunks: no two writes share one
+            )
         if progress is not None:
             progress(1, len(shapes))
         for i, d in enumerate(delayed[1:], 2):

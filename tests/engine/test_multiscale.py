@@ -350,3 +350,20 @@ def test_read_only_out_dir_is_one_line_and_nothing_is_written(tmp_path, camera, 
     assert code == 2 and "cannot write into the --out-dir folder" in err and "Permission denied" in err
     assert len(err.strip().splitlines()) == 1
     assert list((tmp_path / "ro").iterdir()) == []
+
+
+def test_level_0_written_band_by_band_equals_one_band(tmp_path, camera, model_dir, monkeypatch):
+    """Level 0 is computed and written a band of rows at a time (memory follows the band)."""
+    from napari_colorize import multiscale
+
+    levels = _pyramid(camera[:500, :480])  # neither side a multiple of the chunk
+    res = nc.colorize(levels, model_dir, tile=128)
+    whole = multiscale.write_rgb_store(tmp_path / "whole.zarr", res.L, res.ab[0])
+    monkeypatch.setattr(multiscale, "ZARR_CHUNK", 64)
+    monkeypatch.setattr(multiscale, "BAND_ROWS", 128)  # 4 bands, the last one short
+    banded = multiscale.write_rgb_store(tmp_path / "banded.zarr", res.L, res.ab[0])
+    a, b = multiscale.open_rgb_store(whole)[0], multiscale.open_rgb_store(banded)[0]
+    assert len(a) == len(b) == 3
+    for la, lb in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(la), np.asarray(lb))
+    assert np.asarray(b[0]).std() > 0  # a real picture, not zeros
