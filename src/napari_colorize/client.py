@@ -553,11 +553,12 @@ class Worker:
         shapes = check_levels(levels)
         extra = _color_options(check_saturation(saturation), False)
         intensity = clean_normalize_options({"limits": limits})
-        if src is not None:
+
+        def request(store: str | os.PathLike) -> Generator[dict, None, dict[str, Any]]:
             return (
                 yield from self.iter_request(
                     "colorize_store",
-                    src=str(src),
+                    src=str(store),
                     out=str(out),
                     model=str(model) if isinstance(model, Path) else model,
                     options=clean_tiling_options(options),
@@ -567,6 +568,9 @@ class Worker:
                     **extra,
                 )
             )
+
+        if src is not None:
+            return (yield from request(src))
         src = Path(tempfile.mkdtemp(prefix="slide-", dir=self.scratch_dir())) / "gray.zarr"
         try:
             H0, W0 = shapes[0]
@@ -598,18 +602,7 @@ class Worker:
                 )
             with dask.config.set(scheduler="threads"):
                 dask.compute(*delayed)
-            res = yield from self.iter_request(
-                "colorize_store",
-                src=str(src),
-                out=str(out),
-                model=str(model) if isinstance(model, Path) else model,
-                options=clean_tiling_options(options),
-                intensity=intensity,
-                hints=encode_hints(hints),
-                should_stop=should_stop,
-                **extra,
-            )
-            return res
+            return (yield from request(src))
         finally:
             shutil.rmtree(src.parent, ignore_errors=True)
 
