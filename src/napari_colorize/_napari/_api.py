@@ -819,39 +819,74 @@ def colorize_layer(
         )
 
     args = (worker, layer, model, options, intensity, hint_arg, plane or None, color, grid)
-    desc = f"colorizing {layer.name}"
+    return _run(
+        _colorize_gen,
+        args,
+        worker=worker,
+        desc=f"colorizing {layer.name}",
+        finish=finish,
+        blocking=blocking,
+        start=start,
+        preview=factors,  # None: the full resolution
+        on_done=on_done,
+        on_error=on_error,
+    )
+
+
+def _run(
+    gen_fn: Callable[..., Any],
+    args: tuple,
+    *,
+    worker: Worker,
+    desc: str,
+    finish: Callable[[dict], Any],
+    blocking: bool,
+    start: bool,
+    preview: Any,
+    on_done: Callable[[Any], None] | None,
+    on_error: Callable[[BaseException], None] | None,
+    on_event: Callable[[dict], None] | None = None,
+    label_stages: bool = True,
+) -> Any:
+    """Run an engine request generator with a napari progress bar: blocking, or as a napari worker.
+
+    Blocking returns ``finish(result)``.  Otherwise the ``GeneratorWorker`` is returned (started
+    if ``start``) with ``engine_worker`` (a Cancel button stops it), ``preview`` and
+    ``request_stop`` (stop the request in flight now, or the next one it makes); ``finish``
+    then runs in the GUI thread and ``on_done`` gets its result.  ``on_event`` sees every
+    progress event first; ``label_stages`` puts ``desc`` before each stage on the bar.
+    """
+    feed_desc = desc if label_stages else ""
     if blocking:
-        gen = _colorize_gen(*args)
-        pbar = None
+        gen = gen_fn(*args)
+        pbar = _progress_bar(desc)
         try:
-            pbar = _progress_bar(desc)
             while True:
-                _feed(pbar, next(gen), desc)
+                ev = next(gen)
+                if on_event is not None:
+                    on_event(ev)
+                _feed(pbar, ev, feed_desc)
         except StopIteration as s:
             res = s.value
         finally:
-            if pbar is not None:
-                pbar.close()
+            pbar.close()
         return finish(res)
-
-    import threading
 
     from napari.qt.threading import create_worker
 
     def errored(exc: BaseException) -> None:
-        if on_error is not None:
-            on_error(exc)
-        else:
-            _notify_error(exc)
+        (on_error or _notify_error)(exc)
 
     stop = threading.Event()
-    tw = create_worker(_colorize_gen, *args, stop.is_set, _start_thread=False, _connect={"errored": errored})
+    tw = create_worker(gen_fn, *args, stop.is_set, _start_thread=False, _connect={"errored": errored})
     state: dict[str, Any] = {"pbar": None}
 
     def yielded(ev: dict) -> None:
+        if on_event is not None:
+            on_event(ev)
         if state["pbar"] is None:
             state["pbar"] = _progress_bar(desc)
-        _feed(state["pbar"], ev, desc)
+        _feed(state["pbar"], ev, feed_desc)
 
     def close(*_: Any) -> None:
         if state["pbar"] is not None:
@@ -866,8 +901,8 @@ def colorize_layer(
     tw.yielded.connect(yielded)
     tw.returned.connect(returned)
     tw.finished.connect(close)
-    tw.engine_worker = worker  # type: ignore[attr-defined]  # lets a Cancel button stop it
-    tw.preview = factors  # type: ignore[attr-defined]  # None: the full resolution
+    tw.engine_worker = worker  # type: ignore[attr-defined]
+    tw.preview = preview  # type: ignore[attr-defined]
 
     def request_stop() -> None:
         """Stop this run: its request in flight now, or the next one it makes."""
@@ -1139,64 +1174,25 @@ def _colorize_multiscale(
             return list(shown)
         return _multiscale_outputs(viewer, layer, res, meta, lab)
 
-    if blocking:
-        gen = _multiscale_gen(*args)
-        pbar = _progress_bar(f"colorizing {layer.name}")
-        try:
-            while True:
-                ev = next(gen)
-                if ev.get("stage") == "preview":
-                    show_preview(ev)
-                _feed(pbar, ev)
-        except StopIteration as s:
-            res = s.value
-        finally:
-            pbar.close()
-        return outputs(res)
-
-    from napari.qt.threading import create_worker
-
-    def errored(exc: BaseException) -> None:
-        (on_error or _notify_error)(exc)
-
-    stop = threading.Event()
-    tw = create_worker(
-        _multiscale_gen, *args, stop.is_set, _start_thread=False, _connect={"errored": errored}
-    )
-    state: dict[str, Any] = {"pbar": None}
-
-    def yielded(ev: dict) -> None:
+    def on_event(ev: dict) -> None:
         if ev.get("stage") == "preview":
             show_preview(ev)
-        if state["pbar"] is None:
-            state["pbar"] = _progress_bar(f"colorizing {layer.name}")
-        _feed(state["pbar"], ev)
 
-    def close(*_: Any) -> None:
-        if state["pbar"] is not None:
-            state["pbar"].close()
-            state["pbar"] = None
-
-    def returned(res: dict) -> None:
-        layers = outputs(res)
-        if on_done is not None:
-            on_done(layers)
-
-    tw.yielded.connect(yielded)
-    tw.returned.connect(returned)
-    tw.finished.connect(close)
-    tw.engine_worker = worker  # type: ignore[attr-defined]
-    # live mode's preview (the widget's refinement runs the pyramid next); else one run does both
-    tw.preview = True if preview_only else None  # type: ignore[attr-defined]
-
-    def request_stop() -> None:
-        stop.set()
-        worker.stop()
-
-    tw.request_stop = request_stop  # type: ignore[attr-defined]
-    if start:
-        tw.start()
-    return tw
+    return _run(
+        _multiscale_gen,
+        args,
+        worker=worker,
+        desc=f"colorizing {layer.name}",
+        finish=outputs,
+        blocking=blocking,
+        start=start,
+        # live mode's preview (the widget's refinement runs the pyramid next); else one run does both
+        preview=True if preview_only else None,
+        on_done=on_done,
+        on_error=on_error,
+        on_event=on_event,
+        label_stages=False,
+    )
 
 
 def _notify_error(exc: BaseException) -> None:
