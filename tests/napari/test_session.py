@@ -283,6 +283,38 @@ def test_three_widgets_fit_a_1080p_screen(make_napari_viewer, qtbot, coffee):
     assert t.verticalScrollBar().maximum() == 0
 
 
+@pytest.mark.parametrize("name_length", [8, 60, 200])
+def test_every_field_stays_inside_the_dock(make_napari_viewer, qtbot, coffee, name_length):
+    """A 1400 px window, all three widgets docked, a long layer name: no field runs past the edge."""
+    from qtpy.QtCore import QPoint
+
+    viewer = make_napari_viewer(show=True)
+    name = ("gray " + "x" * name_length)[:name_length]
+    viewer.add_image(coffee[..., 0], name=name)
+    viewer.add_image(coffee, name=name + " color", rgb=True)
+    widgets = [
+        viewer.window.add_plugin_dock_widget("napari-colorize", title)[1]
+        for title in ("Colorize", "Train colorizer", "Evaluate colorization")
+    ]
+    viewer.window.resize(1400, 820)
+    cw = widgets[0]
+    cw.show_advanced.value = True  # the folded options too
+    qtbot.wait(100)
+    for w in widgets:
+        area = w.native
+        view = area.viewport()
+        for item in w.inner.findChildren(type(w.inner)):
+            if not item.isVisibleTo(w.inner) or item.width() == 0:
+                continue
+            right = item.mapTo(view, QPoint(item.width(), 0)).x()
+            assert right <= view.width() + 1, (type(w).__name__, item, right, view.width())
+    # rows keep their natural height: the gray image, model and hints rows sit one under the other
+    rows = [cw.image.native, cw.model.native, cw.hints.native]
+    tops = [r.mapTo(cw.inner, QPoint(0, 0)).y() for r in rows]
+    gaps = [b - a for a, b in zip(tops, tops[1:], strict=False)]
+    assert max(gaps) <= 3 * rows[0].sizeHint().height(), gaps
+
+
 def test_training_keeps_other_choices_and_asks_before_replacing(
     make_napari_viewer, qtbot, wait_idle, coffee, user_models_dir, monkeypatch
 ):

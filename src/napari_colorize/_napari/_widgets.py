@@ -107,11 +107,48 @@ def _while_open(method: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-class _Base(Container):
+def _fit_width(widget: Any) -> None:
+    """Let ``widget``'s drop-down lists (and those inside it) shrink to the dock's width.
+
+    Qt sizes a combo box to its longest entry by default, so one long model or layer name
+    made the whole dock wider than its scroll area and pushed every field past the right edge.
+    """
+    from qtpy.QtWidgets import QComboBox
+
+    native = widget.native if hasattr(widget, "native") else widget
+    boxes = [native] if isinstance(native, QComboBox) else []
+    for box in boxes + native.findChildren(QComboBox):
+        box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        box.setMinimumContentsLength(8)
+
+
+def _status_line() -> Label:
+    """A left-aligned, word-wrapped line of text that takes the dock's whole width."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QSizePolicy
+
+    line = Label(value="")
+    line.native.setWordWrap(True)
+    line.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    line.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    return line
+
+
+class _Fit(Container):
+    """A container whose drop-down lists never widen it past the dock (:func:`_fit_width`)."""
+
+    def insert(self, key: int, widget: Any) -> None:  # noqa: D102 - Container.insert
+        super().insert(key, widget)
+        _fit_width(widget)
+
+
+class _Base(_Fit):
     """A dock widget in a scroll area, so that it fits any screen."""
 
     def __init__(self, viewer: Any, **kw: Any) -> None:
         super().__init__(scrollable=True, **kw)
+        # rows keep their natural height; the space left over goes below the last one
+        self.inner.layout().addStretch(1)
         self._t0 = 0.0
         self._viewer = viewer
         self.messages: list[tuple[str, str]] = []
@@ -266,10 +303,9 @@ class ColorizeWidget(_Base):
         self.run_button = PushButton(text="Colorize")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = _status_line()
         # rarely changed: folded under "advanced options"
-        self.advanced = Container(
+        self.advanced = _Fit(
             labels=True,
             widgets=[
                 self.normalize,
@@ -947,8 +983,8 @@ class TrainWidget(_Base):
         self.method = ComboBox(
             label="method", choices=list(self._methods), value="lookup" if "lookup" in self._methods else None
         )
-        self.config = Container(labels=True)
-        self.config_advanced = Container(labels=True)
+        self.config = _Fit(labels=True)
+        self.config_advanced = _Fit(labels=True)
         for c in (self.config, self.config_advanced):
             c.margins = (0, 0, 0, 0)
         self.show_advanced = _advanced_toggle(self.config_advanced, text="advanced settings")
@@ -958,8 +994,7 @@ class TrainWidget(_Base):
         self.train_button = PushButton(text="Train")
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = _status_line()
         self.extend(
             [
                 self.source,
