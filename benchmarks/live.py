@@ -3,11 +3,13 @@
 What the napari plugin does when a hint changes in live mode (``ColorizeWidget.run(live=True)``), without
 the Qt event loop:
 
-1. **preview**: :func:`napari_colorize.preview.preview_request` downscales the plane to
+1. **preview**: :func:`napari_colorize.preview.preview_request` downscales the plane to at most
    :data:`~napari_colorize.preview.PREVIEW_SIZE` px on its longest side (block means, the hints moved
-   onto the blocks, the full plane's intensity limits) and the ``"interactive"`` engine worker
-   colorizes it untiled (:meth:`napari_colorize.client.Worker.colorize`); the RGB comes back and is
-   converted to uint8 as the output layer takes it.
+   onto the blocks, the full plane's intensity limits; each preview's time sets the next one's side,
+   :func:`~napari_colorize.preview.next_preview_size`, so a slow model previews coarser: ``ADAPT_STEPS``
+   untimed previews let it settle, ``--fixed-preview`` keeps every one at 512) and the
+   ``"interactive"`` engine worker colorizes it untiled (:meth:`napari_colorize.client.Worker.colorize`);
+   the RGB comes back and is converted to uint8 as the output layer takes it.
 2. **full resolution**: the worker colorizes the whole plane with the widget's default options
    (``tile="auto"``, gaussian blend), as the Colorize button does; it replaces the preview.
 
@@ -46,12 +48,14 @@ from napari_colorize.catalogue import resolve_model_path
 from napari_colorize.client import get_worker
 from napari_colorize.errors import Cancelled
 from napari_colorize.io import to_uint8
-from napari_colorize.preview import PREVIEW_SIZE, preview_request, preview_shape
+from napari_colorize.preview import PREVIEW_SIZE, next_preview_size, preview_request, preview_shape
 
 #: the widget's default hint radius (``napari_colorize._napari._hints.DEFAULT_HINT_RADIUS``; that
 #: module's package imports napari, which this benchmark does without)
 RADIUS = 3.0
 N_HINTS = 50
+#: untimed previews before the timed ones, for the adaptive preview size to settle
+ADAPT_STEPS = 4
 #: what the Colorize widget sends by default (``ColorizeWidget.intensity`` and ``options``)
 INTENSITY = {"normalize": "auto", "percentiles": (1.0, 99.8)}
 TILING = {"tile": "auto", "overlap": None, "blend": "gaussian", "global_anchor": False}
@@ -74,8 +78,10 @@ def scene(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return gray, table
 
 
-def preview_round_trip(worker: Any, model: str, gray: np.ndarray, table: np.ndarray) -> np.ndarray:
-    grid = preview_shape(gray.shape, PREVIEW_SIZE)
+def preview_round_trip(
+    worker: Any, model: str, gray: np.ndarray, table: np.ndarray, side: int = PREVIEW_SIZE
+) -> np.ndarray:
+    grid = preview_shape(gray.shape, side)
     if grid is None:  # small enough: the widget colorizes it at once, as the full resolution
         return full_round_trip(worker, model, gray, table)
     small, hints, limits = preview_request(gray, grid, hints=table, **INTENSITY)
@@ -104,23 +110,43 @@ def timed(fn: Any, repeat: int, *, warmup: bool = True) -> tuple[float, list[flo
 
 
 def measure(
-    model_name: str, sizes: list[int], repeat: int, full_cap: float, *, preview_only: bool = False
+    model_name: str,
+    sizes: list[int],
+    repeat: int,
+    full_cap: float,
+    *,
+    preview_only: bool = False,
+    adaptive: bool = True,
 ) -> list[dict[str, Any]]:
     worker = get_worker("interactive")
     model = str(resolve_model_path(model_name))
     rows = []
     for size in sizes:
         gray, table = scene(size)
-        grid = preview_shape(gray.shape, PREVIEW_SIZE)
+        log(f"{model_name} {size}²: preview…")
+        if adaptive:
+            # as the widget does: each preview's time sets the next one's size
+            # (preview.next_preview_size); ADAPT_STEPS untimed previews first, then the timed ones
+            side, times = PREVIEW_SIZE, []
+            for k in range(ADAPT_STEPS + max(1, repeat)):
+                t0 = time.perf_counter()
+                preview_round_trip(worker, model, gray, table, side)
+                seconds = time.perf_counter() - t0
+                if k >= ADAPT_STEPS:
+                    times.append(seconds)
+                grid_used = preview_shape(gray.shape, side)
+                side = next_preview_size(min(side, max(gray.shape)), seconds)
+            row_preview = statistics.median(times), times
+        else:
+            grid_used = preview_shape(gray.shape, PREVIEW_SIZE)
+            row_preview = timed(lambda g=gray, t=table: preview_round_trip(worker, model, g, t), repeat)
+        grid = grid_used
         row: dict[str, Any] = {
             "model": model_name,
             "size": f"{size}x{size}",
             "grid": f"{grid[0]}x{grid[1]}" if grid else "(none: small)",
         }
-        log(f"{model_name} {size}²: preview…")
-        row["preview_s"], row["preview_runs"] = timed(
-            lambda g=gray, t=table: preview_round_trip(worker, model, g, t), repeat
-        )
+        row["preview_s"], row["preview_runs"] = row_preview
         log(f"  preview {row['preview_s']:.2f} s; full resolution…")
         if preview_only and grid is not None:
             row["full_note"] = "full resolution not run (--preview-only)"
@@ -157,7 +183,13 @@ def measure(
 
 
 def measure_napari(
-    model_name: str, sizes: list[int], repeat: int, full_cap: float, *, preview_only: bool = False
+    model_name: str,
+    sizes: list[int],
+    repeat: int,
+    full_cap: float,
+    *,
+    preview_only: bool = False,
+    adaptive: bool = True,
 ) -> list[dict[str, Any]]:
     """The same in a napari window: the Colorize widget with ``live`` ticked, a hint added with
     ``Points.add``; times from the click, less the widget's debounce (``LIVE_DELAY_MS``)."""
@@ -188,22 +220,31 @@ def measure_napari(
         w.refresh_models(select=str(resolve_model_path(model_name)))
         w.live.value = True
         points = w.add_hints_layer()
-        grid = preview_shape(gray.shape, w.preview_size)
-        previews, fulls, note = [], [], None
-        for k in range(repeat + 1):  # the first is the warm-up
+        if not adaptive:
+            w.preview_seconds = None  # every preview at preview_size
+        warm = ADAPT_STEPS if adaptive else 1
+        previews, fulls, note, grid = [], [], None, None
+        for k in range(repeat + warm):  # the first ones are the warm-up (and let the size settle)
             points.selected_data = set()
-            points.current_face_color = table[k, 2:5]
+            points.current_face_color = table[k % N_HINTS, 2:5]
             runs, refines = w.live_runs, w.live_refines
             t0 = time.monotonic()
-            points.add([table[k, :2]])
-            if grid is None:
-                wait(lambda w=w, r=runs: w.live_runs > r and not w.running, 600)
-                t = time.monotonic() - t0 - delay
-                previews.append(t)
+            points.add([table[k % N_HINTS, :2]])
+            # the preview is on screen (its refinement has begun), or a small plane is done at once
+            wait(
+                lambda w=w, r=runs, f=refines: w.live_refines > f
+                or (w.live_runs > r and not w.running and not w._refine_next),
+                600,
+            )
+            t = time.monotonic() - t0 - delay
+            shown = viewer.layers["gray RGB"].data.shape[:2]
+            grid = shown if shown != gray.shape else None
+            if k < warm:
+                continue
+            previews.append(t)
+            if w.live_refines == refines:  # no preview: the full resolution came at once
                 fulls.append(t)
                 continue
-            wait(lambda w=w, r=refines: w.live_refines > r, 120)  # the preview is on screen
-            previews.append(time.monotonic() - t0 - delay)
             if preview_only or note:
                 w.cancel()
                 wait(lambda w=w: not w.running, 120)
@@ -219,17 +260,16 @@ def measure_napari(
             "model": model_name + " (napari)",
             "size": f"{size}x{size}",
             "grid": f"{grid[0]}x{grid[1]}" if grid else "(none: small)",
-            "preview_s": statistics.median(previews[1:]),
-            "preview_runs": previews[1:],
+            "preview_s": statistics.median(previews),
+            "preview_runs": previews,
         }
         log(f"{model_name} {size}² in napari: preview {row['preview_s']:.2f} s")
-        fulls = fulls[1:]
         if fulls:
             row["to_full_s"] = statistics.median(fulls)
             row["full_runs"] = fulls
         if note or (preview_only and grid is not None):
             row["full_note"] = note or "full resolution not run (--preview-only)"
-        row["runs"] = f"{len(previews) - 1} / {len(fulls)}"
+        row["runs"] = f"{len(previews)} / {len(fulls)}"
         rows.append(row)
     viewer.close()
     return rows
@@ -258,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--preview-only", action="store_true", help="time the previews only")
     p.add_argument(
+        "--fixed-preview",
+        action="store_true",
+        help=f"every preview at {PREVIEW_SIZE} px (before: the size adapts to the preview time)",
+    )
+    p.add_argument(
         "--napari",
         action="store_true",
         help="drive the Colorize widget in a napari window instead (needs a display: xvfb-run)",
@@ -269,7 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for m in args.models:
         fn = measure_napari if args.napari else measure
-        rows += fn(m, args.sizes, args.repeat, args.full_cap, preview_only=args.preview_only)
+        rows += fn(
+            m,
+            args.sizes,
+            args.repeat,
+            args.full_cap,
+            preview_only=args.preview_only,
+            adaptive=not args.fixed_preview,
+        )
     from napari_colorize.client import shutdown_workers
 
     shutdown_workers()

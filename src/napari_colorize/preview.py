@@ -21,10 +21,59 @@ import numpy as np
 from .color import DEFAULT_PERCENTILES, intensity_limits
 from .errors import InputError
 
-__all__ = ["PREVIEW_SIZE", "preview_shape", "preview_request"]
+__all__ = [
+    "PREVIEW_SECONDS",
+    "PREVIEW_SIZE",
+    "PREVIEW_SMALLEST",
+    "next_preview_size",
+    "preview_shape",
+    "preview_request",
+]
 
-#: longest side (pixels) of the live preview: colorizing it takes about 0.3 s with ``propagate``
+#: largest longest side (pixels) of the live preview: colorizing it takes about 0.3 s with ``propagate``
 PREVIEW_SIZE = 512
+#: what a live preview should take (seconds, from the hints to the picture): its size adapts to it
+PREVIEW_SECONDS = 0.3
+#: the preview never gets coarser than this longest side (pixels), however slow the model
+PREVIEW_SMALLEST = 128
+
+
+def next_preview_size(
+    size: int,
+    seconds: float,
+    *,
+    target: float = PREVIEW_SECONDS,
+    smallest: int = PREVIEW_SMALLEST,
+    largest: int = PREVIEW_SIZE,
+    tolerance: float = 1.25,
+) -> int:
+    """The preview's longest side that should take about ``target`` seconds.
+
+    A preview whose longest side was ``size`` pixels took ``seconds``.  The work grows with
+    the pixel count, so the side scales by ``sqrt(target / seconds)``, by at most a factor 2
+    either way per step (one slow run, a model loading, does not collapse it), within
+    ``[smallest, largest]``.  Within ``tolerance`` of the target (a factor either way) the side
+    stays, so that the noise of a busy machine does not make every preview a new size.
+    Live mode in napari calls this after each preview, per model: a slow network previews
+    coarser, a fast solver at ``largest``.
+
+    Examples
+    --------
+    >>> next_preview_size(512, 1.2)  # four times too slow: half the side
+    256
+    >>> next_preview_size(256, 0.05)  # fast: grows (at most twice as large), up to the largest
+    512
+    """
+    size, smallest, largest = int(size), int(smallest), int(largest)
+    if not 1 <= smallest <= largest:
+        raise InputError(f"preview sizes must satisfy 1 <= smallest <= largest, got {smallest}, {largest}")
+    if not (np.isfinite(seconds) and seconds > 0):
+        return min(max(size, smallest), largest)
+    ratio = float(target) / float(seconds)
+    if 1 / tolerance <= ratio <= tolerance:
+        return min(max(size, smallest), largest)
+    factor = float(np.clip(np.sqrt(ratio), 0.5, 2.0))
+    return int(min(max(round(size * factor), smallest), largest))
 
 
 def preview_shape(shape: Sequence[int], size: int = PREVIEW_SIZE) -> tuple[int, int] | None:

@@ -151,7 +151,9 @@ def test_live_preview_and_full_resolution_propagate(tmp_path, capsys):
     rows = json.loads((tmp_path / "l.json").read_text())["rows"]
     small, big = rows
     assert small["grid"].startswith("(none") and small["ratio"] == 1.0
-    assert big["grid"] == "512x512" and big["preview_s"] > 0 and big["full_s"] > 0
+    # the preview's side adapts to its time (at most 512, never below 128)
+    assert 128 <= max(int(v) for v in big["grid"].split("x")) <= 512
+    assert big["preview_s"] > 0 and big["full_s"] > 0
     assert big["to_full_s"] == big["preview_s"] + big["full_s"]
     assert "time to preview" in capsys.readouterr().out
 

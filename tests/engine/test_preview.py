@@ -128,3 +128,32 @@ def test_preview_request_moves_point_tables_and_dense_hints():
     assert isinstance(small, Hints) and small.shape == (100, 150) and small.mask[50, 75] == 1
     with pytest.raises(InputError, match="shape"):
         preview_request(img, (100, 150), hints=Hints.none((10, 10)))
+
+
+@pytest.mark.parametrize("size", [128, 200, 333, 512])
+@pytest.mark.parametrize("seconds", [0.01, 0.1, 0.25, 0.3, 0.36, 0.6, 1.5, 10.0])
+def test_next_preview_size_moves_toward_the_target_time(size, seconds):
+    """Work grows with the pixels: a side that takes longer than the target shrinks, and the
+    predicted time of the next preview lies between the target and the last one's."""
+    from napari_colorize.preview import PREVIEW_SECONDS, PREVIEW_SIZE, PREVIEW_SMALLEST, next_preview_size
+
+    new = next_preview_size(size, seconds)
+    assert PREVIEW_SMALLEST <= new <= PREVIEW_SIZE
+    assert size / 2 - 1 <= new <= 2 * size + 1  # one step moves at most a factor 2
+    predicted = seconds * (new / size) ** 2
+    if seconds > PREVIEW_SECONDS * 1.25:
+        assert new < size or new == PREVIEW_SMALLEST
+        assert predicted >= PREVIEW_SECONDS * 0.99 or new == size // 2 or new == PREVIEW_SMALLEST
+    elif seconds < PREVIEW_SECONDS / 1.25:
+        assert new > size or new == PREVIEW_SIZE
+    else:  # close enough: a busy machine's noise does not change the size
+        assert new == size
+
+
+def test_next_preview_size_bad_input():
+    from napari_colorize.errors import InputError
+    from napari_colorize.preview import next_preview_size
+
+    with pytest.raises(InputError, match="smallest <= largest"):
+        next_preview_size(100, 0.5, smallest=200, largest=100)
+    assert next_preview_size(300, float("nan")) == 300  # no time measured: unchanged

@@ -57,9 +57,11 @@ def _big_gray() -> np.ndarray:
     return img
 
 
-def _live_widget(viewer, qtbot):
+def _live_widget(viewer, qtbot, *, adaptive: bool = False):
     w = _widget(viewer)
     w.preview_size = PREVIEW
+    if not adaptive:
+        w.preview_seconds = None  # every preview on the same grid (the size adapts in its own tests)
     points = w.add_hints_layer()
     assert points.mode == "add" and viewer.layers.selection.active is points
     w.live.value = True
@@ -213,6 +215,51 @@ def test_a_small_image_skips_the_preview(make_napari_viewer, qtbot, slow_worker)
     qtbot.wait(400)
     assert [c["image"].shape for c in slow_worker.calls] == [(PREVIEW, PREVIEW)]
     assert w.live_refines == 0 and "preview" not in viewer.layers["gray RGB"].metadata["napari_colorize"]
+
+
+class PixelPacedWorker(StubWorker):
+    """A preview takes ``seconds_per_pixel`` times the pixels it gets, as a network does; the full
+    resolution comes back at once (it is not what is measured here)."""
+
+    def __init__(self, seconds_per_pixel: float) -> None:
+        super().__init__()
+        self.per_pixel = seconds_per_pixel
+
+    def iter_colorize(self, image, model, *, rgb=None, hints=None, **kw):
+        small = max(np.shape(image)[-2:]) <= 512
+        self.seconds = self.per_pixel * float(np.prod(np.shape(image)[-2:])) if small else 0.0
+        return (yield from super().iter_colorize(image, model, rgb=rgb, hints=hints, **kw))
+
+
+@pytest.mark.parametrize("pixel_us", [0.5, 4.0, 20.0])
+def test_the_preview_shrinks_until_it_is_quick(make_napari_viewer, qtbot, monkeypatch, pixel_us):
+    """A model slower per pixel previews on a coarser grid, so that a preview stays about 0.3 s."""
+    from napari_colorize.preview import PREVIEW_SMALLEST
+
+    stub = PixelPacedWorker(pixel_us * 1e-6)
+    monkeypatch.setattr(_api, "get_worker", lambda role="interactive": stub)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.tile(_big_gray(), (4, 4)), name="gray")  # 1200 x 1800
+    w, points = _live_widget(viewer, qtbot, adaptive=True)
+    w.preview_size = 512
+    target = w.preview_seconds
+    sides, times = [], []
+    for k in range(6):
+        calls, refines = len(stub.calls), w.live_refines
+        points.selected_data = set()
+        points.add([[100 + 50 * k, 60]])
+        qtbot.waitUntil(lambda r=refines: w.live_refines > r and not w.running, timeout=30_000)
+        shape = stub.calls[calls]["image"].shape  # the preview; the full resolution came next
+        sides.append(max(shape))
+        times.append(stub.per_pixel * shape[0] * shape[1])
+    assert sides[0] == 512  # the first preview is at the largest size
+    if pixel_us * 1e-6 * 512 * 341 < target / 2:  # a fast model keeps a fine preview
+        assert sides[-1] >= 0.75 * 512, sides
+    else:  # a slow one gets coarser, never finer than the time allows nor below the smallest
+        assert sides[-1] < sides[0] and all(b <= a for a, b in zip(sides, sides[1:], strict=False)), sides
+        assert sides[-1] >= PREVIEW_SMALLEST
+        assert times[-1] <= max(target, stub.per_pixel * PREVIEW_SMALLEST**2 * 2), (sides, times)
+    assert not w.messages, w.messages
 
 
 def test_the_colorize_button_never_previews(make_napari_viewer, qtbot, slow_worker):

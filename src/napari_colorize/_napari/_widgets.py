@@ -35,7 +35,7 @@ from magicgui.widgets import (
 from ..catalogue import DEFAULT_MODEL, describe_model_folder, list_models, user_models_dir
 from ..errors import Cancelled, ColorizeError, InputError
 from ..pretrained import best_installed, list_pretrained
-from ..preview import PREVIEW_SIZE
+from ..preview import PREVIEW_SECONDS, PREVIEW_SIZE, PREVIEW_SMALLEST, next_preview_size
 from ..protocol import TRAIN_STOP_GRACE, WorkerCrashed, progress_fraction, progress_message
 from ..tiling import BLENDS
 from . import _api, _hints
@@ -358,8 +358,15 @@ class ColorizeWidget(_Base):
         self._deselect_after_add: Any = None
         self._hint_colors: np.ndarray | None = None
         self.live_runs = 0  # live colorizations started (tests, diagnostics)
-        #: live mode first colorizes the plane downscaled to this many pixels (longest side)
+        #: live mode first colorizes the plane downscaled to at most this many pixels (longest
+        #: side); per model, the side shrinks until a preview takes about PREVIEW_SECONDS
         self.preview_size = PREVIEW_SIZE
+        #: what a live preview should take (seconds); None keeps every preview at preview_size
+        self.preview_seconds: float | None = PREVIEW_SECONDS
+        self._preview_sides: dict[str, int] = {}  # model -> the side its next preview uses
+        self._run_model = ""  # the model of the run in flight, and whether it had to warm up
+        self._run_warming = False
+        self._refining = False  # the run in flight refines a preview to the full resolution
         self._run_preview = False  # the run in flight is a preview
         self._refine_next = False  # a preview is shown: colorize the full resolution next
         self.live_refines = 0  # full-resolution runs after a preview (tests, diagnostics)
@@ -715,10 +722,11 @@ class ColorizeWidget(_Base):
                 self._t0 = time.monotonic()
                 self.status.value = f"colorizing {layer.name if layer else ''}…"
             self.progress.value = 0
+            self._run_model, self._run_warming = str(model), _api.warming()
             if not refine:
                 self._doing = f"{'live: ' if live else ''}colorizing {layer.name if layer else ''}"
                 self.status.value = f"{self._doing}…"
-                if _api.warming():
+                if self._run_warming:
                     self.status.value = f"{self._doing}: starting the engine and loading the model…"
             plane = None
             if live and layer is not None and layer.ndim > 2:
@@ -729,7 +737,7 @@ class ColorizeWidget(_Base):
                 model,
                 hints=self.hints.value,
                 plane=plane,
-                preview=self.preview_size if live and not refine else None,
+                preview=self.live_preview_size() if live and not refine else None,
                 blocking=False,
                 start=False,  # connected below first, so that no progress event is missed
                 on_done=self._done,
@@ -747,6 +755,7 @@ class ColorizeWidget(_Base):
             return None
         self._tw = tw
         self._live_run = live
+        self._refining = refine
         self._run_preview = getattr(tw, "preview", None) is not None
         if refine:
             self.live_refines += 1
@@ -758,6 +767,35 @@ class ColorizeWidget(_Base):
         self.cancel_button.enabled = True
         tw.start()
         return tw
+
+    def live_preview_size(self) -> int:
+        """The longest side of the next live preview with the chosen model (pixels).
+
+        At most :attr:`preview_size`; smaller for a model whose previews took longer than
+        :data:`~napari_colorize.preview.PREVIEW_SECONDS` on this machine
+        (:func:`~napari_colorize.preview.next_preview_size`).  A plane no larger than this
+        is colorized at once, without a preview.
+        """
+        if self.preview_seconds is None:
+            return int(self.preview_size)
+        side = self._preview_sides.get(str(self.model.value), self.preview_size)
+        return int(min(side, self.preview_size))
+
+    def _learn_preview_size(self, layers: list) -> None:
+        """After a live run (not a refinement): the preview side that keeps the next one quick."""
+        if self.preview_seconds is None or self._run_warming or not layers:
+            return  # fixed, or the engine started / the model loaded: not the model's own pace
+        import time
+
+        side = max(np.shape(layers[0].data)[-2:])
+        seconds = time.monotonic() - self._t0
+        self._preview_sides[self._run_model] = next_preview_size(
+            min(side, self.preview_size),
+            seconds,
+            target=self.preview_seconds,
+            smallest=min(PREVIEW_SMALLEST, self.preview_size),
+            largest=self.preview_size,
+        )
 
     def _convert(self, layer: Any) -> None:
         gray = _api.rgb_layer_to_gray(self._viewer, layer)
@@ -791,6 +829,8 @@ class ColorizeWidget(_Base):
         near_gray = layers[0].metadata.get("napari_colorize", {}).get("near_gray") if layers else None
         if near_gray:  # say what the model knows: a nearly gray automatic result, and what to do
             self.status.value += f" ({near_gray})"
+        if self._live_run and not self._refining:
+            self._learn_preview_size(layers)
         if self._run_preview:
             f = max(layers[0].metadata["napari_colorize"]["preview"])
             self.status.value = (
