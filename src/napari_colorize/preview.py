@@ -26,6 +26,7 @@ __all__ = [
     "PREVIEW_SIZE",
     "PREVIEW_SMALLEST",
     "next_preview_size",
+    "preview_hints",
     "preview_shape",
     "preview_request",
 ]
@@ -127,7 +128,6 @@ def preview_request(
         extremes the block means soften).  Percentiles come from a strided sample of the plane,
         one pixel per block.
     """
-    from .hints import Hints, downscale_points
     from .propagation import block_mean
 
     if np.ndim(image) != 2:
@@ -145,12 +145,25 @@ def preview_request(
         limits=tuple(limits) if limits is not None else None,
     )
     small = block_mean(image[..., None], (h, w))[..., 0]
+    return small, preview_hints(hints, (H, W), (h, w)), (float(lims[0]), float(lims[1]))
+
+
+def preview_hints(hints: Any, shape: Sequence[int], grid: Sequence[int]) -> Any:
+    """``hints`` for a plane of ``shape`` (H, W), moved onto the preview ``grid`` (h, w).
+
+    A table of points (rows ``y, x, r, g, b[, radius]``) goes through
+    :func:`~napari_colorize.hints.downscale_points`, dense hints through
+    :meth:`~napari_colorize.hints.Hints.resize` (a CSV file is read as dense hints); None stays None.
+    Live mode calls this alone when only the hints changed (the plane's block means are kept).
+    """
+    from .hints import Hints, downscale_points
+
+    H, W = (int(s) for s in tuple(shape)[-2:])
+    h, w = (int(s) for s in grid)
     if isinstance(hints, (str, os.PathLike)):
         hints = Hints.from_csv(hints, (H, W))
     if hints is None:
-        out_hints = None
-    elif hasattr(hints, "ab") and hasattr(hints, "mask"):
-        out_hints = hints.check_shape((H, W)).resize((h, w))
-    else:
-        out_hints = downscale_points(hints, (H, W), (h, w))
-    return small, out_hints, (float(lims[0]), float(lims[1]))
+        return None
+    if hasattr(hints, "ab") and hasattr(hints, "mask"):
+        return hints.check_shape((H, W)).resize((h, w))
+    return downscale_points(hints, (H, W), (h, w))

@@ -311,3 +311,34 @@ def test_stub_records_float_previews():
         while True:
             next(gen)
     assert stop.value.value["L"].shape == GRID
+
+
+def test_live_previews_reuse_the_block_means_until_the_image_changes(
+    make_napari_viewer, qtbot, slow_worker, monkeypatch
+):
+    """Only the hints change between live runs: the large plane is averaged once, not per click."""
+    import napari_colorize.preview as preview
+
+    made = []
+    real = preview.preview_request
+    monkeypatch.setattr(preview, "preview_request", lambda *a, **k: made.append(1) or real(*a, **k))
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(_big_gray(), name="gray")
+    w, points = _live_widget(viewer, qtbot)
+    for k in range(3):
+        refines = w.live_refines
+        points.selected_data = set()
+        points.add([[100, 60 + 100 * k]])
+        qtbot.waitUntil(lambda r=refines: w.live_refines > r and not w.running, timeout=10_000)
+    assert len(made) == 1
+    previews = [c for c in slow_worker.calls if c["image"].shape == GRID]
+    assert len(previews) == 3 and all(np.array_equal(p["image"], previews[0]["image"]) for p in previews)
+    # a new image is averaged again
+    layer.data = 255 - _big_gray()
+    refines = w.live_refines
+    points.selected_data = set()
+    points.add([[250, 400]])
+    qtbot.waitUntil(lambda r=refines: w.live_refines > r and not w.running, timeout=10_000)
+    assert len(made) == 2
+    last = [c for c in slow_worker.calls if c["image"].shape == GRID][-1]["image"]
+    np.testing.assert_allclose(last, 255 - previews[0]["image"], atol=1e-3)
