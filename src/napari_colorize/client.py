@@ -528,9 +528,14 @@ class Worker:
         saturation: float = 1.0,
         should_stop: Callable[[], bool] | None = None,
         src: str | os.PathLike | None = None,
+        sample_grid: Sequence[int] | None = None,
         **options: Any,
     ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize a multiscale gray image in the worker into the OME-Zarr RGB pyramid ``out``.
+
+        With ``sample_grid`` (h, w), a ``"band"`` event follows each band of level 0 written:
+        ``rows`` (r0, r1) and ``rgb``, those rows of the result sampled on the grid
+        (:func:`~napari_colorize.multiscale.preview_sample`), to replace a preview as it comes.
 
         The levels (numpy or dask (H, W), level 0 first) travel as a path: they are written
         chunk by chunk into an OME-Zarr store in this worker's scratch folder (never held whole),
@@ -555,19 +560,37 @@ class Worker:
         intensity = clean_normalize_options({"limits": limits})
 
         def request(store: str | os.PathLike) -> Generator[dict, None, dict[str, Any]]:
-            return (
-                yield from self.iter_request(
-                    "colorize_store",
-                    src=str(store),
-                    out=str(out),
-                    model=str(model) if isinstance(model, Path) else model,
-                    options=clean_tiling_options(options),
-                    intensity=intensity,
-                    hints=encode_hints(hints),
-                    should_stop=should_stop,
-                    **extra,
-                )
+            bands = None
+            if sample_grid is not None:
+                extra["sample_grid"] = [int(n) for n in sample_grid]
+                bands = Path(tempfile.mkdtemp(prefix="bands-", dir=self.scratch_dir()))
+                extra["band_dir"] = str(bands)
+            events = self.iter_request(
+                "colorize_store",
+                src=str(store),
+                out=str(out),
+                model=str(model) if isinstance(model, Path) else model,
+                options=clean_tiling_options(options),
+                intensity=intensity,
+                hints=encode_hints(hints),
+                should_stop=should_stop,
+                **extra,
             )
+            try:
+                while True:
+                    try:
+                        ev = next(events)
+                    except StopIteration as done:
+                        return done.value
+                    if ev.get("stage") == "band" and isinstance(ev.get("rgb"), dict):
+                        path = ev["rgb"].get("__npy__")
+                        ev = {**ev, "rgb": decode_arrays(ev["rgb"])}
+                        Path(path).unlink(missing_ok=True)  # read whole: the file is done with
+                    yield ev
+            finally:
+                events.close()
+                if bands is not None:
+                    shutil.rmtree(bands, ignore_errors=True)
 
         if src is not None:
             return (yield from request(src))

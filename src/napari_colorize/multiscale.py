@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ __all__ = [
     "read_tiff_pyramid",
     "is_ome_zarr",
     "write_rgb_store",
+    "preview_sample",
     "open_rgb_store",
     "ZARR_CHUNK",
 ]
@@ -364,6 +365,22 @@ def _replaceable(path: Path) -> None:
         raise InputError(f"{path} exists and is not a Zarr store; refusing to replace it")
 
 
+def preview_sample(shape: Sequence[int], grid: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The level-0 rows and columns nearest the centres of a ``grid`` (h, w) of blocks over ``shape``.
+
+    Block ``(r, c)`` of the grid covers ``H / h`` x ``W / w`` pixels of level 0 (as the preview's
+    block means do, :func:`~napari_colorize.preview.preview_request`); its sample is the pixel
+    at its centre.  Rows and columns are increasing.
+    """
+    H, W = (int(n) for n in tuple(shape)[-2:])
+    h, w = (int(n) for n in grid)
+    if not (1 <= h <= H and 1 <= w <= W):
+        raise InputError(f"a sample grid of {h} x {w} does not fit a level of {H} x {W}")
+    rows = np.minimum(((np.arange(h) + 0.5) * H / h).astype(np.int64), H - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * W / w).astype(np.int64), W - 1)
+    return rows, cols
+
+
 def write_rgb_store(
     path: str | os.PathLike,
     L: Sequence[Any],
@@ -375,6 +392,8 @@ def write_rgb_store(
     name: str | None = None,
     metadata: dict[str, Any] | None = None,
     progress: Any = None,
+    sample: tuple[np.ndarray, np.ndarray] | None = None,
+    on_band: Callable[[int, int, np.ndarray], None] | None = None,
 ) -> Path:
     """Write a colorized multiscale image as an OME-Zarr RGB pyramid (uint8, axes c, y, x).
 
@@ -401,6 +420,12 @@ def write_rgb_store(
         JSON added under the image's multiscales ``metadata`` (e.g. how it was made).
     progress : callable(done, total), optional
         Called after each level.
+    sample : (rows, cols) of int arrays, optional
+        Level-0 pixels to show while it is written (:func:`preview_sample`: one per preview pixel).
+    on_band : callable(r0, r1, rgb), optional
+        With ``sample``: called after each band of level 0 is written, with the finished rows
+        ``r0:r1`` of the sample as uint8 RGB ``(r1 - r0, len(cols), 3)``, read back from the
+        store, so that a preview can be replaced by the result as it is written.
 
     Returns
     -------
@@ -482,6 +507,12 @@ def write_rgb_store(
                 ],
                 lock=False,  # band and chunks are aligned to the zarr chunks: no two writes share one
             )
+            if sample is not None and on_band is not None:
+                rows, cols = (np.asarray(a, dtype=np.int64) for a in sample)
+                r0, r1 = (int(np.searchsorted(rows, y)) for y in (y0, y1))
+                if r1 > r0:
+                    done = group["s0"].oindex[:, rows[r0:r1], cols]
+                    on_band(r0, r1, np.ascontiguousarray(np.moveaxis(np.asarray(done), 0, -1)))
         if progress is not None:
             progress(1, len(shapes))
         for i, d in enumerate(delayed[1:], 2):

@@ -81,6 +81,7 @@ STAGES = (
     "saved",
     "download",
     "converting",
+    "band",
 )
 
 

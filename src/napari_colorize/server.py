@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import os
 import queue
 import sys
@@ -327,15 +328,21 @@ class Server:
         intensity: dict | None = None,
         hints: dict | None = None,
         saturation: float = 1.0,
+        sample_grid: list[int] | None = None,
+        band_dir: str | None = None,
     ) -> dict[str, Any]:
         """Colorize the multiscale gray OME-Zarr image ``src`` into the OME-Zarr RGB pyramid ``out``.
 
         The levels travel as a path, never as arrays: level 0 is colorized tile by tile, each
         level written chunk by chunk (:func:`~napari_colorize.multiscale.write_rgb_store`).
+        With ``sample_grid`` (h, w) and ``band_dir``, each band of level 0 written sends a
+        ``"band"`` progress event: the finished rows of the result sampled on that grid
+        (:func:`~napari_colorize.multiscale.preview_sample`), as a ``.npy`` file in ``band_dir``,
+        so that the client replaces its preview as the result is written.
         Returns the store's path, the levels' count, level 0's tile plan and the limits used.
         """
         from . import api
-        from .multiscale import read_ome_zarr, write_rgb_store
+        from .multiscale import preview_sample, read_ome_zarr, write_rgb_store
 
         m = self.model(model, rid)
         image = read_ome_zarr(src)
@@ -355,10 +362,22 @@ class Server:
             **(options or {}),
             **kw,
         )
+        sample = on_band = None
+        if sample_grid is not None and band_dir is not None:
+            sample = preview_sample(image.levels[0].shape, sample_grid)
+            files = itertools.count()
+
+            def on_band(r0: int, r1: int, rgb: np.ndarray) -> None:
+                path = Path(band_dir, f"band{next(files)}.npy")
+                np.save(path, rgb)
+                self.progress(rid, "band", rows=[int(r0), int(r1)], rgb={"__npy__": str(path)})
+
         write_rgb_store(
             out,
             res.L,
             res.ab[0],
+            sample=sample,
+            on_band=on_band,
             scale=image.scale,
             translation=image.translation,
             units=image.units,

@@ -367,3 +367,39 @@ def test_level_0_written_band_by_band_equals_one_band(tmp_path, camera, model_di
     for la, lb in zip(a, b):
         np.testing.assert_array_equal(np.asarray(la), np.asarray(lb))
     assert np.asarray(b[0]).std() > 0  # a real picture, not zeros
+
+
+@pytest.mark.parametrize("grid", [(1, 1), (7, 11), (50, 48), (500, 480)])
+def test_each_band_written_reports_its_rows_sampled_on_the_preview_grid(
+    tmp_path, camera, model_dir, monkeypatch, grid
+):
+    """What replaces a preview while level 0 is written: each band's rows, once, in order, as stored."""
+    from napari_colorize import multiscale
+
+    levels = _pyramid(camera[:500, :480])
+    res = nc.colorize(levels, model_dir, tile=128)
+    monkeypatch.setattr(multiscale, "ZARR_CHUNK", 64)
+    monkeypatch.setattr(multiscale, "BAND_ROWS", 128)
+    rows, cols = multiscale.preview_sample((500, 480), grid)
+    assert list(rows) == sorted(rows) and 0 <= rows[0] and rows[-1] < 500 and len(cols) == grid[1]
+    bands = []
+    out = multiscale.write_rgb_store(
+        tmp_path / "s.zarr", res.L, res.ab[0], sample=(rows, cols), on_band=lambda *b: bands.append(b)
+    )
+    assert [b[0] for b in bands] == sorted(b[0] for b in bands)
+    covered = np.concatenate([np.arange(r0, r1) for r0, r1, _ in bands])
+    np.testing.assert_array_equal(covered, np.arange(grid[0]))  # every row once
+    shown = np.concatenate([rgb for _, _, rgb in bands])
+    store = np.asarray(multiscale.open_rgb_store(out)[0][0])
+    level0 = store if store.shape[-1] == 3 else np.moveaxis(store, 0, -1)
+    np.testing.assert_array_equal(shown, level0[np.ix_(rows, cols)])
+
+
+def test_preview_sample_bad_grid():
+    from napari_colorize.errors import InputError
+    from napari_colorize.multiscale import preview_sample
+
+    with pytest.raises(InputError, match="does not fit"):
+        preview_sample((100, 100), (0, 10))
+    with pytest.raises(InputError, match="does not fit"):
+        preview_sample((100, 100), (10, 101))

@@ -27,8 +27,14 @@ def test_multiscale_layer_colorizes_into_a_multiscale_rgb_layer(make_napari_view
         _slide(8192), name="slide", multiscale=True, scale=(0.5, 0.25), translate=(10, 20)
     )
     assert gray.multiscale and len(gray.data) == 3
-    seen = []
-    viewer.layers.events.inserted.connect(lambda e: seen.append((e.value.name, e.value.multiscale, e.value)))
+    seen, updates = [], []
+
+    def inserted(e):
+        seen.append((e.value.name, e.value.multiscale, e.value))
+        if e.value.name == "slide RGB" and not e.value.multiscale:  # the preview: watch it change
+            e.value.events.data.connect(lambda ev, ly=e.value: updates.append(np.array(ly.data)))
+
+    viewer.layers.events.inserted.connect(inserted)
     layers = _api.colorize_layer(viewer, gray, lookup_model, out_dir=tmp_path, lab=True)
     rgb = viewer.layers["slide RGB"]
     assert rgb in layers and rgb.rgb and rgb.multiscale
@@ -45,6 +51,17 @@ def test_multiscale_layer_colorizes_into_a_multiscale_rgb_layer(make_napari_view
     pre_shape = first[0].metadata["napari_colorize"]["preview"]
     assert np.prod(np.asarray(first[0].data.shape[:2])) <= _api.PREVIEW_PIXELS
     assert pre_shape == pytest.approx([8192 / first[0].data.shape[0], 8192 / first[0].data.shape[1]])
+    # while level 0 was written, the preview was replaced by the result band by band, top down
+    from napari_colorize.multiscale import BAND_ROWS, preview_sample
+
+    grid = first[0].data.shape[:2]
+    assert len(updates) == 8192 // BAND_ROWS
+    rows, cols = preview_sample((8192, 8192), grid)
+    written = np.asarray(rgb.data[0])[np.ix_(rows, cols)]
+    for k, shown in enumerate(updates):
+        done = int(np.searchsorted(rows, (k + 1) * BAND_ROWS))
+        np.testing.assert_array_equal(shown[:done], written[:done])
+    np.testing.assert_array_equal(updates[-1], written)
     # a coarse level shows the same colours as level 0 averaged, with its own detail
     top = np.asarray(rgb.data[2][:512, :512]).astype(float)
     full = np.asarray(rgb.data[0][:2048, :2048]).astype(float).reshape(512, 4, 512, 4, 3).mean(axis=(1, 3))

@@ -1037,6 +1037,7 @@ def _multiscale_gen(
         saturation=saturation,
         should_stop=should_stop,
         src=src,
+        sample_grid=small.shape[:2],  # the preview is replaced band by band as level 0 is written
         **options,
     )
     res["describe"] = info
@@ -1197,9 +1198,20 @@ def _colorize_multiscale(
             return list(shown)
         return _multiscale_outputs(viewer, layer, res, meta, lab)
 
+    def show_band(ev: dict) -> None:
+        # rows of the written result, sampled on the preview's grid: they replace the preview's rows
+        if not shown or shown[0] not in viewer.layers:
+            return
+        r0, r1 = (int(v) for v in ev["rows"])
+        data = np.array(shown[0].data, copy=True)
+        data[r0:r1] = np.asarray(ev["rgb"], dtype=np.uint8)
+        shown[0].data = data
+
     def on_event(ev: dict) -> None:
         if ev.get("stage") == "preview":
             show_preview(ev)
+        elif ev.get("stage") == "band":
+            show_band(ev)
 
     return _run(
         _multiscale_gen,
