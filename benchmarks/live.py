@@ -258,13 +258,14 @@ def measure_napari(
             t = time.monotonic() - t0 - delay
             shown = viewer.layers["gray RGB"].data.shape[:2]
             grid = shown if shown != gray.shape else None
-            if k < warm:
+            previewed = w.live_refines > refines  # else the full resolution came at once
+            if k >= warm:
+                previews.append(t)
+                if not previewed:
+                    fulls.append(t)
+            if not previewed:
                 continue
-            previews.append(t)
-            if w.live_refines == refines:  # no preview: the full resolution came at once
-                fulls.append(t)
-                continue
-            if preview_only or note:
+            if preview_only or note or k < warm:  # the refinement is not timed: stop it now
                 w.cancel()
                 wait(lambda w=w: not w.running, 120)
                 continue
