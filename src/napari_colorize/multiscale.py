@@ -50,8 +50,22 @@ __all__ = [
 
 #: chunk side (pixels) of the OME-Zarr levels written
 ZARR_CHUNK = 1024
-#: rows of level 0 computed and written together (a multiple of ZARR_CHUNK): memory follows a band
+#: level 0 is computed and written a block at a time, about BAND_ROWS x BAND_COLS pixels cut at
+#: the engine's own chunk boundaries (no chunk computed twice): memory follows a block, not the slide
 BAND_ROWS = 2 * ZARR_CHUNK
+BAND_COLS = 8 * ZARR_CHUNK
+
+
+def _group_cuts(cuts: Sequence[int], size: int) -> list[tuple[int, int]]:
+    """Consecutive chunks (boundaries ``cuts``, from 0 to the end) grouped into spans of at most
+    ``size`` pixels (a single chunk larger than ``size`` is its own span)."""
+    cuts = [int(c) for c in cuts]
+    spans, start = [], cuts[0]
+    for a, b in zip(cuts[1:], cuts[2:] + [None]):
+        if b is None or b - start > size:
+            spans.append((start, a))
+            start = a
+    return spans
 #: pixels of the level whose intensities set the limits of a multiscale image (the coarsest
 #: level with at least this many; level 0 is never read whole for them)
 LIMITS_PIXELS = 1 << 20
@@ -490,23 +504,26 @@ def write_rgb_store(
                 compute=False,
                 metadata={"omero": omero, **({"napari_colorize": metadata} if metadata else {})},
             )
-        # level 0's RGB and its ab together, one pass of the model over the tiles, a band of rows
-        # at a time: one compute over the whole level kept tiles of both chunkings in flight
-        # (16.8 GB at 40,000²); a band holds about BAND_ROWS x W pixels of each
-        rgb0 = pyramid[0].rechunk(chunks[0])
-        ab0_16 = ab0.astype(np.float16).rechunk(ab_chunks)
-        h0 = shapes[0][0]
-        for y0 in range(0, h0, BAND_ROWS):
-            y1 = min(h0, y0 + BAND_ROWS)
-            da.store(
-                [rgb0[:, y0:y1], ab0_16[y0:y1]],
-                [group["s0"], ab_tmp],
-                regions=[
-                    (slice(None), slice(y0, y1), slice(None)),
-                    (slice(y0, y1), slice(None), slice(None)),
-                ],
-                lock=False,  # band and chunks are aligned to the zarr chunks: no two writes share one
-            )
+        # level 0's RGB and its ab together, one pass of the model over the tiles, a block at a
+        # time: one compute over the whole level kept tiles of both chunkings in flight (16.8 GB
+        # at 40,000²), and a band of whole rows still grew with the width (3.1 GB with propagate).
+        # Blocks follow the engine's chunks, so none is computed twice; their edges need not fall
+        # on the zarr chunks, so the writes take a lock (a chunk shared by two writes is safe).
+        rgb0 = pyramid[0]
+        ab0_16 = ab0.astype(np.float16)
+        ycuts = np.cumsum((0,) + tuple(ab0.chunks[0]))
+        xcuts = np.cumsum((0,) + tuple(ab0.chunks[1]))
+        for y0, y1 in _group_cuts(ycuts, BAND_ROWS):
+            for x0, x1 in _group_cuts(xcuts, BAND_COLS):
+                da.store(
+                    [rgb0[:, y0:y1, x0:x1], ab0_16[y0:y1, x0:x1]],
+                    [group["s0"], ab_tmp],
+                    regions=[
+                        (slice(None), slice(y0, y1), slice(x0, x1)),
+                        (slice(y0, y1), slice(x0, x1), slice(None)),
+                    ],
+                    lock=True,
+                )
             if sample is not None and on_band is not None:
                 rows, cols = (np.asarray(a, dtype=np.int64) for a in sample)
                 r0, r1 = (int(np.searchsorted(rows, y)) for y in (y0, y1))
