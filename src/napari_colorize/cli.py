@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 from . import backends
 from .catalogue import DEFAULT_MODEL
-from .color import DEFAULT_PERCENTILES, NORMALIZE
+from .color import DEFAULT_PERCENTILES, NORMALIZE, check_percentiles
 from .demo import DEMO_HINTS, DEMO_SAMPLES
 from .errors import ColorizeError, ConfigError, InputError, ModelFolderError
 from .pretrained import CONVERTERS
@@ -420,13 +420,6 @@ def _check_model_spec(spec: str | None) -> str:
     return spec
 
 
-def _check_percentiles(p: Sequence[float]) -> tuple[float, float]:
-    lo, hi = float(p[0]), float(p[1])
-    if not 0 <= lo < hi <= 100:
-        raise ConfigError(f"--percentiles must satisfy 0 <= LO < HI <= 100, got {lo:g} {hi:g}")
-    return lo, hi
-
-
 def cmd_colorize(args: argparse.Namespace) -> int:
     from .pipeline import colorize_file
     from .progress import tqdm_progress
@@ -439,7 +432,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     options = TilingOptions(
         tile=args.tile, overlap=args.overlap, blend=args.blend, global_anchor=args.global_anchor
     )
-    percentiles = _check_percentiles(args.percentiles)
+    percentiles = check_percentiles(args.percentiles, what="--percentiles")
     model_spec = _check_model_spec(args.model)
     distributed = args.workers is not None or args.scheduler
     if args.tiles_json and distributed:

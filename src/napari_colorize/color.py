@@ -18,6 +18,7 @@ from skimage import color as skcolor
 from .errors import ConfigError, InputError, user_stacklevel
 
 __all__ = [
+    "check_percentiles",
     "check_saturation",
     "apply_saturation",
     "rgb2lab",
@@ -281,6 +282,21 @@ def _percentile_sample(image: Any) -> np.ndarray:
     return np.asarray(image)
 
 
+def check_percentiles(percentiles: Any, *, what: str = "percentiles") -> tuple[float, float]:
+    """``(low, high)`` as floats with ``0 <= low < high <= 100``, or a :class:`ConfigError` naming ``what``.
+
+    The one check of the percentile pair, for the API, the wire and the command line
+    (``what="--percentiles"``).
+    """
+    try:
+        lo, hi = (float(v) for v in percentiles)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be two numbers (low, high), got {percentiles!r}") from None
+    if not 0 <= lo < hi <= 100:
+        raise ConfigError(f"{what} must satisfy 0 <= low < high <= 100, got ({lo:g}, {hi:g})")
+    return lo, hi
+
+
 def intensity_limits(
     image: Any,
     *,
@@ -333,12 +349,7 @@ def intensity_limits(
         return 0.0, 1.0
     if mode == "dtype":
         return dtype_limits(dtype)
-    try:
-        p_lo, p_hi = (float(v) for v in percentiles)
-    except (TypeError, ValueError):
-        raise ConfigError(f"percentiles must be two numbers (low, high), got {percentiles!r}") from None
-    if not 0 <= p_lo < p_hi <= 100:
-        raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got ({p_lo}, {p_hi})")
+    p_lo, p_hi = check_percentiles(percentiles)
     values = _percentile_sample(image)
     if values.size == 0:
         raise InputError(f"empty image (shape {values.shape})")

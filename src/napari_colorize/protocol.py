@@ -296,7 +296,7 @@ def clean_normalize_options(options: dict[str, Any]) -> dict[str, Any]:
     InputError
         Malformed ``limits``.
     """
-    from .color import DEFAULT_PERCENTILES, NORMALIZE, _check_limits
+    from .color import DEFAULT_PERCENTILES, NORMALIZE, _check_limits, check_percentiles
     from .errors import ConfigError
 
     unknown = set(options) - set(NORMALIZE_KEYS)
@@ -308,14 +308,7 @@ def clean_normalize_options(options: dict[str, Any]) -> dict[str, Any]:
     if out.get("normalize", "auto") not in NORMALIZE:
         raise ConfigError(f"unknown normalize {out['normalize']!r}; choose one of {', '.join(NORMALIZE)}")
     if "percentiles" in out:
-        try:
-            lo, hi = (float(v) for v in out["percentiles"])
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"percentiles must be two numbers (low, high), got {out['percentiles']!r}"
-            ) from None
-        if not 0 <= lo < hi <= 100:
-            raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got ({lo:g}, {hi:g})")
+        lo, hi = check_percentiles(out["percentiles"])
         out["percentiles"] = [lo, hi] if (lo, hi) != tuple(DEFAULT_PERCENTILES) else None
     if "limits" in out:
         out["limits"] = list(_check_limits(out["limits"]))

@@ -144,7 +144,7 @@ _PROBE = (
         (["colorize", "REF", "--model", "default", "--out-dir", "OUT", "--blend", "soft"], "blend"),
         (
             ["colorize", "REF", "--model", "default", "--out-dir", "OUT", "--percentiles", "50", "5"],
-            "LO < HI",
+            "--percentiles must satisfy 0 <= low < high",
         ),
         (["--no-such-option"], "error"),
         (["--backend", "nope", "methods"], "unknown Keras backend"),
