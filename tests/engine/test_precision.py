@@ -28,7 +28,7 @@ def small(coffee):
 
 def test_precision_is_a_validated_config_key():
     assert TrainConfig().precision == "float32"
-    assert set(PRECISIONS) == {"float32", "mixed_float16", "mixed_bfloat16"}
+    assert set(PRECISIONS) == {"float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "auto"}
     c = TrainConfig(precision="mixed_bfloat16")
     assert TrainConfig.from_json(c.to_json()) == c
     with pytest.raises(ConfigError, match="precision"):

@@ -221,12 +221,15 @@ class ECCV16Colorizer(KerasColorizer):
         self._predictor = None
 
     def _get_predictor(self) -> Any:
-        net = self._ensure_net()
-        T = float(self.config.T)
-        if self._predictor is None or self._predictor.T != T:
+        net = self._inference_net()
+        cfg = self.config
+        T = float(cfg.T)
+        size = cfg.input_size if cfg.inference == "resize" else None
+        p = self._predictor
+        if p is None or p.trunk is not net or p.T != T or p.input_size != size:
             from . import _eccv16_keras as K
 
-            self._predictor = K.Predictor(net, self.bins, self.config.ab_scale, T=T)
+            self._predictor = K.Predictor(net, self.bins, cfg.ab_scale, T=T, input_size=size)
         return self._predictor
 
     def _adam_options(self) -> dict[str, Any]:
@@ -317,21 +320,21 @@ class ECCV16Colorizer(KerasColorizer):
         if batch_size is None:
             px = h * w if cfg.inference == "native" else cfg.input_size**2
             batch_size = max(1, min(16, (1 << 21) // max(px, 1)))
+        if n <= batch_size:  # one pass, no copy into a new array
+            if cfg.inference == "resize":
+                return pred(L[..., None], (h, w))
+            xp, _ = pad_to_block(L, _BLOCK_SIZE)
+            ab = pred(xp[..., None], xp.shape[1:3])
+            return ab if ab.shape[1:3] == (h, w) else np.ascontiguousarray(ab[:, :h, :w])
         out = np.empty((n, h, w, 2), dtype=np.float32)
         for i in range(0, n, batch_size):
             x = L[i : i + batch_size]
             if cfg.inference == "native":
                 xp, _ = pad_to_block(x, _BLOCK_SIZE)
-                ab = pred(L2norm(xp)[..., None], xp.shape[1:3])
+                ab = pred(xp[..., None], xp.shape[1:3])
                 out[i : i + batch_size] = ab[:, :h, :w]
             else:
-                s = cfg.input_size
-                xn = L2norm(x)[..., None]
-                if (h, w) != (s, s):
-                    from . import _eccv16_keras as K
-
-                    xn = K.resize_L(xn, s)
-                out[i : i + batch_size] = pred(xn, (h, w))
+                out[i : i + batch_size] = pred(x[..., None], (h, w))
         return out
 
     # -- model folders -----------------------------------------------------
