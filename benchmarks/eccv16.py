@@ -130,8 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         "--max-seconds", type=float, default=60.0, help="stop repeating a case after this long (>= 3 runs)"
     )
     p.add_argument("--no-torch", action="store_true", help="time Keras only")
+    p.add_argument(
+        "--threads", type=int, help="threads for TensorFlow and PyTorch each (default: theirs, all cores)"
+    )
+    p.add_argument("--precision", default="float32", help="the Keras model's precision (float32, bfloat16...)")
     p.add_argument("--markdown", type=Path, help="also write a markdown table here")
     args = p.parse_args(argv)
+    common.set_threads(args.threads)
 
     from napari_colorize.methods.eccv16 import ECCV16Colorizer
 
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for width in args.widths:
-        model = ECCV16Colorizer(width=width)
+        model = ECCV16Colorizer(width=width, precision=args.precision)
         tnet = torch_mod = None
         if have_torch:
             tnet, torch_mod = torch_eccv16(width, model.n_bins)
@@ -188,12 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         Column("torch_s", "PyTorch s", "{:.3f}"),
     ]
     desc = common.machine_description()
-    print(common.format_table(rows, cols))
-    print(f"\nmedians of up to {args.repeat} runs; {desc}")
+    threads = f"{args.threads} thread(s) each" if args.threads else "default threads"
+    print(common.format_table(rows, cols, cpu=True))
+    print(f"\nmedians of up to {args.repeat} runs; Keras {args.precision}; {threads}; {desc}")
     if args.markdown:
         common.write_text(
             args.markdown,
-            common.machine_markdown(desc) + "\n\n" + common.format_table(rows, cols, markdown=True) + "\n",
+            common.machine_markdown(desc)
+            + f"\n\nKeras {args.precision}, {threads}; `{common.command_line()}`\n\n"
+            + common.format_table(rows, cols, markdown=True, cpu=True)
+            + "\n",
         )
     return 0
 

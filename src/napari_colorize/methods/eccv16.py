@@ -163,6 +163,8 @@ class ECCV16Colorizer(KerasColorizer):
     Config = ECCV16Config
     structural_fields = ("width",)
     config: ECCV16Config
+    #: bfloat16 inference passed the quality check (benchmarks/bfloat16.py): "auto" may use it
+    bfloat16_checked = True
 
     def __init__(self, config: ECCV16Config | dict[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
