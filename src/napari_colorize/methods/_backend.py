@@ -35,6 +35,7 @@ __all__ = [
     "backend",
     "distribution_scope",
     "inference_function",
+    "jit_network",
     "keras_policy",
     "precision_scope",
     "resize_bilinear",
@@ -222,6 +223,21 @@ def inference_function(fn: Callable[..., Any], *, sized: bool = False) -> Callab
             return keras.tree.map_structure(keras.ops.convert_to_numpy, out)
 
     return run
+
+
+def jit_network(net: Any) -> Callable[[Any], Any]:
+    """``net(x, training=False)``, compiled by XLA on TensorFlow (else the network as it is).
+
+    For use inside an :func:`inference_function`, on a network whose input
+    always has the same shape (XLA compiles once per shape).  On these CPUs
+    XLA runs the full-width ECCV16 network 1.3-1.5x faster than TensorFlow's
+    own kernels, and small networks slower (``benchmarks/eccv16.py``).
+    """
+    if backend() != "tensorflow":
+        return lambda x: net(x, training=False)
+    import tensorflow as tf
+
+    return tf.function(lambda x: net(x, training=False), jit_compile=True, reduce_retracing=True)
 
 
 def _size(size: tuple[Any, ...]) -> tuple[int, int]:

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ._backend import inference_function, resize_bilinear
+from ._backend import inference_function, jit_network, resize_bilinear
 
 #: (block, channels, [(kind, stride, dilation), ...], batchnorm)
 BLOCKS: list[tuple[str, int, list[tuple[str, int, int]], bool]] = [
@@ -145,6 +145,8 @@ class Predictor:
     ``input_size`` squared (bilinear, antialiased; skipped for an input of that
     size), the network, the annealed mean in float32 (also when the network
     computes in 16 bits) and the bilinear upsampling of ab to the output size.
+    With ``xla`` the network itself is compiled by XLA (:func:`._backend.jit_network`;
+    for a network input of one shape: ``input_size``).
     """
 
     def __init__(
@@ -155,8 +157,11 @@ class Predictor:
         *,
         T: float,
         input_size: int | None = None,
+        xla: bool = False,
     ) -> None:
         self.trunk = trunk
+        self.xla = bool(xla)
+        self._net = jit_network(trunk) if xla else (lambda x: trunk(x, training=False))
         self.T = float(T)
         self.input_size = None if input_size is None else int(input_size)
         self.decode = AnnealedMean(bins, ab_scale, name="annealed_mean", dtype="float32")
@@ -169,7 +174,7 @@ class Predictor:
         if resize:
             s = self.input_size
             x = resize_bilinear(x, (s, s), antialias=True)
-        logits = ops.cast(self.trunk(x, training=False), "float32")
+        logits = ops.cast(self._net(x), "float32")
         ab = self.decode(logits, temperature=self.T)
         # bilinear with half-pixel centres == PyTorch align_corners=False
         return resize_bilinear(ab, size)
