@@ -228,8 +228,8 @@ def inference_function(fn: Callable[..., Any], *, sized: bool = False) -> Callab
 def jit_network(net: Any) -> Callable[[Any], Any]:
     """``net(x, training=False)``, compiled by XLA on TensorFlow (else the network as it is).
 
-    For use inside an :func:`inference_function`, on a network whose input
-    always has the same shape (XLA compiles once per shape).  On these CPUs
+    For use inside an :func:`inference_function`; XLA compiles once per input
+    shape (seconds for a large network), so it pays where shapes repeat.  On these CPUs
     XLA runs the full-width ECCV16 network 1.3-1.5x faster than TensorFlow's
     own kernels, and small networks slower (``benchmarks/eccv16.py``).
     """

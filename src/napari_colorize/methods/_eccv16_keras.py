@@ -145,8 +145,8 @@ class Predictor:
     ``input_size`` squared (bilinear, antialiased; skipped for an input of that
     size), the network, the annealed mean in float32 (also when the network
     computes in 16 bits) and the bilinear upsampling of ab to the output size.
-    With ``xla`` the network itself is compiled by XLA (:func:`._backend.jit_network`;
-    for a network input of one shape: ``input_size``).
+    With ``xla`` the network itself is compiled by XLA (:func:`._backend.jit_network`),
+    once per input shape.
     """
 
     def __init__(

@@ -78,8 +78,8 @@ _BLOCK_SIZE = 8
 #: full receptive field in px (``_eccv16_keras.receptive_field()``; checked by a test)
 _RECEPTIVE_FIELD = 353
 
-#: networks with at least this many parameters run under XLA in 'resize' inference (float32):
-#: 1.3-1.5x faster at width 1.0 (32 M) on an AVX-512 Xeon, slower at width 0.25 (2 M)
+#: float32 networks with at least this many parameters run under XLA: 1.3-1.5x faster at
+#: width 1.0 (32 M) on an AVX-512 Xeon (about 4 s to compile at 1024^2), slower at width 0.25 (2 M)
 _XLA_MIN_PARAMS = 8_000_000
 
 _WEIGHTS = "eccv16.weights.h5"
@@ -235,12 +235,9 @@ class ECCV16Colorizer(KerasColorizer):
         if p is None or p.trunk is not net or p.T != T or p.input_size != size:
             from . import _eccv16_keras as K
 
-            # XLA where it is faster: a large float32 network whose input has one shape (resize)
-            xla = (
-                size is not None
-                and net.dtype_policy.name == "float32"
-                and net.count_params() >= _XLA_MIN_PARAMS
-            )
+            # XLA where it is faster: a large float32 network (compiled once per input shape:
+            # once in 'resize' inference, once per padded image or tile size in 'native')
+            xla = net.dtype_policy.name == "float32" and net.count_params() >= _XLA_MIN_PARAMS
             self._predictor = K.Predictor(net, self.bins, cfg.ab_scale, T=T, input_size=size, xla=xla)
         return self._predictor
 
