@@ -142,6 +142,13 @@ def test_one_compiled_function_from_L_to_ab_equals_the_steps(lite_model):
         ab = pred(L, (200, 136))
         assert ab.shape == (1, 200, 136, 2) and ab.dtype == np.float32
         np.testing.assert_allclose(ab, ref, atol=1e-3)
+    # native: no resize of L, ab upsampled x4 (XLA compiles once per shape)
+    Ln = L[:, :96, :128]
+    p = ops.softmax(np.asarray(m.keras_model(L2norm(Ln))) / m.config.T, axis=-1)
+    ref = ops.convert_to_numpy(ops.image.resize(ops.convert_to_numpy(p) @ m.bins, (96, 128)))
+    for xla in (False, True):
+        pred = K.Predictor(m.keras_model, m.bins, m.config.ab_scale, T=m.config.T, xla=xla)
+        np.testing.assert_allclose(pred(Ln, (96, 128)), ref, atol=1e-3)
 
 
 def test_bad_input(lite_model):
