@@ -247,15 +247,22 @@ def _cell(row: dict[str, Any], col: Column) -> str:
     return str(v)
 
 
-def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], *, markdown: bool = False) -> str:
-    """A plain-text (aligned) or GitHub markdown table."""
+def format_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[Column], *, markdown: bool = False, cpu: bool = False
+) -> str:
+    """A plain-text (aligned) or GitHub markdown table.
+
+    ``cpu``: a line under the table names the machine (:func:`cpu_line`): every
+    speed table says which CPU and instruction sets its figures come from.
+    """
     cells = [[_cell(r, c) for c in columns] for r in rows]
     headers = [c.header for c in columns]
+    below = f"\n\n{cpu_line()}" if cpu else ""
     if markdown:
         sep = ["---:" if c.align == ">" else ":---" for c in columns]
         lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(sep) + " |"]
         lines += ["| " + " | ".join(r) + " |" for r in cells]
-        return "\n".join(lines)
+        return "\n".join(lines) + below
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
     def line(vals: list[str]) -> str:
@@ -263,7 +270,7 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], *, m
 
     out = [line(headers), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in cells]
-    return "\n".join(out)
+    return "\n".join(out) + below
 
 
 # ------------------------------------------------------------------ machine
@@ -286,6 +293,8 @@ ISA_FLAGS = (
     "avx512_vnni",
     "avx512_bf16",
     "amx_tile",
+    "amx_bf16",
+    "amx_int8",
     "neon",
     "asimd",
 )
@@ -303,16 +312,50 @@ def cpu_instruction_sets() -> list[str]:
     return []
 
 
-def machine_description() -> dict[str, Any]:
-    """CPU model, cores, RAM, OS and library versions of this machine."""
-    cpu = platform.processor() or platform.machine()
+#: the matrix/vector instruction sets that decide a network's speed, as people name them
+MATRIX_ISA = (
+    ("avx2", "AVX2"),
+    ("avx512f", "AVX-512"),
+    ("avx512_vnni", "AVX512-VNNI"),
+    ("avx512_bf16", "AVX512-BF16"),
+    ("amx_bf16", "AMX-BF16"),
+    ("amx_int8", "AMX-INT8"),
+    ("asimd", "NEON"),
+)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what :mod:`platform` says)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def matrix_instruction_sets() -> list[str]:
+    """The instruction sets of :data:`MATRIX_ISA` this CPU has, by their usual names."""
+    have = set(cpu_instruction_sets())
+    return [name for flag, name in MATRIX_ISA if flag in have]
+
+
+def cpu_line() -> str:
+    """One line naming the machine of a speed table: CPU model, cores, matrix instruction sets.
+
+    e.g. ``CPU: Intel(R) Xeon(R) Processor, 2 cores; AVX2, AVX-512, AVX512-VNNI, AVX512-BF16,
+    AMX-BF16, AMX-INT8; load 3.1``.  Figures from CPUs with other instruction sets (AMX or not,
+    AVX-512 or not) are not comparable.
+    """
+    isa = matrix_instruction_sets()
+    load = f"; load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return f"CPU: {cpu_model()}, {os.cpu_count()} cores; {', '.join(isa) or 'no AVX2/AVX-512/AMX'}{load}"
+
+
+def machine_description() -> dict[str, Any]:
+    """CPU model, cores, RAM, OS and library versions of this machine."""
+    cpu = cpu_model()
     ram_gib = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -348,6 +391,7 @@ def machine_description() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "isa": cpu_instruction_sets(),
+        "matrix_isa": matrix_instruction_sets(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "ram_gib": round(ram_gib, 1) if ram_gib else None,
@@ -365,6 +409,7 @@ def machine_markdown(desc: dict[str, Any] | None = None) -> str:
     vers = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
     lines = [
         f"- CPU: {d['cpu']}, {d['cores']} cores ({d['usable_cores']} usable)"
+        + (f"; matrix instruction sets: {', '.join(d['matrix_isa'])}" if d.get("matrix_isa") else "")
         + (f"; instruction sets: {', '.join(d['isa'])}" if d.get("isa") else ""),
         f"- RAM: {d['ram_gib']} GiB; GPUs used: {d['gpus'] if d['gpus'] is not None else 'none'}",
         f"- OS: {d['os']}, Python {d['python']}",
@@ -391,6 +436,27 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def set_threads(n: int | None) -> None:
+    """Give TensorFlow (intra- and inter-op) and PyTorch ``n`` threads each (None: their defaults).
+
+    Call before either runs anything.  On a machine shared with other jobs, one
+    thread each keeps PyTorch's OpenMP threads from waiting on a busy core (it
+    slows down several times there while TensorFlow's pool does not), so the
+    comparison measures the frameworks rather than the neighbours.
+    """
+    if n is None:
+        return
+    if importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(int(n))
+        tf.config.threading.set_inter_op_parallelism_threads(int(n))
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(int(n))
 
 
 def log(*args: Any) -> None:

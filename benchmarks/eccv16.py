@@ -93,6 +93,46 @@ def torch_eccv16(width: float, n_bins: int = 313) -> tuple[Any, Any]:
     return ECCV16().eval(), torch
 
 
+def before_issue_25(model: Any) -> Any:
+    """``predict_ab`` as it ran before issue 25, on the same network, for a same-process comparison.
+
+    Then only the network and the annealed mean were compiled: L was normalised
+    in numpy, resized by an eager Keras op, and the ab upsampled by another,
+    each crossing between numpy and TensorFlow.
+    """
+    from keras import ops
+
+    from napari_colorize.color import L2norm
+    from napari_colorize.methods import _eccv16_keras as K
+    from napari_colorize.methods._backend import inference_function
+    from napari_colorize.methods.base import check_L
+
+    net = model._inference_net()
+    decode = K.AnnealedMean(model.bins, model.config.ab_scale, name="annealed_mean_before")
+    decode.build((None, None, None, model.n_bins))
+    T = float(model.config.T)
+    run = inference_function(lambda x: decode(net(x, training=False), temperature=T))
+
+    def predict_ab(L: np.ndarray) -> np.ndarray:
+        from napari_colorize.tiling import pad_to_block
+
+        cfg = model.config
+        L = check_L(L)[None]
+        h, w = L.shape[1:]
+        if cfg.inference == "native":
+            xp, _ = pad_to_block(L, 8)
+            ab = run(L2norm(xp)[..., None])
+            ab = ops.convert_to_numpy(ops.image.resize(ab, xp.shape[1:3], interpolation="bilinear"))
+            return ab[0, :h, :w]
+        xn = L2norm(L)[..., None]
+        if (h, w) != (cfg.input_size,) * 2:
+            xn = K.resize_L(xn, cfg.input_size)
+        ab = run(np.asarray(xn, np.float32))
+        return ops.convert_to_numpy(ops.image.resize(ab, (h, w), interpolation="bilinear"))[0]
+
+    return predict_ab
+
+
 def interleaved(fns: dict[str, Any], *, repeat: int, max_seconds: float) -> dict[str, float]:
     """Median seconds of each function, run alternately (one warm-up each).
 
@@ -130,8 +170,18 @@ def main(argv: list[str] | None = None) -> int:
         "--max-seconds", type=float, default=60.0, help="stop repeating a case after this long (>= 3 runs)"
     )
     p.add_argument("--no-torch", action="store_true", help="time Keras only")
+    p.add_argument(
+        "--threads", type=int, help="threads for TensorFlow and PyTorch each (default: theirs, all cores)"
+    )
+    p.add_argument("--precision", default="float32", help="the Keras model's precision (float32, bfloat16...)")
+    p.add_argument(
+        "--before",
+        action="store_true",
+        help="also time predict_ab as it ran before issue 25 (only the network compiled), same network",
+    )
     p.add_argument("--markdown", type=Path, help="also write a markdown table here")
     args = p.parse_args(argv)
+    common.set_threads(args.threads)
 
     from napari_colorize.methods.eccv16 import ECCV16Colorizer
 
@@ -145,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for width in args.widths:
-        model = ECCV16Colorizer(width=width)
+        model = ECCV16Colorizer(width=width, precision=args.precision)
         tnet = torch_mod = None
         if have_torch:
             tnet, torch_mod = torch_eccv16(width, model.n_bins)
@@ -154,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             model.config = model.config.replace(inference=mode)
             mp = size * size / 1e6
             fns = {"keras": lambda: model.predict_ab(L)}
+            if args.before:
+                old = before_issue_25(model)
+                fns["before"] = lambda: old(L)
             if tnet is not None:
                 x = torch_mod.from_numpy(L[None, None].copy())
 
@@ -171,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             if "torch" in t:
                 row.update(torch_mps=mp / t["torch"], torch_s=t["torch"], ratio=t["torch"] / t["keras"])
+            if "before" in t:
+                row.update(before_mps=mp / t["before"], gain=t["before"] / t["keras"])
+                if "torch" in t:
+                    row["before_ratio"] = t["torch"] / t["before"]
             rows.append(row)
             log(
                 f"width {width} {label}: keras {row['keras_s']:.3f} s"
@@ -187,13 +244,23 @@ def main(argv: list[str] | None = None) -> int:
         Column("keras_s", "Keras s", "{:.3f}"),
         Column("torch_s", "PyTorch s", "{:.3f}"),
     ]
+    if args.before:
+        cols += [
+            Column("before_mps", "Keras before MP/s", "{:.3f}"),
+            Column("before_ratio", "before/PyTorch", "{:.2f}"),
+            Column("gain", "now/before", "{:.2f}"),
+        ]
     desc = common.machine_description()
-    print(common.format_table(rows, cols))
-    print(f"\nmedians of up to {args.repeat} runs; {desc}")
+    threads = f"{args.threads} thread(s) each" if args.threads else "default threads"
+    print(common.format_table(rows, cols, cpu=True))
+    print(f"\nmedians of up to {args.repeat} runs; Keras {args.precision}; {threads}; {desc}")
     if args.markdown:
         common.write_text(
             args.markdown,
-            common.machine_markdown(desc) + "\n\n" + common.format_table(rows, cols, markdown=True) + "\n",
+            common.machine_markdown(desc)
+            + f"\n\nKeras {args.precision}, {threads}; `{common.command_line()}`\n\n"
+            + common.format_table(rows, cols, markdown=True, cpu=True)
+            + "\n",
         )
     return 0
 

@@ -696,10 +696,10 @@ def main(argv: list[str] | None = None) -> int:
         Column("speedup", "speed-up", "{:,.1f}x"),
     ]
     print("\nInference and training speed")
-    print(common.format_table(rows, infer_cols))
+    print(common.format_table(rows, infer_cols, cpu=True))
     if baselines:
         print("\nBaselines (same process)")
-        print(common.format_table(baselines, base_cols))
+        print(common.format_table(baselines, base_cols, cpu=True))
     dask_cols = [
         Column("setup", "setup", "{}", "<"),
         Column("start_s", "cluster start s", "{:.1f}"),
@@ -712,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if dask_rows:
         print(f"\nMany files ({args.dask_files} x {args.dask_size}², built-in window model)")
-        print(common.format_table(dask_rows, dask_cols))
+        print(common.format_table(dask_rows, dask_cols, cpu=True))
     if demo:
         print(
             f"\n`napari-colorize demo`: {demo['median_s']:.1f} s (median of {len(demo['times'])} fresh processes)"
@@ -767,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
             "the median time between batches (a Keras callback; the first batch of each epoch left out); "
             "`lookup`, reference pixels per second of `fit`.",
             "",
-            common.format_table(rows, infer_cols, markdown=True),
+            common.format_table(rows, infer_cols, markdown=True, cpu=True),
             "",
             "| method | training config |",
             "| :--- | :--- |",
@@ -781,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
                 "The original projects' per-pixel Python loops, timed on a small crop and scaled to MP/s, "
                 "and PyTorch running the same ECCV16 architecture (random weights).",
                 "",
-                common.format_table(baselines, base_cols, markdown=True),
+                common.format_table(baselines, base_cols, markdown=True, cpu=True),
             ]
         if dask_rows:
             lines += [
@@ -797,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cached), and files/s, MP/s and the ratios use it. The serial loop's model is loaded before "
                 "timing.",
                 "",
-                common.format_table(dask_rows, dask_cols, markdown=True),
+                common.format_table(dask_rows, dask_cols, markdown=True, cpu=True),
             ]
         if demo:
             lines += [

@@ -13,6 +13,9 @@ backend:
 - :func:`version_report` (package, Keras and backend versions: cheap, no
   imports) and :func:`device_report` (imports the backend library, not
   Keras, to list the devices it sees);
+- :func:`cpu_flags` and :func:`native_bfloat16`: the CPU's instruction sets
+  (``/proc/cpuinfo``), and whether it computes bfloat16 natively (AMX-BF16 or
+  AVX512-BF16), which the ``auto`` precision reads;
 - :func:`quiet_tensorflow_import`: TensorFlow's C++ lines printed while it
   loads (``All log messages before absl::InitializeLog()``, ``oneDNN custom
   operations are on``, CPU features), which ``TF_CPP_MIN_LOG_LEVEL`` does not
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.abc
 import importlib.metadata
 import importlib.util
@@ -42,12 +46,15 @@ from .errors import ConfigError
 
 __all__ = [
     "BACKENDS",
+    "BF16_FLAGS",
     "DEFAULT_BACKEND",
     "add_backend_argument",
     "apply_backend",
     "configured_backend",
+    "cpu_flags",
     "device_report",
     "devices",
+    "native_bfloat16",
     "quiet_tensorflow_import",
     "version_report",
 ]
@@ -258,6 +265,34 @@ def quiet_tensorflow_import() -> None:
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as ``/proc/cpuinfo`` names them (``avx2``, ``amx_bf16``...).
+
+    Empty where ``/proc/cpuinfo`` is missing (not Linux) or unreadable; read once per process.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+#: CPU flags of native bfloat16 matrix arithmetic (Intel AMX tiles, AVX-512 dot products)
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively: it has one of :data:`BF16_FLAGS`.
+
+    Elsewhere bfloat16 is emulated and slower than float32, so ``precision="auto"`` stays float32.
+    """
+    return any(f in cpu_flags() for f in BF16_FLAGS)
 
 
 def _distribution_version(backend: str) -> str | None:

@@ -50,6 +50,18 @@ def test_format_table_plain_and_markdown():
     assert md[0] == "| method | X |" and md[1] == "| :--- | ---: |" and md[2] == "| a | 1.2 |"
 
 
+def test_speed_tables_name_the_cpu_and_its_matrix_instruction_sets():
+    cols = [common.Column("name", "method", "{}", "<")]
+    for markdown in (False, True):
+        table = common.format_table([{"name": "a"}], cols, markdown=markdown, cpu=True)
+        last = table.splitlines()[-1]
+        assert last.startswith(f"CPU: {common.cpu_model()}")
+        assert "CPU:" not in common.format_table([{"name": "a"}], cols, markdown=markdown)
+    names = {name for _, name in common.MATRIX_ISA}
+    isa = common.matrix_instruction_sets()
+    assert set(isa) <= names and all(name in common.cpu_line() for name in isa)
+
+
 def test_timeit_median():
     calls = []
     med, times = common.timeit(lambda: calls.append(1), repeat=5, warmup=2)

@@ -124,6 +124,33 @@ def test_resize_mode_does_not_resize_input_size(lite_model):
     np.testing.assert_allclose(m.predict_ab(L), ab_ref, atol=1e-3)
 
 
+def test_one_compiled_function_from_L_to_ab_equals_the_steps(lite_model):
+    """The compiled predictor (normalise, resize, network, annealed mean, upsample; with XLA or not)
+    gives what the steps give one by one."""
+    from keras import ops
+
+    from napari_colorize.color import L2norm
+    from napari_colorize.methods import _eccv16_keras as K
+
+    m = lite_model
+    L = np.random.default_rng(2).uniform(0, 100, (1, 200, 136, 1)).astype(np.float32)
+    x = K.resize_L(L2norm(L), 64)
+    p = ops.softmax(np.asarray(m.keras_model(x)) / m.config.T, axis=-1)
+    ref = ops.convert_to_numpy(ops.image.resize(ops.convert_to_numpy(p) @ m.bins, (200, 136)))
+    for xla in (False, True):
+        pred = K.Predictor(m.keras_model, m.bins, m.config.ab_scale, T=m.config.T, input_size=64, xla=xla)
+        ab = pred(L, (200, 136))
+        assert ab.shape == (1, 200, 136, 2) and ab.dtype == np.float32
+        np.testing.assert_allclose(ab, ref, atol=1e-3)
+    # native: no resize of L, ab upsampled x4 (XLA compiles once per shape)
+    Ln = L[:, :96, :128]
+    p = ops.softmax(np.asarray(m.keras_model(L2norm(Ln))) / m.config.T, axis=-1)
+    ref = ops.convert_to_numpy(ops.image.resize(ops.convert_to_numpy(p) @ m.bins, (96, 128)))
+    for xla in (False, True):
+        pred = K.Predictor(m.keras_model, m.bins, m.config.ab_scale, T=m.config.T, xla=xla)
+        np.testing.assert_allclose(pred(Ln, (96, 128)), ref, atol=1e-3)
+
+
 def test_bad_input(lite_model):
     with pytest.raises(InputError):
         lite_model.predict_ab(np.zeros((4, 4, 3), np.float32))

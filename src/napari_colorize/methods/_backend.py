@@ -7,11 +7,14 @@ Networks, losses, training loops and inference are written in ``keras`` and
   (``tf.distribute`` on TensorFlow, ``keras.distribution`` on JAX);
 - :func:`precision_scope`: the dtype policy a network is built under
   (``float32`` or mixed precision), restored afterwards;
+- :func:`keras_policy`: the Keras dtype policy of a ``precision`` value for
+  training or for inference (``bfloat16`` and ``auto`` infer in bfloat16 and
+  train in float32);
 - :func:`inference_function`: a forward function compiled once for any batch
   and size (``tf.function`` on TensorFlow, ``torch.no_grad`` on PyTorch,
-  ``jax.jit`` on JAX);
-- :func:`upsample_bilinear`: bilinear upsampling of a tensor whose spatial
-  size is unknown when a TensorFlow function is traced;
+  ``jax.jit`` on JAX), optionally with the output size as a second argument;
+- :func:`upsample_bilinear` and :func:`resize_bilinear`: bilinear resizing of a
+  tensor whose spatial size is unknown when a TensorFlow function is traced;
 - :func:`visible_gpus`: the accelerators the backend sees.
 
 Imported lazily (it imports Keras, and TensorFlow on that backend).
@@ -32,7 +35,10 @@ __all__ = [
     "backend",
     "distribution_scope",
     "inference_function",
+    "jit_network",
+    "keras_policy",
     "precision_scope",
+    "resize_bilinear",
     "upsample_bilinear",
     "visible_gpus",
 ]
@@ -102,6 +108,32 @@ def distribution_scope(distribute: str = "default") -> Any:
     return contextlib.nullcontext(tf.distribute.get_strategy())
 
 
+#: the Keras dtype policies a network may be built under
+_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16")
+
+
+def keras_policy(precision: str, *, training: bool) -> str:
+    """The Keras dtype policy of the config value ``precision``, for training or for inference.
+
+    - ``float32``, ``mixed_float16``, ``mixed_bfloat16``: that policy for both;
+    - ``bfloat16``: training in float32, inference with the whole network in
+      bfloat16 (weights too; the decoding around it stays float32);
+    - ``auto``: as ``bfloat16`` where the CPU computes bfloat16 natively
+      (AMX-BF16 or AVX512-BF16, :func:`napari_colorize.backends.native_bfloat16`)
+      and no GPU is visible, else float32.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}")
+    if precision in ("bfloat16", "auto"):
+        if training:
+            return "float32"
+        if precision == "auto":
+            from ..backends import native_bfloat16
+
+            return "bfloat16" if native_bfloat16() and not visible_gpus() else "float32"
+    return precision
+
+
 @contextlib.contextmanager
 def precision_scope(precision: str = "float32") -> Iterator[None]:
     """Build layers under the Keras dtype policy ``precision``; the previous policy comes back after.
@@ -109,9 +141,11 @@ def precision_scope(precision: str = "float32") -> Iterator[None]:
     Layers take the global policy when they are made, so a network built in
     this scope keeps it (its weights stay float32 under a ``mixed_*``
     policy) while networks made elsewhere in the process are not affected.
+    ``precision`` is a Keras policy name or a config value (``bfloat16`` and
+    ``auto`` build for training: float32; see :func:`keras_policy`).
     """
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}")
+    if precision not in _POLICIES:
+        precision = keras_policy(precision, training=True)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
@@ -133,16 +167,20 @@ class _OneTracePerModel:
         return not ("triggered tf.function retracing" in msg and "inference_function" in msg)
 
 
-def inference_function(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def inference_function(fn: Callable[..., Any], *, sized: bool = False) -> Callable[..., Any]:
     """``fn`` (a float32 (N, H, W, C) tensor to a tensor) compiled once for any batch and size.
 
     The returned function takes a numpy array and returns float32 numpy
     arrays, also when the network computes in 16 bits (mixed precision).
+    With ``sized``, ``fn(x, size)`` also takes an output size (height, width):
+    the returned function takes it as two ints, and ``fn`` gets an int32
+    tensor on TensorFlow (one trace for every size; give it to
+    :func:`resize_bilinear`) and a tuple of ints elsewhere.
     """
     name = backend()
 
-    def forward(x: Any) -> Any:
-        return keras.tree.map_structure(lambda t: keras.ops.cast(t, "float32"), fn(x))
+    def forward(x: Any, *size: Any) -> Any:
+        return keras.tree.map_structure(lambda t: keras.ops.cast(t, "float32"), fn(x, *size))
 
     if name == "tensorflow":
         import tensorflow as tf
@@ -150,36 +188,81 @@ def inference_function(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
         logger = tf.get_logger()
         if not any(isinstance(f, _OneTracePerModel) for f in logger.filters):
             logger.addFilter(_OneTracePerModel())
-        compiled = tf.function(
-            forward,
-            input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)],
-            reduce_retracing=True,
-        )
+        signature = [tf.TensorSpec([None, None, None, None], tf.float32)]
+        if sized:
+            signature.append(tf.TensorSpec([2], tf.int32))
+        compiled = tf.function(forward, input_signature=signature, reduce_retracing=True)
 
-        def inference_function(x: Any) -> Any:
-            return compiled(tf.convert_to_tensor(x, tf.float32)).numpy()
+        def inference_function(x: Any, *size: Any) -> Any:
+            args = [tf.convert_to_tensor(x, tf.float32)]
+            if sized:
+                args.append(tf.constant(_size(size), tf.int32))
+            return keras.tree.map_structure(lambda t: t.numpy(), compiled(*args))
 
         return inference_function
     if name == "jax":
         import jax
 
-        jitted = jax.jit(forward)
+        jitted = jax.jit(forward, static_argnums=(1,) if sized else ())
 
-        def run_jax(x: Any) -> Any:
-            return keras.ops.convert_to_numpy(jitted(x))
+        def run_jax(x: Any, *size: Any) -> Any:
+            args = (_size(size),) if sized else ()
+            return keras.tree.map_structure(keras.ops.convert_to_numpy, jitted(x, *args))
 
         return run_jax
 
-    def run(x: Any) -> Any:
+    def run(x: Any, *size: Any) -> Any:
         ctx: Any = contextlib.nullcontext()
         if name == "torch":
             import torch
 
             ctx = torch.no_grad()
+        args = (_size(size),) if sized else ()
         with ctx:
-            return keras.ops.convert_to_numpy(forward(keras.ops.convert_to_tensor(x, "float32")))
+            out = forward(keras.ops.convert_to_tensor(x, "float32"), *args)
+            return keras.tree.map_structure(keras.ops.convert_to_numpy, out)
 
     return run
+
+
+def jit_network(net: Any) -> Callable[[Any], Any]:
+    """``net(x, training=False)``, compiled by XLA on TensorFlow (else the network as it is).
+
+    For use inside an :func:`inference_function`; XLA compiles once per input
+    shape (seconds for a large network), so it pays where shapes repeat.  On these CPUs
+    XLA runs the full-width ECCV16 network 1.3-1.5x faster than TensorFlow's
+    own kernels, and small networks slower (``benchmarks/eccv16.py``).
+    """
+    if backend() != "tensorflow":
+        return lambda x: net(x, training=False)
+    import tensorflow as tf
+
+    return tf.function(lambda x: net(x, training=False), jit_compile=True, reduce_retracing=True)
+
+
+def _size(size: tuple[Any, ...]) -> tuple[int, int]:
+    """The output size given to a ``sized`` inference function, as two ints."""
+    if len(size) == 1:
+        size = tuple(size[0])
+    if len(size) != 2:
+        raise ValueError(f"an output size is (height, width), got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def resize_bilinear(x: Any, size: Any, *, antialias: bool = False) -> Any:
+    """Resize (B, H, W, C) to ``size`` (height, width), bilinear with half-pixel centres.
+
+    ``size`` is two ints, or on TensorFlow an int32 tensor (a traced size);
+    ``antialias`` widens the kernel when shrinking (as ``keras.ops.image.resize``).
+    The result has the input's dtype.
+    """
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        out = tf.image.resize(x, size, method="bilinear", antialias=antialias)
+        return tf.cast(out, x.dtype)
+    size = tuple(int(v) for v in size)
+    return keras.ops.image.resize(x, size, interpolation="bilinear", antialias=antialias)
 
 
 def upsample_bilinear(x: Any, fy: int, fx: int) -> Any:

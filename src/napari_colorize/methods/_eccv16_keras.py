@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ._backend import inference_function
+from ._backend import inference_function, jit_network, resize_bilinear
 
 #: (block, channels, [(kind, stride, dilation), ...], batchnorm)
 BLOCKS: list[tuple[str, int, list[tuple[str, int, int]], bool]] = [
@@ -138,23 +138,57 @@ class AnnealedMean(layers.Layer):
 
 
 class Predictor:
-    """Compiled inference at temperature ``T``: normalised L -> ab in Lab units at a given size."""
+    """Compiled inference at temperature ``T``: L (0..100) -> ab in Lab units at a given size.
 
-    def __init__(self, trunk: keras.Model, bins: np.ndarray, ab_scale: float, *, T: float) -> None:
+    One compiled function (:func:`._backend.inference_function`) does all of it:
+    the normalisation ``(L - 50) / 100``, with ``input_size`` the resize of L to
+    ``input_size`` squared (bilinear, antialiased; skipped for an input of that
+    size), the network, the annealed mean in float32 (also when the network
+    computes in 16 bits) and the bilinear upsampling of ab to the output size.
+    With ``xla`` the network itself is compiled by XLA (:func:`._backend.jit_network`),
+    once per input shape.
+    """
+
+    def __init__(
+        self,
+        trunk: keras.Model,
+        bins: np.ndarray,
+        ab_scale: float,
+        *,
+        T: float,
+        input_size: int | None = None,
+        xla: bool = False,
+    ) -> None:
         self.trunk = trunk
+        self.xla = bool(xla)
+        self._net = jit_network(trunk) if xla else (lambda x: trunk(x, training=False))
         self.T = float(T)
-        self.decode = AnnealedMean(bins, ab_scale, name="annealed_mean")
+        self.input_size = None if input_size is None else int(input_size)
+        self.decode = AnnealedMean(bins, ab_scale, name="annealed_mean", dtype="float32")
         self.decode.build((None, None, None, len(bins)))
-        self._run = inference_function(
-            lambda x: self.decode(self.trunk(x, training=False), temperature=self.T)
-        )
+        #: compiled functions, by whether L is resized to ``input_size`` first
+        self._runs: dict[bool, Any] = {}
 
-    def __call__(self, x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        ab = self._run(np.asarray(x, np.float32))
+    def _forward(self, L: Any, size: Any, *, resize: bool) -> Any:
+        x = (L - 50.0) / 100.0
+        if resize:
+            s = self.input_size
+            x = resize_bilinear(x, (s, s), antialias=True)
+        logits = ops.cast(self._net(x), "float32")
+        ab = self.decode(logits, temperature=self.T)
         # bilinear with half-pixel centres == PyTorch align_corners=False
-        return ops.convert_to_numpy(
-            ops.image.resize(ab, tuple(int(v) for v in size), interpolation="bilinear")
-        )
+        return resize_bilinear(ab, size)
+
+    def __call__(self, L: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """ab (N, *size, 2) float32 for L (N, H, W, 1) in 0..100 (H, W multiples of 8 unless resized)."""
+        L = np.asarray(L, np.float32)
+        resize = self.input_size is not None and tuple(L.shape[1:3]) != (self.input_size,) * 2
+        run = self._runs.get(resize)
+        if run is None:
+            run = self._runs[resize] = inference_function(
+                lambda x, sz: self._forward(x, sz, resize=resize), sized=True
+            )
+        return run(L, tuple(int(v) for v in size))
 
 
 def resize_L(L: np.ndarray, size: int) -> np.ndarray:

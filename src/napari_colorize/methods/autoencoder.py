@@ -178,6 +178,7 @@ class AutoencoderColorizer(KerasColorizer):
 
     def _reset_inference(self) -> None:
         self._forward_fn: Any = None
+        self._forward_net: Any = None
 
     # -- tiling properties -------------------------------------------------
     @property
@@ -289,7 +290,7 @@ class AutoencoderColorizer(KerasColorizer):
         return self._predict_ab_batch(L[None])[0]
 
     def _predict_ab_batch(self, L: np.ndarray) -> np.ndarray:
-        net = self._ensure_net()
+        net = self._inference_net()  # bfloat16 with precision="bfloat16" (see KerasColorizer)
         if self.config.inference == "native":
             out = self._predict_native(net, L)
         else:
@@ -300,10 +301,11 @@ class AutoencoderColorizer(KerasColorizer):
         """Forward (N, h, w) L in chunks bounded by ``_PREDICT_PIXELS``."""
         n, h, w = x.shape
         chunk = max(1, _PREDICT_PIXELS // (h * w))
-        if getattr(self, "_forward_fn", None) is None:
+        if getattr(self, "_forward_fn", None) is None or self._forward_net is not net:
             from ._backend import inference_function
 
             self._forward_fn = inference_function(lambda t: net(t, training=False))
+            self._forward_net = net
         outs = []
         for i in range(0, n, chunk):
             xi = np.ascontiguousarray(x[i : i + chunk, ..., None], dtype=np.float32)

@@ -195,13 +195,15 @@ class DDColorColorizer(KerasColorizer):
 
     def _reset_inference(self) -> None:
         self._predictor = None
+        self._predictor_net = None
 
     def _get_predictor(self) -> Any:
-        if self._predictor is None:
+        net = self._inference_net()  # bfloat16 with precision="bfloat16" (see KerasColorizer)
+        if self._predictor is None or self._predictor_net is not net:
             from ._backend import inference_function
 
-            net = self._ensure_net()
             self._predictor = inference_function(lambda x: net(x, training=False))
+            self._predictor_net = net
         return self._predictor
 
     # -- inference ---------------------------------------------------------

@@ -7,9 +7,14 @@ network (:meth:`KerasColorizer._build_net`), its loss (given to
 
 - building the network once, seeded with ``config.seed``, inside the
   distribution scope (:func:`._backend.distribution_scope`) and under the
-  dtype policy of ``config.precision`` (:func:`._backend.precision_scope`:
+  training dtype policy of ``config.precision`` (:func:`._backend.precision_scope`:
   float32, or mixed precision with float32 weights, so a model folder
   loads whatever precision it was trained in);
+- the network inference runs (:meth:`KerasColorizer._inference_net`): the
+  same one, or for ``precision="bfloat16"`` (and ``"auto"`` on a CPU with
+  native bfloat16, for a method whose quality check passed:
+  :attr:`KerasColorizer.bfloat16_checked`) a copy in bfloat16 made from its
+  weights (:func:`._backend.keras_policy`);
 - the structural config (``structural_fields``): the fields that fix the
   network's weights, checked in one place (:meth:`KerasColorizer._ensure_net`)
   whenever a built or loaded network is used with a changed config (resume,
@@ -70,6 +75,10 @@ class KerasColorizer(Colorizer):
 
     #: config fields that fix the network's weights: they cannot change on an existing model
     structural_fields: ClassVar[tuple[str, ...]] = ()
+    #: bfloat16 inference keeps this method's colours within the quality bound (CIEDE2000 within
+    #: 0.3 of float32 on the bundled photos, ``benchmarks/bfloat16.py``): ``precision="auto"``
+    #: may choose it.  A method that infers through :meth:`_inference_net` and passed sets it.
+    bfloat16_checked: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -79,6 +88,8 @@ class KerasColorizer(Colorizer):
         #: dtype policy the network was built under
         self._built_precision: str | None = None
         self._compiled_key: Any = None
+        #: (policy, network) inference runs when its policy differs from the built one's
+        self._infer_net: tuple[str, Any] | None = None
         #: optimizer state read from a model folder, applied by the next fit (resume)
         self._optimizer_state: list[np.ndarray] | None = None
         self.history: dict[str, list[float]] = {}
@@ -98,8 +109,8 @@ class KerasColorizer(Colorizer):
     def _ensure_net(self, *, for_loading: bool = False) -> Any:
         """The network, built on first use; refuses a config whose structure changed since.
 
-        A changed ``precision`` builds the network again under the new dtype
-        policy with the same (float32) weights.
+        A changed ``precision`` builds the network again under the new (training)
+        dtype policy with the same (float32) weights.
         """
         if self._net is not None:
             now = self.structure()
@@ -110,7 +121,7 @@ class KerasColorizer(Colorizer):
                     f"(was {', '.join(f'{k}={self._built.get(k)!r}' for k in changed)}): "
                     "these fix its architecture; train a new model instead"
                 )
-            if self._built_precision == self._precision():
+            if self._built_precision == self._policy(training=True):
                 return self._net
             weights = self._net.get_weights()
             self._net = None
@@ -122,11 +133,13 @@ class KerasColorizer(Colorizer):
         from ._backend import distribution_scope, precision_scope
 
         keras.utils.set_random_seed(int(self.config.seed))
-        with distribution_scope(self.config.distribute), precision_scope(self._precision()):
+        policy = self._policy(training=True)
+        with distribution_scope(self.config.distribute), precision_scope(policy):
             self._net = self._build_net(for_loading=for_loading)
         self._built = self.structure()
-        self._built_precision = self._precision()
+        self._built_precision = policy
         self._compiled_key = None
+        self._infer_net = None
         self._reset_inference()
         return self._net
 
@@ -134,16 +147,50 @@ class KerasColorizer(Colorizer):
         """The config's ``precision`` (float32 for a config without one)."""
         return str(getattr(self.config, "precision", "float32"))
 
+    def _policy(self, *, training: bool) -> str:
+        """The Keras dtype policy of ``config.precision`` for training or inference.
+
+        For inference, ``auto`` gives float32 unless this method's bfloat16 quality
+        check passed (:attr:`bfloat16_checked`).
+        """
+        from ._backend import keras_policy
+
+        precision = self._precision()
+        if not training and precision == "auto" and not self.bfloat16_checked:
+            return keras_policy("float32", training=False)
+        return keras_policy(precision, training=training)
+
+    def _inference_net(self) -> Any:
+        """The network to infer with: the built one, or its copy under the inference policy.
+
+        With ``precision="bfloat16"`` (or ``"auto"`` choosing it) the copy holds
+        the weights in bfloat16; it is made once and dropped whenever the
+        weights change through this class (a fit, a load, a rebuild).
+        """
+        net = self._ensure_net()
+        policy = self._policy(training=False)
+        if policy == self._built_precision:
+            return net
+        if self._infer_net is None or self._infer_net[0] != policy:
+            from ._backend import precision_scope
+
+            with precision_scope(policy):
+                copy = self._build_net(for_loading=True)
+            copy.set_weights(net.get_weights())
+            self._infer_net = (policy, copy)
+        return self._infer_net[1]
+
     def _precision_scope(self) -> Any:
         """The dtype policy scope of ``config.precision``, for networks built outside :meth:`_ensure_net`."""
         from ._backend import precision_scope
 
-        return precision_scope(self._precision())
+        return precision_scope(self._policy(training=True))
 
     def _adopt_net(self, other: KerasColorizer) -> None:
         """Share ``other``'s built network (same structure), e.g. to compare inference options."""
         self._net, self._built, self._compiled_key = other._net, dict(other._built or {}), None
         self._built_precision = other._built_precision
+        self._infer_net = None
         self._reset_inference()
 
     # -- training ------------------------------------------------------------
@@ -259,6 +306,7 @@ class KerasColorizer(Colorizer):
         info.pop("epochs_trained", None)
         self.trained = self.trained or ran > 0
         self.history = history
+        self._infer_net = None
         self._reset_inference()
         return history
 

@@ -412,11 +412,13 @@ class SIGGRAPH17Colorizer(KerasColorizer):
     native_hints: ClassVar[bool] = True
     #: the class head has 529 classes whatever the width: only the width fixes the weights
     structural_fields = ("width",)
+    #: bfloat16 inference passed the quality check (benchmarks/bfloat16.py): "auto" may use it
+    bfloat16_checked = True
 
     def __init__(self, config: SIGGRAPH17Config | dict[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         self._predictor: Any = None
-        self._predictor_T: tuple[float, float] | None = None
+        self._predictor_T: tuple[float, float, int] | None = None
         #: the last automatic pass, (key, raw ab, confidence): live hints on one image reuse it
         self._auto_cache: tuple[Any, np.ndarray, np.ndarray] | None = None
 
@@ -467,7 +469,7 @@ class SIGGRAPH17Colorizer(KerasColorizer):
 
         cfg = self.config
         digest = hashlib.blake2b(np.ascontiguousarray(L).view(np.uint8), digest_size=16).digest()
-        key = (L.shape, str(L.dtype), digest, cfg.T, cfg.decode_T, cfg.decode, id(self._ensure_net()))
+        key = (L.shape, str(L.dtype), digest, cfg.T, cfg.decode_T, cfg.decode, id(self._inference_net()))
         if self._auto_cache is None or self._auto_cache[0] != key:
             ab, conf = self._run(L[None], None, None)
             self._auto_cache = (key, ab[0], conf[0])
@@ -478,8 +480,8 @@ class SIGGRAPH17Colorizer(KerasColorizer):
 
     def _get_predictor(self) -> Any:
         """Compiled x (N, H, W, 4) -> (N, H, W, 5): ab, confidence, annealed-mean ab."""
-        net = self._ensure_net()
-        key = (float(self.config.T), float(self.config.decode_T))
+        net = self._inference_net()  # bfloat16 with precision="bfloat16" (see KerasColorizer)
+        key = (float(self.config.T), float(self.config.decode_T), id(net))
         if self._predictor is None or self._predictor_T != key:
             from . import _siggraph17_keras as K
 

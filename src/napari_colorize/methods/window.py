@@ -381,8 +381,8 @@ class WindowColorizer(KerasColorizer):
 
         if self._net is None or self.palette is None:
             raise ConfigError("this window model is untrained: fit it (or load a trained model folder) first")
-        net = self._ensure_net()  # built again if the precision changed
-        key = (self.config.decode, self.config.temperature)
+        net = self._inference_net()  # built again if the precision changed; bfloat16 copy for "bfloat16"
+        key = (self.config.decode, self.config.temperature, id(net))
         if self._predict is None or self._predict_key != key:  # decoding options may change after training
             with self._precision_scope():
                 self._predict = wk.ConvPredictor(net, self.palette, self.config)
