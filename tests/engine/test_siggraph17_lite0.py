@@ -64,7 +64,7 @@ def _torch_lite0_features(state: dict, x: np.ndarray) -> list[np.ndarray]:
     with torch.no_grad():
         h = F.relu6(bn(conv(torch.from_numpy(x), t("_conv_stem.weight"), 2), "_bn0."))
         b = 0
-        for s, (r, k, st, e, cin, cout) in enumerate(STAGES):
+        for s, (r, _k, st, e, cin, cout) in enumerate(STAGES):
             for j in range(r):
                 p = f"_blocks.{b}."
                 inp, ci = h, cin if j == 0 else cout

