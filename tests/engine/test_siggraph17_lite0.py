@@ -9,6 +9,7 @@ here downloads.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import zipfile
 from pathlib import Path
@@ -186,3 +187,36 @@ def test_trainable_from_an_encoder_stage_trains_the_stages_above_it():
     model.fit([data.astronaut()[::4, ::4]])
     names = {w.path.split("/")[0] for w in model._encoder.trainable_weights}
     assert names and all(n.startswith("enc_b15") for n in names)
+
+
+def test_brief_training_on_bundled_photos_learns_to_use_hints_on_held_out_halves():
+    """Trained briefly on left halves, the network alone (no fusion) uses hints on the right halves."""
+    from skimage import data
+    from skimage.transform import rescale
+
+    from napari_colorize.color import rgb2lab, to_float01
+    from napari_colorize.hints import Hints
+    from napari_colorize.methods.siggraph17 import sample_hints
+    from napari_colorize.metrics import delta_e2000_lab
+
+    photos = [
+        to_float01(rescale(p, 0.5, channel_axis=-1, anti_aliasing=True))
+        for p in (data.astronaut(), data.coffee(), data.chelsea(), data.rocket())
+    ]
+    halves = [(p[:, : p.shape[1] // 2], p[:, p.shape[1] // 2 :]) for p in photos]
+    model = _tiny_model(crops_per_image=24, batch_size=8, epochs=3, steps_per_epoch=None, p_none=0.1)
+    wheel = _wheel()
+    if wheel is not None and importlib.util.find_spec("torch") is not None:
+        model.load_encoder(wheel)
+    model.fit([left for left, _ in halves])
+    model.config = model.config.replace(fuse_weight=0.0, hint_radius=0.0, shrink=0.0)
+    without, with_hints = [], []
+    for i, (_, right) in enumerate(halves):
+        lab = rgb2lab(right)
+        ab, mask = sample_hints(
+            lab[..., 1:], np.random.default_rng(i), n_hints=20, p_uniform=1.0, max_patch=3
+        )
+        for hints, out in ((None, without), (Hints(ab, mask), with_hints)):
+            pred = model.predict_ab(lab[..., 0], hints=hints)
+            out.append(float(np.mean(delta_e2000_lab(np.concatenate([lab[..., :1], pred], -1), lab))))
+    assert np.mean(with_hints) < np.mean(without), (with_hints, without)

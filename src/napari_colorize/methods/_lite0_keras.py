@@ -16,7 +16,9 @@ the logits of the ab classes (B, H/4, W/4, Q), so its predictor
 - the encoder (:func:`._efficientnet_keras.build_lite0`, EfficientNet-Lite0,
   ImageNet weights, frozen) gives features of stride 4, 8, 16 and 32;
 - the hints (ab and mask, full resolution) go through four stride-2 3x3
-  convolutions, whose outputs join the decoder at strides 4, 8 and 16;
+  convolutions, whose outputs join the decoder at strides 4, 8 and 16, and
+  are pooled to each stride (:class:`PooledHints`: the mean hint ab of each
+  cell and whether it holds one), which join it at strides 4 to 32;
 - the decoder goes top-down: at each stride the upsampled coarser map, the
   encoder's features and the hints' are concatenated, mixed by a 1x1 then a
   3x3 convolution (ReLU);
@@ -73,6 +75,35 @@ class GrayRGB(layers.Layer):
         return tuple(input_shape[:-1]) + (3,)
 
 
+class PooledHints(layers.Layer):
+    """The hints at stride ``s``: mean hint ab over each s x s cell's hinted pixels, and whether it has any.
+
+    From x's channels 1..3 (ab / 110 and the mask minus ``mask_center``; a
+    hint is where the mask is above ``mask_center``): (B, H/s, W/s, 3).  A
+    one-pixel hint keeps its full value and weight at every stride, which a
+    strided convolution would dilute.
+    """
+
+    def __init__(self, stride: int, mask_center: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stride = int(stride)
+        self.mask_center = float(mask_center)
+
+    def call(self, x: Any) -> Any:
+        s = self.stride
+        m = ops.cast(x[..., 3:4] + self.mask_center > 0.5, x.dtype)
+        abm = x[..., 1:3] * m
+        pooled = ops.average_pool(ops.concatenate([abm, m], axis=-1), s, s, padding="same")
+        frac = pooled[..., 2:3]
+        ab = pooled[..., :2] / ops.maximum(frac, 1e-6)
+        return ops.concatenate([ab, ops.cast(frac > 0, x.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        b, h, w, _ = input_shape
+        s = self.stride
+        return (b, None if h is None else -(-h // s), None if w is None else -(-w // s), 3)
+
+
 class Upsample(layers.Layer):
     """Bilinear upsampling by an integer factor (half-pixel centres, any backend)."""
 
@@ -96,7 +127,7 @@ def build_encoder() -> keras.Model:
     return keras.Model(inp, E.build_lite0(rgb, prefix="enc"), name="encoder")
 
 
-def build_decoder(n_classes: int) -> keras.Model:
+def build_decoder(n_classes: int, mask_center: float = 0.0) -> keras.Model:
     """``[s4, s8, s16, s32, x]`` -> ``[ab, logits]`` (see the module docs)."""
     feats = [keras.Input((None, None, c), name=f"s{s}") for c, s in zip(E.FEATURE_CHANNELS, (4, 8, 16, 32))]
     x = keras.Input((None, None, 4), name="x")
@@ -105,12 +136,15 @@ def build_decoder(n_classes: int) -> keras.Model:
     for i, c in enumerate(HINT_CHANNELS):
         h = layers.Conv2D(c, 3, strides=2, padding="same", activation="relu", name=f"dec_hint{i}")(h)
         hints.append(h)  # strides 2, 4, 8, 16
+    pooled = {s: PooledHints(s, mask_center, name=f"dec_pool{s}")(x) for s in (4, 8, 16, 32)}
     c32, c16, c8, c4 = DECODER_CHANNELS
-    d = layers.Conv2D(c32, 1, activation="relu", name="dec_lat32")(feats[3])
+    d = layers.Concatenate(name="dec_cat32")([feats[3], pooled[32]])
+    d = layers.Conv2D(c32, 1, activation="relu", name="dec_lat32")(d)
+    d = layers.Conv2D(c32, 3, padding="same", activation="relu", name="dec_conv32")(d)
     levels = ((c16, feats[2], hints[3], 16), (c8, feats[1], hints[2], 8), (c4, feats[0], hints[1], 4))
     for c, f, hint, s in levels:
         up = Upsample(2, name=f"dec_up{s}")(d)
-        d = layers.Concatenate(name=f"dec_cat{s}")([up, f, hint])
+        d = layers.Concatenate(name=f"dec_cat{s}")([up, f, hint, pooled[s]])
         d = layers.Conv2D(c, 1, activation="relu", name=f"dec_mix{s}")(d)
         d = layers.Conv2D(c, 3, padding="same", activation="relu", name=f"dec_conv{s}")(d)
     d = layers.Conv2D(c4, 3, padding="same", activation="relu", name="dec_conv4b")(d)
@@ -122,12 +156,12 @@ def build_decoder(n_classes: int) -> keras.Model:
     return keras.Model([*feats, x], [ab, logits], name="decoder")
 
 
-def build(n_classes: int) -> tuple[keras.Model, keras.Model, keras.Model]:
+def build(n_classes: int, mask_center: float = 0.0) -> tuple[keras.Model, keras.Model, keras.Model]:
     """(net, encoder, decoder): ``net`` = x -> decoder(encoder(x), x) -> [ab, logits]."""
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
     enc = build_encoder()
-    dec = build_decoder(n_classes)
+    dec = build_decoder(n_classes, mask_center)
     inp = keras.Input((None, None, 4), name="x")
     ab, logits = dec([*enc(inp), inp])
     net = keras.Model(inp, [ab, logits], name="siggraph17_lite0")

@@ -213,7 +213,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
     Config = SIGGRAPH17Lite0Config
     config: SIGGRAPH17Lite0Config
     native_hints: ClassVar[bool] = True
-    structural_fields = ()
+    structural_fields = ("mask_center",)
 
     def __init__(
         self, config: SIGGRAPH17Lite0Config | dict[str, Any] | None = None, **overrides: Any
@@ -239,7 +239,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
     def _build_net(self, *, for_loading: bool = False) -> Any:
         from . import _lite0_keras as K
 
-        net, self._encoder, self._decoder = K.build(self.n_classes)
+        net, self._encoder, self._decoder = K.build(self.n_classes, self.config.mask_center)
         return net
 
     def _get_predictor(self) -> Any:
