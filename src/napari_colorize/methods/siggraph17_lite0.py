@@ -303,7 +303,9 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
         ``trainable_from`` an encoder stage, the whole network trains on the
         same crops.  Loss: ``class_weight`` x cross-entropy of the ab classes
         (nearest of :func:`gamut_bins` to the 4x4-mean true ab) +
-        ``regression_weight`` x the smooth-L1 of the regression ab.
+        ``regression_weight`` x the smooth-L1 of the regression ab.  There is
+        no validation pass: ``val_split`` is not used (calibrate on photos kept
+        out instead, as ``scripts/train_defaults.py`` does).
         """
         import keras
 
