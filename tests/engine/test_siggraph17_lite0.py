@@ -189,6 +189,7 @@ def test_trainable_from_an_encoder_stage_trains_the_stages_above_it():
     assert names and all(n.startswith("enc_b15") for n in names)
 
 
+@pytest.mark.slow  # 14-20 s on 2 busy cores
 def test_brief_training_on_bundled_photos_learns_to_use_hints_on_held_out_halves():
     """Trained briefly on left halves, the network alone (no fusion) uses hints on the right halves."""
     from skimage import data
