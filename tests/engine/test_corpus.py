@@ -206,7 +206,7 @@ def test_load_corpus_gives_uint8_rgb_no_larger_than_max_side_and_checks_hashes(c
 def test_committed_manifest_holds_its_invariants():
     m = corpus.read_manifest()  # checks unique names, files and hashes, allowed packages
     images = m["images"]
-    allowed = set(corpus.PACKAGES) | {p for p, _ in corpus.BUNDLED}
+    allowed = set(corpus.PACKAGES) | set(corpus.PHOTO_PACKAGES) | {p for p, _ in corpus.BUNDLED}
     assert {im["package"] for im in images} <= allowed
     train = {im["name"] for im in images if im["split"] == "train"}
     held = {im["name"] for im in images if im["split"] == "heldout"}
@@ -276,3 +276,77 @@ def test_scores_of_the_truth_and_of_gray(heldout):
     assert perfect["cf_ratio"] == pytest.approx(1.0)
     gray = heldout.scores(common.gray_baseline(truth), truth)
     assert gray["delta_e2000"] > 1 and gray["auc"] < 1 and gray["cf_ratio"] < 0.05
+
+
+# ------------------------------------------------------------------ photo packages (issue 23)
+
+
+def _rcc(files: dict[str, bytes]) -> bytes:
+    """A version-3 Qt resource file holding ``files`` under one folder ``res`` (zlib-compressed)."""
+    import struct
+    import zlib
+
+    names = b""
+    name_off = {}
+    for n in ["res", *files]:
+        name_off[n] = len(names)
+        names += struct.pack(">HI", len(n), 0) + n.encode("utf-16-be")
+    data = b""
+    data_off = {}
+    for n, blob in files.items():
+        data_off[n] = len(data)
+        packed = struct.pack(">I", len(blob)) + zlib.compress(blob)
+        data += struct.pack(">I", len(packed)) + packed
+    nodes = struct.pack(">IHII", 0, 2, 1, 1) + b"\0" * 8  # root: one child (node 1)
+    nodes += struct.pack(">IHII", name_off["res"], 2, len(files), 2) + b"\0" * 8
+    for n in files:
+        nodes += struct.pack(">IHHHI", name_off[n], 1, 0, 0, data_off[n]) + b"\0" * 8
+    header = 24
+    body = data + names + nodes
+    return (
+        b"qres"
+        + struct.pack(">IIIII", 3, header + len(data) + len(names), header, header + len(data), 1)
+        + body
+    )
+
+
+def test_read_rcc_unpacks_zlib_resources_and_extract_keeps_pictures(tmp_path):
+    png = tmp_path / "p.png"
+    _write(png, 8, 6, 1)
+    files = {"a.png": png.read_bytes(), "notes.qml": b"Item {}"}
+    raw = _rcc(files)
+    assert corpus.read_rcc(raw) == {f"res/{k}": v for k, v in files.items()}
+    (tmp_path / "x.rcc").write_bytes(raw)
+    written = corpus.extract_rcc(tmp_path / "x.rcc", tmp_path / "out")
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in written] == ["res/a.png"]
+    with pytest.raises(ValueError, match="qres"):
+        corpus.read_rcc(b"nope" + raw[4:])
+
+
+def test_photo_rule_keeps_large_many_coloured_pictures_only(tmp_path):
+    photo = tmp_path / "photo.png"
+    _write(photo, 300, 260, 2)  # random colours: photo-like statistics
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((300, 300, 3), 200, np.uint8)).save(flat)
+    small = tmp_path / "small.png"
+    _write(small, 300, 200, 3)
+
+    def f(p, w, h):
+        return corpus.ImageFile("darknet", p.name, w, h, 1, "0" * 64)
+
+    assert corpus.looks_like_photo(f(photo, 300, 260), photo)
+    assert not corpus.looks_like_photo(f(flat, 300, 300), flat)
+    assert not corpus.looks_like_photo(f(small, 300, 200), small)
+
+
+def test_committed_manifest_holds_the_photo_packages_with_licences():
+    m = corpus.read_manifest()
+    photos = [im for im in m["images"] if im["package"] in corpus.PHOTO_PACKAGES]
+    assert len(photos) > 100
+    assert {im["split"] for im in photos} == {"train", "heldout"}
+    for im in photos:
+        assert min(im["width"], im["height"]) >= corpus.MIN_PHOTO_SIDE
+        assert im.get("licence"), im["name"]
+        assert "/lang/" not in im["path"] and "/paintings/" not in im["path"]
+    cc_by = [im for im in photos if str(im["licence"]).startswith("CC-BY")]
+    assert cc_by and all(im.get("copyright") for im in cc_by)  # attribution where the package gives it

@@ -35,6 +35,7 @@ METHODS: dict[str, str] = {
     "eccv16": "napari_colorize.methods.eccv16:ECCV16Colorizer",
     "propagate": "napari_colorize.methods.propagate:PropagateColorizer",
     "siggraph17": "napari_colorize.methods.siggraph17:SIGGRAPH17Colorizer",
+    "siggraph17_lite0": "napari_colorize.methods.siggraph17_lite0:SIGGRAPH17Lite0Colorizer",
     "ddcolor": "napari_colorize.methods.ddcolor:DDColorColorizer",
 }
 
@@ -47,6 +48,7 @@ CONFIGS: dict[str, str] = {
     "eccv16": "napari_colorize.methods.eccv16:ECCV16Config",
     "propagate": "napari_colorize.methods.propagate:PropagateConfig",
     "siggraph17": "napari_colorize.methods.siggraph17:SIGGRAPH17Config",
+    "siggraph17_lite0": "napari_colorize.methods.siggraph17_lite0:SIGGRAPH17Lite0Config",
     "ddcolor": "napari_colorize.methods.ddcolor:DDColorConfig",
 }
 

@@ -505,7 +505,7 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         n, h, w = L.shape
         pred = self._get_predictor()
         batch_size = max(1, min(16, _PREDICT_PIXELS // max(h * w, 1)))
-        Lp, _ = pad_to_block(L, _BLOCK_SIZE)
+        Lp, _ = pad_to_block(L, self.block_size)
         ph, pw = Lp.shape[1] - h, Lp.shape[2] - w
         if hints_ab is not None:
             hints_ab = np.pad(hints_ab, ((0, 0), (0, ph), (0, pw), (0, 0)))
