@@ -213,6 +213,8 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
     Config = SIGGRAPH17Lite0Config
     config: SIGGRAPH17Lite0Config
     native_hints: ClassVar[bool] = True
+    #: its bfloat16 quality is not measured yet: ``precision="auto"`` keeps it in float32
+    bfloat16_checked: ClassVar[bool] = False
     structural_fields = ("mask_center",)
 
     def __init__(
