@@ -723,7 +723,9 @@ class ColorizeWidget(_Base):
                 self.status.value = f"colorizing {layer.name if layer else ''}…"
             self.progress.value = 0
             self._run_model, self._run_warming = str(model), _api.warming()
-            if not refine:
+            if refine:  # the preview stays on screen while the full resolution comes
+                self._doing = f"live: preview shown; full resolution of {layer.name if layer else ''}"
+            else:
                 self._doing = f"{'live: ' if live else ''}colorizing {layer.name if layer else ''}"
                 self.status.value = f"{self._doing}…"
                 if self._run_warming:
