@@ -510,6 +510,7 @@ def write_rgb_store(
         # Blocks follow the engine's chunks, so none is computed twice; their edges need not fall
         # on the zarr chunks, so the writes take a lock (a chunk shared by two writes is safe).
         rgb0 = pyramid[0]
+        rows, cols = (None, None) if sample is None else (np.asarray(a, dtype=np.int64) for a in sample)
         ab0_16 = ab0.astype(np.float16)
         ycuts = np.cumsum((0,) + tuple(ab0.chunks[0]))
         xcuts = np.cumsum((0,) + tuple(ab0.chunks[1]))
@@ -524,8 +525,7 @@ def write_rgb_store(
                     ],
                     lock=True,
                 )
-            if sample is not None and on_band is not None:
-                rows, cols = (np.asarray(a, dtype=np.int64) for a in sample)
+            if rows is not None and on_band is not None:
                 r0, r1 = (int(np.searchsorted(rows, y)) for y in (y0, y1))
                 if r1 > r0:
                     done = group["s0"].oindex[:, rows[r0:r1], cols]
