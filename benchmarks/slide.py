@@ -113,6 +113,10 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     from napari_colorize.preview import preview_request, preview_shape
 
     dask.config.set(scheduler="threads")
+    if spec.get("tune_allocator", True):
+        from napari_colorize.memory import tune_allocator
+
+        tune_allocator()  # as the engine worker and the CLI do
     size, model = spec["size"], spec["model"]
     levels = synthetic_slide(size)
     hints = _hint_points(spec["hints"], size) if spec["hints"] else None
@@ -178,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", default=["lookup", "propagate"])
     ap.add_argument("--hints", type=int, default=200, help="points for propagate")
     ap.add_argument("--tile", default="auto")
+    ap.add_argument(
+        "--glibc-defaults",
+        action="store_true",
+        help="leave the C allocator as it is (the child tunes it as the engine worker does: "
+        "napari_colorize.memory.tune_allocator)",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -202,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     "model_path": str(lookup) if model == "lookup" else model,
                     "hints": args.hints if model == "propagate" else 0,
                     "tile": args.tile,
+                    "tune_allocator": not args.glibc_defaults,
                     "out": str(tmp / f"slide{size}_{model}_rgb.zarr"),
                 }
                 log(f"slide {size}x{size} with {spec['model']} ...")

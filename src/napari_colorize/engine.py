@@ -50,7 +50,7 @@ import numpy as np
 
 from .errors import ColorizeError, ConfigError, InputError, user_stacklevel
 from .progress import ProgressCallback, StopCallback, TileProgress
-from .tiling import Merger, Tile, TilePlan, TilingOptions, pad_to_block, plan_tiles, resolve_tiling
+from .tiling import Merger, Tile, TilePlan, TilingOptions, _inter, pad_to_block, plan_tiles, resolve_tiling
 
 __all__ = [
     "colorize",
@@ -609,36 +609,47 @@ def _batches(tiles: Sequence[Tile], batch_size: int) -> list[list[Tile]]:
 
 
 class _TileCache:
-    """Write-box ab of tiles that neighbouring dask chunks share.
+    """What each dask chunk needs of the tiles that another chunk ran.
 
-    A tile crossing a chunk border is needed by several chunks; the first
-    to run it keeps its ab here until every chunk that needs it has taken
-    it (or ``max_bytes`` is reached: then it is simply run again).
+    A tile crossing a chunk border is needed by several chunks (``boxes``: each
+    tile's chunk boxes); the first to run it keeps, for each other chunk, only the
+    part of its ab that chunk merges (usually a strip as wide as the tiles' overlap,
+    not the whole tile: a whole slide keeps a row of such tiles while the next band
+    runs) until that chunk takes it.  When ``max_bytes`` would be passed, a part is
+    not kept and that chunk simply runs the tile again.
     """
 
-    def __init__(self, needs: dict[Any, int], max_bytes: int = 512 << 20) -> None:
-        self.needs = dict(needs)
+    def __init__(self, boxes: dict[Any, list[Box4]], max_bytes: int = 512 << 20) -> None:
+        #: per tile, the chunks that have neither run it nor taken their part
+        self.pending = {key: set(bs) for key, bs in boxes.items()}
         self.max_bytes = max_bytes
-        self.data: dict[Any, np.ndarray] = {}
+        self.data: dict[tuple[Any, Box4], tuple[Box4 | None, np.ndarray]] = {}
         self.nbytes = 0
         self._lock = threading.Lock()
 
-    def take(self, key: Any) -> np.ndarray | None:
+    def take(self, key: Any, box: Box4) -> tuple[Box4 | None, np.ndarray] | None:
+        """Chunk ``box``'s part of tile ``key``: (its box in the plane, or None: nothing to merge; ab)."""
         with self._lock:
-            a = self.data.get(key)
-            if a is not None:
-                self.needs[key] -= 1
-                if self.needs[key] <= 0:
-                    del self.data[key]
-                    self.nbytes -= a.nbytes
-            return a
+            self.pending.get(key, set()).discard(box)
+            got = self.data.pop((key, box), None)
+            if got is not None:
+                self.nbytes -= got[1].nbytes
+            return got
 
-    def give(self, key: Any, a: np.ndarray) -> None:
+    def give(self, key: Any, a: np.ndarray, target: Box4, write: Box4, box: Box4) -> None:
+        """Keep each other chunk's part of tile ``key``'s ab ``a`` (over ``write``), run by chunk ``box``."""
         with self._lock:
-            self.needs[key] = self.needs.get(key, 1) - 1
-            if self.needs[key] > 0 and key not in self.data and self.nbytes + a.nbytes <= self.max_bytes:
-                self.data[key] = a
-                self.nbytes += a.nbytes
+            for other in self.pending.get(key, set()) - {box}:
+                part = _inter(target, other)
+                if part is None:  # it only reads the tile: nothing to merge, nothing to run
+                    self.data[key, other] = (None, np.empty((0, 0, 2), np.float32))
+                    continue
+                rows = slice(part[0] - write[0], part[2] - write[0])
+                cols = slice(part[1] - write[1], part[3] - write[1])
+                kept = a[rows, cols]
+                if self.nbytes + kept.nbytes <= self.max_bytes:
+                    self.data[key, other] = (part, np.ascontiguousarray(kept))
+                    self.nbytes += kept.nbytes
 
 
 def _predict_or_split(
@@ -694,11 +705,11 @@ def _run_tiles(
 ) -> np.ndarray:
     todo = []
     for t in tiles:
-        a = cache.take(cache_key + (t.index,)) if cache is not None else None
-        if a is None:
+        got = cache.take(cache_key + (t.index,), merger.box) if cache is not None else None
+        if got is None:
             todo.append(t)
-        else:
-            merger.add(t, a)
+        elif got[0] is not None:
+            merger.add(t, got[1], part=got[0])
     for group in _batches(todo, batch_size):
         prog.check()
         x = np.stack([read(t) for t in group])
@@ -725,7 +736,7 @@ def _run_tiles(
             a = np.ascontiguousarray(a[t.write_in_read()])
             merger.add(t, a)
             if cache is not None:
-                cache.give(cache_key + (t.index,), a)
+                cache.give(cache_key + (t.index,), a, merger.target(t), t.write, merger.box)
         prog.step(len(group))
     return merger.result()
 
@@ -1154,12 +1165,12 @@ def _colorize_dask(
     nplanes = int(np.prod(lead)) if lead else 1
     per_plane = len(plan) + (1 if global_anchor else 0)
     prog = TileProgress(nplanes * per_plane, progress, should_stop)
-    needs: dict[Any, int] = {}
+    boxes: dict[Any, list[Box4]] = {}
     for idx in np.ndindex(*lead) if lead else [()]:
-        for _, tiles, _ in layout.values():
+        for box, tiles, _ in layout.values():
             for t in tiles:
-                needs[idx + (t.index,)] = needs.get(idx + (t.index,), 0) + 1
-    cache = _TileCache(needs)
+                boxes.setdefault(idx + (t.index,), []).append(box)
+    cache = _TileCache(boxes)
 
     plane_hints = {idx: pts.plane(idx) for idx in np.ndindex(*lead)} if pts is not None and lead else {}
     if pts is not None and not lead:

@@ -447,6 +447,9 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .memory import tune_allocator
+
+    tune_allocator()  # long tiled runs: freed tiles go back to the system
     Server(proto).serve()
 
 

@@ -600,17 +600,27 @@ class Merger:
             self._windows[shape] = win
         return win
 
-    def add(self, tile: Tile, ab: np.ndarray) -> None:
-        """Add a tile's ab over its write box, shape ``tile.write_shape + (2,)``."""
-        if ab.shape != tile.write_shape + (2,):
-            raise InputError(f"tile {tile.index}: ab shape {ab.shape} != write box {tile.write_shape} + (2,)")
-        target = tile.core if self.blend == "crop" else tile.write
-        inter = _inter(target, self.box)
+    def target(self, tile: Tile) -> Box:
+        """The part of the plane a tile's ab is merged into: its core box (``crop``) or its write box."""
+        return tile.core if self.blend == "crop" else tile.write
+
+    def add(self, tile: Tile, ab: np.ndarray, *, part: Box | None = None) -> None:
+        """Add a tile's ab over its write box, shape ``tile.write_shape + (2,)``.
+
+        With ``part`` (a box inside ``tile.write``), ``ab`` covers only that part of the write
+        box: what a neighbouring region needs of a tile that another region ran.
+        """
+        part = tile.write if part is None else part
+        shape = (part[2] - part[0], part[3] - part[1])
+        if ab.shape != shape + (2,) or _inter(part, tile.write) != tuple(part):
+            raise InputError(f"tile {tile.index}: ab shape {ab.shape} != write box {shape} + (2,)")
+        inter = _inter(self.target(tile), self.box)
+        inter = None if inter is None else _inter(inter, part)
         if inter is None:
             return
         y0, x0, y1, x1 = inter
         dst = (slice(y0 - self.box[0], y1 - self.box[0]), slice(x0 - self.box[1], x1 - self.box[1]))
-        src = (slice(y0 - tile.write[0], y1 - tile.write[0]), slice(x0 - tile.write[1], x1 - tile.write[1]))
+        src = (slice(y0 - part[0], y1 - part[0]), slice(x0 - part[1], x1 - part[1]))
         a = ab[src]
         if self.blend == "crop":
             self.out[dst] = a
@@ -620,7 +630,9 @@ class Merger:
             self.best[dst] = np.where(better, c, self.best[dst])
             self.out[dst] = np.where(better[..., None], a, self.out[dst])
         else:
-            w = self._window(tile.write_shape)[src]
+            w = self._window(tile.write_shape)[
+                y0 - tile.write[0] : y1 - tile.write[0], x0 - tile.write[1] : x1 - tile.write[1]
+            ]
             self.out[dst] += a * w[..., None]
             self.wsum[dst] += w
 

@@ -405,6 +405,43 @@ def test_dask_runs_each_tile_once(monkeypatch):
     np.testing.assert_allclose(out, m.predict_ab(L), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("blend", ["average", "hann", "crop"])
+def test_a_band_keeps_only_the_strips_the_next_band_needs(blend, monkeypatch):
+    """Computed band by band (as a whole slide is written), a band keeps of its last row of
+    tiles only the strips that the next band merges, not whole tiles: whole tiles made that
+    row grow with the slide's width (about 350 MB at 40,000 px with ``propagate``)."""
+    import dask.array as da
+
+    monkeypatch.setattr(engine, "DASK_CHUNK", 200)
+    caches = []
+    init = engine._TileCache.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        caches.append(self)
+
+    monkeypatch.setattr(engine._TileCache, "__init__", spy)
+    L = _gradient_image(420, 620)
+    m = Pointwise()
+    tile, overlap = 96, 16
+    Ld = da.from_array(L, chunks=(256, 256))
+    res = engine.colorize(Ld, m, tile=tile, overlap=overlap, halo=0, blend=blend)
+    cut = res.ab.chunks[0][0]
+    assert len(res.ab.chunks[0]) > 1 and len(res.ab.chunks[1]) > 1
+    top = res.ab[:cut].compute(scheduler="sync")
+    kept = caches[0].nbytes
+    crossing = [t.write for t in res.plan.tiles if t.write[0] < cut < t.write[2]]
+    strips = sum((w[2] - cut) * (w[3] - w[1]) * 2 * 4 for w in crossing)  # below the cut, float32 ab
+    whole = sum((w[2] - w[0]) * (w[3] - w[1]) * 2 * 4 for w in crossing)
+    assert kept <= strips < whole / 4
+    if blend != "crop":
+        assert kept > 0
+    rest = res.ab[cut:].compute(scheduler="sync")
+    assert caches[0].nbytes == 0  # everything kept was taken
+    assert len(m.seen) == len(res.plan)  # each tile ran once
+    np.testing.assert_allclose(np.concatenate([top, rest]), m.predict_ab(L), rtol=RTOL, atol=ATOL)
+
+
 # -- files (pipeline.colorize_file) ---------------------------------------------------------
 
 
