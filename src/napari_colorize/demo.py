@@ -88,7 +88,8 @@ def hints_from_truth(
 
     Parameters
     ----------
-    truth_rgb : ndarray (H, W, 3), float in 0..1
+    truth_rgb : ndarray (H, W, 3)
+        uint8, uint16 or float in 0..1 (:func:`~napari_colorize.color.to_float01`).
     n : int
         Number of hints (pixels drawn twice count once).
     seed : int
@@ -98,10 +99,11 @@ def hints_from_truth(
         Each hint's radius in pixels, as a person clicks it (0: one pixel); a wide hint is
         painted over the truth's L and stops at its edges (``Hints.from_points(L=...)``).
     """
-    from .color import rgb2lab
+    from .color import rgb2lab, to_float01
     from .hints import Hints
 
-    ab_true = rgb2lab(np.asarray(truth_rgb, np.float32))[..., 1:]
+    truth_rgb = to_float01(np.asarray(truth_rgb))
+    ab_true = rgb2lab(truth_rgb)[..., 1:]
     h, w = ab_true.shape[:2]
     rng = np.random.default_rng(seed)
     ab = np.zeros((h, w, 2), np.float32)
@@ -117,7 +119,7 @@ def hints_from_truth(
 
     ys, xs = np.nonzero(mask)
     points = [(y, x, c, radius) for y, x, c in zip(ys, xs, _ab2colors(ab[ys, xs]))]
-    L_true = rgb2lab(np.asarray(truth_rgb, np.float32))[..., 0]
+    L_true = rgb2lab(truth_rgb)[..., 0]
     return Hints.from_points(points, (h, w), L=L_true)
 
 

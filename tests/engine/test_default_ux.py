@@ -191,6 +191,20 @@ def test_hints_from_truth_are_seeded_patch_means(coffee):
     np.testing.assert_allclose(a.ab[y, x], win, atol=1e-3)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_hints_from_truth_read_the_truth_in_any_dtype(coffee, dtype):
+    """uint8 and uint16 photos (as files and the corpus give them) are not read as 0..1 floats."""
+    from napari_colorize.color import to_float01
+
+    f01 = to_float01(coffee)
+    truth = {"uint8": (f01 * 255).round().astype(np.uint8), "uint16": (f01 * 65535).round().astype(np.uint16)}
+    a = hints_from_truth(truth.get(dtype, f01), 20, seed=3, radius=2)
+    b = hints_from_truth(f01, 20, seed=3, radius=2)
+    both = (a.mask > 0) & (b.mask > 0)
+    assert both.sum() >= 0.98 * max((a.mask > 0).sum(), (b.mask > 0).sum())  # 8 bits move an L edge a hair
+    np.testing.assert_allclose(a.ab[both], b.ab[both], atol=0.5)
+
+
 def test_demo_says_unseen_and_hints_improve_the_score(tmp_path, capsys):
     # propagate: untrained, fast; the real default is exercised in test_demo_with_the_default
     assert main(["demo", "--out", str(tmp_path / "d"), "--model", "propagate", "--samples", "rocket"]) == 0
