@@ -34,6 +34,7 @@ from ._task_runner import _run, warming
 __all__ = ["colorize_layer"]
 
 
+#: per layer, its last preview image: live mode changes the hints, not the image, so the block
 #: means of a large plane (0.2 s at 8192², a good part of a preview's time) are computed once
 _PREVIEW_IMAGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

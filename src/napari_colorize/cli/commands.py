@@ -1,8 +1,8 @@
 """The bodies of the sub-commands: ``demo``, ``devices``, ``methods``, ``train``, ``colorize``,
 ``evaluate``, ``import-weights`` and ``fetch`` (:data:`COMMANDS`).
 
-Each checks its input first (:mod:`.checks`) and imports the engine, and with it TensorFlow,
-only after that, inside the function.
+Each checks its input first (:mod:`.checks`); TensorFlow loads only after that, with the model.
+The heavy modules are imported inside the functions, never at the top of this module.
 """
 
 from __future__ import annotations
