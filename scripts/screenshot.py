@@ -34,7 +34,7 @@ def main() -> None:
     from skimage import data
 
     from napari_colorize._napari._sample_data import _gray
-    from napari_colorize._napari._widgets import ColorizeWidget
+    from napari_colorize._napari._colorize_widget import ColorizeWidget
     from napari_colorize.client import get_worker, shutdown_workers
 
     rgb = data.coffee()
@@ -107,7 +107,7 @@ def hints_shot(out: Path) -> None:
     from skimage import data
 
     from napari_colorize._napari._sample_data import _gray
-    from napari_colorize._napari._widgets import ColorizeWidget
+    from napari_colorize._napari._colorize_widget import ColorizeWidget
     from napari_colorize.client import shutdown_workers
 
     rgb = data.coffee()

@@ -179,7 +179,7 @@ def test_command_line_fetch_then_colorize_by_name(env, tmp_path, coffee, capsys)
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("eccv16-authors"))
     assert " yes " in row
     # the only pretrained model installed: the command line's default
-    from napari_colorize.cli import _check_model_spec
+    from napari_colorize.cli.checks import _check_model_spec
 
     assert _check_model_spec(None) == str((models / "eccv16-authors").resolve())
     img = tmp_path / "gray.png"

@@ -587,7 +587,7 @@ def test_a_default_folder_in_the_current_directory_never_shadows_the_built_in(
     monkeypatch.setenv("NAPARI_COLORIZE_MODELS", str(tmp_path / "no-user-models"))
     nc.make_model("propagate").save(tmp_path / "default")  # a stranger's ./default
     assert default_model_path() == builtin_models()["default"]
-    from napari_colorize.cli import _check_model_spec
+    from napari_colorize.cli.checks import _check_model_spec
 
     assert _check_model_spec(None) == str(builtin_models()["default"].resolve())
     assert _check_model_spec("./default") == "./default"  # named explicitly, it is used

@@ -87,9 +87,9 @@ def no_warm_start(monkeypatch):
     Left out of most tests to spare the shared machine (the worker would load the default
     model, with TensorFlow, for every new worker); ``test_warm_start`` turns it on.
     """
-    from napari_colorize._napari import _widgets
+    from napari_colorize._napari import _colorize_widget
 
-    monkeypatch.setattr(_widgets, "WARM_START", False)
+    monkeypatch.setattr(_colorize_widget, "WARM_START", False)
 
 
 @pytest.fixture(autouse=True)

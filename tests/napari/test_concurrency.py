@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from napari_colorize._napari._widgets import ColorizeWidget, TrainWidget
+from napari_colorize._napari._colorize_widget import ColorizeWidget
+from napari_colorize._napari._train_widget import TrainWidget
 from napari_colorize.client import get_worker
 
 pytestmark = pytest.mark.napari

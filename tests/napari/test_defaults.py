@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_colorize._napari._widgets import ColorizeWidget, TrainWidget
+from napari_colorize._napari._colorize_widget import ColorizeWidget
+from napari_colorize._napari._train_widget import TrainWidget
 
 pytestmark = pytest.mark.napari
 
@@ -142,13 +143,13 @@ def test_qt6_binding_and_no_backend_warning(make_napari_viewer):
 
 
 def test_colorize_preselects_the_default_model(make_napari_viewer, monkeypatch):
-    from napari_colorize._napari import _widgets
+    from napari_colorize._napari import _model_choice
     from napari_colorize.catalogue import DEFAULT_MODEL, untrained_models
 
     folder = str(untrained_models()["propagate"])
-    monkeypatch.setattr(_widgets, "list_models", lambda: {"aaa": folder + "/x", DEFAULT_MODEL: folder})
+    monkeypatch.setattr(_model_choice, "list_models", lambda: {"aaa": folder + "/x", DEFAULT_MODEL: folder})
     w = ColorizeWidget(make_napari_viewer())
     assert w.model.value == folder
     # without it, the first model stays chosen
-    monkeypatch.setattr(_widgets, "list_models", lambda: {"propagate": folder})
+    monkeypatch.setattr(_model_choice, "list_models", lambda: {"propagate": folder})
     assert ColorizeWidget(make_napari_viewer()).model.value == folder

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from pretrained_files import serve, write_catalogue
 
-from napari_colorize._napari import _widgets
-from napari_colorize._napari._widgets import FETCH, ColorizeWidget
+from napari_colorize._napari import _model_choice
+from napari_colorize._napari._colorize_widget import ColorizeWidget
+from napari_colorize._napari._model_choice import FETCH
 from napari_colorize.client import shutdown_workers
 from napari_colorize.pretrained import CATALOGUE_ENV, MIRROR_ENV
 
@@ -68,7 +69,7 @@ def test_a_pretrained_model_is_offered_downloaded_and_used(
 ):
     models, _, requests, _ = local_catalogue
     asked = []
-    monkeypatch.setattr(_widgets, "_ask", lambda parent, title, q: asked.append(q) or True)
+    monkeypatch.setattr(_model_choice, "_ask", lambda parent, title, q: asked.append(q) or True)
     viewer = make_napari_viewer()
     gray = viewer.add_image(coffee_gray[:96, :128], name="coffee")
     w = ColorizeWidget(viewer)
@@ -119,7 +120,7 @@ def test_declined_or_failed_download_installs_nothing(
 ):
     models, catalogue, requests, url = local_catalogue
     answer, asked = [False], []
-    monkeypatch.setattr(_widgets, "_ask", lambda parent, title, q: asked.append(q) or answer[0])
+    monkeypatch.setattr(_model_choice, "_ask", lambda parent, title, q: asked.append(q) or answer[0])
     viewer = make_napari_viewer()
     w = ColorizeWidget(viewer)
     before = w.model.value
@@ -149,7 +150,7 @@ def test_declined_or_failed_download_installs_nothing(
 def test_cancel_a_download(make_napari_viewer, qtbot, wait_idle, local_catalogue, monkeypatch):
     models, catalogue, requests, url = local_catalogue
     catalogue(base_url=url + "/slow")
-    monkeypatch.setattr(_widgets, "_ask", lambda *a: True)
+    monkeypatch.setattr(_model_choice, "_ask", lambda *a: True)
     viewer = make_napari_viewer()
     w = ColorizeWidget(viewer)
     before = w.model.value

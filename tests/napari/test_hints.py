@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from skimage.color import rgb2hsv
 
-from napari_colorize._napari import _api, _hints
-from napari_colorize._napari._widgets import ColorizeWidget
+from napari_colorize._napari import _colorize_layer, _hint_layers
+from napari_colorize._napari._colorize_layer import colorize_layer
+from napari_colorize._napari._colorize_widget import ColorizeWidget
 from napari_colorize.catalogue import DEFAULT_MODEL
 from napari_colorize.errors import InputError
 
@@ -109,7 +110,7 @@ class StubWorker:
 @pytest.fixture
 def stub_worker(monkeypatch):
     stub = StubWorker()
-    monkeypatch.setattr(_api, "get_worker", lambda role="interactive": stub)
+    monkeypatch.setattr(_colorize_layer, "get_worker", lambda role="interactive": stub)
     return stub
 
 
@@ -136,7 +137,7 @@ def test_points_layer_table_maps_coordinates_colors_and_sizes(make_napari_viewer
         face_color=[RED, BLUE],
         size=[6.0, 1.0],
     )
-    table = _hints.points_layer_table(pts, image)
+    table = _hint_layers.points_layer_table(pts, image)
     assert table.shape == (2, 6)
     np.testing.assert_allclose(table[:, :2], [[5, 7], [40, 80]])
     np.testing.assert_allclose(table[:, 2:5], [RED[:3], BLUE[:3]])
@@ -145,7 +146,7 @@ def test_points_layer_table_maps_coordinates_colors_and_sizes(make_napari_viewer
     # outside the image: a clear error naming the layers
     pts.add([[10 + 2 * 100, 20]])
     with pytest.raises(InputError, match="outside the image 'gray'"):
-        _hints.points_layer_table(pts, image)
+        _hint_layers.points_layer_table(pts, image)
 
 
 def test_points_layer_table_on_a_stack(make_napari_viewer):
@@ -153,23 +154,23 @@ def test_points_layer_table_on_a_stack(make_napari_viewer):
     stack = np.stack([_two_regions()] * 3)
     image = viewer.add_image(stack, name="stack")
     pts = viewer.add_points([[0, 5, 6], [2, 30, 70]], face_color=[RED, BLUE], ndim=3, size=1)
-    table = _hints.points_layer_table(pts, image)
+    table = _hint_layers.points_layer_table(pts, image)
     assert table.shape == (2, 7)
     np.testing.assert_allclose(table[:, :3], [[0, 5, 6], [2, 30, 70]])  # plane, y, x
     # one plane: only its points, without the plane column
-    plane2 = _hints.points_layer_table(pts, image, plane=(2,))
+    plane2 = _hint_layers.points_layer_table(pts, image, plane=(2,))
     assert plane2.shape == (1, 6)
     np.testing.assert_allclose(plane2[0, :2], [30, 70])
     if _have_hints():  # the same points as Hints, over the stack and over one plane
-        hints = _hints.hints_from_points_layer(pts, image)
+        hints = _hint_layers.hints_from_points_layer(pts, image)
         assert hints.shape == stack.shape and len(hints) == 2
         assert hints.mask[0, 5, 6] == 1 and hints.mask[2, 30, 70] == 1
         assert hints.ab[0, 5, 6, 0] > 40 and hints.ab[2, 30, 70, 1] < -40  # red, blue
-        on2 = _hints.hints_from_points_layer(pts, image, plane=(2,))
+        on2 = _hint_layers.hints_from_points_layer(pts, image, plane=(2,))
         assert on2.shape == stack.shape[1:] and len(on2) == 1 and on2.mask[30, 70] == 1
     pts.add([[5, 1, 1]])
     with pytest.raises(InputError, match="plane"):
-        _hints.points_layer_table(pts, image)
+        _hint_layers.points_layer_table(pts, image)
 
 
 def test_add_hints_layer_button(make_napari_viewer):
@@ -184,7 +185,7 @@ def test_add_hints_layer_button(make_napari_viewer):
     np.testing.assert_allclose(points.scale, image.scale)
     assert viewer.layers.selection.active is points
     assert w.hints.value is points
-    assert points.current_size == pytest.approx(2 * _hints.DEFAULT_HINT_RADIUS)
+    assert points.current_size == pytest.approx(2 * _hint_layers.DEFAULT_HINT_RADIUS)
     # a second click selects the same layer instead of adding another
     assert w.add_hints_layer() is points
     assert [ly.name for ly in viewer.layers] == ["gray", "gray hints"]
@@ -364,7 +365,7 @@ def test_shapes_layer_hints(make_napari_viewer):
         shape_type=["rectangle", "ellipse", "rectangle"],
         face_color=["red", "blue", "transparent"],
     )
-    hints = _hints.hints_from_shapes_layer(shapes, image)
+    hints = _hint_layers.hints_from_shapes_layer(shapes, image)
     assert hints.shape == image.data.shape
     assert hints.mask[5, 5] == 1 and hints.ab[5, 5, 0] > 40  # red: a > 0
     assert hints.mask[50, 75] == 1 and hints.ab[50, 75, 1] < -40  # blue: b < 0
@@ -388,7 +389,7 @@ def test_twelve_bit_layer_is_not_black_and_limits_are_recorded(
     img12 = _twelve_bit(coffee_gray)
     layer = viewer.add_image(img12, name="cam", contrast_limits=(0, 4095))
     ref = viewer.add_image(coffee_gray, name="ref8")
-    out = _api.colorize_layer(viewer, layer, lookup_model, normalize=normalize, tile=None)
+    out = colorize_layer(viewer, layer, lookup_model, normalize=normalize, tile=None)
     rgb = out[3].data
     assert rgb.mean() > 60, rgb.mean()  # the dtype range would give about 5/255
     meta = out[3].metadata["napari_colorize"]
@@ -397,13 +398,13 @@ def test_twelve_bit_layer_is_not_black_and_limits_are_recorded(
     if normalize == "contrast_limits":
         assert (lo, hi) == (0.0, 4095.0)
         # the same picture as the 8-bit version
-        ref_rgb = _api.colorize_layer(viewer, ref, lookup_model, tile=None)[3].data
+        ref_rgb = colorize_layer(viewer, ref, lookup_model, tile=None)[3].data
         assert np.abs(rgb.astype(int) - ref_rgb.astype(int)).mean() < 3
     else:
         assert 0 <= lo < hi <= 4095
     for ly in out:
         assert ly.metadata["napari_colorize"]["limits"] == [lo, hi]
-    dark = _api.colorize_layer(viewer, layer, lookup_model, normalize="dtype", tile=None)[3]
+    dark = colorize_layer(viewer, layer, lookup_model, normalize="dtype", tile=None)[3]
     assert dark.data.mean() < 20
     assert dark.metadata["napari_colorize"]["limits"] == [0.0, 65535.0]
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from test_hints import MODEL, RED, StubWorker, _hint_hue, _hue, _hue_distance, _widget, needs_propagate
 
-from napari_colorize._napari import _api
+from napari_colorize._napari import _colorize_layer
+from napari_colorize._napari._colorize_layer import colorize_layer
 
 pytestmark = pytest.mark.napari
 
@@ -47,7 +48,7 @@ class SlowFullResolution(StubWorker):
 @pytest.fixture
 def slow_worker(monkeypatch):
     stub = SlowFullResolution()
-    monkeypatch.setattr(_api, "get_worker", lambda role="interactive": stub)
+    monkeypatch.setattr(_colorize_layer, "get_worker", lambda role="interactive": stub)
     return stub
 
 
@@ -70,7 +71,7 @@ def _live_widget(viewer, qtbot, *, adaptive: bool = False):
 
 def _plain_colorize(viewer, w, points) -> np.ndarray:
     """What the Colorize button gives for the same hints and options (blocking, no preview)."""
-    out = _api.colorize_layer(
+    out = colorize_layer(
         viewer,
         "gray",
         w.model.value,
@@ -237,7 +238,7 @@ def test_the_preview_shrinks_until_it_is_quick(make_napari_viewer, qtbot, monkey
     from napari_colorize.preview import PREVIEW_SMALLEST
 
     stub = PixelPacedWorker(pixel_us * 1e-6)
-    monkeypatch.setattr(_api, "get_worker", lambda role="interactive": stub)
+    monkeypatch.setattr(_colorize_layer, "get_worker", lambda role="interactive": stub)
     viewer = make_napari_viewer()
     viewer.add_image(np.tile(_big_gray(), (4, 4)), name="gray")  # 1200 x 1800
     w, points = _live_widget(viewer, qtbot, adaptive=True)
@@ -273,7 +274,7 @@ def test_the_colorize_button_never_previews(make_napari_viewer, qtbot, slow_work
 
 
 def _hints_radius() -> float:
-    from napari_colorize._napari._hints import DEFAULT_HINT_RADIUS
+    from napari_colorize._napari._hint_layers import DEFAULT_HINT_RADIUS
 
     return DEFAULT_HINT_RADIUS
 

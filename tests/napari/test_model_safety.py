@@ -6,7 +6,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from napari_colorize._napari import _api
+from napari_colorize._napari._train_from_layers import train_from_layers
 from napari_colorize.errors import ModelFolderError
 
 
@@ -38,6 +38,6 @@ def test_train_from_layers_refuses_the_models_folder_its_parent_and_other_folder
         (model, "already holds a model"),
     ):
         with pytest.raises(ModelFolderError, match=msg):
-            _api.train_from_layers(None, refdir, "lookup", out, worker=_NoWorker())
+            train_from_layers(None, refdir, "lookup", out, worker=_NoWorker())
     assert _tree(parent) == before
     assert (precious / "thesis.txt").read_text() == "x"

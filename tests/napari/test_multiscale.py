@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from napari_colorize._napari import _api
+from napari_colorize._napari import _slides
+from napari_colorize._napari._colorize_layer import colorize_layer
+from napari_colorize._napari._layer_input import check_gray_layer
 
 pytestmark = pytest.mark.napari
 
@@ -36,7 +38,7 @@ def test_multiscale_layer_colorizes_into_a_multiscale_rgb_layer(make_napari_view
             e.value.events.data.connect(lambda ev, ly=e.value: updates.append(np.array(ly.data)))
 
     viewer.layers.events.inserted.connect(inserted)
-    layers = _api.colorize_layer(viewer, gray, lookup_model, out_dir=tmp_path, lab=True)
+    layers = colorize_layer(viewer, gray, lookup_model, out_dir=tmp_path, lab=True)
     rgb = viewer.layers["slide RGB"]
     assert rgb in layers and rgb.rgb and rgb.multiscale
     assert [tuple(a.shape) for a in rgb.data] == [(8192, 8192, 3), (4096, 4096, 3), (2048, 2048, 3)]
@@ -50,7 +52,7 @@ def test_multiscale_layer_colorizes_into_a_multiscale_rgb_layer(make_napari_view
     first = [ly for name, ms, ly in seen if name == "slide RGB"]
     assert len(first) == 2 and not first[0].multiscale and first[1] is rgb
     pre_shape = first[0].metadata["napari_colorize"]["preview"]
-    assert np.prod(np.asarray(first[0].data.shape[:2])) <= _api.PREVIEW_PIXELS
+    assert np.prod(np.asarray(first[0].data.shape[:2])) <= _slides.PREVIEW_PIXELS
     assert pre_shape == pytest.approx([8192 / first[0].data.shape[0], 8192 / first[0].data.shape[1]])
     # while level 0 was written, the preview was replaced by the result band by band, top down
     from napari_colorize.multiscale import BAND_ROWS, preview_sample
@@ -85,10 +87,10 @@ def test_multiscale_layer_colorizes_into_a_multiscale_rgb_layer(make_napari_view
 def test_multiscale_from_the_widget_and_bad_layers(
     make_napari_viewer, qtbot, wait_idle, lookup_model, tmp_path, monkeypatch
 ):
-    from napari_colorize._napari._widgets import ColorizeWidget
+    from napari_colorize._napari._colorize_widget import ColorizeWidget
     from napari_colorize.errors import InputError
 
-    monkeypatch.setenv(_api.SLIDES_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(_slides.SLIDES_ENV, str(tmp_path / "cache"))
     viewer = make_napari_viewer()
     gray = viewer.add_image(_slide(2048), name="small slide", multiscale=True)
     w = ColorizeWidget(viewer)
@@ -104,7 +106,7 @@ def test_multiscale_from_the_widget_and_bad_layers(
     assert (tmp_path / "cache" / "small_slide_rgb.zarr").is_dir()  # the cache folder named in the README
     # a multiscale RGB layer is refused in one line
     with pytest.raises(InputError, match="already RGB"):
-        _api.check_gray_layer(rgb)
+        check_gray_layer(rgb)
 
 
 def test_points_hints_on_a_multiscale_layer_reach_the_preview_and_every_level(make_napari_viewer, tmp_path):
@@ -113,7 +115,7 @@ def test_points_hints_on_a_multiscale_layer_reach_the_preview_and_every_level(ma
     points = viewer.add_points([[200, 300]], size=40, face_color="red", name="hints")
     seen = []
     viewer.layers.events.inserted.connect(lambda e: seen.append(e.value))
-    _api.colorize_layer(viewer, gray, "propagate", hints=points, out_dir=tmp_path, preview_pixels=256 * 256)
+    colorize_layer(viewer, gray, "propagate", hints=points, out_dir=tmp_path, preview_pixels=256 * 256)
     preview = next(ly for ly in seen if ly.name == "slide RGB")
     f = preview.metadata["napari_colorize"]["preview"]
     assert preview.data.shape[:2] == (256, 256) and f == pytest.approx([4.0, 4.0])
@@ -146,7 +148,7 @@ def test_a_layer_opened_from_ome_zarr_is_read_where_it_is(
         raise AssertionError("the levels were copied")
 
     monkeypatch.setattr(writer, "write_multiscale", no_copy)
-    _api.colorize_layer(viewer, gray, lookup_model, out_dir=tmp_path)
+    colorize_layer(viewer, gray, lookup_model, out_dir=tmp_path)
     rgb = viewer.layers["cam RGB"]
     assert rgb.multiscale and [a.shape for a in rgb.data] == [(512, 512, 3), (256, 256, 3)]
     ms = dict(zarr.open_group(str(tmp_path / "cam_rgb.zarr"), mode="r").attrs)["ome"]["multiscales"][0]
@@ -161,7 +163,7 @@ def test_live_hints_on_a_multiscale_layer_preview_then_the_pyramid(
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     from test_hints import _widget
 
-    monkeypatch.setenv(_api.SLIDES_ENV, str(tmp_path))
+    monkeypatch.setenv(_slides.SLIDES_ENV, str(tmp_path))
     viewer = make_napari_viewer()
     gray = viewer.add_image(_slide(1024), name="slide", multiscale=True, scale=(2.0, 2.0))
     w = _widget(viewer, "propagate")

@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 from test_hints import StubWorker  # the in-process engine stand-in of the hints tests
 
-from napari_colorize._napari import _api, _widgets
-from napari_colorize._napari._widgets import LIVE_DELAY_MS, ColorizeWidget, EvaluateWidget, TrainWidget
+from napari_colorize._napari import _colorize_layer, _colorize_widget, _model_choice, _task_runner
+from napari_colorize._napari._colorize_widget import LIVE_DELAY_MS, ColorizeWidget
+from napari_colorize._napari._evaluate_widget import EvaluateWidget
+from napari_colorize._napari._train_from_layers import train_from_layers
+from napari_colorize._napari._train_widget import TrainWidget
 from napari_colorize.catalogue import untrained_models
 from napari_colorize.client import get_worker
 from napari_colorize.errors import ColorizeError
@@ -37,7 +40,7 @@ def _two_regions(h: int = 64, w: int = 96) -> np.ndarray:
 @pytest.fixture
 def stub_worker(monkeypatch):
     stub = StubWorker()
-    monkeypatch.setattr(_api, "get_worker", lambda role="interactive": stub)
+    monkeypatch.setattr(_colorize_layer, "get_worker", lambda role="interactive": stub)
     return stub
 
 
@@ -227,16 +230,16 @@ def test_progress_shows_each_stage(make_napari_viewer, qtbot, wait_idle, coffee_
 def test_warm_start_makes_the_first_run_fast(make_napari_viewer, qtbot, wait_idle, monkeypatch):
     """Opening Colorize starts the engine and loads the chosen model in the background."""
     folder = _propagate()
-    monkeypatch.setattr(_widgets, "WARM_START", True)
-    monkeypatch.setattr(_widgets, "list_models", lambda: {"propagate": folder})
+    monkeypatch.setattr(_colorize_widget, "WARM_START", True)
+    monkeypatch.setattr(_model_choice, "list_models", lambda: {"propagate": folder})
     worker = get_worker("interactive")
     worker.shutdown()
     viewer = make_napari_viewer()
     viewer.add_image(_two_regions(), name="gray")
     w = ColorizeWidget(viewer)  # returns at once: the warm-up runs in the background
     assert w.model.value == folder
-    assert _api.warming()
-    qtbot.waitUntil(lambda: not _api.warming(), timeout=60_000)
+    assert _task_runner.warming()
+    qtbot.waitUntil(lambda: not _task_runner.warming(), timeout=60_000)
     assert worker.alive
     seen = _record_status(w)
     starts = worker.starts
@@ -368,8 +371,8 @@ def test_training_keeps_other_choices_and_asks_before_replacing(
     assert cw.model.value == folder
     # scripts: the API refuses without overwrite=True
     with pytest.raises(ColorizeError, match="already holds a model"):
-        _api.train_from_layers(viewer, [ref], "lookup", "mine")
-    assert _api.train_from_layers(viewer, [ref], "lookup", "mine", overwrite=True) == saved
+        train_from_layers(viewer, [ref], "lookup", "mine")
+    assert train_from_layers(viewer, [ref], "lookup", "mine", overwrite=True) == saved
 
 
 def test_notifications_show_no_source_line(make_napari_viewer, qtbot):
@@ -379,7 +382,7 @@ def test_notifications_show_no_source_line(make_napari_viewer, qtbot):
     viewer.add_image(_two_regions(), name="gray")
     w = ColorizeWidget(viewer)
     viewer.window.add_dock_widget(w, name="Colorize")
-    w.model.value = _widgets.LOAD_FOLDER
+    w.model.value = _model_choice.LOAD_FOLDER
     n = len(NapariQtNotification._instances)
     assert w.run() is None
     qtbot.waitUntil(lambda: len(NapariQtNotification._instances) > n, timeout=5_000)

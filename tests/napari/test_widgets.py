@@ -12,13 +12,14 @@ import sys
 import numpy as np
 import pytest
 
-from napari_colorize._napari import _api
-from napari_colorize._napari._widgets import (
-    LOAD_FOLDER,
-    ColorizeWidget,
-    EvaluateWidget,
-    TrainWidget,
-)
+from napari_colorize._napari import _colorize_layer
+from napari_colorize._napari._colorize_layer import colorize_layer
+from napari_colorize._napari._colorize_widget import ColorizeWidget
+from napari_colorize._napari._evaluate_widget import EvaluateWidget
+from napari_colorize._napari._model_choice import LOAD_FOLDER
+from napari_colorize._napari._result_layers import _add_outputs
+from napari_colorize._napari._train_from_layers import train_from_layers
+from napari_colorize._napari._train_widget import TrainWidget
 from napari_colorize.client import get_worker
 
 pytestmark = pytest.mark.napari
@@ -146,13 +147,13 @@ def test_cancel_and_crash_recovery(
     starts = worker.starts
 
     # the worker dies in the middle of a request (as in a segfault or OOM kill)
-    orig = _api._colorize_gen
+    orig = _colorize_layer._colorize_gen
 
     def crashing(wk, *a, **k):
         yield from wk.iter_request("_crash", code=-11 & 0xFF)
         return (yield from orig(wk, *a, **k))
 
-    monkeypatch.setattr(_api, "_colorize_gen", crashing)
+    monkeypatch.setattr(_colorize_layer, "_colorize_gen", crashing)
     w.run()
     wait_idle(w)
     assert w.messages and w.messages[-1][0] == "error"
@@ -165,7 +166,7 @@ def test_cancel_and_crash_recovery(
         yield from wk.iter_request("_sleep", seconds=30)
         return (yield from orig(wk, *a, **k))
 
-    monkeypatch.setattr(_api, "_colorize_gen", slow)
+    monkeypatch.setattr(_colorize_layer, "_colorize_gen", slow)
     w.run()
     qtbot.waitUntil(lambda: worker.busy, timeout=30_000)
     w.cancel_button.changed.emit(True)
@@ -174,7 +175,7 @@ def test_cancel_and_crash_recovery(
     assert _same(viewer, snap)
 
     # the next run works, in a fresh worker
-    monkeypatch.setattr(_api, "_colorize_gen", orig)
+    monkeypatch.setattr(_colorize_layer, "_colorize_gen", orig)
     w.auto_tile.value = False
     w.tile.value = 200
     w.run()
@@ -270,9 +271,9 @@ def test_tile_below_block_size_real_engine(make_napari_viewer, lookup_model, cof
     viewer = make_napari_viewer()
     gray = viewer.add_image(coffee_gray, name="coffee")
     with pytest.raises(ColorizeError, match="overlap"):
-        _api.colorize_layer(viewer, gray, lookup_model, tile=16, overlap=16)
+        colorize_layer(viewer, gray, lookup_model, tile=16, overlap=16)
     with pytest.raises(ColorizeError, match="tile"):
-        _api.colorize_layer(viewer, gray, lookup_model, tile=0)
+        colorize_layer(viewer, gray, lookup_model, tile=0)
     assert [ly.name for ly in viewer.layers] == ["coffee"]
 
 
@@ -402,7 +403,7 @@ def test_evaluate_widget(make_napari_viewer, qtbot, wait_idle, coffee, coffee_gr
     viewer = make_napari_viewer()
     viewer.add_image(coffee, name="truth", rgb=True)
     gray = viewer.add_image(coffee_gray, name="coffee")
-    _api.colorize_layer(viewer, gray, lookup_model)
+    colorize_layer(viewer, gray, lookup_model)
     ew = EvaluateWidget(viewer)
     viewer.window.add_dock_widget(ew)
     ew.pred.value = viewer.layers["coffee RGB"]
@@ -466,8 +467,8 @@ def test_workers_stop_when_viewer_closes(make_napari_viewer, qtbot, coffee, coff
     viewer = make_napari_viewer()
     layer = viewer.add_image(coffee_gray[:64, :64], name="small")
     ref = viewer.add_image(coffee[:64, :64], name="ref", rgb=True)
-    _api.colorize_layer(viewer, layer, lookup_model)
-    _api.train_from_layers(viewer, [ref], "lookup", "small-lookup")
+    colorize_layer(viewer, layer, lookup_model)
+    train_from_layers(viewer, [ref], "lookup", "small-lookup")
     workers = [get_worker("interactive"), get_worker("train")]
     assert all(w.alive for w in workers) and workers[0].pid != workers[1].pid
     pids = [w.pid for w in workers]
@@ -553,15 +554,13 @@ def test_confidence_layer_from_a_model_that_has_one(make_napari_viewer, monkeypa
         "limits": [0, 255],
         "plan": None,
     }
-    layers = _api._add_outputs(viewer, stack, res, show_tiles=False, tiled=False, plane=(1,))
+    layers = _add_outputs(viewer, stack, res, show_tiles=False, tiled=False, plane=(1,))
     c = viewer.layers["s confidence"]
     assert c in layers and c.colormap.name == "magma" and tuple(c.contrast_limits) == (0.0, 1.0)
     assert c.data.shape == (2, 16, 20) and not np.any(c.data[0])
     np.testing.assert_array_equal(c.data[1], conf)
     assert c.metadata["napari_colorize"]["source"] == "s"  # an output: never offered as the gray input
-    _api._add_outputs(
-        viewer, stack, {**res, "confidence": 1 - conf}, show_tiles=False, tiled=False, plane=(0,)
-    )
+    _add_outputs(viewer, stack, {**res, "confidence": 1 - conf}, show_tiles=False, tiled=False, plane=(0,))
     assert viewer.layers["s confidence"] is c  # updated in place
     np.testing.assert_array_equal(c.data[1], conf)
     np.testing.assert_allclose(c.data[0], 1 - conf)
@@ -574,6 +573,6 @@ def test_confidence_layer_from_a_model_that_has_one(make_napari_viewer, monkeypa
 def test_default_model_confidence_layer(make_napari_viewer, coffee_gray):
     viewer = make_napari_viewer()
     gray = viewer.add_image(coffee_gray[:96, :128], name="coffee")
-    layers = _api.colorize_layer(viewer, gray, "default", tile=None, confidence=True, saturation=1.2)
+    layers = colorize_layer(viewer, gray, "default", tile=None, confidence=True, saturation=1.2)
     c = viewer.layers["coffee confidence"]
     assert c in layers and c.data.shape == (96, 128) and 0 <= c.data.min() <= c.data.max() <= 1
