@@ -74,6 +74,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     debug = bool(os.environ.get("NAPARI_COLORIZE_DEBUG"))
     quiet_tensorflow(verbose=args.verbose)
+    from ..memory import tune_allocator
+
+    tune_allocator()  # long tiled runs: freed tiles go back to the system
     try:
         backends.apply_backend(getattr(args, "backend", None))
         with warnings.catch_warnings():
