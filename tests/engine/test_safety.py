@@ -341,6 +341,40 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+_POOL_RUN = """
+import sys, threading, time
+import dask.threaded
+from napari_colorize import pipeline
+from napari_colorize.cli import main
+pipeline.BIG_PIXELS = 10_000
+rc = main(sys.argv[1:])
+def left():
+    return [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+deadline = time.monotonic() + 20
+while left() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(rc, dask.threaded.default_pool is None, left())
+"""
+
+
+def test_a_command_s_dask_threads_end_with_the_command(tmp_path, coffee, lookup_dir):
+    """The lazy path's dask work runs on a pool the command owns and shuts down, not on dask's
+    default pool (whose threads outlive the command, and one of which a signal arriving while it
+    starts leaves waiting forever, so that the process hangs at exit after ``stopped by SIGHUP``)."""
+    import tifffile
+
+    gray = np.tile((coffee.mean(-1) * 255).astype(np.uint8), (8, 6))  # 1600 x 1800, lazy path
+    tifffile.imwrite(tmp_path / "big.tif", gray)
+    out = tmp_path / "o"
+    argv = ["colorize", str(tmp_path / "big.tif"), "--model", str(lookup_dir), "--out-dir", str(out)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [sys.executable, "-c", _POOL_RUN, *argv]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "0 True []", p.stdout + p.stderr
+    assert (out / "big_rgb.tif").exists()
+
+
 @pytest.mark.parametrize("sig,delay", [("SIGTERM", 0.15), ("SIGHUP", 0.0), ("SIGINT", 0.3)])
 def test_a_signal_during_a_big_tiff_write_leaves_no_temporary_file(tmp_path, coffee, lookup_dir, sig, delay):
     import signal

@@ -29,7 +29,7 @@ from ..errors import ColorizeError
 from .commands import COMMANDS
 from .messages import _one_line, _warning_printer
 from .parser import UsageError, build_parser
-from .signals import _SIGNALS, Terminated, _exit_at_once, _signals_stop_cleanly
+from .signals import _SIGNALS, Terminated, _command_thread_pool, _exit_at_once, _signals_stop_cleanly
 
 __all__ = ["main", "build_parser"]
 
@@ -79,7 +79,7 @@ def _main(argv: Sequence[str] | None) -> int:
     tune_allocator()  # long tiled runs: freed tiles go back to the system
     try:
         backends.apply_backend(getattr(args, "backend", None))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _command_thread_pool():
             warnings.filterwarnings("default", category=UserWarning, module="napari_colorize")
             warnings.showwarning = _warning_printer(args.command)
             rc = COMMANDS[args.command](args)
