@@ -7,18 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from napari_colorize.engine.tile_loop import MIN_WEIGHT, Merger, blend_window
+from napari_colorize.engine.tile_plan import plan_tiles, resolve_tiling, seam_measure
 from napari_colorize.errors import ConfigError, InputError
-from napari_colorize.tiling import (
-    BLENDS,
-    MIN_WEIGHT,
-    Merger,
-    TilePlan,
-    blend_window,
-    pad_to_block,
-    plan_tiles,
-    resolve_tiling,
-    seam_measure,
-)
+from napari_colorize.tiling import BLENDS, TilePlan, pad_to_block
 
 
 def _cover(plan: TilePlan, which: str) -> np.ndarray:
