@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -241,7 +241,7 @@ def _check_flag(v: Any) -> bool:
     return bool(v)
 
 
-def _whole_number(name: str, low: int) -> Any:
+def _whole_number(name: str, low: int) -> Callable[[Any], int | None]:
     """The check of an optional whole number >= ``low``."""
 
     def check(v: Any) -> int | None:
