@@ -15,8 +15,8 @@ plane, which the plugin draws.  A plan cuts an image of shape (H, W) into tiles.
   (the write boxes cut at the middle of each overlap).  The ``crop`` blend
   keeps only the cores; they partition the image.
 
-Planning, blending and merging are the engine's (:mod:`napari_colorize.engine.tile_plan`,
-:mod:`napari_colorize.engine.tile_loop`); :func:`pad_to_block` is shared with the methods.
+Planning is the engine's (:mod:`napari_colorize.engine.tile_plan`), and so are blending and
+merging (:mod:`napari_colorize.engine.tile_loop`); :func:`pad_to_block` is shared with the methods.
 Only an image smaller than a read box is padded (by reflection, to a multiple of the block
 size) and cropped back.  Everything here is pure numpy and imports nothing of the engine.
 """

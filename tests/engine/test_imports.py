@@ -167,12 +167,12 @@ CLIENT_MODULES = ("client", "protocol")
 ENGINE_MODULES = ("engine", "tiling", "pipeline", "api", "multiscale", "preview", "server", "distributed")
 #: the modules of the engine package, lowest first: each imports only modules before it
 ENGINE_PACKAGE = (
+    "job",
     "predict",
     "tile_plan",
     "hint_points",
     "anchor",
     "tile_loop",
-    "job",
     "models",
     "smoothing",
     "confidence",

@@ -1,9 +1,10 @@
 """Run a model over L arrays of any size: numpy or dask, 2D or stacks, tiled or not.
 
 :func:`colorize` is the one entry point.  It predicts ab for an L array (..., H, W), plane by
-plane, either whole (``tile=None``) or in tiles planned by :mod:`.tile_plan` and run and merged
-with a blend by :mod:`.tile_loop`.  Tiles of the same shape are sent to the model in batches
-(``model.predict_ab_batch``, :mod:`.predict`, which also halves a batch that runs out of memory).
+plane, either whole (``tile=None``) or in tiles: :mod:`.tile_plan` cuts the plane, and
+:mod:`.tile_loop` runs the tiles through the model and merges their ab with a blend.  Tiles of the
+same shape are sent to the model in batches (``model.predict_ab_batch``, :mod:`.predict`, which
+also halves a batch that runs out of memory).
 
 dask input stays lazy (:mod:`.lazy`): the result is a dask array whose chunks each run the tiles
 that touch them, reading only the L they need.  Under an active ``distributed.Client``
@@ -21,9 +22,10 @@ hints in one call.  ``stack_smoothing`` smooths any model's ab along a stack whe
 change (:mod:`.smoothing`); :func:`predict_confidence` gives a model's confidence
 (:mod:`.confidence`).
 
-The modules import downward: ``predict`` (and ``tile_plan``) at the bottom, then
-``hint_points``, ``anchor``, ``tile_loop``, ``models``, ``lazy``, ``remote``, and ``entry`` on
-top.  This package imports neither TensorFlow nor napari.
+The modules import downward: ``job`` (what one call carries), ``predict`` and ``tile_plan`` at
+the bottom, then ``hint_points``, ``anchor``, ``tile_loop``, ``models``, ``smoothing``,
+``confidence``, ``lazy``, ``remote``, and ``entry`` on top (``tests/engine/test_imports.py`` holds the order).
+This package imports neither TensorFlow nor napari.
 """
 
 from __future__ import annotations

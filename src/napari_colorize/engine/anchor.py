@@ -159,14 +159,17 @@ def _bilinear(a: np.ndarray, factor: tuple[int, int], box: tuple[int, int, int, 
     return out
 
 
-def _anchor_factor(shape: tuple[int, int], size: int) -> tuple[int, int]:
-    f = max(1, math.ceil(max(shape) / max(size, 1)))
-    return (min(f, shape[0]), min(f, shape[1]))
+def _anchor_factor(shape: tuple[int, int], size: int, border: bool = False) -> tuple[int, int]:
+    """How much coarser than a plane of ``shape`` its anchor pass is.
 
-
-def _border_anchor_factor(shape: tuple[int, int]) -> tuple[int, int]:
-    """The factor of a border anchor: as fine as :data:`BORDER_ANCHOR_PIXELS` allows."""
-    f = max(1, math.ceil(math.sqrt(shape[0] * shape[1] / BORDER_ANCHOR_PIXELS)))
+    About one tile of ``size`` px for the low-frequency anchor; for the ``border`` anchor (a
+    global solve) as fine as :data:`BORDER_ANCHOR_PIXELS` allows, since its error is the tiles'
+    error.
+    """
+    if border:
+        f = max(1, math.ceil(math.sqrt(shape[0] * shape[1] / BORDER_ANCHOR_PIXELS)))
+    else:
+        f = max(1, math.ceil(max(shape) / max(size, 1)))
     return (min(f, shape[0]), min(f, shape[1]))
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..tiling import TilePlan, TilingOptions
-from .anchor import _anchor_factor, _border_anchor_factor
 
 
 @dataclass
@@ -30,16 +29,7 @@ class _Job:
 
     opts: TilingOptions
     block: int
+    #: the tile side the low-frequency anchor is about one of, px
     anchor_size: int
     #: tiles take the anchor as border hints (a ``needs_global_anchor`` model with hints)
     border_anchor: bool = False
-
-    def anchor_factor(self, shape: tuple[int, int]) -> tuple[int, int]:
-        """How much coarser than a plane of ``shape`` its anchor pass is.
-
-        About one tile for the low-frequency anchor; for the border anchor (a global solve)
-        as fine as :data:`~.anchor.BORDER_ANCHOR_PIXELS` allows, since its error is the tiles' error.
-        """
-        if not self.border_anchor:
-            return _anchor_factor(shape, self.anchor_size)
-        return _border_anchor_factor(shape)

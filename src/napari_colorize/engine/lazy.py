@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ColorizeError
 from ..progress import ProgressCallback, StopCallback, TileProgress
 from ..tiling import Box, Tile, TilePlan
-from .anchor import _Anchor, _anchor_from_small, _anchor_sigma
+from .anchor import _Anchor, _anchor_factor, _anchor_from_small, _anchor_sigma
 from .job import EngineResult, _Job
 from .predict import Predictor, _check_plane, _predict_padded, _TileOOM
 from .tile_loop import Merger, _default_batch, _run_tiles, _TileCache
@@ -171,7 +171,7 @@ def _colorize_dask(
         Lp = L[idx]
         anchor = None
         if global_anchor:
-            factor = job.anchor_factor((H, W))
+            factor = _anchor_factor((H, W), job.anchor_size, job.border_anchor)
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
 
             def get_anchor(

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..progress import TileProgress
 from ..tiling import Box, Tile, TilePlan
-from .anchor import _Anchor, _anchor_from_small, _anchor_sigma
+from .anchor import _Anchor, _anchor_factor, _anchor_from_small, _anchor_sigma
 from .job import EngineResult, _Job
 from .lazy import _assemble, _block_hints, _chunk_ab, _chunk_layout
 from .models import ModelRef, cached_model
@@ -123,7 +123,7 @@ def _colorize_dask_distributed(
         hp_d = None if hp is None else dask.delayed(hp, pure=True, traverse=False)
         anchor = None
         if job.opts.global_anchor:
-            factor = job.anchor_factor((H, W))
+            factor = _anchor_factor((H, W), job.anchor_size, job.border_anchor)
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
             anchor = dask.delayed(_remote_anchor, pure=True)(
                 small, ref, job, factor, max(plan.tile), hp_d, (H, W)

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ConfigError, InputError, user_stacklevel
 from ..progress import TileProgress
 from ..tiling import BLENDS, Box, Tile, TilePlan
-from .anchor import _anchor_from_small, _anchor_sigma, _downscale
+from .anchor import _anchor_factor, _anchor_from_small, _anchor_sigma, _downscale
 from .predict import Predictor, TileOOMWarning, _predict_padded, _TileOOM
 from .tile_plan import plan_tiles
 
@@ -331,7 +331,7 @@ def _plane_numpy(
     anchor = None
     if job.opts.global_anchor:
         prog.check()
-        factor = job.anchor_factor(Lp.shape)
+        factor = _anchor_factor(Lp.shape, job.anchor_size, job.border_anchor)
         anchor = _anchor_from_small(
             _downscale(Lp, factor),
             model,
