@@ -7,7 +7,7 @@ Three tables (medians over ``--repeat`` runs):
    convolutional ``autoencoder`` (a short training first).
 2. **Seams and drift** on a 2048x2048 mosaic of four bundled photos, blend
    ``gaussian`` and ``crop``, ``global_anchor`` off and on:
-   - ``seam``: :func:`napari_colorize.tiling.seam_measure` (the ab jump
+   - ``seam``: :func:`napari_colorize.engine.tile_plan.seam_measure` (the ab jump
      across tile borders over the mean jump; the untiled result's own value
      on the same borders is shown as ``seam untiled``);
    - ``drift``: the spread (std over tiles) of each tile's mean ab
@@ -52,7 +52,7 @@ from common import Column, format_table, load_photos, log, machine_description, 
 
 from napari_colorize import engine  # noqa: E402
 from napari_colorize.color import GrayWarning, Lab2rgb, rgb2lab  # noqa: E402
-from napari_colorize.tiling import seam_measure  # noqa: E402
+from napari_colorize.engine.tile_plan import seam_measure  # noqa: E402
 
 
 class TileMean:

@@ -1,8 +1,9 @@
 """Validated, JSON round-tripping configuration objects.
 
-Each method has one :class:`Config` subclass, a frozen dataclass.  Unknown
-keys are rejected, values are type-checked and validated, and
-``Config.from_dict(c.to_dict()) == c`` always holds.
+Each method has one :class:`Config` subclass, a frozen dataclass, and so do other
+options (:class:`~napari_colorize.tiling.TilingOptions`).  Unknown keys are rejected,
+values are type-checked and validated, and ``Config.from_dict(c.to_dict()) == c``
+always holds.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import dataclasses
 import json
 import types
 import typing
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, TypeVar
 
 from .errors import ConfigError
 
@@ -24,6 +26,8 @@ __all__ = [
     "parse_value",
     "config_fields",
 ]
+
+C = TypeVar("C", bound="Config")
 
 #: numeric precision of a Keras network: Keras dtype policy names, ``bfloat16`` (float32
 #: training, bfloat16 inference) and ``auto`` (``bfloat16`` where the CPU computes it natively)
@@ -107,7 +111,10 @@ class Config:
     Subclasses are ``@dataclasses.dataclass(frozen=True, kw_only=True)`` with
     annotated fields and defaults, and may override :meth:`validate`.
     Field metadata ``help`` describes the field (shown by
-    ``napari-colorize methods`` and the napari Train widget).
+    ``napari-colorize methods`` and the napari Train widget); field metadata
+    ``check``, a function ``value -> value`` that raises :class:`ConfigError`,
+    replaces the check of the annotated type for that field (its own messages,
+    numpy scalars accepted, ...).
     """
 
     method: ClassVar[str] = ""
@@ -116,7 +123,9 @@ class Config:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            object.__setattr__(self, f.name, _check_type(f.name, value, hints[f.name]))
+            check: Callable[[Any], Any] | None = f.metadata.get("check")
+            value = check(value) if check is not None else _check_type(f.name, value, hints[f.name])
+            object.__setattr__(self, f.name, value)
         self.validate()
 
     def validate(self) -> None:
@@ -130,14 +139,29 @@ class Config:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(
-                f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                f"for method {cls.method!r}; valid keys: {', '.join(sorted(names))}"
-            )
+            raise cls.unknown_keys_error(unknown)
         try:
             return cls(**data)
         except TypeError as e:  # pragma: no cover - dataclass signature errors
             raise ConfigError(str(e)) from None
+
+    @classmethod
+    def unknown_keys_error(cls, unknown: list[str]) -> ConfigError:
+        """The error for the keys ``unknown`` (sorted) given to :meth:`from_dict`."""
+        names = sorted(f.name for f in dataclasses.fields(cls))
+        return ConfigError(
+            f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"for method {cls.method!r}; valid keys: {', '.join(names)}"
+        )
+
+    @classmethod
+    def coerce(cls: type[C], options: C | dict[str, Any] | None = None, **changes: Any) -> C:
+        """``options`` (one of this class, a dict or None) as one of this class, ``changes`` on top."""
+        if options is None or isinstance(options, dict):
+            return cls.from_dict({**(options or {}), **changes})  # type: ignore[return-value]
+        if not isinstance(options, cls):
+            raise ConfigError(f"options must be {cls.__name__} or a dict, got {type(options).__name__}")
+        return options.replace(**changes) if changes else options  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
         out = {}

@@ -101,7 +101,7 @@ def test_dask_array_on_a_process_cluster_equals_the_numpy_path(
     from napari_colorize import engine
     from napari_colorize.color import L2gray, rgb2L
 
-    monkeypatch.setattr(engine, "DASK_CHUNK", 64)  # several output chunks on a small image
+    monkeypatch.setattr(engine.lazy, "DASK_CHUNK", 64)  # several output chunks on a small image
     model = nc.train("lookup", coffee[:, :150])
     model.save(tmp_path / "model")
     gray = (L2gray(rgb2L(coffee)) * 255 + 0.5).astype(np.uint8)
@@ -118,7 +118,7 @@ def test_dask_array_on_a_process_cluster_equals_the_numpy_path(
     ab, rgb = process_cluster.compute([res.ab, res.rgb], sync=True)
     # the workers loaded the model themselves, once each (one folder, one modification time)
     folder = str((tmp_path / "model").resolve())
-    cached = process_cluster.run(lambda: [k for k in engine._MODEL_CACHE if k[0] == folder])
+    cached = process_cluster.run(lambda: [k for k in engine.models._MODEL_CACHE if k[0] == folder])
     assert any(cached.values()) and all(len(v) <= 1 for v in cached.values())
     np.testing.assert_allclose(ab, ref.ab, atol=1e-4)
     np.testing.assert_allclose(rgb, ref.rgb, atol=1e-4)

@@ -9,8 +9,9 @@ import pytest
 from scipy import ndimage
 
 from napari_colorize import engine
+from napari_colorize.engine.tile_plan import seam_measure
 from napari_colorize.errors import Cancelled, ConfigError, InputError
-from napari_colorize.tiling import BLENDS, TilePlan, seam_measure
+from napari_colorize.tiling import BLENDS, TilePlan
 
 RTOL, ATOL = 1e-5, 2e-4  # float32 rounding of Lab values up to ~100
 
@@ -227,7 +228,7 @@ def test_global_anchor_keeps_detail_of_pointwise_model(L_img):
 def test_dask_equals_numpy(blend, global_anchor, monkeypatch):
     import dask.array as da
 
-    monkeypatch.setattr(engine, "DASK_CHUNK", 128)  # several output chunks on a small image
+    monkeypatch.setattr(engine.lazy, "DASK_CHUNK", 128)  # several output chunks on a small image
     L = _gradient_image(300, 500)
     m = LinearConv(3)
     ref = engine.colorize(L, m, tile=64, overlap=16, blend=blend, global_anchor=global_anchor)
@@ -395,7 +396,7 @@ def test_dask_runs_each_tile_once(monkeypatch):
     """Tiles crossing dask chunk borders are shared between chunks, not run again."""
     import dask.array as da
 
-    monkeypatch.setattr(engine, "DASK_CHUNK", 100)
+    monkeypatch.setattr(engine.lazy, "DASK_CHUNK", 100)
     L = _gradient_image(300, 500)
     m = Pointwise()
     res = engine.colorize(da.from_array(L, chunks=(128, 128)), m, tile=64, overlap=16, halo=0)
@@ -412,15 +413,15 @@ def test_a_band_keeps_only_the_strips_the_next_band_needs(blend, monkeypatch):
     row grow with the slide's width (about 350 MB at 40,000 px with ``propagate``)."""
     import dask.array as da
 
-    monkeypatch.setattr(engine, "DASK_CHUNK", 200)
+    monkeypatch.setattr(engine.lazy, "DASK_CHUNK", 200)
     caches = []
-    init = engine._TileCache.__init__
+    init = engine.tile_loop._TileCache.__init__
 
     def spy(self, *args, **kwargs):
         init(self, *args, **kwargs)
         caches.append(self)
 
-    monkeypatch.setattr(engine._TileCache, "__init__", spy)
+    monkeypatch.setattr(engine.tile_loop._TileCache, "__init__", spy)
     L = _gradient_image(420, 620)
     m = Pointwise()
     tile, overlap = 96, 16
@@ -531,7 +532,7 @@ def test_big_tiff_lazy_path_equals_in_memory(
 
     from napari_colorize import pipeline
 
-    monkeypatch.setattr(engine, "DASK_CHUNK", 128)
+    monkeypatch.setattr(engine.lazy, "DASK_CHUNK", 128)
     img = np.tile(gray_u8, (3, 3))[:550, :700]
     src = tmp_path / "big.tif"
     if layout == "strips":

@@ -195,9 +195,9 @@ def test_tiled_propagate_matches_untiled(propagate_model, monkeypatch):
     tiled = nc.colorize(gray, propagate_model, hints=hints, tile=48, overlap=16).ab
     d = np.abs(tiled - whole)
     assert d.mean() < 0.3 and np.percentile(d, 99) < 6, (d.mean(), np.percentile(d, 99))
-    # a half-resolution anchor (as on images above engine.BORDER_ANCHOR_PIXELS):
+    # a half-resolution anchor (as on images above engine.anchor.BORDER_ANCHOR_PIXELS):
     # measured mean 1.15, 99th percentile 10.1
-    monkeypatch.setattr(engine, "BORDER_ANCHOR_PIXELS", 150 * 200 // 4)
+    monkeypatch.setattr(engine.anchor, "BORDER_ANCHOR_PIXELS", 150 * 200 // 4)
     coarse = nc.colorize(gray, propagate_model, hints=hints, tile=48, overlap=16).ab
     d = np.abs(coarse - whole)
     assert d.mean() < 1.6 and np.percentile(d, 99) < 13, (d.mean(), np.percentile(d, 99))
@@ -338,7 +338,7 @@ def test_hints_on_a_process_cluster_equal_the_numpy_path(tmp_path, monkeypatch):
     import cloudpickle
     import dask.array as da
 
-    monkeypatch.setattr(engine, "DASK_CHUNK", 64)
+    monkeypatch.setattr(engine.lazy, "DASK_CHUNK", 64)
     L, _ = two_regions(150, 200)
     gray = L2gray8(L)
     hints = nc.Hints.from_points([(20, 15, RED), (130, 180, BLUE)], L.shape, radius=1)

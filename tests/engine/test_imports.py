@@ -37,7 +37,7 @@ def test_import_and_list_methods_do_not_import_tensorflow_or_napari():
 PACKAGE = "napari_colorize"
 SRC = Path(napari_colorize.__file__).resolve().parent
 #: what the napari process must never reach: the engine, the pipeline and the Keras modules
-FORBIDDEN = re.compile(r"napari_colorize\.(engine|pipeline|methods\._\w+_keras)$")
+FORBIDDEN = re.compile(r"napari_colorize\.(engine(\.\w+)?|pipeline|methods\._\w+_keras)$")
 
 
 def _modules() -> dict[str, Path]:
@@ -158,13 +158,28 @@ PLUGIN_SCRIPTED = (
 )
 
 #: the engine: the napari process must never reach it, not even through the client
-ENGINE = re.compile(r"napari_colorize\.(engine|pipeline|methods\.\w+)$")
+ENGINE = re.compile(r"napari_colorize\.(engine(\.\w+)?|pipeline|methods\.\w+)$")
 #: the napari plugin: only napari's process imports it
 PLUGIN = re.compile(r"napari_colorize\._napari(\.\w+)?$")
 #: the client side of the process boundary
 CLIENT_MODULES = ("client", "protocol")
 #: the engine and what runs it in the engine process (server) or a dask worker (distributed)
 ENGINE_MODULES = ("engine", "tiling", "pipeline", "api", "multiscale", "preview", "server", "distributed")
+#: the modules of the engine package, lowest first: each imports only modules before it
+ENGINE_PACKAGE = (
+    "job",
+    "predict",
+    "tile_plan",
+    "hint_points",
+    "anchor",
+    "tile_loop",
+    "models",
+    "smoothing",
+    "confidence",
+    "lazy",
+    "remote",
+    "entry",
+)
 
 
 def _violations(starts: list[str], forbidden: re.Pattern, modules: dict[str, Path]) -> dict[str, str]:
@@ -194,7 +209,28 @@ def test_methods_reach_no_plugin_module():
 
 def test_engine_reaches_no_plugin_module():
     modules = _modules()
-    assert not _violations([f"{PACKAGE}.{m}" for m in ENGINE_MODULES], PLUGIN, modules)
+    engine = [f"{PACKAGE}.engine.{m}" for m in ENGINE_PACKAGE]
+    assert not _violations([f"{PACKAGE}.{m}" for m in ENGINE_MODULES] + engine, PLUGIN, modules)
+
+
+def test_engine_package_modules_import_downward():
+    """Each module of the engine package imports only those below it (no cycle, no climb back up).
+
+    Every module of the package is named in the list, so that a new one is placed on its floor.
+    """
+    modules = _modules()
+    package = f"{PACKAGE}.engine"
+    found = {m.rsplit(".", 1)[-1] for m in modules if m.startswith(f"{package}.")}
+    assert found == set(ENGINE_PACKAGE), "name each engine module in ENGINE_PACKAGE"
+    for i, name in enumerate(ENGINE_PACKAGE):
+        mod = f"{package}.{name}"
+        inside = {
+            m.rsplit(".", 1)[-1]
+            for m in _imports(mod, modules[mod], modules)[1]
+            if m.startswith(f"{package}.")
+        }
+        above = sorted(inside - set(ENGINE_PACKAGE[:i]))
+        assert not above, f"{mod} imports {above}, which are not below it in ENGINE_PACKAGE"
 
 
 def test_import_walker_sees_function_level_and_relative_imports():

@@ -7,18 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from napari_colorize.engine.tile_loop import MIN_WEIGHT, Merger, blend_window
+from napari_colorize.engine.tile_plan import plan_tiles, resolve_tiling, seam_measure
 from napari_colorize.errors import ConfigError, InputError
-from napari_colorize.tiling import (
-    BLENDS,
-    MIN_WEIGHT,
-    Merger,
-    TilePlan,
-    blend_window,
-    pad_to_block,
-    plan_tiles,
-    resolve_tiling,
-    seam_measure,
-)
+from napari_colorize.tiling import BLENDS, TilePlan, pad_to_block
 
 
 def _cover(plan: TilePlan, which: str) -> np.ndarray:
@@ -210,3 +202,42 @@ def test_tiling_options_round_trip_through_json_and_reject_bad_values():
     ]:
         with pytest.raises(ConfigError):
             TilingOptions.from_dict(bad)
+
+
+def test_tiling_options_is_a_config_with_its_own_messages():
+    from napari_colorize.config import Config
+    from napari_colorize.tiling import TILING_KEYS, TilingOptions
+
+    assert isinstance(TilingOptions(), Config)
+    assert TILING_KEYS == ("tile", "overlap", "blend", "global_anchor", "batch_size", "halo")
+    assert TilingOptions.from_json(TilingOptions(tile=64, overlap=0.5).to_json()) == TilingOptions(
+        tile=64, overlap=0.5
+    )
+    # numpy scalars are taken (as from a napari spin box) and stored as Python values
+    opts = TilingOptions(tile=np.int64(64), batch_size=np.int32(2), global_anchor=np.bool_(True))
+    assert opts.to_dict() == {**TilingOptions().to_dict(), "tile": 64, "batch_size": 2, "global_anchor": True}
+    assert type(opts.tile) is int and type(opts.global_anchor) is bool
+    for bad, message in [
+        (dict(tile=True), "tile must be a positive whole number of pixels, got True"),
+        (dict(tile="big"), "tile must be a number of pixels, 'auto' or None, got 'big'"),
+        (dict(overlap=-1), "overlap must be pixels >= 0 or a fraction of the tile, got -1"),
+        (dict(blend="soft"), "unknown blend 'soft'; choose one of average, max, gaussian, hann, crop"),
+        (dict(global_anchor="yes"), "global_anchor must be true or false, got 'yes'"),
+        (dict(batch_size=0), "batch_size must be a whole number >= 1, got 0"),
+        (dict(halo=-2), "halo must be a whole number >= 0, got -2"),
+        (
+            dict(tiles=64, tile=8),
+            "unknown tiling option(s) tiles; known: tile, overlap, blend, global_anchor, batch_size, halo",
+        ),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            TilingOptions.from_dict(bad)
+        assert str(e.value) == message
+    # coerce: an instance, a dict or None, with keywords on top
+    base = TilingOptions(tile=32)
+    assert TilingOptions.coerce(base) is base
+    assert TilingOptions.coerce(base, blend="crop") == TilingOptions(tile=32, blend="crop")
+    assert TilingOptions.coerce({"tile": 32}, halo=4) == TilingOptions(tile=32, halo=4)
+    assert TilingOptions.coerce(None) == TilingOptions()
+    with pytest.raises(ConfigError, match="options must be TilingOptions or a dict, got int"):
+        TilingOptions.coerce(3)

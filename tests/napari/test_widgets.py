@@ -58,7 +58,7 @@ def _same(viewer, snap):
 
 
 def test_colorize_widget_outputs(make_napari_viewer, qtbot, wait_idle, coffee, coffee_gray, lookup_model):
-    from napari_colorize.tiling import plan_tiles, resolve_tiling
+    from napari_colorize.engine.tile_plan import plan_tiles, resolve_tiling
 
     viewer = make_napari_viewer()
     gray = viewer.add_image(coffee_gray, name="coffee", scale=(0.5, 0.5), translate=(10, 20))
@@ -487,7 +487,7 @@ def test_workers_stop_when_viewer_closes(make_napari_viewer, qtbot, coffee, coff
 def test_colorize_widget_auto_tiling_uses_the_models_defaults(
     make_napari_viewer, qtbot, wait_idle, lookup_model
 ):
-    from napari_colorize.tiling import plan_tiles, resolve_tiling
+    from napari_colorize.engine.tile_plan import plan_tiles, resolve_tiling
 
     viewer = make_napari_viewer()
     gray = np.tile(np.linspace(0, 255, 1500, dtype=np.float32).astype(np.uint8), (1100, 1))
