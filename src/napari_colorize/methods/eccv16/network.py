@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ._backend import inference_function, jit_network, resize_bilinear
+from ..keras_ops import inference_function, jit_network, resize_bilinear
 
 #: (block, channels, [(kind, stride, dilation), ...], batchnorm)
 BLOCKS: list[tuple[str, int, list[tuple[str, int, int]], bool]] = [
@@ -108,7 +108,7 @@ def build_trunk(width: float, n_bins: int, *, name: str = "eccv16") -> keras.Mod
 
 def set_trainable_from(model: keras.Model, block: str | None) -> None:
     """Freeze every layer below ``block`` (None: train everything)."""
-    from .keras_base import freeze_below
+    from ..keras_colorizer import freeze_below
 
     freeze_below(model, block, block_names=BLOCK_NAMES, block_of=block_of)
 
@@ -140,13 +140,13 @@ class AnnealedMean(layers.Layer):
 class Predictor:
     """Compiled inference at temperature ``T``: L (0..100) -> ab in Lab units at a given size.
 
-    One compiled function (:func:`._backend.inference_function`) does all of it:
+    One compiled function (:func:`napari_colorize.methods.keras_ops.inference_function`) does all of it:
     the normalisation ``(L - 50) / 100``, with ``input_size`` the resize of L to
     ``input_size`` squared (bilinear, antialiased; skipped for an input of that
     size), the network, the annealed mean in float32 (also when the network
     computes in 16 bits) and the bilinear upsampling of ab to the output size.
-    With ``xla`` the network itself is compiled by XLA (:func:`._backend.jit_network`),
-    once per input shape.
+    With ``xla`` the network itself is compiled by XLA
+    (:func:`napari_colorize.methods.keras_ops.jit_network`), once per input shape.
     """
 
     def __init__(

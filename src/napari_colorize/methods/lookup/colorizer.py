@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..config import Config
-from ..data import as_sources, iter_lab
-from ..errors import ConfigError, InputError, ModelFolderError
-from .base import Colorizer
+from ...config import Config
+from ...data import as_sources, iter_lab
+from ...errors import ConfigError, InputError, ModelFolderError
+from ..colorizer import Colorizer
 
 __all__ = ["LookupConfig", "LookupColorizer"]
 

@@ -21,8 +21,8 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from ..color import L2norm
-from ..errors import ConfigError
+from ...color import L2norm
+from ...errors import ConfigError
 
 __all__ = [
     "LNorm",
@@ -85,7 +85,7 @@ class BilinearUpSampling2D(layers.UpSampling2D):
 
     Keras' own bilinear path branches on static shapes and fails when a
     TensorFlow function is traced with unknown sizes; this one asks the backend
-    seam (:func:`._backend.resize_bilinear`) for the sizes it can compute.
+    seam (:func:`napari_colorize.methods.keras_ops.resize_bilinear`) for the sizes it can compute.
     """
 
     def __init__(self, size: int = 2, **kwargs: Any) -> None:
@@ -93,7 +93,7 @@ class BilinearUpSampling2D(layers.UpSampling2D):
         super().__init__(size, interpolation="bilinear", **kwargs)
 
     def call(self, inputs: Any) -> Any:
-        from ._backend import upsample_bilinear
+        from ..keras_ops import upsample_bilinear
 
         fy, fx = self.size
         return upsample_bilinear(inputs, int(fy), int(fx))

@@ -42,8 +42,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from ..errors import ConfigError
-from .autoencoder import AutoencoderColorizer, KerasAEConfig, _field
+from ...errors import ConfigError
+from ..autoencoder.colorizer import AutoencoderColorizer, KerasAEConfig, _field
 
 __all__ = ["VGGAutoencoderConfig", "VGGAutoencoderColorizer", "VGG16_SPEC", "vgg_decoder_spec"]
 
@@ -142,7 +142,7 @@ class VGGAutoencoderColorizer(AutoencoderColorizer):
         return VGG16_SPEC + vgg_decoder_spec()
 
     def _build_net(self, *, for_loading: bool = False) -> Any:
-        from ._autoencoder_keras import build_vgg_autoencoder, load_encoder_weights
+        from ..autoencoder.network import build_vgg_autoencoder, load_encoder_weights
 
         cfg = self.config
         net, encoder = build_vgg_autoencoder(

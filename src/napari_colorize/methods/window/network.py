@@ -26,10 +26,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..color import L2norm
-from ..data import cycle
-from ._backend import inference_function
-from .window import WindowConfig, pad_reflect, window_batches
+from ...color import L2norm
+from ...data import cycle
+from ..keras_ops import inference_function
+from .colorizer import WindowConfig, pad_reflect, window_batches
 
 __all__ = [
     "build_window_model",

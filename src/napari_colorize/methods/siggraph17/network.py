@@ -36,8 +36,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ._backend import inference_function, upsample_bilinear
-from ._eccv16_keras import set_torch_weights
+from ..eccv16.network import set_torch_weights
+from ..keras_ops import inference_function, upsample_bilinear
 
 __all__ = [
     "build_siggraph17",
@@ -210,7 +210,7 @@ def set_trainable_from(model: keras.Model, block: str | None) -> None:
 
     A frozen BatchNorm runs in inference mode (Keras 3).
     """
-    from .keras_base import freeze_below
+    from ..keras_colorizer import freeze_below
 
     freeze_below(model, block, block_names=BLOCK_NAMES, block_of=block_of)
 

@@ -1,4 +1,9 @@
-"""The one seam between the Keras methods and a particular Keras backend.
+"""The Keras operations the networks need that differ by backend: the one seam between the
+Keras methods and a particular Keras backend.
+
+Not to be confused with :mod:`napari_colorize.backends`, which *chooses* the backend before Keras
+is imported (and never imports it): this module runs once Keras is loaded, inside the methods
+(hence ``keras_ops``, next to ``keras.ops``, whose gaps it fills).
 
 Networks, losses, training loops and inference are written in ``keras`` and
 ``keras.ops``; the few things Keras does not abstract live here:
@@ -17,7 +22,8 @@ Networks, losses, training loops and inference are written in ``keras`` and
   tensor whose spatial size is unknown when a TensorFlow function is traced;
 - :func:`visible_gpus`: the accelerators the backend sees.
 
-Imported lazily (it imports Keras, and TensorFlow on that backend).
+Imported lazily (it imports Keras, and TensorFlow on that backend).  (It was
+``methods/_backend.py``.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``ddcolor``: Kang et al., "DDColor: Photo-Realistic Image Colorization via Dual Decoders" (ICCV 2023).
 
-The network (:mod:`._ddcolor_keras`) is a Keras 3 port of the authors'
+The network (:mod:`.network`) is a Keras 3 port of the authors'
 generator: a ConvNeXt encoder (``encoder``: ``tiny`` or ``large``), a pixel
 decoder of U-Net blocks, a multi-scale color decoder of ``num_queries``
 color queries and a refinement head.  :func:`import_torch_weights` reads the
@@ -53,14 +53,14 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..color import Lab2rgb, apply_saturation
-from ..config import CropTrainConfig
-from ..errors import ConfigError, InputError, ModelFolderError
-from .keras_base import KerasColorizer
+from ...color import Lab2rgb, apply_saturation
+from ...config import CropTrainConfig
+from ...errors import ConfigError, InputError, ModelFolderError
+from ..keras_colorizer import KerasColorizer
 
 __all__ = ["DDColorConfig", "DDColorColorizer", "import_torch_weights", "BLOCK_NAMES", "gray_rgb"]
 
-#: block names for ``trainable_from`` (kept in sync with ``_ddcolor_keras.BLOCK_NAMES`` without Keras)
+#: block names for ``trainable_from`` (kept in sync with ``network.BLOCK_NAMES`` without Keras)
 BLOCK_NAMES: tuple[str, ...] = ("encoder", "pixel_decoder", "color_decoder", "refine")
 #: total downsampling of the network
 _BLOCK_SIZE = 32
@@ -188,7 +188,7 @@ class DDColorColorizer(KerasColorizer):
 
     # -- network -----------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:
-        from . import _ddcolor_keras as K
+        from . import network as K
 
         cfg = self.config
         return K.build_ddcolor(cfg.encoder, num_queries=cfg.num_queries, dec_layers=cfg.dec_layers)
@@ -200,7 +200,7 @@ class DDColorColorizer(KerasColorizer):
     def _get_predictor(self) -> Any:
         net = self._inference_net()  # bfloat16 with precision="bfloat16" (see KerasColorizer)
         if self._predictor is None or self._predictor_net is not net:
-            from ._backend import inference_function
+            from ..keras_ops import inference_function
 
             self._predictor = inference_function(lambda x: net(x, training=False))
             self._predictor_net = net
@@ -250,7 +250,7 @@ class DDColorColorizer(KerasColorizer):
         """
         from keras import ops
 
-        from . import _ddcolor_keras as K
+        from . import network as K
 
         epochs = self._fit_epochs(epochs, kwargs)
         cfg = self.config
@@ -320,10 +320,10 @@ def import_torch_weights(
     DDColorColorizer
         Trained; ``save`` it to make a model folder.
     """
-    from .siggraph17 import _read_torch_state
+    from ..torch_state import read_torch_state
 
-    state = _read_torch_state(state_dict_or_path)
-    from . import _ddcolor_keras as K
+    state = read_torch_state(state_dict_or_path)
+    from . import network as K
 
     try:
         found = K.detect_structure(state)

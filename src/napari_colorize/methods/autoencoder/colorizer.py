@@ -28,7 +28,7 @@ when the two differ, horizontal flips, and a validation split by image (a
 single image validates on other random crops of itself).
 
 This module does not import Keras; the networks are in
-:mod:`._autoencoder_keras`, imported when a network is built.
+:mod:`.network`, imported when a network is built.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..color import ab2norm
-from ..config import TrainConfig
-from ..errors import ConfigError, ModelFolderError
-from .keras_base import KerasColorizer
+from ...color import ab2norm
+from ...config import TrainConfig
+from ...errors import ConfigError, ModelFolderError
+from ..keras_colorizer import KerasColorizer
 
 __all__ = ["AutoencoderConfig", "AutoencoderColorizer", "autoencoder_spec", "spec_receptive_field"]
 
@@ -172,7 +172,7 @@ class AutoencoderColorizer(KerasColorizer):
         return autoencoder_spec(self.config.width, self.config.depth)
 
     def _build_net(self, *, for_loading: bool = False) -> Any:
-        from ._autoencoder_keras import build_autoencoder
+        from .network import build_autoencoder
 
         return build_autoencoder(self._spec())
 
@@ -239,7 +239,7 @@ class AutoencoderColorizer(KerasColorizer):
         dict
             Keras history of this call: ``loss`` (and ``val_loss``) per epoch.
         """
-        from ..data import as_sources, make_dataset
+        from ...data import as_sources, make_dataset
 
         steps = int(kwargs.pop("steps_per_epoch", self.config.steps_per_epoch))
         if kwargs:
@@ -302,7 +302,7 @@ class AutoencoderColorizer(KerasColorizer):
         n, h, w = x.shape
         chunk = max(1, _PREDICT_PIXELS // (h * w))
         if getattr(self, "_forward_fn", None) is None or self._forward_net is not net:
-            from ._backend import inference_function
+            from ..keras_ops import inference_function
 
             self._forward_fn = inference_function(lambda t: net(t, training=False))
             self._forward_net = net

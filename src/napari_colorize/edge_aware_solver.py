@@ -33,6 +33,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from .config import Config
 from .errors import ConfigError, InputError
 
 __all__ = [
@@ -50,19 +51,40 @@ _DIRECT_MAX = 90_000
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class PropagationOptions:
-    """Options of :func:`propagate` (the ``propagate`` method's config carries the same names)."""
+class PropagationOptions(Config):
+    """Options of :func:`propagate`, validated (an invalid value raises ConfigError).
 
-    sigma: float = 3.0
-    variance_scale: float = 0.0
-    stack_weight: float = 1.0
-    data_weight: float = 1e-2
-    solver: Literal["multiscale", "direct"] = "multiscale"
-    coarse_pixels: int = 40_000
-    iterations: int = 3
-    tol: float = 1e-3
+    The ``propagate`` method's config (:class:`~napari_colorize.methods.propagate.PropagateConfig`)
+    is these options, so both have one definition of the fields, their defaults and their help.
+    """
 
-    def __post_init__(self) -> None:
+    sigma: float = dataclasses.field(
+        default=3.0, metadata={"help": "affinity width, L units: colors stop at steps of L well above it"}
+    )
+    variance_scale: float = dataclasses.field(
+        default=0.0, metadata={"help": "widen sigma with the local variance of L (Levin et al.: 0.6)"}
+    )
+    stack_weight: float = dataclasses.field(
+        default=1.0, metadata={"help": "affinity between planes of a stack (0: planes apart)"}
+    )
+    data_weight: float = dataclasses.field(
+        default=1e-2,
+        metadata={"help": "pull towards gray, over a whole plane (larger: hints act more locally)"},
+    )
+    solver: Literal["multiscale", "direct"] = dataclasses.field(
+        default="multiscale", metadata={"help": "coarse-to-fine (fast) or one exact solve at full resolution"}
+    )
+    coarse_pixels: int = dataclasses.field(
+        default=40_000, metadata={"help": "multiscale: pixels of the coarsest grid, solved exactly"}
+    )
+    iterations: int = dataclasses.field(
+        default=3, metadata={"help": "multiscale: conjugate-gradient steps per finer level"}
+    )
+    tol: float = dataclasses.field(
+        default=1e-3, metadata={"help": "multiscale: relative residual at which a level stops early"}
+    )
+
+    def validate(self) -> None:
         if not self.sigma > 0:
             raise ConfigError(f"sigma must be > 0, got {self.sigma}")
         if not self.variance_scale >= 0:

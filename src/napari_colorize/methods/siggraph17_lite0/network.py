@@ -9,11 +9,11 @@ mask - mask_center]`` (:func:`napari_colorize.methods.siggraph17.hint_inputs`);
 H and W are multiples of 32.  The outputs are SIGGRAPH17's too: ``[ab, logits]``,
 ab (B, H, W, 2) in Lab units (the regression head, upsampled from 1/4) and
 the logits of the ab classes (B, H/4, W/4, Q), so its predictor
-(:func:`._siggraph17_keras.make_predictor`) serves both.
+(:func:`napari_colorize.methods.siggraph17.network.make_predictor`) serves both.
 
 - :func:`gray_rgb`: L rendered as the sRGB gray of that lightness, normalised
   with the ImageNet mean and std;
-- the encoder (:func:`._efficientnet_keras.build_lite0`, EfficientNet-Lite0,
+- the encoder (:func:`.efficientnet.build_lite0`, EfficientNet-Lite0,
   ImageNet weights, frozen) gives features of stride 4, 8, 16 and 32;
 - the hints (ab and mask, full resolution) go through four stride-2 3x3
   convolutions, whose outputs join the decoder at strides 4, 8 and 16, and
@@ -37,8 +37,8 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from . import _efficientnet_keras as E
-from ._backend import upsample_bilinear
+from ..keras_ops import upsample_bilinear
+from . import efficientnet as E
 
 __all__ = ["build", "gray_rgb", "BLOCK_SIZE", "DECODER_CHANNELS", "BLOCK_NAMES", "block_of"]
 

@@ -28,7 +28,7 @@ classification over a small palette of representative colors.
   Tiling is exact with a halo of ``window // 2`` px.
 
 Importing this module does not import Keras; the Keras code lives in
-:mod:`._window_keras`, imported lazily.
+:mod:`.network`, imported lazily.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..color import L2norm, rgb2lab
-from ..config import TrainConfig
-from ..data import Source, as_sources, load_rgb, split_sources
-from ..errors import ConfigError, ModelFolderError
-from ..quantize import soft_encode
-from .keras_base import KerasColorizer
+from ...color import L2norm, rgb2lab
+from ...config import TrainConfig
+from ...data import Source, as_sources, load_rgb, split_sources
+from ...errors import ConfigError, ModelFolderError
+from ...quantize import soft_encode
+from ..keras_colorizer import KerasColorizer
 
 __all__ = ["WindowConfig", "WindowColorizer", "fit_palette", "extract_windows"]
 
@@ -313,7 +313,7 @@ class WindowColorizer(KerasColorizer):
 
     # -- building ------------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:
-        from . import _window_keras as wk
+        from . import network as wk
 
         return wk.build_window_model(self.config)
 
@@ -343,7 +343,7 @@ class WindowColorizer(KerasColorizer):
         """
         if kwargs:
             raise ConfigError(f"unknown fit options {sorted(kwargs)} for method 'window'")
-        from . import _window_keras as wk
+        from . import network as wk
 
         cfg = self.config
         sources = as_sources(data)
@@ -377,7 +377,7 @@ class WindowColorizer(KerasColorizer):
 
     # -- inference -----------------------------------------------------------
     def _predictor(self) -> Any:
-        from . import _window_keras as wk
+        from . import network as wk
 
         if self._net is None or self.palette is None:
             raise ConfigError("this window model is untrained: fit it (or load a trained model folder) first")
