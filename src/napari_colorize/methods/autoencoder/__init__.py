@@ -1,6 +1,12 @@
-"""Method ``autoencoder``: a convolutional encoder-decoder from L to ab."""
+"""Method ``autoencoder``: a convolutional encoder-decoder from L to ab.
 
-from .colorizer import AutoencoderColorizer, AutoencoderConfig, autoencoder_spec, spec_receptive_field
+- :mod:`.config`: :class:`AutoencoderConfig` and the base config of both autoencoders (no Keras);
+- :mod:`.colorizer`: :class:`AutoencoderColorizer` and its architecture spec;
+- :mod:`.network`: the Keras networks of both autoencoders (imported lazily).
+"""
+
+from .colorizer import AutoencoderColorizer, autoencoder_spec, spec_receptive_field
+from .config import AutoencoderConfig
 
 __all__ = [
     "AutoencoderConfig",

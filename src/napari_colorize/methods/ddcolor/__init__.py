@@ -1,6 +1,15 @@
-"""``ddcolor``: Kang et al., "DDColor: Photo-Realistic Image Colorization via Dual Decoders" (ICCV 2023)."""
+"""``ddcolor``: Kang et al., "DDColor: Photo-Realistic Image Colorization via Dual Decoders"
+(ICCV 2023).
 
-from .colorizer import BLOCK_NAMES, DDColorColorizer, DDColorConfig, gray_rgb, import_torch_weights
+- :mod:`.config`: :class:`DDColorConfig` and the block names (no Keras);
+- :mod:`.colorizer`: :class:`DDColorColorizer`;
+- :mod:`.network`: the Keras port of the authors' generator (imported lazily);
+- :mod:`.authors_weights`: :func:`import_torch_weights`, from the authors' PyTorch file.
+"""
+
+from .authors_weights import import_torch_weights
+from .colorizer import DDColorColorizer, gray_rgb
+from .config import BLOCK_NAMES, DDColorConfig
 
 __all__ = [
     "DDColorConfig",

@@ -44,92 +44,22 @@ This module does not import TensorFlow or Keras at import time.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ...color import Lab2rgb, apply_saturation
-from ...config import CropTrainConfig
-from ...errors import ConfigError, InputError, ModelFolderError
+from ...errors import ModelFolderError
 from ..keras_colorizer import KerasColorizer
+from .config import _BLOCK_SIZE, DDColorConfig
 
-__all__ = ["DDColorConfig", "DDColorColorizer", "import_torch_weights", "BLOCK_NAMES", "gray_rgb"]
+__all__ = ["DDColorColorizer", "gray_rgb", "colorfulness"]
 
-#: block names for ``trainable_from`` (kept in sync with ``network.BLOCK_NAMES`` without Keras)
-BLOCK_NAMES: tuple[str, ...] = ("encoder", "pixel_decoder", "color_decoder", "refine")
-#: total downsampling of the network
-_BLOCK_SIZE = 32
 _WEIGHTS = "ddcolor.weights.h5"
 #: network pixels per forward pass when predicting a batch (bounds memory)
 _PREDICT_PIXELS = 1 << 19
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class DDColorConfig(CropTrainConfig):
-    """Config of the ``ddcolor`` method."""
-
-    method = "ddcolor"
-    block_names = BLOCK_NAMES
-    block_size = _BLOCK_SIZE
-
-    encoder: Literal["tiny", "large"] = dataclasses.field(
-        default="tiny",
-        metadata={"help": "ConvNeXt encoder: tiny (3-3-9-3, 96..768) or large (3-3-27-3, 192..1536)"},
-    )
-    num_queries: int = dataclasses.field(
-        default=100, metadata={"help": "color queries of the color decoder (the released models: 100)"}
-    )
-    dec_layers: int = dataclasses.field(
-        default=9, metadata={"help": "layers of the color decoder (the released models: 9)"}
-    )
-    input_size: int = dataclasses.field(
-        default=512,
-        metadata={"help": "side of the network input, px (multiple of 32; the released models: 512)"},
-    )
-    saturation: float = dataclasses.field(
-        default=1.0, metadata={"help": "user multiplier of the predicted chroma (1: as predicted)"}
-    )
-    colorfulness_weight: float = dataclasses.field(
-        default=0.5,
-        metadata={"help": "training: weight of the colorfulness term added to L1 on ab (0: L1 alone)"},
-    )
-    crop_size: int = dataclasses.field(
-        default=256, metadata={"help": "side of the random training crops, px (multiple of 32)"}
-    )
-    batch_size: int = dataclasses.field(default=4, metadata={"help": "samples per gradient step"})
-    learning_rate: float = dataclasses.field(
-        default=1e-5,
-        metadata={"help": "Adam learning rate (the authors: 1e-4 from scratch; lower to fine-tune)"},
-    )
-    trainable_from: str | None = dataclasses.field(
-        default=None,
-        metadata={
-            "help": f"train only this block and those above it ({', '.join(BLOCK_NAMES)}); "
-            "pixel_decoder freezes the encoder; empty: all"
-        },
-    )
-
-    def validate(self) -> None:
-        super().validate()
-        if self.input_size < _BLOCK_SIZE or self.input_size % _BLOCK_SIZE:
-            raise ConfigError(
-                f"input_size must be a positive multiple of {_BLOCK_SIZE}, got {self.input_size}"
-            )
-        if self.input_size > 2048:
-            raise ConfigError(f"input_size must be at most 2048, got {self.input_size}")
-        if not 1 <= self.num_queries <= 1024:
-            raise ConfigError(f"num_queries must be in 1..1024, got {self.num_queries}")
-        if not 1 <= self.dec_layers <= 64:
-            raise ConfigError(f"dec_layers must be in 1..64, got {self.dec_layers}")
-        for name in ("saturation", "colorfulness_weight"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v >= 0):
-                raise ConfigError(f"{name} must be >= 0, got {v}")
 
 
 def gray_rgb(L: np.ndarray) -> np.ndarray:
@@ -299,54 +229,3 @@ class DDColorColorizer(KerasColorizer):
         self._ensure_net(for_loading=True).load_weights(str(weights_file))
 
 
-# -- the authors' weights ------------------------------------------------------
-def import_torch_weights(
-    state_dict_or_path: str | os.PathLike | dict[str, Any], **config: Any
-) -> DDColorColorizer:
-    """Convert the authors' PyTorch DDColor weights into a ``ddcolor`` model.
-
-    Parameters
-    ----------
-    state_dict_or_path : path or dict
-        The generator's state dict (e.g. ``pytorch_model.pt`` of ``piddnad/ddcolor_paper_tiny``
-        on the Hugging Face hub, supplied by the user; nothing is downloaded), or a file holding
-        it.  Reading a file needs ``torch``.
-    **config
-        Other config values (e.g. ``input_size=512``).  ``encoder``, ``num_queries`` and
-        ``dec_layers`` are read from the state dict's shapes; a given one must match.
-
-    Returns
-    -------
-    DDColorColorizer
-        Trained; ``save`` it to make a model folder.
-    """
-    from ..torch_state import read_torch_state
-
-    state = read_torch_state(state_dict_or_path)
-    from . import network as K
-
-    try:
-        found = K.detect_structure(state)
-    except ValueError as e:
-        raise InputError(str(e)) from None
-    for k, v in found.items():
-        if k in config and config[k] != v:
-            raise InputError(f"{k}={config[k]!r} does not match the state dict's {v!r}")
-    model = DDColorColorizer(DDColorConfig.from_dict({**config, **found}))
-    try:
-        K.torch_state_to_keras(model._ensure_net(), state)
-    except KeyError as e:
-        raise InputError(f"not a DDColor {found['encoder']} state dict: missing {e}") from None
-    except ValueError as e:
-        raise InputError(f"does not match the DDColor architecture: {e}") from None
-    model.trained = True
-    info: dict[str, Any] = {
-        "source": "Kang et al.: DDColor: Towards Photo-Realistic Image Colorization via Dual Decoders "
-        "(ICCV 2023), piddnad/DDColor PyTorch weights",
-    }
-    if not isinstance(state_dict_or_path, dict):
-        path = Path(state_dict_or_path)
-        info["imported_from"] = path.name
-        info["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    model.info = info
-    return model

@@ -42,39 +42,21 @@ Inference modes (``inference``):
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ...color import L2norm
-from ...config import CropTrainConfig
-from ...errors import ColorizeError, ConfigError, InputError, ModelFolderError
+from ...errors import ConfigError, InputError, ModelFolderError
 from ...tiling import pad_to_block
 from ..keras_colorizer import KerasColorizer
+from .config import _BLOCK_SIZE, ECCV16Config
 
-__all__ = ["ECCV16Config", "ECCV16Colorizer", "import_torch_weights", "BLOCK_NAMES"]
+__all__ = ["ECCV16Colorizer"]
 
-#: block names for ``trainable_from`` (kept in sync with ``network.BLOCK_NAMES``
-#: without importing Keras)
-BLOCK_NAMES: tuple[str, ...] = (
-    "conv1",
-    "conv2",
-    "conv3",
-    "conv4",
-    "conv5",
-    "conv6",
-    "conv7",
-    "conv8",
-    "conv8_313",
-)
-#: total downsampling of the network
-_BLOCK_SIZE = 8
 #: full receptive field in px (``network.receptive_field()``; checked by a test)
 _RECEPTIVE_FIELD = 353
 
@@ -85,79 +67,6 @@ _XLA_MIN_PARAMS = 8_000_000
 _WEIGHTS = "eccv16.weights.h5"
 _BINS = "ab_bins.npy"
 _PRIOR = "ab_prior.npy"
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ECCV16Config(CropTrainConfig):
-    """Config of the ``eccv16`` method."""
-
-    method = "eccv16"
-    block_names = BLOCK_NAMES
-    block_size = _BLOCK_SIZE
-
-    width: float = dataclasses.field(
-        default=1.0,
-        metadata={"help": "channel multiplier (1.0 = the paper's 32 M parameters; 0.25 trains on a CPU)"},
-    )
-    input_size: int = dataclasses.field(
-        default=256, metadata={"help": "side of the network input in 'resize' inference, px (multiple of 8)"}
-    )
-    inference: Literal["resize", "native"] = dataclasses.field(
-        default="resize",
-        metadata={
-            "help": "'resize': L resized to input_size, ab upsampled back (as the authors); "
-            "'native': fully convolutional at full resolution"
-        },
-    )
-    T: float = dataclasses.field(
-        default=0.38, metadata={"help": "annealed-mean temperature (->0: mode, 1: mean)"}
-    )
-    rebalance: bool = dataclasses.field(
-        default=True,
-        metadata={
-            "help": "class-rebalancing weights in the loss (vivid colors; off: more accurate on little data)"
-        },
-    )
-    k: int = dataclasses.field(default=5, metadata={"help": "soft-encoding: number of nearest bins"})
-    sigma: float = dataclasses.field(
-        default=5.0, metadata={"help": "soft-encoding and prior smoothing Gaussian sigma, ab units"}
-    )
-    lam: float = dataclasses.field(
-        default=0.5, metadata={"help": "rebalancing: weight of the uniform distribution mixed into the prior"}
-    )
-    ab_scale: float = dataclasses.field(
-        default=110.0, metadata={"help": "ab normalisation (the decoding layer holds bin centres / ab_scale)"}
-    )
-    grid: int = dataclasses.field(default=10, metadata={"help": "ab bin size of a new model, Lab units"})
-    trainable_from: str | None = dataclasses.field(
-        default=None,
-        metadata={"help": f"train only this block and those above it ({', '.join(BLOCK_NAMES)}); empty: all"},
-    )
-    learning_rate: float = dataclasses.field(
-        default=1e-3,
-        metadata={"help": "Adam learning rate (the paper: 3e-5 on ImageNet; use ~1e-4 to fine-tune)"},
-    )
-
-    def validate(self) -> None:
-        super().validate()
-        if not 0 < self.width <= 4:
-            raise ConfigError(f"width must be in (0, 4], got {self.width}")
-        if self.input_size < 16 or self.input_size % _BLOCK_SIZE:
-            raise ConfigError(
-                f"input_size must be a multiple of {_BLOCK_SIZE} and >= 16, got {self.input_size}"
-            )
-        if self.T <= 0:
-            raise ConfigError(f"T must be positive, got {self.T}")
-        if self.k < 1:
-            raise ConfigError(f"k must be >= 1, got {self.k}")
-        if self.sigma <= 0:
-            raise ConfigError(f"sigma must be positive, got {self.sigma}")
-        if not 0 <= self.lam <= 1:
-            raise ConfigError(f"lam must be in [0, 1], got {self.lam}")
-        if self.ab_scale <= 0:
-            raise ConfigError(f"ab_scale must be positive, got {self.ab_scale}")
-        if self.grid < 1:
-            raise ConfigError(f"grid must be >= 1, got {self.grid}")
 
 
 class ECCV16Colorizer(KerasColorizer):
@@ -378,100 +287,3 @@ class ECCV16Colorizer(KerasColorizer):
         self._bins = bins
 
 
-def _read_torch_state(path: Path) -> dict[str, np.ndarray]:
-    try:
-        import torch
-    except ImportError:
-        raise ColorizeError(
-            "reading PyTorch weights needs torch: pip install 'torch==2.13.0' "
-            "(or the extra: pip install 'napari-colorize[torch]')"
-        ) from None
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any reader error means a bad file
-        raise InputError(f"{path} is not a readable PyTorch state dict: {type(e).__name__}: {e}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise InputError(f"{path} does not hold a state dict (got {type(state).__name__})")
-    out = {}
-    for k, v in state.items():
-        k = k[len("module.") :] if k.startswith("module.") else k
-        if hasattr(v, "detach"):
-            out[k] = v.detach().cpu().float().numpy()
-    return out
-
-
-def import_torch_weights(
-    path: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    T: float = 0.38,
-    overwrite: bool = False,
-    info: dict[str, Any] | None = None,
-) -> Path:
-    """Convert the authors' PyTorch ECCV16 weights into an ``eccv16`` model folder.
-
-    Parameters
-    ----------
-    path : path
-        The state dict ``colorization_release_v2-9b330a0b.pth`` (from
-        ``richzhang/colorization``), supplied by the user; nothing is
-        downloaded.  Needs ``torch`` (the ``torch`` extra).
-    out : path
-        The model folder to write (atomically; an existing model folder only with ``overwrite``).
-    T : float
-        Annealing temperature of the new model.  The classifier's weights
-        are multiplied by ``T`` so that ``softmax(logits / T)`` equals the
-        PyTorch model's softmax: at this ``T`` the output is the PyTorch
-        model's ab (see the module docs).
-    overwrite : bool
-        Replace an existing model folder at ``out``.
-    info : dict, optional
-        Added to the model's ``info`` (``config.json``): where the file came from, its licence.
-
-    Returns
-    -------
-    Path
-        ``out``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such weights file: {path}")
-    if T <= 0:
-        raise ConfigError(f"T must be positive, got {T}")
-    state = _read_torch_state(path)
-    need = ("model1.0.weight", "model_out.weight")
-    missing = [k for k in need if k not in state]
-    if missing:
-        raise InputError(f"{path} is not an ECCV16 state dict: missing {', '.join(missing)}")
-    w_out = state["model_out.weight"]
-    if w_out.ndim != 4 or w_out.shape[0] != 2 or w_out.shape[2:] != (1, 1):
-        raise InputError(f"{path}: model_out.weight has shape {w_out.shape}, expected (2, Q, 1, 1)")
-    ab_scale = 110.0  # the authors' ab_norm
-    bins = w_out[:, :, 0, 0].T * ab_scale
-    width = state["model1.0.weight"].shape[0] / 64.0
-    last = max(int(k.split(".")[1]) for k in state if k.startswith("model8.") and k.endswith(".weight"))
-    for suffix in ("weight", "bias"):
-        key = f"model8.{last}.{suffix}"
-        state[key] = state[key] * np.float32(T)
-    model = ECCV16Colorizer(ECCV16Config(width=width, T=T, ab_scale=ab_scale))
-    model.set_bins(bins)
-    from . import network as K
-
-    try:
-        K.torch_state_to_keras(model._ensure_net(), state)
-    except (KeyError, ValueError) as e:
-        raise InputError(f"{path} does not match the ECCV16 architecture: {e}") from None
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    model.trained = True
-    model.info = {
-        "imported_from": path.name,
-        "sha256": digest,
-        "source": "Zhang, Isola, Efros: Colorful Image Colorization (ECCV 2016), "
-        "richzhang/colorization PyTorch weights",
-        "n_bins": len(bins),
-        "logits_scaled_by_T": T,
-        **(info or {}),
-    }
-    return model.save(out, overwrite=overwrite)

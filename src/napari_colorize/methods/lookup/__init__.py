@@ -1,6 +1,11 @@
-"""Method ``lookup``: a gray-level -> color table learned from reference images."""
+"""Method ``lookup``: a gray-level -> color table learned from reference images.
 
-from .colorizer import LookupColorizer, LookupConfig
+- :mod:`.config`: :class:`LookupConfig`;
+- :mod:`.colorizer`: :class:`LookupColorizer` (pure numpy).
+"""
+
+from .colorizer import LookupColorizer
+from .config import LookupConfig
 
 __all__ = ["LookupConfig", "LookupColorizer", "COLORIZER"]
 

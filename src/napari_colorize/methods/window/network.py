@@ -29,7 +29,8 @@ from keras import ops
 from ...color import L2norm
 from ...data import cycle
 from ..keras_ops import inference_function
-from .colorizer import WindowConfig, pad_reflect, window_batches
+from .config import WindowConfig
+from .windows import pad_reflect, window_batches
 
 __all__ = [
     "build_window_model",
