@@ -2,10 +2,11 @@
 
 Each method is a package ``methods/<name>/`` (keras-hub style): its config (``config.py``), its
 :class:`~napari_colorize.methods.colorizer.Colorizer` (``colorizer.py``), its Keras network
-(``network.py``, for the neural methods) and its import of the authors' weights (``weights.py``,
-where there is one).  The package registers the method once: its ``COLORIZER`` is the Colorizer
-class, whose ``Config`` is the config class.  Adding a method means adding its folder and its
-name to :data:`METHODS` (which also orders the listing).
+(``network.py``, for the neural methods) and its import of released weights where it has one
+(``authors_weights.py``; ``siggraph17_lite0``'s encoder: ``encoder_weights.py``).  The package
+registers the method once: its ``COLORIZER`` is the Colorizer class, whose ``Config`` is the
+config class.  Adding a method means adding its folder and its name to :data:`METHODS` (which
+also orders the listing).
 
 Method packages are imported lazily, so listing methods and reading their configs never imports
 TensorFlow (the napari process must not import it): a method package imports Keras only inside
@@ -13,7 +14,8 @@ functions, or in its ``network.py``, which it imports lazily.
 
 Shared by the methods: :mod:`.colorizer` (the base class and model folders),
 :mod:`.keras_colorizer` (the base class of the Keras methods: training loop, precision,
-distribution) and :mod:`.keras_ops` (backend-specific Keras operations for the networks).
+distribution), :mod:`.keras_ops` (backend-specific Keras operations for the networks) and
+:mod:`.torch_state` (reading the authors' PyTorch state dicts, for the weight imports).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def get_config_class(name: str) -> type[Config]:
 
 
 def available_methods() -> list[str]:
-    """Methods whose module is present in this install."""
+    """Methods whose package is present in this install."""
     return [name for name in METHODS if importlib.util.find_spec(f"{__name__}.{name}") is not None]
 
 
