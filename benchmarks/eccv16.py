@@ -103,9 +103,9 @@ def before_issue_25(model: Any) -> Any:
     from keras import ops
 
     from napari_colorize.color import L2norm
-    from napari_colorize.methods import _eccv16_keras as K
-    from napari_colorize.methods._backend import inference_function
-    from napari_colorize.methods.base import check_L
+    from napari_colorize.methods.colorizer import check_L
+    from napari_colorize.methods.eccv16 import network as K
+    from napari_colorize.methods.keras_ops import inference_function
 
     net = model._inference_net()
     decode = K.AnnealedMean(model.bins, model.config.ab_scale, name="annealed_mean_before")

@@ -72,8 +72,8 @@ _CALLS: list[int] = []
 
 
 def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from napari_colorize.methods import _window_keras as wk
     from napari_colorize.methods.window import WindowColorizer
+    from napari_colorize.methods.window import network as wk
 
     ((_, rgb),) = load_photos(["chelsea"])
     rng = np.random.default_rng(0)

@@ -326,7 +326,7 @@ def encoder_wheel(requirement: str, cache: Path = Path("~/.cache/napari-colorize
 def _device() -> dict[str, str]:
     import keras
 
-    from napari_colorize.methods._backend import visible_gpus
+    from napari_colorize.methods.keras_ops import visible_gpus
 
     return {
         "backend": keras.backend.backend(),

@@ -71,7 +71,7 @@ class Colorization:
 def resolve_model(model: Any) -> Any:
     """A loaded model from a Colorizer, or a name or folder (see ``catalogue.resolve_model_path``)."""
     from .methods import load_model
-    from .methods.base import Colorizer
+    from .methods.colorizer import Colorizer
 
     if isinstance(model, Colorizer):
         return model
@@ -467,7 +467,7 @@ def check_start_method(folder: str | os.PathLike, method: str) -> None:
 
     Reads its ``config.json`` only (no TensorFlow).
     """
-    from .methods.base import read_model_info
+    from .methods.colorizer import read_model_info
 
     found = read_model_info(folder)["method"]
     if found != method:

@@ -256,7 +256,7 @@ def describe_model_folder(path: str | os.PathLike) -> dict[str, Any]:
     ModelFolderError
         For a folder that is not a napari-colorize model.
     """
-    from .methods.base import read_model_info
+    from .methods.colorizer import read_model_info
 
     info = read_model_info(path)
     return {

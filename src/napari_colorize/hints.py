@@ -8,7 +8,7 @@ format: a copy of the gray image with some pixels painted).
 
 :func:`fuse_hints` gives hints to a method that has no hint input: the model's prediction is a soft
 data term, the hints hard constraints, and the corrections spread along L's edges with the solver of
-:mod:`napari_colorize.propagation`.  :func:`smooth_stack` (from the same module) smooths any method's
+:mod:`napari_colorize.edge_aware_solver`.  :func:`smooth_stack` (from the same module) smooths any method's
 ab along a stack where L does not change.
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .edge_aware_solver import PropagationOptions, _block_max, block_mean, propagate, smooth_stack
 from .errors import InputError
-from .propagation import PropagationOptions, _block_max, block_mean, propagate, smooth_stack
 
 __all__ = [
     "Hints",
@@ -486,7 +486,7 @@ class Hints:
 def downscale_points(points: Any, shape: Sequence[int], new_shape: Sequence[int]) -> np.ndarray:
     """Move a table of hint points from an image of ``shape`` onto its downscaled grid ``new_shape``.
 
-    The grid is :meth:`Hints.resize`'s (and :func:`~napari_colorize.propagation.block_mean`'s):
+    The grid is :meth:`Hints.resize`'s (and :func:`~napari_colorize.edge_aware_solver.block_mean`'s):
     each point goes to the block that holds its pixel, and its radius shrinks by the mean of the
     two scale factors, so that ``Hints.from_points(downscale_points(p, shape, small), small)``
     marks the blocks that ``Hints.from_points(p, shape).resize(small)`` marks (the same ones for
@@ -518,7 +518,7 @@ def downscale_points(points: Any, shape: Sequence[int], new_shape: Sequence[int]
     if len(rows) == 0:
         return rows
     y, x = np.rint(rows[:, nlead - 2]).astype(np.int64), np.rint(rows[:, nlead - 1]).astype(np.int64)
-    rows[:, nlead - 2] = (y * h) // H  # the block of the pixel (propagation._block_index)
+    rows[:, nlead - 2] = (y * h) // H  # the block of the pixel (edge_aware_solver._block_index)
     rows[:, nlead - 1] = (x * w) // W
     if rows.shape[1] == nlead + 4:
         rows[:, nlead + 3] *= (h / H + w / W) / 2

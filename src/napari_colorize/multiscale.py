@@ -7,7 +7,7 @@ as follows (by :func:`napari_colorize.colorize`, given a list):
 - level 0 lazily through the engine's tiled dask path (never loaded whole;
   ``napari_colorize.api``'s ``_colorize_levels``);
 - each lower level from level 0's ab, block-averaged to the level's shape
-  (:func:`~napari_colorize.propagation.block_mean`'s blocks), and combined with the level's
+  (:func:`~napari_colorize.edge_aware_solver.block_mean`'s blocks), and combined with the level's
   own lightness, so every level shows the same colors and its own detail.
 
 :func:`write_rgb_store` writes the RGB pyramid (uint8, axes ``c, y, x``) chunk by chunk as
@@ -103,7 +103,7 @@ def check_levels(levels: Sequence[Any]) -> list[tuple[int, int]]:
 
 def _axis_cuts(n: int, m: int, chunk: int) -> tuple[list[int], list[int]]:
     """Chunks of an axis of ``m`` (about ``chunk`` each) and the chunks of the ``n`` they come from."""
-    from .propagation import block_starts
+    from .edge_aware_solver import block_starts
 
     starts = block_starts(n, m)
     out = [min(chunk, m - i) for i in range(0, m, chunk)]
@@ -113,7 +113,7 @@ def _axis_cuts(n: int, m: int, chunk: int) -> tuple[list[int], list[int]]:
 
 def _block_mean_piece(ab: np.ndarray, n: tuple[int, int], m: tuple[int, int], block_info: Any = None) -> Any:
     """Block means of a piece of ab (h0, w0, 2) on the whole's blocks (of ``n`` into ``m``)."""
-    from .propagation import block_mean, block_starts
+    from .edge_aware_solver import block_mean, block_starts
 
     (y0, y1), (x0, x1) = block_info[None]["array-location"][:2]
     sy, sx = block_starts(n[0], m[0])[y0:y1], block_starts(n[1], m[1])[x0:x1]

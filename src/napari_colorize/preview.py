@@ -4,7 +4,7 @@ Live hints in napari colorize the plane at the resolution the canvas can show
 (:data:`PREVIEW_SIZE` pixels on the longest side) and replace it with the full-resolution
 result when that is done.  This module prepares the downscaled request; it is pure numpy.
 
-The preview grid is :func:`~napari_colorize.propagation.block_mean`'s: the plane is cut into
+The preview grid is :func:`~napari_colorize.edge_aware_solver.block_mean`'s: the plane is cut into
 ``h`` x ``w`` contiguous blocks, each block becomes one pixel (its mean), and a hint goes to the
 block that holds its pixel (:func:`~napari_colorize.hints.downscale_points`,
 :meth:`~napari_colorize.hints.Hints.resize`).
@@ -128,7 +128,7 @@ def preview_request(
         extremes the block means soften).  Percentiles come from a strided sample of the plane,
         one pixel per block.
     """
-    from .propagation import block_mean
+    from .edge_aware_solver import block_mean
 
     if np.ndim(image) != 2:
         raise InputError(f"a preview is made of one plane (H, W), got shape {tuple(np.shape(image))}")

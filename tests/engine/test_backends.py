@@ -118,15 +118,15 @@ def test_version_report_names_the_default_backend(monkeypatch):
 
 
 def test_mirrored_fails_in_one_line_where_the_backend_has_no_data_parallelism(monkeypatch):
-    from napari_colorize.methods import _backend
+    from napari_colorize.methods import keras_ops
 
-    monkeypatch.setattr(_backend, "backend", lambda: "torch")
-    monkeypatch.setattr(_backend, "visible_gpus", lambda: 2)
+    monkeypatch.setattr(keras_ops, "backend", lambda: "torch")
+    monkeypatch.setattr(keras_ops, "visible_gpus", lambda: 2)
     with pytest.raises(ConfigError, match="not available on the torch backend") as e:
-        _backend.distribution_scope("mirrored")
+        keras_ops.distribution_scope("mirrored")
     assert "\n" not in str(e.value)
-    monkeypatch.setattr(_backend, "visible_gpus", lambda: 1)
-    with _backend.distribution_scope("mirrored"):  # one device: the same code runs everywhere
+    monkeypatch.setattr(keras_ops, "visible_gpus", lambda: 1)
+    with keras_ops.distribution_scope("mirrored"):  # one device: the same code runs everywhere
         pass
 
 
@@ -244,7 +244,7 @@ def test_folders_saved_on_this_backend_predict_the_same_on_the_other(tiny, train
 # -- on a GPU ------------------------------------------------------------------
 def _on_gpu(tensor) -> bool:
     """Whether a backend tensor lives on a GPU."""
-    from napari_colorize.methods._backend import backend
+    from napari_colorize.methods.keras_ops import backend
 
     name = backend()
     if name == "tensorflow":
@@ -259,7 +259,7 @@ def _on_gpu(tensor) -> bool:
 def test_training_and_inference_run_on_the_gpu(precision, tiny):
     import keras
 
-    from napari_colorize.methods._backend import visible_gpus
+    from napari_colorize.methods.keras_ops import visible_gpus
 
     if visible_gpus() == 0:
         pytest.skip(f"no GPU visible to the {keras.backend.backend()} backend")

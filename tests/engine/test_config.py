@@ -4,9 +4,10 @@ from typing import Literal
 
 import pytest
 
+from napari_colorize import methods
 from napari_colorize.config import TrainConfig, config_fields
 from napari_colorize.errors import ConfigError
-from napari_colorize.methods import get_config_class, list_methods
+from napari_colorize.methods import METHODS, get_config_class, get_method, list_methods
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -69,3 +70,16 @@ def test_trainable_methods_share_the_common_keys():
         if issubclass(cls, TrainConfig):
             names = {f.name for f in dataclasses.fields(cls)}
             assert {"epochs", "batch_size", "crop_size", "val_split"} <= names
+
+
+def test_each_method_folder_registers_itself_once():
+    """Each method is a package ``methods/<name>/`` whose ``COLORIZER`` names it; each package is listed."""
+    from pathlib import Path
+
+    for name in METHODS:
+        cls = get_method(name)
+        assert cls.name == name and cls.Config.method == name
+        assert get_config_class(name) is cls.Config
+    root = Path(methods.__file__).parent
+    assert {p.name for p in root.iterdir() if (p / "__init__.py").is_file()} == set(METHODS)
+

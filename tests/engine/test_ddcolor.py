@@ -156,7 +156,7 @@ def test_import_equals_the_authors_network_large_128():
 
 def test_spectral_norm_folds_as_pytorch_eval(tiny128):
     """``weight_orig / (u . W v)`` with the stored vectors is the weight PyTorch uses in eval mode."""
-    from napari_colorize.methods._ddcolor_keras import spectral_fold
+    from napari_colorize.methods.ddcolor.network import spectral_fold
 
     torch, net, _ = tiny128
     conv = net.refine_net[0][0]

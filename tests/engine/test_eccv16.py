@@ -70,8 +70,8 @@ def test_module_does_not_import_tensorflow():
 
 
 def test_architecture_facts():
-    from napari_colorize.methods import _eccv16_keras as K
-    from napari_colorize.methods import eccv16 as E
+    from napari_colorize.methods.eccv16 import colorizer as E
+    from napari_colorize.methods.eccv16 import network as K
 
     assert K.BLOCK_NAMES == BLOCK_NAMES
     assert K.receptive_field() == E._RECEPTIVE_FIELD
@@ -84,7 +84,7 @@ def test_architecture_facts():
 
 @pytest.mark.slow
 def test_full_width_parameter_count():
-    from napari_colorize.methods import _eccv16_keras as K
+    from napari_colorize.methods.eccv16 import network as K
 
     assert K.build_trunk(1.0, 313).count_params() == 32_240_377  # the authors' network (their 313 bins)
 
@@ -130,7 +130,7 @@ def test_one_compiled_function_from_L_to_ab_equals_the_steps(lite_model):
     from keras import ops
 
     from napari_colorize.color import L2norm
-    from napari_colorize.methods import _eccv16_keras as K
+    from napari_colorize.methods.eccv16 import network as K
 
     m = lite_model
     L = np.random.default_rng(2).uniform(0, 100, (1, 200, 136, 1)).astype(np.float32)
@@ -402,7 +402,7 @@ def test_import_errors(tmp_path):
 
 
 def test_trainable_from_blocks():
-    from napari_colorize.methods import _eccv16_keras as K
+    from napari_colorize.methods.eccv16 import network as K
 
     net = K.build_trunk(0.125, 20)
     K.set_trainable_from(net, "conv5")

@@ -36,8 +36,11 @@ def test_import_and_list_methods_do_not_import_tensorflow_or_napari():
 # ---------------------------------------------------------------------------
 PACKAGE = "napari_colorize"
 SRC = Path(napari_colorize.__file__).resolve().parent
+#: the modules that import Keras: each method's network (and siggraph17_lite0's encoder) and the
+#: methods' backend-specific Keras operations
+KERAS_MODULES = r"methods\.keras_ops|methods\.\w+\.(network|efficientnet)"
 #: what the napari process must never reach: the engine, the pipeline and the Keras modules
-FORBIDDEN = re.compile(r"napari_colorize\.(engine(\.\w+)?|pipeline|methods\._\w+_keras)$")
+FORBIDDEN = re.compile(rf"napari_colorize\.(engine(\.\w+)?|pipeline|{KERAS_MODULES})$")
 
 
 def _modules() -> dict[str, Path]:
@@ -205,6 +208,15 @@ def test_methods_reach_no_plugin_module():
     methods = sorted(m for m in modules if m == f"{PACKAGE}.methods" or m.startswith(f"{PACKAGE}.methods."))
     assert f"{PACKAGE}.methods.ddcolor" in methods
     assert not _violations(methods, PLUGIN, modules)
+
+
+def test_method_configs_reach_no_keras_module():
+    """A method's ``config.py`` reaches no Keras module through any chain (reading a config is cheap)."""
+    from napari_colorize.methods import METHODS
+
+    modules = _modules()
+    configs = [f"{PACKAGE}.methods.{name}.config" for name in METHODS]
+    assert not _violations(configs, re.compile(rf"napari_colorize\.({KERAS_MODULES})$"), modules)
 
 
 def test_engine_reaches_no_plugin_module():

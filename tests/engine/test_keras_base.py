@@ -13,8 +13,8 @@ import pytest
 
 from napari_colorize.errors import ConfigError, InputError
 from napari_colorize.methods import METHODS, get_method, load_model
-from napari_colorize.methods.base import Colorizer
-from napari_colorize.methods.keras_base import KerasColorizer
+from napari_colorize.methods.colorizer import Colorizer
+from napari_colorize.methods.keras_colorizer import KerasColorizer
 
 LEGACY = Path(__file__).parent / "data" / "legacy"
 

@@ -30,7 +30,7 @@ CHILD = textwrap.dedent(
     from skimage.transform import rescale
 
     import napari_colorize as nc
-    from napari_colorize.methods import _backend
+    from napari_colorize.methods import keras_ops
 
     made = []
     real = tf.distribute.MirroredStrategy
@@ -41,7 +41,7 @@ CHILD = textwrap.dedent(
         return s
 
     tf.distribute.MirroredStrategy = two_cpus
-    _backend.visible_gpus = lambda: 2  # as on a machine with two GPUs
+    keras_ops.visible_gpus = lambda: 2  # as on a machine with two GPUs
 
     rgb = rescale(data.coffee(), 0.25, channel_axis=-1, anti_aliasing=True)
     L = rgb2lab(rgb)[..., 0]
@@ -83,7 +83,7 @@ def test_training_under_a_two_replica_mirrored_strategy(tmp_path):
 def test_default_strategy_without_several_gpus():
     import tensorflow as tf
 
-    from napari_colorize.methods._backend import distribution_scope
+    from napari_colorize.methods.keras_ops import distribution_scope
 
     for name in ("default", "mirrored"):  # no GPUs here: both fall back to the default strategy
         with distribution_scope(name) as strategy:

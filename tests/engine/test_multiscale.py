@@ -95,7 +95,7 @@ def test_multiscale_odd_shapes_and_bad_levels(camera, model_dir):
     assert [r.shape[:2] for r in res.rgb] == [(501, 333), (251, 167), (100, 111)]
     assert np.isfinite(np.asarray(res.rgb[2])).all()
     # chunked block means equal the whole plane's (block_mean's own layout)
-    from napari_colorize.propagation import block_mean
+    from napari_colorize.edge_aware_solver import block_mean
 
     ab0 = np.asarray(res.ab[0])
     np.testing.assert_allclose(

@@ -40,7 +40,7 @@ def test_precision_is_a_validated_config_key():
 def test_precision_scope_restores_the_global_policy():
     import keras
 
-    from napari_colorize.methods._backend import precision_scope
+    from napari_colorize.methods.keras_ops import precision_scope
 
     before = keras.config.dtype_policy().name
     with precision_scope("mixed_bfloat16"):
@@ -100,7 +100,7 @@ def test_invalid_precision_is_one_clear_line():
 
 def test_keras_policy_of_each_precision(monkeypatch):
     from napari_colorize import backends
-    from napari_colorize.methods._backend import keras_policy
+    from napari_colorize.methods.keras_ops import keras_policy
 
     assert keras_policy("float32", training=False) == "float32"
     assert keras_policy("mixed_bfloat16", training=False) == "mixed_bfloat16"

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from napari_colorize.color import intensity_limits
+from napari_colorize.edge_aware_solver import block_mean
 from napari_colorize.errors import InputError
 from napari_colorize.hints import Hints, downscale_points
 from napari_colorize.preview import PREVIEW_SIZE, preview_request, preview_shape
-from napari_colorize.propagation import block_mean
 
 RED, BLUE, GREEN = (220, 30, 30), (30, 60, 220), (40, 200, 60)
 

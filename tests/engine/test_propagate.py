@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
+from napari_colorize.edge_aware_solver import PropagationOptions, laplacian, propagate
 from napari_colorize.errors import ConfigError, InputError
 from napari_colorize.hints import Hints
 from napari_colorize.methods import get_config_class, get_method, load_model
 from napari_colorize.methods.propagate import PropagateColorizer, PropagateConfig
-from napari_colorize.propagation import PropagationOptions, laplacian, propagate
 
 RED, BLUE = (220, 30, 30), (30, 60, 220)
 
@@ -171,7 +171,7 @@ def test_a_large_image_goes_coarse_to_fine_and_keeps_the_regions():
 
 def test_coarse_global_solve_then_tiles_refined_with_halos_agree_at_the_seams():
     """The engine's anchor pass: solve a downscaled image once, upsample, refine tile by tile."""
-    from napari_colorize.propagation import block_mean, refine, upsample
+    from napari_colorize.edge_aware_solver import block_mean, refine, upsample
 
     L, inside = _two_regions(h=192, w=256, noise=0.5)
     hints = Hints.from_points([(96, 85, RED, 2), (20, 240, BLUE, 2)], L.shape)

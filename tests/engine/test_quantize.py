@@ -89,7 +89,7 @@ def test_soft_encoding_matches_training_loss_targets(bins):
     """The Keras loss's soft targets equal :func:`soft_encode` of the pooled ab."""
     from keras import ops
 
-    from napari_colorize.methods import _eccv16_keras as K
+    from napari_colorize.methods.eccv16 import network as K
 
     rng = np.random.default_rng(1)
     ab = rng.uniform(-60, 60, (2, 8, 8, 2)).astype(np.float32)
@@ -149,7 +149,7 @@ def test_annealed_mean_limits():
 
 def test_keras_decoding_matches_numpy_annealed_mean():
     """The model's decoding layer (softmax(logits / T) then the bins 1x1 conv) is the annealed mean."""
-    from napari_colorize.methods import _eccv16_keras as K
+    from napari_colorize.methods.eccv16 import network as K
 
     bins = Q.load_bins(10)
     rng = np.random.default_rng(3)

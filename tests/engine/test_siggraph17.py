@@ -61,8 +61,9 @@ def test_config_defaults_validation_and_json():
 
 def test_module_does_not_import_tensorflow():
     code = (
-        "import sys; import napari_colorize.methods.siggraph17 as m; m.SIGGRAPH17Config(); "
-        "m.sample_hints(m.np.zeros((8, 8, 2)), m.np.random.default_rng(0)); "
+        "import sys; import numpy as np; import napari_colorize.methods.siggraph17 as m; "
+        "m.SIGGRAPH17Config(); "
+        "m.sample_hints(np.zeros((8, 8, 2)), np.random.default_rng(0)); "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -80,8 +81,8 @@ def test_class_bins_are_the_authors_grid():
 
 # -- architecture ------------------------------------------------------------
 def test_architecture_facts():
-    from napari_colorize.methods import _siggraph17_keras as K
-    from napari_colorize.methods import siggraph17 as S
+    from napari_colorize.methods.siggraph17 import config as S
+    from napari_colorize.methods.siggraph17 import network as K
 
     assert K.BLOCK_NAMES == BLOCK_NAMES
     assert K.receptive_field() == S._RECEPTIVE_FIELD
@@ -96,7 +97,7 @@ def test_architecture_facts():
 
 
 def test_trainable_from_blocks():
-    from napari_colorize.methods import _siggraph17_keras as K
+    from napari_colorize.methods.siggraph17 import network as K
 
     net = K.build_siggraph17(0.125, 529)
     K.set_trainable_from(net, "model8")
@@ -111,7 +112,7 @@ def test_trainable_from_blocks():
 
 @pytest.mark.slow
 def test_full_width_parameter_count():
-    from napari_colorize.methods import _siggraph17_keras as K
+    from napari_colorize.methods.siggraph17 import network as K
 
     net = K.build_siggraph17(1.0, 529)
     torch = pytest.importorskip("torch")

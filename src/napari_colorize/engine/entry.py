@@ -174,7 +174,7 @@ def _colorize(
 
 def _predict_stack(L: np.ndarray, model: Predictor | ModelRef, pts: HintPoints) -> np.ndarray:
     """ab of a whole stack (T, H, W) from a ``stack_aware`` model, with all its hints in one call."""
-    from ..methods.base import check_L
+    from ..methods.colorizer import check_L
 
     if isinstance(model, ModelRef):
         model = cached_model(model)

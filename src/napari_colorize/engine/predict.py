@@ -147,7 +147,7 @@ def _pad_hints(h: Any, shape: tuple[int, int]) -> Any:
 
 
 def _check_plane(L: np.ndarray) -> np.ndarray:
-    from ..methods.base import check_L
+    from ..methods.colorizer import check_L
 
     return check_L(L, ndim=2)
 

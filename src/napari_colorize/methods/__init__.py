@@ -1,9 +1,21 @@
-"""Registry of colorization methods.
+"""The colorization methods and their registry.
 
-Method modules are imported lazily, so listing methods and reading their
-configs never imports TensorFlow (the napari process must not import it).
-Each method module keeps TensorFlow/Keras imports inside functions, or in a
-private ``_<name>_keras.py`` module that it imports lazily.
+Each method is a package ``methods/<name>/`` (keras-hub style): its config (``config.py``), its
+:class:`~napari_colorize.methods.colorizer.Colorizer` (``colorizer.py``), its Keras network
+(``network.py``, for the neural methods) and its import of released weights where it has one
+(``authors_weights.py``; ``siggraph17_lite0``'s encoder: ``encoder_weights.py``).  The package
+registers the method once: its ``COLORIZER`` is the Colorizer class, whose ``Config`` is the
+config class.  Adding a method means adding its folder and its name to :data:`METHODS` (which
+also orders the listing).
+
+Method packages are imported lazily, so listing methods and reading their configs never imports
+TensorFlow (the napari process must not import it): a method package imports Keras only inside
+functions, or in its ``network.py``, which it imports lazily.
+
+Shared by the methods: :mod:`.colorizer` (the base class and model folders),
+:mod:`.keras_colorizer` (the base class of the Keras methods: training loop, precision,
+distribution), :mod:`.keras_ops` (backend-specific Keras operations for the networks) and
+:mod:`.torch_state` (reading the authors' PyTorch state dicts, for the weight imports).
 """
 
 from __future__ import annotations
@@ -19,43 +31,33 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Config
-    from .base import Colorizer
+    from .colorizer import Colorizer
 
-__all__ = ["METHODS", "get_method", "get_config_class", "list_methods", "load_model", "make_model"]
+__all__ = [
+    "METHODS",
+    "available_methods",
+    "get_method",
+    "get_config_class",
+    "list_methods",
+    "load_model",
+    "make_model",
+]
 
 # the Keras methods import TensorFlow through Keras: without its load-time log lines
 quiet_tensorflow_import()
 
-#: method name -> "module:ClassName" of its Colorizer (and module:Config)
-METHODS: dict[str, str] = {
-    "lookup": "napari_colorize.methods.lookup:LookupColorizer",
-    "window": "napari_colorize.methods.window:WindowColorizer",
-    "autoencoder": "napari_colorize.methods.autoencoder:AutoencoderColorizer",
-    "vgg_autoencoder": "napari_colorize.methods.vgg_autoencoder:VGGAutoencoderColorizer",
-    "eccv16": "napari_colorize.methods.eccv16:ECCV16Colorizer",
-    "propagate": "napari_colorize.methods.propagate:PropagateColorizer",
-    "siggraph17": "napari_colorize.methods.siggraph17:SIGGRAPH17Colorizer",
-    "siggraph17_lite0": "napari_colorize.methods.siggraph17_lite0:SIGGRAPH17Lite0Colorizer",
-    "ddcolor": "napari_colorize.methods.ddcolor:DDColorColorizer",
-}
-
-#: method name -> "module:ConfigClass"; config modules never import TensorFlow
-CONFIGS: dict[str, str] = {
-    "lookup": "napari_colorize.methods.lookup:LookupConfig",
-    "window": "napari_colorize.methods.window:WindowConfig",
-    "autoencoder": "napari_colorize.methods.autoencoder:AutoencoderConfig",
-    "vgg_autoencoder": "napari_colorize.methods.vgg_autoencoder:VGGAutoencoderConfig",
-    "eccv16": "napari_colorize.methods.eccv16:ECCV16Config",
-    "propagate": "napari_colorize.methods.propagate:PropagateConfig",
-    "siggraph17": "napari_colorize.methods.siggraph17:SIGGRAPH17Config",
-    "siggraph17_lite0": "napari_colorize.methods.siggraph17_lite0:SIGGRAPH17Lite0Config",
-    "ddcolor": "napari_colorize.methods.ddcolor:DDColorConfig",
-}
-
-
-def _resolve(spec: str) -> Any:
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
+#: the methods, in the order they are listed: each is the package ``methods/<name>/``
+METHODS: tuple[str, ...] = (
+    "lookup",
+    "window",
+    "autoencoder",
+    "vgg_autoencoder",
+    "eccv16",
+    "propagate",
+    "siggraph17",
+    "siggraph17_lite0",
+    "ddcolor",
+)
 
 
 def _check_name(name: str) -> None:
@@ -64,25 +66,19 @@ def _check_name(name: str) -> None:
 
 
 def get_method(name: str) -> type[Colorizer]:
-    """The Colorizer class of a method."""
+    """The Colorizer class of a method (its package's ``COLORIZER``; never imports TensorFlow)."""
     _check_name(name)
-    return _resolve(METHODS[name])
+    return importlib.import_module(f"{__name__}.{name}").COLORIZER
 
 
 def get_config_class(name: str) -> type[Config]:
     """The Config class of a method (never imports TensorFlow)."""
-    _check_name(name)
-    return _resolve(CONFIGS[name])
+    return get_method(name).Config
 
 
 def available_methods() -> list[str]:
-    """Methods whose module is present in this install."""
-    out = []
-    for name, spec in CONFIGS.items():
-        module = spec.partition(":")[0]
-        if importlib.util.find_spec(module) is not None:
-            out.append(name)
-    return out
+    """Methods whose package is present in this install."""
+    return [name for name in METHODS if importlib.util.find_spec(f"{__name__}.{name}") is not None]
 
 
 def list_methods() -> dict[str, list[dict[str, Any]]]:
@@ -100,7 +96,7 @@ def make_model(method: str, config: Config | dict[str, Any] | None = None, **ove
 def load_model(path: str | os.PathLike) -> Colorizer:
     """Load any model folder (the method is read from its config.json)."""
     from ..errors import ModelFolderError
-    from .base import read_model_info
+    from .colorizer import read_model_info
 
     info = read_model_info(path)
     method = info["method"]
