@@ -125,9 +125,8 @@ def test_the_cli_and_the_api_build_equal_requests(monkeypatch, tmp_path):
     from napari_colorize.cli.parser import build_parser
 
     argv = ["colorize", "x.png", "--model", "default", "--out-dir", str(tmp_path), "--tile", "256"]
-    argv += ["--overlap", "32", "--blend", "hann"]
-    argv += ["--global-anchor", "--normalize", "percentile", "--percentiles", "2", "99", "--saturation", "1.5"]
-    argv += ["--stack-smoothing", "0.5"]
+    argv += ["--overlap", "32", "--blend", "hann", "--global-anchor", "--normalize", "percentile"]
+    argv += ["--percentiles", "2", "99", "--saturation", "1.5", "--stack-smoothing", "0.5"]
     args = build_parser().parse_args(argv)
     cli = colorize_request(args, percentiles=tuple(args.percentiles)).replace(model="default")
 
@@ -165,7 +164,7 @@ def test_the_cli_and_the_api_build_equal_requests(monkeypatch, tmp_path):
 
 
 def test_the_client_sends_the_request_as_it_is_and_the_server_rebuilds_it(monkeypatch):
-    """Worker.iter_colorize's keyword conveniences build the request the API builds; it travels as its dict."""
+    """Worker.iter_colorize's keywords build the request that the API builds; it travels as its dict."""
     from napari_colorize import api
     from napari_colorize.client import Worker
 
