@@ -60,16 +60,10 @@ __all__ = [
 
 
 class Worker(WorkerProcess):
-    """Client of one engine worker process: its typed requests (see :class:`WorkerProcess`).
+    """Client of one engine worker process: its typed requests.
 
-    Parameters
-    ----------
-    role : str
-        A name for the worker (``"interactive"`` or ``"train"`` for the process-wide ones).
-    env : dict, optional
-        Extra environment variables for the child.
-    stop_grace : float
-        Seconds a cooperative stop may take before the child is killed.
+    Started, stopped and restarted as a :class:`~napari_colorize.worker_process.WorkerProcess`
+    (same parameters: ``role``, ``env``, ``stop_grace``, ``start_timeout``).
     """
 
     # -- typed helpers -----------------------------------------------------------
