@@ -37,7 +37,7 @@ def test_import_and_list_methods_do_not_import_tensorflow_or_napari():
 PACKAGE = "napari_colorize"
 SRC = Path(napari_colorize.__file__).resolve().parent
 #: what the napari process must never reach: the engine, the pipeline and the Keras modules
-FORBIDDEN = re.compile(r"napari_colorize\.(engine|pipeline|methods\._\w+_keras)$")
+FORBIDDEN = re.compile(r"napari_colorize\.(engine|pipeline|chain|tiff_stream|pyramid_files|methods\._\w+_keras)$")
 
 
 def _modules() -> dict[str, Path]:
@@ -158,13 +158,25 @@ PLUGIN_SCRIPTED = (
 )
 
 #: the engine: the napari process must never reach it, not even through the client
-ENGINE = re.compile(r"napari_colorize\.(engine|pipeline|methods\.\w+)$")
+ENGINE = re.compile(r"napari_colorize\.(engine|pipeline|chain|tiff_stream|pyramid_files|methods\.\w+)$")
 #: the napari plugin: only napari's process imports it
 PLUGIN = re.compile(r"napari_colorize\._napari(\.\w+)?$")
 #: the client side of the process boundary
-CLIENT_MODULES = ("client", "protocol")
+CLIENT_MODULES = ("client", "worker_process", "protocol", "request")
 #: the engine and what runs it in the engine process (server) or a dask worker (distributed)
-ENGINE_MODULES = ("engine", "tiling", "pipeline", "api", "multiscale", "preview", "server", "distributed")
+ENGINE_MODULES = (
+    "engine",
+    "tiling",
+    "chain",
+    "pipeline",
+    "tiff_stream",
+    "pyramid_files",
+    "api",
+    "multiscale",
+    "preview",
+    "server",
+    "distributed",
+)
 
 
 def _violations(starts: list[str], forbidden: re.Pattern, modules: dict[str, Path]) -> dict[str, str]:
