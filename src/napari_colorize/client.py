@@ -246,29 +246,25 @@ class Worker(WorkerProcess):
     def iter_colorize_planes(
         self,
         image: Any,
-        model: Any = None,
+        request: ColorizeRequest,
         *,
-        request: ColorizeRequest | None = None,
         hints: Any = None,
         should_stop: Callable[[], bool] | None = None,
-        **options: Any,
     ) -> Generator[dict, None, dict[str, Any]]:
         """Colorize a stack plane by plane, never holding more than one input plane.
 
         Outputs are written into ``.npy`` memory maps in the worker's temporary
         folder, so a large stack is not held in RAM either.  A gray stack gets one
         pair of intensity limits for all its planes; hints on a (T, H, W) stack go
-        to their own plane.  ``model``, ``request``, ``hints`` and ``**options`` as
-        :meth:`iter_colorize` takes them.
+        to their own plane.  ``hints`` are those beside the request (see :meth:`iter_colorize`).
         """
         from .color import intensity_limits
 
-        request, beside = _request_of(request, model, hints, options)
         rgb = request.rgb
         spatial = image.shape[-3:-1] if rgb else image.shape[-2:]
         lead = image.shape[:-3] if rgb else image.shape[:-2]
         n = int(np.prod(lead))
-        hints = encode_hints(beside) or request.wire_hints()
+        hints = encode_hints(hints) or request.wire_hints()
         request = request.replace(hints=None)
         if not rgb:
             limits = intensity_limits(

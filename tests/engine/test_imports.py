@@ -37,7 +37,9 @@ def test_import_and_list_methods_do_not_import_tensorflow_or_napari():
 PACKAGE = "napari_colorize"
 SRC = Path(napari_colorize.__file__).resolve().parent
 #: what the napari process must never reach: the engine, the pipeline and the Keras modules
-FORBIDDEN = re.compile(r"napari_colorize\.(engine|pipeline|chain|tiff_stream|pyramid_files|methods\._\w+_keras)$")
+FORBIDDEN = re.compile(
+    r"napari_colorize\.(engine|pipeline|chain|tiff_stream|pyramid_files|methods\._\w+_keras)$"
+)
 
 
 def _modules() -> dict[str, Path]:

@@ -49,6 +49,17 @@ def _two_regions(h: int = 64, w: int = 96) -> np.ndarray:
     return img
 
 
+def request_keywords(request, hints, kw):
+    """The hints and keywords of a stub's colorize: those of the ColorizeRequest the plugin sent
+    (its points, or the hints beside it; its intensity options), on top of ``kw``."""
+    if request is None:
+        return hints, kw
+    if hints is None:
+        hints = request.points()
+    intensity = dict(normalize=request.normalize, percentiles=request.percentiles, limits=request.limits)
+    return hints, {**intensity, "saturation": request.saturation, **kw}
+
+
 class StubWorker:
     """An engine worker stand-in: each pixel takes the chroma of its nearest hint.
 
@@ -67,12 +78,13 @@ class StubWorker:
             yield {}
         return {"method": "stub", "block_size": 1, "default_tile": 512, "default_overlap": 0}
 
-    def iter_colorize(self, image, model, *, rgb=None, hints=None, **kw):
+    def iter_colorize(self, image, model=None, *, request=None, rgb=None, hints=None, **kw):
         import time
 
         from napari_colorize.color import Lab2rgb, gray2L, intensity_limits, rgb2lab
         from napari_colorize.errors import Cancelled
 
+        hints, kw = request_keywords(request, hints, kw)
         image = np.asarray(image)
         self.calls.append({"image": image, "hints": None if hints is None else np.asarray(hints), **kw})
         self._stop = False
