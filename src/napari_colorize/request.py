@@ -210,10 +210,6 @@ class ColorizeRequest(Config):
         points = None if wire is None else wire["points"]
         return self.replace(hints=points if points is not None and len(points) else None)
 
-    def replace(self, **changes: Any) -> ColorizeRequest:
-        """A copy with some values changed (validated, unknown keys rejected)."""
-        return type(self).from_dict({**self.to_dict(), **changes})  # type: ignore[return-value]
-
 
 def _request_hints(hints: Any) -> Any:
     """The hints a request keeps: None, a CSV path, or a tuple of rows of 5..7 floats."""
