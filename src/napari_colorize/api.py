@@ -15,23 +15,21 @@ from typing import Any
 import numpy as np
 
 from .catalogue import builtin_models, resolve_model_path
-from .color import (
-    DEFAULT_PERCENTILES,
-    NEAR_GRAY_CHROMA,
-    NEAR_GRAY_CONFIDENCE,
-    Lab2rgb,
-    apply_saturation,
-    check_saturation,
-    gray2L,
-    image2L,
-    intensity_limits,
-    mean_chroma,
-)
+from .color import DEFAULT_PERCENTILES, NEAR_GRAY_CHROMA, NEAR_GRAY_CONFIDENCE, gray2L, mean_chroma
 from .errors import ConfigError, InputError, NearGrayWarning, user_stacklevel
 from .progress import ProgressCallback, StopCallback
+from .request import ColorizeRequest, split_hints
 from .tiling import TilingOptions
 
-__all__ = ["Colorization", "colorize", "train", "resolve_model", "builtin_models", "near_gray_advice"]
+__all__ = [
+    "Colorization",
+    "colorize",
+    "colorize_request",
+    "train",
+    "resolve_model",
+    "builtin_models",
+    "near_gray_advice",
+]
 
 
 @dataclass
@@ -164,86 +162,82 @@ def colorize(
         image ``L``, ``ab`` and ``rgb`` are lists of lazy dask arrays, one per level
         (:func:`~napari_colorize.multiscale.write_rgb_store` writes them as OME-Zarr).
     """
-    from . import engine
-
-    saturation = check_saturation(saturation)
-
     kw = dict(
         tile=tile, overlap=overlap, blend=blend, global_anchor=global_anchor, batch_size=batch_size, halo=halo
     )
-    defaults = TilingOptions().to_dict()
     if options is not None:
+        defaults = TilingOptions().to_dict()
         changed = sorted(k for k, v in kw.items() if v != defaults[k])
         if changed:
             raise ConfigError(f"give tiling options either as options or as keywords, not both ({changed})")
-        opts = TilingOptions.coerce(options)
-    else:
-        opts = TilingOptions(**kw)
+        kw = {}
+    in_request, beside = split_hints(hints)
+    request = ColorizeRequest.build(
+        model=model,
+        hints=in_request,
+        options=options,
+        **kw,
+        rgb=rgb,
+        normalize=normalize,
+        percentiles=percentiles,
+        limits=limits,
+        stack_smoothing=stack_smoothing,
+        saturation=saturation,
+        confidence=confidence,
+    )
+    return colorize_request(
+        image, request, model=model, hints=beside, progress=progress, should_stop=should_stop
+    )
+
+
+def colorize_request(
+    image: Any,
+    request: ColorizeRequest,
+    *,
+    model: Any = None,
+    hints: Any = None,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> Colorization:
+    """Colorize ``image`` as ``request`` says (see :func:`colorize`, which builds the request).
+
+    Parameters
+    ----------
+    image : array-like, or a list of (H, W) levels
+        As :func:`colorize` takes it.
+    request : ColorizeRequest
+    model : Colorizer, model folder or built-in model name, optional
+        The model, when it is not ``request.model`` (a loaded one, or one cached by the server).
+    hints : Hints, HintPoints or tuples of points, optional
+        Hints the request cannot carry (see :func:`~napari_colorize.request.split_hints`); they
+        replace ``request.hints``.
+    progress, should_stop
+        As :func:`colorize` takes them.
+    """
+    from . import engine
+    from .chain import colorize_lightness, is_dask, lab_to_rgb, lightness
+
+    model = request.model if model is None else model
+    if hints is None:
+        hints = request.hints if isinstance(request.hints, str) else request.points()
     from .multiscale import is_multiscale
 
     if is_multiscale(image):
         return _colorize_levels(
-            image,
-            model,
-            options=opts,
-            hints=hints,
-            rgb=rgb,
-            normalize=normalize,
-            percentiles=percentiles,
-            limits=limits,
-            stack_smoothing=stack_smoothing,
-            saturation=saturation,
-            confidence=confidence,
-            progress=progress,
-            should_stop=should_stop,
+            image, model, request, hints=hints, progress=progress, should_stop=should_stop
         )
     model_arg = model
     model = resolve_model(model)
-    if confidence:
+    if request.confidence:
         engine.require_confidence(model)
     if isinstance(model_arg, (str, os.PathLike)) and (Path(model_arg) / "config.json").is_file():
         engine.remember_folder(model, model_arg)
-    if hasattr(image, "dask") or type(image).__module__.startswith("dask"):
-        import dask.array as da
-
-        image = da.asarray(image)
-        is_rgb = rgb if rgb is not None else (image.ndim >= 3 and image.shape[-1] in (3, 4))
-        lims = None
-        if not is_rgb:
-            lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
-        L = image.map_blocks(
-            gray2L,
-            rgb=is_rgb,
-            limits=lims,
-            dtype=np.float32,
-            drop_axis=(image.ndim - 1) if is_rgb else None,
-        )
-    else:
-        L, lims = image2L(
-            np.asarray(image), rgb=rgb, normalize=normalize, percentiles=percentiles, limits=limits
-        )
+    L, lims = lightness(image, request)
     hints = _resolve_hints(hints, L)
-    res = engine.colorize(
-        L,
-        model,
-        opts,
-        hints=hints,
-        stack_smoothing=stack_smoothing,
-        progress=progress,
-        should_stop=should_stop,
-    )
-    ab = apply_saturation(res.ab, saturation)
-    if hasattr(ab, "dask"):
-        import dask.array as da
-
-        # L aligned with ab's chunks (the engine may choose its own), with a
-        # trailing length-1 axis that the block function drops again
-        L_blocks = da.asarray(L)[..., None].rechunk(ab.chunks[:-1] + ((1,),))
-        rgb_out = ab.map_blocks(_Lab2rgb_block, L_blocks, dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),))
-    else:
-        rgb_out = Lab2rgb(np.asarray(L), ab)
-    conf = engine.predict_confidence(L, model, hints=hints) if confidence else None
-    chroma = None if hasattr(res.ab, "dask") else mean_chroma(res.ab)
+    res, ab = colorize_lightness(L, model, request, hints=hints, progress=progress, should_stop=should_stop)
+    rgb_out = lab_to_rgb(L, ab)
+    conf = engine.predict_confidence(L, model, hints=hints) if request.confidence else None
+    chroma = None if is_dask(res.ab) else mean_chroma(res.ab)
     advice = near_gray_advice(chroma, model, hints=hints, confidence=conf)
     if advice is not None:
         warnings.warn(advice, NearGrayWarning, stacklevel=user_stacklevel())
@@ -299,7 +293,15 @@ def near_gray_advice(
     )
 
 
-def _colorize_levels(levels: Sequence[Any], model: Any, *, options: Any, **kw: Any) -> Any:
+def _colorize_levels(
+    levels: Sequence[Any],
+    model: Any,
+    request: ColorizeRequest,
+    *,
+    hints: Any,
+    progress: ProgressCallback | None,
+    should_stop: StopCallback | None,
+) -> Any:
     """Colorize a multiscale gray image (see :func:`napari_colorize.colorize`); a Colorization of lists.
 
     ``L``, ``ab`` and ``rgb`` are lists of lazy dask arrays, one per level (``rgb`` float32
@@ -307,45 +309,38 @@ def _colorize_levels(levels: Sequence[Any], model: Any, *, options: Any, **kw: A
     """
     import dask.array as da
 
+    from .chain import lab_to_rgb
     from .multiscale import _coarse_limits, check_levels, level_ab
 
-    if kw.get("confidence"):
+    if request.confidence:
         raise ConfigError("the confidence of a multiscale image is not available; colorize a level of it")
-    if kw.get("rgb"):
+    if request.rgb:
         raise InputError("a multiscale image must be gray: its levels are (H, W)")
-    kw.pop("rgb", None)
     shapes = check_levels(levels)
     levels = [da.asarray(a) for a in levels]
-    lims = _coarse_limits(
-        levels,
-        kw.pop("normalize", "auto"),
-        kw.pop("percentiles", DEFAULT_PERCENTILES),
-        kw.pop("limits", None),
-    )
-    if not options.tiled:
-        options = options.replace(tile="auto")
-    hints = kw.get("hints")
+    lims = _coarse_limits(levels, request.normalize, request.percentiles, request.limits)
+    level0 = request.replace(hints=None, rgb=False, limits=lims, normalize="none")
+    if not level0.options.tiled:
+        level0 = level0.replace(tiling=level0.options.replace(tile="auto").to_dict())
     if hints is not None and not hasattr(hints, "mask"):  # points or a CSV: painted near each point only
         from .engine import HintPoints
         from .hints import Hints
 
         L0 = levels[0].map_blocks(gray2L, rgb=False, limits=lims, dtype=np.float32)
         if isinstance(hints, (str, os.PathLike)):
-            kw["hints"] = HintPoints.of(Hints.from_csv(hints, shapes[0], L=L0))
+            hints = HintPoints.of(Hints.from_csv(hints, shapes[0], L=L0))
         else:
-            kw["hints"] = _point_hints(hints, L0)
-    res = colorize(levels[0], model, options=options, rgb=False, limits=lims, normalize="none", **kw)
+            hints = _point_hints(hints, L0)
+    res = colorize_request(
+        levels[0], level0, model=model, hints=hints, progress=progress, should_stop=should_stop
+    )
     Ls, abs_, rgbs = [res.L], [res.ab], [res.rgb]
     for a, shape in zip(levels[1:], shapes[1:]):
         L = a.map_blocks(gray2L, rgb=False, limits=lims, dtype=np.float32)
         ab = level_ab(res.ab, shape)
-        Lb = L[..., None].rechunk(ab.chunks[:-1] + ((1,),))
-        rgb = ab.map_blocks(
-            lambda x, y: Lab2rgb(y[..., 0], x), Lb, dtype=np.float32, chunks=ab.chunks[:-1] + ((3,),)
-        )
         Ls.append(L)
         abs_.append(ab)
-        rgbs.append(rgb)
+        rgbs.append(lab_to_rgb(L, ab))
     return Colorization(L=Ls, ab=abs_, rgb=rgbs, plan=res.plan, limits=lims)
 
 
@@ -396,11 +391,6 @@ def _resolve_hints(hints: Any, L: Any) -> Any:
     if isinstance(hints, (str, os.PathLike)):
         return Hints.from_csv(hints, shape, L=L)
     return Hints.from_points(hints, shape, L=L)
-
-
-def _Lab2rgb_block(ab: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """:func:`Lab2rgb` of a dask block of ab and its L with a trailing length-1 axis."""
-    return Lab2rgb(L[..., 0], ab)
 
 
 def train(

@@ -41,11 +41,20 @@ def _worker_model(spec: str) -> Any:
     return _MODELS[spec]
 
 
-def _colorize_one(path: str, spec: str, out_dir: str, opts: dict[str, Any]) -> dict[str, Any]:
-    from .pipeline import colorize_file
+#: the keywords of :func:`colorize_files_distributed` that are about the files, not the request
+_FILE_OPTIONS = ("save_lab", "save_confidence", "big_pixels")
 
+
+def _colorize_one(
+    path: str, request: dict[str, Any], out_dir: str, hints: Any, opts: dict[str, Any]
+) -> dict[str, Any]:
+    from .pipeline import colorize_file
+    from .request import ColorizeRequest
+
+    req = ColorizeRequest.from_dict(request)
+    spec = str(req.model)
     model = _worker_model(spec)
-    written = colorize_file(path, model, out_dir, **opts)
+    written = colorize_file(path, model, out_dir, request=req, hints=hints, **opts)
     return {
         "written": [str(p) for p in written],
         "pid": os.getpid(),
@@ -140,6 +149,8 @@ def colorize_files_distributed(
     threads: int | None = None,
     return_info: bool = False,
     on_error: Callable[[Path, BaseException], None] | None = None,
+    request: Any = None,
+    hints: Any = None,
     **opts: Any,
 ) -> list[Any]:
     """Colorize ``files`` on a dask cluster; returns the written paths per file.
@@ -164,9 +175,16 @@ def colorize_files_distributed(
         Called for a file that cannot be colorized (a :class:`~napari_colorize.errors.ColorizeError`:
         unreadable, damaged, ...); the other files go on and that file's entry is empty.  Without
         it the first such error is raised (after the other files are done).
+    request : ColorizeRequest, optional
+        What to colorize with; without it, ``**opts`` other than the file options build it
+        (:meth:`ColorizeRequest.build <napari_colorize.request.ColorizeRequest.build>`:
+        ``options``, ``normalize``, ``percentiles``, ``limits``, ``saturation``, ...).  Its
+        ``model`` is ``model``.  It travels to the workers as its dict.
+    hints : Hints or HintPoints, optional
+        Hints beside the request (see :func:`~napari_colorize.pipeline.colorize_file`).
     **opts
-        Passed to :func:`~napari_colorize.pipeline.colorize_file` (``options``, ``save_lab``,
-        ``normalize``, ``percentiles``, ``limits``).
+        ``save_lab``, ``save_confidence`` and ``big_pixels`` for
+        :func:`~napari_colorize.pipeline.colorize_file`; the rest build the request.
     """
     if not isinstance(model, (str, os.PathLike)):
         raise ConfigError(
@@ -180,7 +198,16 @@ def colorize_files_distributed(
         raise ConfigError(f"threads must be >= 1, got {threads}")
     from dask.distributed import Client, as_completed
 
+    from .request import ColorizeRequest, split_hints
+
     spec = str(Path(model).resolve()) if Path(model).exists() else str(model)
+    file_opts = {k: opts.pop(k) for k in _FILE_OPTIONS if k in opts}
+    in_request, beside = split_hints(hints)
+    if request is None:
+        request = ColorizeRequest.build(model=spec, hints=in_request, **opts)
+    elif opts or in_request is not None:
+        raise ConfigError("give colorize_files_distributed a request or its keywords, not both")
+    request = request.replace(model=spec)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     cluster = None
     if workers is not None:
@@ -190,7 +217,11 @@ def colorize_files_distributed(
     try:
         from tqdm.auto import tqdm
 
-        futures = [client.submit(_colorize_one, str(f), spec, str(out_dir), opts, pure=False) for f in files]
+        req = request.to_dict()
+        futures = [
+            client.submit(_colorize_one, str(f), req, str(out_dir), beside, file_opts, pure=False)
+            for f in files
+        ]
         index = {fut.key: i for i, fut in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
         with tqdm(total=len(futures), desc="colorizing", unit="file") as bar:

@@ -15,6 +15,10 @@ Arrays never travel inside the JSON: they are written as ``.npy`` files and
 referenced as ``{"__npy__": "/tmp/.../x.npy"}`` (:func:`encode_arrays`,
 :func:`decode_arrays`).
 
+A colorize request travels as :meth:`ColorizeRequest.to_dict
+<napari_colorize.request.ColorizeRequest.to_dict>` (``"request"``), with hints it cannot carry
+(dense ones, one plane's points) beside it in :func:`encode_hints`'s form (``"hints"``).
+
 Progress events are defined once here (:func:`progress_event`,
 :func:`progress_fraction`, :func:`progress_message`); the server makes them and every consumer (the
 client, the napari widgets) reads them through these functions.
@@ -34,7 +38,6 @@ import numpy as np
 from . import errors as _errors
 from .errors import ColorizeError, InputError
 from .io import jsonable
-from .tiling import TILING_KEYS
 
 __all__ = [
     "WorkerError",
@@ -51,9 +54,6 @@ __all__ = [
     "progress_message",
     "error_message",
     "error_from_message",
-    "clean_tiling_options",
-    "NORMALIZE_KEYS",
-    "clean_normalize_options",
     "encode_hints",
     "hints_plane",
     "decode_hints",
@@ -63,9 +63,6 @@ __all__ = [
 STOP_GRACE = 10.0
 #: the same for training (a batch plus the epoch's validation must finish)
 TRAIN_STOP_GRACE = 60.0
-
-#: the intensity options of a colorize request (see :func:`napari_colorize.color.intensity_limits`)
-NORMALIZE_KEYS = ("normalize", "percentiles", "limits")
 
 #: the progress stages: the engine process starting (sent by the client), a model loading, tiles of a
 #: colorization, planes of a stack (added by the client), training begin/batch/epoch, a saved
@@ -276,45 +273,6 @@ def error_from_message(msg: dict[str, Any]) -> Exception:
     return err
 
 
-def clean_tiling_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The colorize options to send: unknown keys refused, None values dropped (``tile=None`` kept)."""
-    unknown = set(options) - set(TILING_KEYS)
-    if unknown:
-        raise InputError(
-            f"unknown colorize option(s) {', '.join(sorted(unknown))}; use {', '.join(TILING_KEYS)}"
-        )
-    return {k: v for k, v in options.items() if v is not None or k == "tile"}
-
-
-def clean_normalize_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The intensity options to send (:data:`NORMALIZE_KEYS`): checked here, None values dropped.
-
-    Raises
-    ------
-    ConfigError
-        An unknown ``normalize`` mode or malformed ``percentiles``.
-    InputError
-        Malformed ``limits``.
-    """
-    from .color import DEFAULT_PERCENTILES, NORMALIZE, _check_limits, check_percentiles
-    from .errors import ConfigError
-
-    unknown = set(options) - set(NORMALIZE_KEYS)
-    if unknown:
-        raise InputError(
-            f"unknown intensity option(s) {', '.join(sorted(unknown))}; use {', '.join(NORMALIZE_KEYS)}"
-        )
-    out = {k: v for k, v in options.items() if v is not None}
-    if out.get("normalize", "auto") not in NORMALIZE:
-        raise ConfigError(f"unknown normalize {out['normalize']!r}; choose one of {', '.join(NORMALIZE)}")
-    if "percentiles" in out:
-        lo, hi = check_percentiles(out["percentiles"])
-        out["percentiles"] = [lo, hi] if (lo, hi) != tuple(DEFAULT_PERCENTILES) else None
-    if "limits" in out:
-        out["limits"] = list(_check_limits(out["limits"]))
-    return {k: v for k, v in out.items() if v is not None}
-
-
 # ---------------------------------------------------------------------------
 # hints
 # ---------------------------------------------------------------------------
@@ -342,19 +300,10 @@ def encode_hints(hints: Any) -> dict[str, Any] | None:
         return {"ab": np.asarray(hints.ab, np.float32), "mask": np.asarray(hints.mask, np.float32)}
     if isinstance(hints, (str, Path)):
         return {"csv": str(hints)}
-    try:
-        points = np.asarray(hints, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"hints must be a Hints, a table of points or a CSV path, got {type(hints).__name__}"
-        ) from None
-    if points.size == 0:
-        return None  # no points: no hints
-    if points.ndim != 2 or not 5 <= points.shape[1] <= 7:
-        raise InputError(
-            f"a table of hint points must be (N, 5..7) ([plane,] y, x, r, g, b[, radius]), got {points.shape}"
-        )
-    return {"points": points}
+    from .request import _request_hints
+
+    points = _request_hints(hints)  # the one check of a table of points
+    return None if points is None else {"points": np.asarray(points, dtype=np.float64)}
 
 
 def hints_plane(hints: dict[str, Any] | None, index: int) -> dict[str, Any] | None:

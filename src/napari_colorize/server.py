@@ -251,6 +251,14 @@ class Server:
             self._models[key] = model
         return self._models[key]
 
+    def _tiles_progress(self, rid: int) -> Callable[[int, int], None]:
+        """The engine's ``progress(done, total)`` as ``"tiles"`` events of request ``rid``."""
+
+        def progress(done: int, total: int) -> None:
+            self.progress(rid, "tiles", done=int(done), total=int(total))
+
+        return progress
+
     # -- commands ------------------------------------------------------------
     def do_ping(self, rid: int) -> dict[str, Any]:
         from ._version import __version__
@@ -264,45 +272,38 @@ class Server:
         self,
         rid: int,
         image: Any,
-        model: str,
         out_dir: str,
-        options: dict | None = None,
-        rgb: bool | None = None,
-        intensity: dict | None = None,
+        request: dict[str, Any],
         hints: dict | None = None,
-        saturation: float = 1.0,
-        confidence: bool = False,
     ) -> dict[str, Any]:
-        """Colorize ``image``; ``intensity`` holds normalize/percentiles/limits, ``hints`` the
-        hints in :func:`~napari_colorize.protocol.encode_hints`'s form; ``saturation`` and
-        ``confidence`` as :func:`napari_colorize.api.colorize` takes them (the result then
-        holds ``confidence``).  ``near_gray`` is ``Colorization.near_gray``: None, or one line
-        saying that the automatic result is nearly gray and what to do."""
+        """Colorize ``image`` as the :class:`~napari_colorize.request.ColorizeRequest` of the dict
+        ``request`` says (:func:`napari_colorize.api.colorize_request`); ``hints``, in
+        :func:`~napari_colorize.protocol.encode_hints`'s form, are those beside the request (they
+        replace its own).  The result holds the ``.npy`` paths of L, ab, rgb (and ``confidence``),
+        the plan, the limits, the model's description and ``near_gray``
+        (``Colorization.near_gray``: None, or one line saying that the automatic result is nearly
+        gray and what to do)."""
         from . import api
         from .color import _image_and_rgb
+        from .request import ColorizeRequest
 
-        m = self.model(model, rid)
-
-        def progress(done: int, total: int) -> None:
-            self.progress(rid, "tiles", done=int(done), total=int(total))
-
-        kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in (intensity or {}).items()}
-        if hints:
-            is_rgb = _image_and_rgb(image, rgb)[1]
-            kw["hints"] = decode_hints(hints, tuple(image.shape[:-1] if is_rgb else image.shape))
+        req = ColorizeRequest.from_dict(request)
+        m = self.model(req.model, rid)
+        wire = hints or req.wire_hints()
+        beside = None
+        if wire:
+            is_rgb = _image_and_rgb(image, req.rgb)[1]
+            beside = decode_hints(wire, tuple(image.shape[:-1] if is_rgb else image.shape))
         with warnings.catch_warnings():
             # the result's near_gray field carries it to the client
             warnings.simplefilter("ignore", NearGrayWarning)
-            res = api.colorize(
+            res = api.colorize_request(
                 image,
-                m,
-                rgb=rgb,
-                progress=progress,
+                req,
+                model=m,
+                hints=beside,
+                progress=self._tiles_progress(rid),
                 should_stop=self.stop_requested.is_set,
-                saturation=saturation,
-                confidence=bool(confidence),
-                **(options or {}),
-                **kw,
             )
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -323,15 +324,14 @@ class Server:
         rid: int,
         src: str,
         out: str,
-        model: str,
-        options: dict | None = None,
-        intensity: dict | None = None,
+        request: dict[str, Any],
         hints: dict | None = None,
-        saturation: float = 1.0,
         sample_grid: list[int] | None = None,
         band_dir: str | None = None,
     ) -> dict[str, Any]:
-        """Colorize the multiscale gray OME-Zarr image ``src`` into the OME-Zarr RGB pyramid ``out``.
+        """Colorize the multiscale gray OME-Zarr image ``src`` into the OME-Zarr RGB pyramid ``out``,
+        as the :class:`~napari_colorize.request.ColorizeRequest` of the dict ``request`` says
+        (``hints`` as :meth:`do_colorize` takes them).
 
         The levels travel as a path, never as arrays: level 0 is colorized tile by tile, each
         level written chunk by chunk (:func:`~napari_colorize.multiscale.write_rgb_store`).
@@ -343,24 +343,20 @@ class Server:
         """
         from . import api
         from .multiscale import preview_sample, read_ome_zarr, write_rgb_store
+        from .request import ColorizeRequest
 
-        m = self.model(model, rid)
+        req = ColorizeRequest.from_dict(request)
+        m = self.model(req.model, rid)
         image = read_ome_zarr(src)
-
-        def progress(done: int, total: int) -> None:
-            self.progress(rid, "tiles", done=int(done), total=int(total))
-
-        kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in (intensity or {}).items()}
-        if hints:
-            kw["hints"] = decode_hints(hints, tuple(int(n) for n in image.levels[0].shape))
-        res = api.colorize(
+        wire = hints or req.wire_hints()
+        beside = decode_hints(wire, tuple(int(n) for n in image.levels[0].shape)) if wire else None
+        res = api.colorize_request(
             image.levels,
-            m,
-            progress=progress,
+            req,
+            model=m,
+            hints=beside,
+            progress=self._tiles_progress(rid),
             should_stop=self.stop_requested.is_set,
-            saturation=saturation,
-            **(options or {}),
-            **kw,
         )
         sample = on_band = None
         if sample_grid is not None and band_dir is not None:

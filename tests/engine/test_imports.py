@@ -40,7 +40,9 @@ SRC = Path(napari_colorize.__file__).resolve().parent
 #: methods' backend-specific Keras operations
 KERAS_MODULES = r"methods\.keras_ops|methods\.\w+\.(network|efficientnet)"
 #: what the napari process must never reach: the engine, the pipeline and the Keras modules
-FORBIDDEN = re.compile(rf"napari_colorize\.(engine(\.\w+)?|pipeline|{KERAS_MODULES})$")
+FORBIDDEN = re.compile(
+    rf"napari_colorize\.(engine(\.\w+)?|pipeline|chain|tiff_stream|pyramid_files|{KERAS_MODULES})$"
+)
 
 
 def _modules() -> dict[str, Path]:
@@ -161,13 +163,27 @@ PLUGIN_SCRIPTED = (
 )
 
 #: the engine: the napari process must never reach it, not even through the client
-ENGINE = re.compile(r"napari_colorize\.(engine(\.\w+)?|pipeline|methods\.\w+)$")
+ENGINE = re.compile(
+    r"napari_colorize\.(engine(\.\w+)?|pipeline|chain|tiff_stream|pyramid_files|methods\.\w+)$"
+)
 #: the napari plugin: only napari's process imports it
 PLUGIN = re.compile(r"napari_colorize\._napari(\.\w+)?$")
 #: the client side of the process boundary
-CLIENT_MODULES = ("client", "protocol")
+CLIENT_MODULES = ("client", "worker_process", "protocol", "request")
 #: the engine and what runs it in the engine process (server) or a dask worker (distributed)
-ENGINE_MODULES = ("engine", "tiling", "pipeline", "api", "multiscale", "preview", "server", "distributed")
+ENGINE_MODULES = (
+    "engine",
+    "tiling",
+    "chain",
+    "pipeline",
+    "tiff_stream",
+    "pyramid_files",
+    "api",
+    "multiscale",
+    "preview",
+    "server",
+    "distributed",
+)
 #: the modules of the engine package, lowest first: each imports only modules before it
 ENGINE_PACKAGE = (
     "job",

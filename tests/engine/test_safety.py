@@ -331,12 +331,12 @@ def test_a_truncated_big_tiff_is_one_line(tmp_path, coffee, lookup_dir, monkeypa
 _BIG_RUN = """
 import sys, faulthandler
 faulthandler.dump_traceback_later(40, exit=True)
-from napari_colorize import pipeline
+from napari_colorize import pipeline, tiff_stream
 from napari_colorize.cli import main
 import time
 pipeline.BIG_PIXELS = 10_000
-put = pipeline._put
-pipeline._put = lambda *a: (time.sleep(0.2), put(*a))[1]  # a write long enough on any machine
+put = tiff_stream._put
+tiff_stream._put = lambda *a: (time.sleep(0.2), put(*a))[1]  # a write long enough on any machine
 sys.exit(main(sys.argv[1:]))
 """
 

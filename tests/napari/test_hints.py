@@ -49,6 +49,17 @@ def _two_regions(h: int = 64, w: int = 96) -> np.ndarray:
     return img
 
 
+def request_keywords(request, hints, kw):
+    """The hints and keywords of a stub's colorize: those of the ColorizeRequest the plugin sent
+    (its points, or the hints beside it; its intensity options), on top of ``kw``."""
+    if request is None:
+        return hints, kw
+    if hints is None:
+        hints = request.points()
+    intensity = dict(normalize=request.normalize, percentiles=request.percentiles, limits=request.limits)
+    return hints, {**intensity, "saturation": request.saturation, **kw}
+
+
 class StubWorker:
     """An engine worker stand-in: each pixel takes the chroma of its nearest hint.
 
@@ -67,12 +78,13 @@ class StubWorker:
             yield {}
         return {"method": "stub", "block_size": 1, "default_tile": 512, "default_overlap": 0}
 
-    def iter_colorize(self, image, model, *, rgb=None, hints=None, **kw):
+    def iter_colorize(self, image, model=None, *, request=None, rgb=None, hints=None, **kw):
         import time
 
         from napari_colorize.color import Lab2rgb, gray2L, intensity_limits, rgb2lab
         from napari_colorize.errors import Cancelled
 
+        hints, kw = request_keywords(request, hints, kw)
         image = np.asarray(image)
         self.calls.append({"image": image, "hints": None if hints is None else np.asarray(hints), **kw})
         self._stop = False
@@ -512,3 +524,43 @@ def test_points_on_a_stack_color_their_planes_with_propagate(make_napari_viewer)
     assert rgb.shape == stack.shape + (3,)
     assert _hue_distance(_hue(rgb[0, 20, 10]), _hint_hue(90, RED)) < 0.05
     assert _hue_distance(_hue(rgb[2, 20, 80]), _hint_hue(170, BLUE)) < 0.05
+
+
+def test_the_plugin_builds_the_request_the_api_builds(make_napari_viewer, monkeypatch):
+    """colorize_layer's request (tiling, intensity, saturation, a Points layer's table) equals the
+    one nc.colorize builds for the same inputs (tests/engine/test_request.py ties the CLI to the API)."""
+    from napari_colorize import api
+    from napari_colorize._napari._colorize_request import _split_tiling, layer_request
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(_two_regions(), name="gray")
+    pts = viewer.add_points([[5, 7], [40, 80]], face_color=[RED, BLUE], size=[6.0, 1.0])
+    options, _ = _split_tiling({"tile": 128, "overlap": 16, "blend": "hann", "show_tiles": False})
+    plugin, beside = layer_request(
+        viewer,
+        image,
+        hints=pts,
+        normalize="percentile",
+        percentiles=(2, 99),
+        saturation=1.5,
+        confidence=True,
+        options=options,
+        model="/models/m",
+    )
+    assert beside is None  # a Points layer's table travels inside the request
+    seen = []
+    monkeypatch.setattr(api, "colorize_request", lambda img, request, **kw: seen.append(request))
+    api.colorize(
+        image.data,
+        "/models/m",
+        hints=_hint_layers.points_layer_table(pts, image),
+        rgb=False,
+        tile=128,
+        overlap=16,
+        blend="hann",
+        normalize="percentile",
+        percentiles=(2, 99),
+        saturation=1.5,
+        confidence=True,
+    )
+    assert seen == [plugin]

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_hints import MODEL, RED, StubWorker, _hint_hue, _hue, _hue_distance, _widget, needs_propagate
+from test_hints import (
+    MODEL,
+    RED,
+    StubWorker,
+    _hint_hue,
+    _hue,
+    _hue_distance,
+    _widget,
+    needs_propagate,
+    request_keywords,
+)
 
 from napari_colorize._napari import _colorize_layer
 from napari_colorize._napari._colorize_layer import colorize_layer
@@ -39,10 +49,11 @@ class SlowFullResolution(StubWorker):
             time.sleep(1.0)
         return (yield from super().iter_request(cmd, **kw))
 
-    def iter_colorize(self, image, model, *, rgb=None, hints=None, **kw):
-        n = 0 if hints is None else len(hints)
+    def iter_colorize(self, image, model=None, *, request=None, rgb=None, hints=None, **kw):
+        table = request_keywords(request, hints, kw)[0]
+        n = 0 if table is None else len(table)
         self.seconds = self.full_seconds(n) if np.shape(image) == (H, W) else 0.0
-        return (yield from super().iter_colorize(image, model, rgb=rgb, hints=hints, **kw))
+        return (yield from super().iter_colorize(image, model, request=request, rgb=rgb, hints=hints, **kw))
 
 
 @pytest.fixture
@@ -226,10 +237,10 @@ class PixelPacedWorker(StubWorker):
         super().__init__()
         self.per_pixel = seconds_per_pixel
 
-    def iter_colorize(self, image, model, *, rgb=None, hints=None, **kw):
+    def iter_colorize(self, image, model=None, *, request=None, rgb=None, hints=None, **kw):
         small = max(np.shape(image)[-2:]) <= 512
         self.seconds = self.per_pixel * float(np.prod(np.shape(image)[-2:])) if small else 0.0
-        return (yield from super().iter_colorize(image, model, rgb=rgb, hints=hints, **kw))
+        return (yield from super().iter_colorize(image, model, request=request, rgb=rgb, hints=hints, **kw))
 
 
 @pytest.mark.parametrize("pixel_us", [0.5, 4.0, 20.0])

@@ -24,7 +24,8 @@ import numpy as np
 from ..client import Worker, get_worker
 from ..errors import Cancelled, InputError
 from ..protocol import progress_event
-from ._colorize_request import _intensity, _resolve_hints, _resolve_model_arg, _split_tiling
+from ..request import ColorizeRequest, split_hints
+from ._colorize_request import _resolve_model_arg, _split_tiling, layer_request
 from ._layer_input import _gray_data, check_gray_layer
 from ._lifecycle import watch_viewer
 from ._result_layers import _add_outputs
@@ -58,20 +59,19 @@ def _preview_image(
 def _colorize_gen(
     worker: Worker,
     layer: Any,
-    model: Any,
-    options: dict[str, Any],
-    intensity: dict[str, Any] | None = None,
+    request: ColorizeRequest,
     hints: Any = None,
     plane: tuple[int, ...] | None = None,
-    color: dict[str, Any] | None = None,
     grid: tuple[int, int] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Generator[dict, None, dict]:
+    """Describe the model, then colorize ``layer`` (its ``plane``, or a preview on ``grid``) as
+    ``request`` says, with ``hints`` beside it."""
     if warming(getattr(worker, "role", "interactive")):
         # the widget's warm-up is starting the worker: this request waits for it
         yield progress_event(None, "starting", message="starting the engine and loading the model…")
-    info = yield from worker.iter_request("describe", model=model, should_stop=should_stop)
-    tile = options.get("tile")
+    info = yield from worker.iter_request("describe", model=request.model, should_stop=should_stop)
+    tile = request.tiling.get("tile")
     if tile is not None and tile != "auto" and grid is None:
         bs = int(info.get("block_size", 1))
         if int(tile) < bs:
@@ -81,22 +81,25 @@ def _colorize_gen(
         # a preview: the block means of the plane, untiled, with the full plane's intensity limits
         from ..preview import preview_hints
 
+        if hints is None:
+            hints = request.hints if isinstance(request.hints, str) else request.points()
         hints = preview_hints(hints, data.shape[-2:], grid)
-        data, limits = _preview_image(layer, plane, data, grid, intensity or {})
-        intensity = {"limits": limits}
-        options = {"tile": None}
+        intensity = dict(normalize=request.normalize, percentiles=request.percentiles, limits=request.limits)
+        data, limits = _preview_image(layer, plane, data, grid, intensity)
+        request = ColorizeRequest.build(
+            model=request.model,
+            rgb=False,
+            limits=limits,
+            saturation=request.saturation,
+            confidence=request.confidence,
+            tile=None,
+        )
     if should_stop is not None and should_stop():
         raise Cancelled("colorize stopped")  # between the two requests: the second is never sent
-    res = yield from worker.iter_colorize(
-        data,
-        model,
-        rgb=False,
-        hints=hints,
-        should_stop=should_stop,
-        **(intensity or {}),
-        **(color or {}),
-        **options,
-    )
+    in_request, beside = split_hints(hints)
+    if in_request is not None:
+        request = request.replace(hints=in_request)
+    res = yield from worker.iter_colorize(data, request=request, hints=beside, should_stop=should_stop)
     res["describe"] = info
     return res
 
@@ -245,13 +248,20 @@ def colorize_layer(
         lead = tuple(layer.data.shape[:-2])
         if len(plane) != len(lead) or any(not 0 <= i < n for i, n in zip(plane, lead)):
             raise InputError(f"plane {plane} is not a plane of layer {layer.name!r} (leading shape {lead})")
-    from ..color import check_saturation
-
-    color = {"saturation": check_saturation(saturation), "confidence": bool(confidence)}
-    intensity = _intensity(layer, normalize, percentiles, limits, plane)
-    hint_arg = _resolve_hints(viewer, layer, hints, plane)
+    request, hint_arg = layer_request(
+        viewer,
+        layer,
+        hints=hints,
+        normalize=normalize,
+        percentiles=percentiles,
+        limits=limits,
+        saturation=saturation,
+        confidence=confidence,
+        plane=plane,
+        options=options,
+    )
     worker = worker or get_worker("interactive")
-    model = _resolve_model_arg(model, worker)
+    request = request.replace(model=_resolve_model_arg(model, worker))
     watch_viewer(viewer)
     grid = None
     if preview is not None and layer.ndim == 2:
@@ -260,7 +270,7 @@ def colorize_layer(
         grid = preview_shape(layer.data.shape, preview)
     factors = None if grid is None else tuple(n / m for n, m in zip(layer.data.shape[-2:], grid))
     tiled = options.get("tile") is not None and grid is None
-    extra: dict[str, Any] = {"normalize": normalize, "saturation": color["saturation"]}
+    extra: dict[str, Any] = {"normalize": normalize, "saturation": request.saturation}
     if hints is not None:
         extra["hints"] = getattr(hints, "name", None) or (hints if isinstance(hints, str) else "hints")
     if plane:
@@ -281,7 +291,7 @@ def colorize_layer(
             preview=factors,
         )
 
-    args = (worker, layer, model, options, intensity, hint_arg, plane or None, color, grid)
+    args = (worker, layer, request, hint_arg, plane or None, grid)
     return _run(
         _colorize_gen,
         args,

@@ -1,5 +1,6 @@
 """What a colorize request sends for a layer: intensity options, hints, the model folder, tiling.
 
+:func:`layer_request` builds the layer's :class:`~napari_colorize.request.ColorizeRequest`.
 Everything here is checked in napari's process, without TensorFlow, so that bad input is
 refused before the engine worker is asked.
 """
@@ -16,10 +17,11 @@ from ..catalogue import describe_model_folder, resolve_model_path
 from ..client import Worker
 from ..color import DEFAULT_PERCENTILES, NORMALIZE, intensity_limits
 from ..errors import InputError
+from ..request import ColorizeRequest, split_hints
 from ..tiling import TILING_KEYS
 from ._hint_layers import hints_from_shapes_layer, points_layer_table
 
-__all__ = ["CONTRAST_LIMITS", "NORMALIZE_CHOICES"]
+__all__ = ["CONTRAST_LIMITS", "NORMALIZE_CHOICES", "layer_request"]
 
 
 #: the ``normalize`` value that takes the layer's current contrast limits (what the user sees)
@@ -50,6 +52,45 @@ def _intensity(
             return {"limits": (0.0, 255.0)}
         limits = intensity_limits(data, normalize=normalize, percentiles=pct)
     return {"normalize": normalize, "percentiles": pct, "limits": limits}
+
+
+def layer_request(
+    viewer: Any,
+    layer: Any,
+    *,
+    hints: Any = None,
+    normalize: str = "auto",
+    percentiles: Any = None,
+    limits: Any = None,
+    saturation: float = 1.0,
+    confidence: bool = False,
+    plane: tuple[int, ...] | None = None,
+    options: dict[str, Any] | None = None,
+    model: str | None = None,
+) -> tuple[ColorizeRequest, Any]:
+    """The request of colorizing ``layer`` (or its ``plane``), and the hints beside it.
+
+    The intensity options as :func:`_intensity` makes them, the hints as :func:`_resolve_hints`
+    does (a Points layer's table goes into the request; dense hints, such as a Shapes layer's,
+    stay beside it, see :func:`~napari_colorize.request.split_hints`), the tiling ``options``
+    (checked by :func:`_split_tiling`), and ``model``, the folder :func:`_resolve_model_arg` gives.
+    The layer is gray: ``rgb`` is False.
+    """
+    from ..color import check_saturation
+
+    saturation = check_saturation(saturation)
+    intensity = _intensity(layer, normalize, percentiles, limits, plane)
+    in_request, beside = split_hints(_resolve_hints(viewer, layer, hints, plane))
+    request = ColorizeRequest.build(
+        model=model,
+        hints=in_request,
+        rgb=False,
+        saturation=saturation,
+        confidence=bool(confidence),
+        **(options or {}),
+        **intensity,
+    )
+    return request, beside
 
 
 def _resolve_hints(viewer: Any, layer: Any, hints: Any, plane: tuple[int, ...] | None) -> Any:

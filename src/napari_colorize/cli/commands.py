@@ -18,7 +18,6 @@ from typing import Any
 from .. import backends
 from ..color import check_percentiles
 from ..errors import ConfigError, InputError
-from ..tiling import TilingOptions
 from .checks import _check_model_folder, _check_model_spec, _parse_config, _readable_images, _split_readable
 from .messages import _batch_status, _format_table, _report_bad_file
 
@@ -101,17 +100,14 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     total = len(files) + len(unreadable)
     if not files:  # nothing to colorize: each bad file was reported
         return _batch_status(unreadable, total)
-    options = TilingOptions(
-        tile=args.tile, overlap=args.overlap, blend=args.blend, global_anchor=args.global_anchor
-    )
-    percentiles = check_percentiles(args.percentiles, what="--percentiles")
+    request = colorize_request(args, percentiles=check_percentiles(args.percentiles, what="--percentiles"))
     model_spec = _check_model_spec(args.model)
+    request = request.replace(model=model_spec)
     distributed = args.workers is not None or args.scheduler
     if args.tiles_json and distributed:
         raise ConfigError("--tiles-json cannot be combined with --workers/--scheduler")
     if args.tiles_json and len(files) > 1:
         raise ConfigError("--tiles-json needs a single input file")
-    from ..color import check_saturation
     from ..io import check_writable_folder
     from ..pipeline import check_output_names, tiff_series
 
@@ -120,18 +116,8 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     if args.tiles_json:
         check_writable_folder(Path(args.tiles_json).parent or ".", what="--tiles-json folder")
 
-    opts: dict[str, Any] = dict(
-        save_lab=args.save_lab,
-        save_confidence=args.save_confidence,
-        saturation=check_saturation(args.saturation),
-        options=options,
-        normalize=args.normalize,
-        percentiles=percentiles,
-    )
-    if args.stack_smoothing:
-        from ..engine import check_stack_smoothing
-
-        opts["stack_smoothing"] = check_stack_smoothing(args.stack_smoothing)
+    files_opts: dict[str, Any] = dict(save_lab=args.save_lab, save_confidence=args.save_confidence)
+    hints = None
     if args.hints is not None or args.hints_image is not None:
         from ..engine import HintPoints
         from ..pipeline import hints_for_file
@@ -144,7 +130,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
                 f"{flag} needs a file with one image; {files[0].name} holds several (TIFF series)"
             )
         # as points: a dense Hints of a huge image would be held for the whole run
-        opts["hints"] = HintPoints.of(hints_for_file(files[0], csv=args.hints, marked=args.hints_image))
+        hints = HintPoints.of(hints_for_file(files[0], csv=args.hints, marked=args.hints_image))
     if distributed:
         from ..distributed import colorize_files_distributed
 
@@ -157,7 +143,9 @@ def cmd_colorize(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             threads=args.threads_per_worker,
             on_error=lambda f, e: bad.append(_report_bad_file(f, e)),
-            **opts,
+            request=request,
+            hints=hints,
+            **files_opts,
         )
         for paths in written:
             if paths:
@@ -173,10 +161,12 @@ def cmd_colorize(args: argparse.Namespace) -> int:
                 f,
                 model,
                 args.out_dir,
+                request=request,
+                hints=hints,
                 tiles_json=args.tiles_json,
                 progress=tqdm_progress(f.name),
                 scheduler="threads",  # this process computes, whatever dask client is around
-                **opts,
+                **files_opts,
             )
         except (InputError, ConfigError) as e:  # a bad file: the others go on
             if total == 1:
@@ -187,6 +177,23 @@ def cmd_colorize(args: argparse.Namespace) -> int:
             if p.name.endswith(("_rgb.png", "_rgb.tif", "_rgb.zarr")):
                 print(p)
     return _batch_status(bad, total)
+
+
+def colorize_request(args: argparse.Namespace, *, percentiles: tuple[float, float]) -> Any:
+    """The :class:`~napari_colorize.request.ColorizeRequest` of ``colorize``'s arguments (checked
+    without TensorFlow); ``percentiles`` are ``--percentiles``, checked under that name."""
+    from ..request import ColorizeRequest
+
+    return ColorizeRequest.build(
+        tile=args.tile,
+        overlap=args.overlap,
+        blend=args.blend,
+        global_anchor=args.global_anchor,
+        normalize=args.normalize,
+        percentiles=percentiles,
+        saturation=args.saturation,
+        stack_smoothing=args.stack_smoothing,
+    )
 
 
 def _pair_files(pred: Sequence[str], truth: Sequence[str]) -> list[tuple[Path, Path]]:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..request import check_stack_smoothing  # noqa: F401 - the one check, shared with the request
 from .predict import _is_dask
-
-
-def check_stack_smoothing(stack_smoothing: Any) -> float:
-    """``stack_smoothing`` as a float >= 0, else a ConfigError."""
-    try:
-        s = float(stack_smoothing)
-    except (TypeError, ValueError):
-        s = float("nan")
-    if isinstance(stack_smoothing, bool) or not (math.isfinite(s) and s >= 0):
-        raise ConfigError(f"stack_smoothing must be a number >= 0, got {stack_smoothing!r}")
-    return s
 
 
 def _smooth_block(ab: np.ndarray, L: np.ndarray, weight: float) -> np.ndarray:
