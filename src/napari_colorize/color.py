@@ -333,12 +333,9 @@ def intensity_limits(
     ConfigError
         Unknown ``normalize`` or bad percentiles.
     """
-    from .errors import ConfigError
-
     if limits is not None:
         return _check_limits(limits)
-    if normalize not in NORMALIZE:
-        raise ConfigError(f"unknown normalize {normalize!r}; choose one of {', '.join(NORMALIZE)}")
+    check_normalize(normalize)
     dtype = np.dtype(image.dtype)
     if dtype.kind not in "buif":
         raise InputError(f"unsupported image dtype {dtype}")
@@ -393,6 +390,15 @@ def image2L(
         return gray2L(image, rgb=True), dtype_limits(image.dtype)
     lims = intensity_limits(image, normalize=normalize, percentiles=percentiles, limits=limits)
     return gray2L(image, rgb=False, limits=lims), lims
+
+
+def check_normalize(normalize: Any) -> str:
+    """``normalize`` if it is one of :data:`NORMALIZE`, else a ConfigError."""
+    from .errors import ConfigError
+
+    if normalize not in NORMALIZE:
+        raise ConfigError(f"unknown normalize {normalize!r}; choose one of {', '.join(NORMALIZE)}")
+    return str(normalize)
 
 
 def check_saturation(saturation: Any) -> float:

@@ -23,19 +23,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .color import DEFAULT_PERCENTILES, NORMALIZE, _check_limits, check_percentiles, check_saturation
+from .color import DEFAULT_PERCENTILES, _check_limits, check_normalize, check_percentiles, check_saturation
 from .config import Config
 from .errors import ConfigError, InputError
 from .tiling import TILING_KEYS, TilingOptions
 
 __all__ = ["ColorizeRequest", "REQUEST_KEYS", "split_hints", "check_normalize", "check_stack_smoothing"]
-
-
-def check_normalize(normalize: Any) -> str:
-    """``normalize`` if it is one of :data:`~napari_colorize.color.NORMALIZE`, else a ConfigError."""
-    if normalize not in NORMALIZE:
-        raise ConfigError(f"unknown normalize {normalize!r}; choose one of {', '.join(NORMALIZE)}")
-    return str(normalize)
 
 
 def check_stack_smoothing(stack_smoothing: Any) -> float:
