@@ -275,7 +275,7 @@ def near_gray_advice(
         any saturation); None when not measured (a lazy result): nothing is said.
     model : Colorizer
         The model that colorized (its method ``name`` is in the line).
-    hints : Hints, HintPoints or None
+    hints : Hints or None
     confidence : ndarray or None
         The model's confidence, when it was computed.
     """
@@ -325,13 +325,12 @@ def _colorize_levels(levels: Sequence[Any], model: Any, *, options: Any, **kw: A
     if not options.tiled:
         options = options.replace(tile="auto")
     hints = kw.get("hints")
-    if hints is not None and not hasattr(hints, "mask"):  # points or a CSV: painted near each point only
-        from .engine import HintPoints
-        from .hints import Hints
+    from .hints import Hints
 
+    if hints is not None and not isinstance(hints, Hints):  # points or a CSV: painted near each point only
         L0 = levels[0].map_blocks(gray2L, rgb=False, limits=lims, dtype=np.float32)
         if isinstance(hints, (str, os.PathLike)):
-            kw["hints"] = HintPoints.of(Hints.from_csv(hints, shapes[0], L=L0))
+            kw["hints"] = Hints.from_csv(hints, shapes[0], L=L0)
         else:
             kw["hints"] = _point_hints(hints, L0)
     res = colorize(levels[0], model, options=options, rgb=False, limits=lims, normalize="none", **kw)
@@ -350,13 +349,12 @@ def _colorize_levels(levels: Sequence[Any], model: Any, *, options: Any, **kw: A
 
 
 def _point_hints(points: Any, L: Any) -> Any:
-    """:class:`~napari_colorize.engine.HintPoints` of a table of points over a huge lightness ``L`` (H, W).
+    """:class:`~napari_colorize.hints.Hints` of a table of points over a huge lightness ``L`` (H, W).
 
     Each point is painted as :meth:`Hints.from_points <napari_colorize.hints.Hints.from_points>`
     paints it (a disc that stops at L's edges), over the small box around it only, so that no
     dense hints of the whole image are ever made.
     """
-    from .engine import HintPoints
     from .hints import Hints
 
     H, W = (int(n) for n in L.shape)
@@ -375,22 +373,21 @@ def _point_hints(points: Any, L: Any) -> Any:
         local = row.copy()
         local[:2] -= (y0, x0)
         Lbox = np.asarray(L[y0:y1, x0:x1])
-        pts = HintPoints.of(Hints.from_points(local[None], (y1 - y0, x1 - x0), L=Lbox))
+        pts = Hints.from_points(local[None], (y1 - y0, x1 - x0), L=Lbox)
         coords.append(pts.coords + np.asarray([y0, x0], np.int64))
-        ab.append(pts.ab)
-        mask.append(pts.mask)
+        ab.append(pts.pixel_ab)
+        mask.append(pts.pixel_mask)
     if not coords:
         return None
-    return HintPoints(
-        (H, W), np.concatenate(coords).astype(np.int64), np.concatenate(ab), np.concatenate(mask)
-    )
+    return Hints.from_pixels((H, W), np.concatenate(coords), np.concatenate(ab), np.concatenate(mask))
 
 
 def _resolve_hints(hints: Any, L: Any) -> Any:
     """Hints over L's shape from a Hints, points or a CSV path (painted over ``L``), or None."""
-    if hints is None or hasattr(hints, "mask"):
-        return hints  # the engine checks its type and shape
     from .hints import Hints
+
+    if hints is None or isinstance(hints, Hints) or hasattr(hints, "mask"):
+        return hints  # the engine checks its type and shape
 
     shape = tuple(int(s) for s in L.shape)
     if isinstance(hints, (str, os.PathLike)):

@@ -89,10 +89,10 @@ def colorize_file(
     model : Colorizer, model folder or built-in model name
     out_dir : path
         Folder for the outputs (created).
-    hints : Hints, HintPoints or CSV path, optional
+    hints : Hints or CSV path, optional
         Color hints over the image's (..., H, W) (see :func:`napari_colorize.api.colorize`;
-        :func:`hints_for_file` makes them from a CSV file or a marked image).  A Hints is dense
-        (12 bytes per pixel); for a huge image pass :class:`~napari_colorize.engine.HintPoints`.
+        :func:`hints_for_file` makes them from a CSV file or a marked image).  A Hints holds
+        only its hinted pixels, so hints over a huge image stay small.
     stack_smoothing : float
         Smoothing of ab along a stack where L does not change (see
         :func:`napari_colorize.engine.colorize`); 0 is none.
