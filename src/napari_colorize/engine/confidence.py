@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .hint_points import _as_point_hints, _some
+from .hint_points import _checked_hints, _some
 from .models import ModelRef, cached_model
 from .predict import Predictor, _check_array, _is_dask
 
@@ -56,7 +56,7 @@ def predict_confidence(L: Any, model: Predictor | ModelRef, *, hints: Any = None
         L = np.asarray(L)
     _check_array(L)
     shape = tuple(int(s) for s in L.shape)
-    pts = _as_point_hints(hints, shape)
+    pts = _checked_hints(hints, shape)
     out = np.zeros(shape, np.float32)
     for idx in np.ndindex(*shape[:-2]):
         plane = L[idx]

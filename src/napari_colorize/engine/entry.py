@@ -16,7 +16,7 @@ from ..errors import ColorizeError, user_stacklevel
 from ..progress import ProgressCallback, StopCallback, TileProgress
 from ..tiling import TilePlan, TilingOptions
 from .anchor import BORDER_HALO
-from .hint_points import _as_point_hints, _some
+from .hint_points import _checked_hints, _some
 from .job import EngineResult, _Job
 from .lazy import _colorize_dask
 from .models import ModelRef, cached_model, model_ref
@@ -100,7 +100,7 @@ def colorize(
     if not _is_dask(L):
         L = np.asarray(L)
     _check_array(L)
-    pts = _as_point_hints(hints, tuple(int(s) for s in L.shape))
+    pts = _checked_hints(hints, tuple(int(s) for s in L.shape))
     ref = model if isinstance(model, ModelRef) else None
     if ref is not None:
         model = cached_model(ref)

@@ -23,7 +23,7 @@ def _some(hints: Hints | None) -> Hints | None:
     return hints if hints is not None and len(hints) else None
 
 
-def _as_point_hints(hints: Any, shape: tuple[int, ...]) -> Hints | None:
+def _checked_hints(hints: Any, shape: tuple[int, ...]) -> Hints | None:
     """Checked hints over an image of ``shape``; None for no hints or empty hints.
 
     Anything else with dense ``ab`` and ``mask`` becomes a Hints (its pixels).
