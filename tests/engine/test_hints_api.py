@@ -356,3 +356,9 @@ def test_hints_on_a_process_cluster_equal_the_numpy_path(tmp_path, monkeypatch):
         assert len(cloudpickle.dumps(dict(res.ab.__dask_graph__()))) < 200_000
         ab = client.compute(res.ab, sync=True)
     np.testing.assert_allclose(ab, ref.ab, atol=1e-3)
+
+
+def test_the_callers_hints_stay_small_after_an_untiled_call():
+    hints = nc.Hints.from_points([(10, 10, RED)], (40, 50), radius=2)
+    engine.colorize(np.full((40, 50), 50, np.float32), HintEcho(), hints=hints)
+    assert hints._dense is None  # the whole plane's dense arrays went with the call

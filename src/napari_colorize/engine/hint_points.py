@@ -26,15 +26,19 @@ def _some(hints: Hints | None) -> Hints | None:
 def _checked_hints(hints: Any, shape: tuple[int, ...]) -> Hints | None:
     """Checked hints over an image of ``shape``; None for no hints or empty hints.
 
-    Anything else with dense ``ab`` and ``mask`` becomes a Hints (its pixels).
+    A Hints gives a new one of the same pixels (shared, read only), so that the dense arrays a
+    method makes of a whole plane go with this call, not with the caller's Hints.  Anything
+    else with dense ``ab`` and ``mask`` becomes a Hints of its pixels.
     """
     if hints is None:
         return None
     cls = _hints_class()
-    if not isinstance(hints, cls):
-        if not (hasattr(hints, "ab") and hasattr(hints, "mask")):
-            raise InputError(f"hints must be a napari_colorize.Hints, got {type(hints).__name__}")
+    if isinstance(hints, cls):
+        hints = cls._of_pixels(hints.shape, hints.coords, hints.pixel_ab, hints.pixel_mask)
+    elif hasattr(hints, "ab") and hasattr(hints, "mask"):
         hints = cls(hints.ab, hints.mask)
+    else:
+        raise InputError(f"hints must be a napari_colorize.Hints, got {type(hints).__name__}")
     if hints.shape != tuple(shape):
         raise InputError(f"the hints cover shape {hints.shape} but the image has shape {tuple(shape)}")
     return _some(hints)
