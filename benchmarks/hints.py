@@ -183,7 +183,7 @@ def big_child(mp: float, n_hints: int) -> None:
     """(Child process) ``propagate`` with hints over a lazy ``mp``-megapixel image to zarr; prints JSON.
 
     The gray image is a dask array (astronaut's L tiled over the area), the hints are random points
-    (:class:`napari_colorize.engine.HintPoints`, never a dense array of the image's size), and the
+    (a :class:`napari_colorize.Hints` of their pixels, never a dense array of the image's size), and the
     RGB goes to a zarr store chunk by chunk, so the figure is the engine's own peak memory.
     """
     import os
@@ -194,7 +194,6 @@ def big_child(mp: float, n_hints: int) -> None:
 
     import napari_colorize as nc
     from napari_colorize.color import L2gray
-    from napari_colorize.engine import HintPoints
 
     side = int(round((mp * 1e6) ** 0.5))
     lab = rgb2lab(data.astronaut())
@@ -204,7 +203,7 @@ def big_child(mp: float, n_hints: int) -> None:
     rng = np.random.default_rng(0)
     coords = np.stack([rng.integers(0, side, n_hints), rng.integers(0, side, n_hints)], axis=1)
     ab = lab[coords[:, 0] % base.shape[0], coords[:, 1] % base.shape[1], 1:].astype(np.float32)
-    pts = HintPoints((side, side), coords.astype(np.int64), ab, np.ones(n_hints, np.float32))
+    pts = nc.Hints.from_pixels((side, side), coords.astype(np.int64), ab)
     t0 = time.perf_counter()
     res = nc.colorize(gray, "propagate", hints=pts, tile="auto")
     with tempfile.TemporaryDirectory() as tmp:

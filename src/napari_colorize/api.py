@@ -208,7 +208,7 @@ def colorize_request(
     request : ColorizeRequest
     model : Colorizer, model folder or built-in model name, optional
         The model, when it is not ``request.model`` (a loaded one, or one cached by the server).
-    hints : Hints, HintPoints or tuples of points, optional
+    hints : Hints or tuples of points, optional
         Hints the request cannot carry (see :func:`~napari_colorize.request.split_hints`); they
         replace ``request.hints``.
     progress, should_stop
@@ -269,7 +269,7 @@ def near_gray_advice(
         any saturation); None when not measured (a lazy result): nothing is said.
     model : Colorizer
         The model that colorized (its method ``name`` is in the line).
-    hints : Hints, HintPoints or None
+    hints : Hints or None
     confidence : ndarray or None
         The model's confidence, when it was computed.
     """
@@ -322,13 +322,12 @@ def _colorize_levels(
     level0 = request.replace(hints=None, rgb=False, limits=lims, normalize="none")
     if not level0.options.tiled:
         level0 = level0.replace(tiling=level0.options.replace(tile="auto").to_dict())
-    if hints is not None and not hasattr(hints, "mask"):  # points or a CSV: painted near each point only
-        from .engine import HintPoints
-        from .hints import Hints
+    from .hints import Hints
 
+    if hints is not None and not isinstance(hints, Hints):  # points or a CSV: painted near each point only
         L0 = levels[0].map_blocks(gray2L, rgb=False, limits=lims, dtype=np.float32)
         if isinstance(hints, (str, os.PathLike)):
-            hints = HintPoints.of(Hints.from_csv(hints, shapes[0], L=L0))
+            hints = Hints.from_csv(hints, shapes[0], L=L0)
         else:
             hints = _point_hints(hints, L0)
     res = colorize_request(
@@ -345,13 +344,12 @@ def _colorize_levels(
 
 
 def _point_hints(points: Any, L: Any) -> Any:
-    """:class:`~napari_colorize.engine.HintPoints` of a table of points over a huge lightness ``L`` (H, W).
+    """:class:`~napari_colorize.hints.Hints` of a table of points over a huge lightness ``L`` (H, W).
 
     Each point is painted as :meth:`Hints.from_points <napari_colorize.hints.Hints.from_points>`
     paints it (a disc that stops at L's edges), over the small box around it only, so that no
     dense hints of the whole image are ever made.
     """
-    from .engine import HintPoints
     from .hints import Hints
 
     H, W = (int(n) for n in L.shape)
@@ -370,22 +368,21 @@ def _point_hints(points: Any, L: Any) -> Any:
         local = row.copy()
         local[:2] -= (y0, x0)
         Lbox = np.asarray(L[y0:y1, x0:x1])
-        pts = HintPoints.of(Hints.from_points(local[None], (y1 - y0, x1 - x0), L=Lbox))
+        pts = Hints.from_points(local[None], (y1 - y0, x1 - x0), L=Lbox)
         coords.append(pts.coords + np.asarray([y0, x0], np.int64))
-        ab.append(pts.ab)
-        mask.append(pts.mask)
+        ab.append(pts.pixel_ab)
+        mask.append(pts.pixel_mask)
     if not coords:
         return None
-    return HintPoints(
-        (H, W), np.concatenate(coords).astype(np.int64), np.concatenate(ab), np.concatenate(mask)
-    )
+    return Hints.from_pixels((H, W), np.concatenate(coords), np.concatenate(ab), np.concatenate(mask))
 
 
 def _resolve_hints(hints: Any, L: Any) -> Any:
     """Hints over L's shape from a Hints, points or a CSV path (painted over ``L``), or None."""
-    if hints is None or hasattr(hints, "mask"):
+    from .hints import Hints, is_dense_hints
+
+    if hints is None or is_dense_hints(hints):
         return hints  # the engine checks its type and shape
-    from .hints import Hints
 
     shape = tuple(int(s) for s in L.shape)
     if isinstance(hints, (str, os.PathLike)):

@@ -91,7 +91,7 @@ def colorize_lightness(
     """The engine's result for L with the request's tiling and stack smoothing, and its ab with
     the request's saturation applied: ``(EngineResult, ab)``.
 
-    ``hints`` are the hints resolved over L (a Hints or HintPoints), or None.
+    ``hints`` are the hints resolved over L (a Hints), or None.
     """
     from . import engine
 

@@ -180,7 +180,7 @@ def colorize_files_distributed(
         (:meth:`ColorizeRequest.build <napari_colorize.request.ColorizeRequest.build>`:
         ``options``, ``normalize``, ``percentiles``, ``limits``, ``saturation``, ...).  Its
         ``model`` is ``model``.  It travels to the workers as its dict.
-    hints : Hints or HintPoints, optional
+    hints : Hints, optional
         Hints beside the request (see :func:`~napari_colorize.pipeline.colorize_file`).
     **opts
         ``save_lab``, ``save_confidence`` and ``big_pixels`` for

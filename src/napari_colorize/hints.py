@@ -1,10 +1,12 @@
 """Color hints: a few pixels whose chroma the user knows, and their fusion with any method's output.
 
-A :class:`Hints` holds ``ab`` (..., H, W, 2) in Lab units and a ``mask`` (..., H, W), 1 where a hint
-is.  A hint's color contributes only its ab: L always comes from the image.  Hints are made from
-points ``(y, x, color[, radius])`` (``(plane, y, x, ...)`` on a stack), from a CSV file
-(``y,x,r,g,b`` with optional ``radius`` and ``plane`` columns) or from a marked image (Levin et al.'s
-format: a copy of the gray image with some pixels painted).
+A :class:`Hints` holds the hinted pixels of an image of shape (..., H, W): their coordinates, ab in
+Lab units and mask weight; its dense ``ab`` (..., H, W, 2) and ``mask`` (..., H, W) are made on demand,
+so that hints over a huge image cost what the hinted pixels cost.  A hint's color contributes only
+its ab: L always comes from the image.  Hints are made from points ``(y, x, color[, radius])``
+(``(plane, y, x, ...)`` on a stack), from a CSV file (``y,x,r,g,b`` with optional ``radius`` and
+``plane`` columns), from a marked image (Levin et al.'s format: a copy of the gray image with some
+pixels painted) or from their pixels (:meth:`Hints.from_pixels`).
 
 :func:`fuse_hints` gives hints to a method that has no hint input: the model's prediction is a soft
 data term, the hints hard constraints, and the corrections spread along L's edges with the solver of
@@ -15,7 +17,6 @@ ab along a stack where L does not change.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import os
 from collections.abc import Sequence
@@ -24,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from .edge_aware_solver import PropagationOptions, _block_max, block_mean, propagate, smooth_stack
+from .edge_aware_solver import PropagationOptions, propagate, smooth_stack
 from .errors import InputError
 
 __all__ = [
     "Hints",
+    "is_dense_hints",
     "fuse_hints",
     "smooth_stack",
     "downscale_points",
@@ -132,9 +134,23 @@ def check_hint_radii(radii: Any, shape: Sequence[int]) -> None:
         )
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+def is_dense_hints(hints: Any) -> bool:
+    """Whether ``hints`` is a :class:`Hints`, or any object with ``ab`` and ``mask`` arrays.
+
+    A Hints is recognised by its type, so that asking never makes its dense arrays (``hasattr``
+    on ``mask`` would build a whole image's mask).
+    """
+    return isinstance(hints, Hints) or (hasattr(hints, "ab") and hasattr(hints, "mask"))
+
+
 class Hints:
-    """Color hints over an image or a stack.
+    """Color hints over an image or a stack: the hinted pixels of an image of some shape.
+
+    A Hints holds the shape (..., H, W) it covers and, for each hinted pixel, its integer
+    coordinates, its ab and its mask weight, so it costs what its hinted pixels cost (20 bytes
+    each on a plane), whatever the image's size, and pickles small.  The dense ``ab`` and
+    ``mask`` a method reads are made on demand (and kept); take them of a tile's :meth:`box`,
+    not of a whole huge image.
 
     Parameters
     ----------
@@ -142,13 +158,16 @@ class Hints:
         Hint chroma in Lab units (read only where ``mask`` is nonzero).
     mask : ndarray, (..., H, W)
         1 where a hint is, 0 elsewhere (values in 0..1).
+
+    See Also
+    --------
+    from_pixels : the same from the hinted pixels alone.
     """
 
-    ab: np.ndarray
-    mask: np.ndarray
+    __slots__ = ("_shape", "_coords", "_ab", "_mask", "_dense")
 
-    def __post_init__(self) -> None:
-        ab, mask = np.asarray(self.ab), np.asarray(self.mask)
+    def __init__(self, ab: Any, mask: Any) -> None:
+        ab, mask = np.asarray(ab), np.asarray(mask)
         if ab.ndim < 3 or ab.shape[-1] != 2:
             raise InputError(f"hint ab must have shape (..., H, W, 2), got {ab.shape}")
         if mask.shape != ab.shape[:-1]:
@@ -156,37 +175,155 @@ class Hints:
         for name, arr in (("ab", ab), ("mask", mask)):
             if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
                 raise InputError(f"hint {name} must be numeric, got dtype {arr.dtype}")
-        ab, mask = ab.astype(np.float32), mask.astype(np.float32)
+        ab, mask = ab.astype(np.float32, copy=False), mask.astype(np.float32, copy=False)
         if not (np.all(np.isfinite(ab)) and np.all(np.isfinite(mask))):
             raise InputError("hints contain NaN or infinite values")
         if mask.size and (mask.min() < 0 or mask.max() > 1):
             raise InputError(f"hint mask values must be in 0..1, got {mask.min()}..{mask.max()}")
-        object.__setattr__(self, "ab", ab)
-        object.__setattr__(self, "mask", mask)
+        idx = np.nonzero(mask > 0)
+        coords = np.stack(idx, axis=1).astype(np.int64).reshape(-1, mask.ndim)
+        self._set(mask.shape, coords, ab[idx], mask[idx])
+
+    def _set(self, shape: tuple[int, ...], coords: np.ndarray, ab: np.ndarray, mask: np.ndarray) -> None:
+        self._shape = tuple(int(s) for s in shape)
+        self._coords = np.ascontiguousarray(coords, np.int64).reshape(-1, len(self._shape))
+        self._ab = np.ascontiguousarray(ab, np.float32).reshape(-1, 2)
+        self._mask = np.ascontiguousarray(mask, np.float32).reshape(-1)
+        self._dense: tuple[np.ndarray, np.ndarray] | None = None
+        for a in (self._coords, self._ab, self._mask):
+            a.flags.writeable = False
+
+    @classmethod
+    def _of_pixels(
+        cls, shape: tuple[int, ...], coords: np.ndarray, ab: np.ndarray, mask: np.ndarray
+    ) -> Hints:
+        """Hints of pixels already checked, unique, in C order and with ``mask`` > 0."""
+        h = cls.__new__(cls)
+        h._set(shape, coords, ab, mask)
+        return h
+
+    @classmethod
+    def from_pixels(cls, shape: Sequence[int], coords: Any, ab: Any, mask: Any = None) -> Hints:
+        """Hints from their pixels: no dense array of the image's size is made.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The (..., H, W) the hints cover.
+        coords : array of int, (N, len(shape))
+            Index of each hinted pixel.  A pixel given twice keeps its last ab and weight.
+        ab : array, (N, 2)
+            Hint chroma in Lab units.
+        mask : array, (N,), optional
+            Weight of each hint in 0..1 (1 by default); pixels of weight 0 are no hint.
+
+        Raises
+        ------
+        InputError
+            For a shape of fewer than 2 axes, arrays of the wrong size, NaN, a weight out of
+            0..1 or a pixel outside the image.
+        """
+        shape = tuple(int(s) for s in shape)
+        if len(shape) < 2 or min(shape) < 0:
+            raise InputError(f"hint ab must have shape (..., H, W, 2), got {shape + (2,)}")
+        coords = np.asarray(coords)
+        if coords.size == 0:
+            coords = coords.reshape(0, len(shape))
+        if coords.ndim != 2 or coords.shape[1] != len(shape) or not np.issubdtype(coords.dtype, np.integer):
+            raise InputError(
+                f"hint coords must be integers (N, {len(shape)}) for the shape {shape}, "
+                f"got {coords.dtype} {coords.shape}"
+            )
+        n = len(coords)
+        ab = np.asarray(ab, np.float32).reshape(-1, 2) if np.size(ab) else np.zeros((0, 2), np.float32)
+        mask = np.ones(n, np.float32) if mask is None else np.asarray(mask, np.float32).reshape(-1)
+        if len(ab) != n or len(mask) != n:
+            raise InputError(f"{n} hint coords need {n} ab and weights, got {len(ab)} and {len(mask)}")
+        if not (np.all(np.isfinite(ab)) and np.all(np.isfinite(mask))):
+            raise InputError("hints contain NaN or infinite values")
+        if n and (mask.min() < 0 or mask.max() > 1):
+            raise InputError(f"hint mask values must be in 0..1, got {mask.min()}..{mask.max()}")
+        if n and (np.any(coords < 0) or np.any(coords >= np.asarray(shape))):
+            bad = int(np.flatnonzero(np.any((coords < 0) | (coords >= np.asarray(shape)), axis=1))[0])
+            raise InputError(
+                f"hint pixel {tuple(int(v) for v in coords[bad])} is outside the image of shape {shape}"
+            )
+        keep = mask > 0
+        coords, ab, mask = coords[keep].astype(np.int64), ab[keep], mask[keep]
+        flat = np.ravel_multi_index(tuple(coords.T), shape) if len(coords) else np.zeros(0, np.int64)
+        # the last of each pixel, in C order (the order of np.nonzero on the dense mask)
+        _, first = np.unique(flat[::-1], return_index=True)
+        pick = len(flat) - 1 - first
+        return cls._of_pixels(shape, coords[pick], ab[pick], mask[pick])
 
     # -- properties ------------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of the image the hints cover: (H, W) or (T, H, W)."""
-        return self.mask.shape
+        return self._shape
+
+    @property
+    def coords(self) -> np.ndarray:
+        """Index of each hinted pixel, (N, len(shape)) int64, in C order (read only)."""
+        return self._coords
+
+    @property
+    def pixel_ab(self) -> np.ndarray:
+        """ab of each hinted pixel, (N, 2) float32 in Lab units (read only)."""
+        return self._ab
+
+    @property
+    def pixel_mask(self) -> np.ndarray:
+        """Weight of each hinted pixel, (N,) float32 in (0, 1] (read only)."""
+        return self._mask
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the hinted pixels (the dense arrays, once made, are not counted)."""
+        return int(self._coords.nbytes + self._ab.nbytes + self._mask.nbytes)
+
+    def _dense_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._dense is None:
+            ab = np.zeros(self._shape + (2,), np.float32)
+            mask = np.zeros(self._shape, np.float32)
+            idx = tuple(self._coords.T)
+            ab[idx] = self._ab
+            mask[idx] = self._mask
+            ab.flags.writeable = mask.flags.writeable = False
+            self._dense = (ab, mask)
+        return self._dense
+
+    @property
+    def ab(self) -> np.ndarray:
+        """Dense hint chroma (..., H, W, 2) float32, 0 where no hint is: made on first use (read only)."""
+        return self._dense_arrays()[0]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Dense mask (..., H, W) float32: the hints' weights, 0 elsewhere; made on first use (read only)."""
+        return self._dense_arrays()[1]
 
     @property
     def empty(self) -> bool:
         """Whether there is no hint at all."""
-        return not bool(np.any(self.mask > 0))
+        return len(self._mask) == 0
 
     def __len__(self) -> int:
         """Number of hinted pixels."""
-        return int(np.count_nonzero(self.mask > 0))
+        return len(self._mask)
 
     def __repr__(self) -> str:
         return f"Hints(shape={self.shape}, pixels={len(self)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the pixels only: a pickled Hints stays small (the dense arrays are made again on demand)
+        return (Hints._of_pixels, (self._shape, self._coords, self._ab, self._mask))
 
     @classmethod
     def none(cls, shape: Sequence[int]) -> Hints:
         """No hints over an image of ``shape``."""
         shape = tuple(int(s) for s in shape)
-        return cls(np.zeros(shape + (2,), np.float32), np.zeros(shape, np.float32))
+        return cls.from_pixels(shape, np.zeros((0, len(shape)), np.int64), np.zeros((0, 2), np.float32))
 
     # -- constructors ----------------------------------------------------------------------------
     @classmethod
@@ -308,18 +445,18 @@ class Hints:
                     f"{shape}: {what} must be in 0..{limit - 1}{extra}"
                 )
         check_hint_radii(radii, shape)
-        ab = np.zeros(shape + (2,), np.float32)
-        mask = np.zeros(shape, np.float32)
         colors = _colors2ab(rgb01)
         h, w = shape[-2], shape[-1]
+        pix: list[np.ndarray] = [np.zeros((0, len(shape)), np.int64)]
+        ab: list[np.ndarray] = [np.zeros((0, 2), np.float32)]
         for k in range(len(coords)):
             y, x = _disc_in_image(int(coords[k, -2]), int(coords[k, -1]), float(radii[k]), h, w)
             if L is not None and len(y) > 1 and np.isfinite(edge_tolerance):
                 y, x = _same_lightness(L, coords[k], y, x, edge_tolerance)
-            idx = (y, x) if len(shape) == 2 else (coords[k, 0], y, x)
-            ab[idx] = colors[k]
-            mask[idx] = 1.0
-        return cls(ab, mask)
+            lead = [np.full(len(y), coords[k, 0], np.int64)] if len(shape) == 3 else []
+            pix.append(np.stack(lead + [y, x], axis=1))
+            ab.append(np.broadcast_to(colors[k], (len(y), 2)))
+        return cls.from_pixels(shape, np.concatenate(pix), np.concatenate(ab))  # later discs win
 
     @classmethod
     def from_csv(
@@ -404,14 +541,12 @@ class Hints:
         from .io import atomic_write
 
         path = Path(path)
-        idx = np.nonzero(self.mask > 0)
-        rgb = _ab2colors(self.ab[idx])
+        rgb = _ab2colors(self.pixel_ab)
         cols = (["plane"] if len(self.shape) == 3 else []) + list(CSV_COLUMNS)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
-        coords = np.stack(idx, axis=1) if len(idx[0]) else np.zeros((0, len(self.shape)), np.int64)
-        for c, color in zip(coords, rgb):
+        for c, color in zip(self.coords, rgb):
             w.writerow([int(v) for v in c] + [f"{v:.4f}" for v in color])
         with atomic_write(path, "w") as f:
             f.write(buf.getvalue())
@@ -444,36 +579,83 @@ class Hints:
         g = to_float01(gray)
         g = g[..., :3] if g.ndim == 3 else g[..., None]
         mask = np.abs(m - g).max(axis=-1) > threshold
-        ab = np.zeros(mask.shape + (2,), np.float32)
-        ab[mask] = _colors2ab(m[mask])
-        return cls(ab, mask.astype(np.float32))
+        return cls._of_pixels(
+            mask.shape, np.argwhere(mask), _colors2ab(m[mask]), np.ones(int(mask.sum()), np.float32)
+        )
 
     # -- geometry --------------------------------------------------------------------------------
+    def box(self, box: Sequence[int]) -> Hints:
+        """The hints inside ``box`` (y0, x0, y1, x1) of the last two axes, as Hints over the box.
+
+        Nothing is checked (the box may even reach past the image: no hint is there); see
+        :meth:`crop` for a checked one.  Its dense ``ab`` and ``mask`` are the box's crop of
+        the whole image's.
+        """
+        y0, x0, y1, x1 = (int(v) for v in box)
+        y, x = self._coords[:, -2], self._coords[:, -1]
+        sel = (y >= y0) & (y < y1) & (x >= x0) & (x < x1)
+        shift = np.asarray([0] * (len(self._shape) - 2) + [y0, x0], np.int64)
+        size = self._shape[:-2] + (y1 - y0, x1 - x0)
+        return Hints._of_pixels(size, self._coords[sel] - shift, self._ab[sel], self._mask[sel])
+
     def crop(self, y0: int, y1: int, x0: int, x1: int) -> Hints:
         """The hints inside rows ``y0:y1`` and columns ``x0:x1`` (of every plane)."""
         H, W = self.shape[-2:]
         if not (0 <= y0 < y1 <= H and 0 <= x0 < x1 <= W):
             raise InputError(f"crop ({y0}:{y1}, {x0}:{x1}) is empty or outside the hints' {H}x{W}")
-        return Hints(self.ab[..., y0:y1, x0:x1, :].copy(), self.mask[..., y0:y1, x0:x1].copy())
+        return self.box((y0, x0, y1, x1))
 
-    def resize(self, shape: Sequence[int]) -> Hints:
-        """Downscale to ``shape`` (h, w): mask-weighted mean ab per block, mask = the block's max."""
+    def resize(self, shape: Sequence[int], *, factor: Sequence[int] | None = None) -> Hints:
+        """Downscale to ``shape`` (h, w): mask-weighted mean ab per block, mask = the block's max.
+
+        Only the hinted pixels are pooled (no dense array of either size is made).  The blocks
+        are :func:`~napari_colorize.edge_aware_solver.block_mean`'s (pixel ``i`` of ``n`` goes to
+        block ``(i * m) // n``), or with ``factor`` (fy, fx) blocks of ``factor`` pixels
+        (pixel ``i`` to ``i // f``) trimmed to ``shape``, the layout of a coarse image
+        downscaled by whole factors (the engine's global anchor).
+        """
         shape = tuple(int(s) for s in shape)[-2:]
         if len(shape) != 2:
             raise InputError(f"resize needs a shape (h, w), got {shape}")
-        if shape == self.shape[-2:]:
-            return self
-        ab = block_mean(self.ab, shape, weights=self.mask)
-        return Hints(ab, _block_max(self.mask, shape))
+        (H, W), (h, w) = self.shape[-2:], shape
+        y, x = self._coords[:, -2], self._coords[:, -1]
+        if factor is None:
+            if shape == (H, W):
+                return self
+            if not (1 <= h <= H and 1 <= w <= W):
+                raise InputError(f"can only downscale ({H}, {W}) to a smaller shape, got {shape}")
+            by, bx = (y * h) // H, (x * w) // W  # edge_aware_solver._block_index
+        else:
+            fy, fx = (int(f) for f in factor)
+            by, bx = y // fy, x // fx
+        sel = (by < h) & (bx < w)
+        out = self.shape[:-2] + shape
+        block = np.concatenate([self._coords[sel, :-2], by[sel, None], bx[sel, None]], axis=1)
+        flat = np.ravel_multi_index(tuple(block.T), out) if sel.any() else np.zeros(0, np.int64)
+        keys, inv = np.unique(flat, return_inverse=True)
+        inv = inv.reshape(-1)
+        wgt = self._mask[sel].astype(np.float64)
+        wsum = np.bincount(inv, wgt, len(keys))
+        ab = np.stack([np.bincount(inv, wgt * self._ab[sel, c], len(keys)) for c in range(2)], axis=-1)
+        top = np.zeros(len(keys), np.float32)
+        np.maximum.at(top, inv, self._mask[sel])
+        coords = np.stack(np.unravel_index(keys, out), axis=1).astype(np.int64).reshape(-1, len(out))
+        return Hints._of_pixels(out, coords, ab / np.maximum(wsum, 1e-12)[:, None], top)
 
-    def plane(self, i: int) -> Hints:
-        """The hints of plane ``i`` of a stack."""
+    def plane(self, i: int | tuple[int, ...]) -> Hints:
+        """The hints of plane ``i`` of a stack (a tuple: the plane at those leading indices)."""
+        if isinstance(i, tuple):
+            k = len(i)
+            if k == 0:
+                return self
+            sel = np.all(self._coords[:, :k] == np.asarray(i, np.int64), axis=1)
+            return Hints._of_pixels(self._shape[k:], self._coords[sel, k:], self._ab[sel], self._mask[sel])
         if len(self.shape) != 3:
             raise InputError(f"these hints cover a single plane {self.shape}, not a stack")
         T = self.shape[0]
         if not -T <= int(i) < T:
             raise InputError(f"plane {i} is not in the stack of {T} planes")
-        return Hints(self.ab[int(i)], self.mask[int(i)])
+        return self.plane((int(i) % T,))
 
     def check_shape(self, shape: Sequence[int]) -> Hints:
         """Return self if the hints cover an image of ``shape``, else raise a clear InputError."""

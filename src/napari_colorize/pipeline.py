@@ -90,11 +90,10 @@ def colorize_file(
         <napari_colorize.request.ColorizeRequest.build>`: ``tile=512``, ``saturation=1.5``,
         ``normalize=...``, ``percentiles``, ``limits``, ``stack_smoothing``, ...; the tiling
         keywords on top of ``options``).  A big TIFF is always tiled (``tile="auto"`` when not given).
-    hints : Hints, HintPoints or CSV path, optional
+    hints : Hints or CSV path, optional
         Color hints over the image's (..., H, W) (see :func:`napari_colorize.api.colorize`;
         :func:`hints_for_file` makes them from a CSV file or a marked image); they replace the
-        request's.  A Hints is dense (12 bytes per pixel); for a huge image pass
-        :class:`~napari_colorize.engine.HintPoints`.
+        request's.  A Hints holds only its hinted pixels, so hints over a huge image stay small.
     save_lab : bool
         Also write ``<stem>_L.tif`` (float32 L) and ``<stem>_ab.tif``
         (float32 ab, last axis a, b).

@@ -164,6 +164,6 @@ def preview_hints(hints: Any, shape: Sequence[int], grid: Sequence[int]) -> Any:
         hints = Hints.from_csv(hints, (H, W))
     if hints is None:
         return None
-    if hasattr(hints, "ab") and hasattr(hints, "mask"):
+    if isinstance(hints, Hints):
         return hints.check_shape((H, W)).resize((h, w))
     return downscale_points(hints, (H, W), (h, w))

@@ -276,26 +276,42 @@ def error_from_message(msg: dict[str, Any]) -> Exception:
 # ---------------------------------------------------------------------------
 # hints
 # ---------------------------------------------------------------------------
+#: the keys of hints that travel as their pixels (:func:`encode_hints`)
+_PIXELS = ("shape", "coords", "ab", "mask")
+
+
 def encode_hints(hints: Any) -> dict[str, Any] | None:
     """The hints of a colorize request, in a form the protocol carries.
 
     Parameters
     ----------
     hints : Hints, array (N, 5|6|7), path, or None
-        A :class:`~napari_colorize.hints.Hints` (anything with ``ab`` and ``mask``) travels
-        dense; a table of points (rows ``[plane,] y, x, r, g, b[, radius]``, see
-        ``Hints.from_points``) travels as it is, which stays small; a path names a CSV file.
+        A :class:`~napari_colorize.hints.Hints` travels as its hinted pixels (``shape``,
+        ``coords`` (N, len(shape)), ``ab`` (N, 2), ``mask`` (N,)), which stay small; anything
+        else with ``ab`` and ``mask`` travels dense; a table of points (rows
+        ``[plane,] y, x, r, g, b[, radius]``, see ``Hints.from_points``) travels as it is; a
+        path names a CSV file.
 
     Returns
     -------
     dict or None
-        ``{"ab": ..., "mask": ...}``, ``{"points": ...}`` or ``{"csv": path}``; None for
-        no hints (also an empty table of points).
+        ``{"shape": ..., "coords": ..., "ab": ..., "mask": ...}``, ``{"ab": ..., "mask": ...}``,
+        ``{"points": ...}`` or ``{"csv": path}``; None for no hints (also an empty table of
+        points).
     """
+    from .hints import Hints
+
     if hints is None:
         return None
-    if isinstance(hints, dict) and set(hints) in ({"ab", "mask"}, {"points"}, {"csv"}):
+    if isinstance(hints, dict) and set(hints) in (set(_PIXELS), {"ab", "mask"}, {"points"}, {"csv"}):
         return hints
+    if isinstance(hints, Hints):
+        return {
+            "shape": list(hints.shape),
+            "coords": hints.coords,
+            "ab": hints.pixel_ab,
+            "mask": hints.pixel_mask,
+        }
     if hasattr(hints, "ab") and hasattr(hints, "mask"):
         return {"ab": np.asarray(hints.ab, np.float32), "mask": np.asarray(hints.mask, np.float32)}
     if isinstance(hints, (str, Path)):
@@ -309,9 +325,9 @@ def encode_hints(hints: Any) -> dict[str, Any] | None:
 def hints_plane(hints: dict[str, Any] | None, index: int) -> dict[str, Any] | None:
     """The hints of plane ``index`` of a (T, H, W) stack, from :func:`encode_hints`'s form.
 
-    A table of points keeps the rows of that plane without their plane column;
-    dense hints keep their plane.  A CSV path is read for the whole stack by the
-    server, so it cannot be split here.
+    A table of points keeps the rows of that plane without their plane column, hinted pixels
+    those of that plane without their plane index; dense hints keep their plane.  A CSV path
+    is read for the whole stack by the server, so it cannot be split here.
     """
     if hints is None:
         return None
@@ -319,6 +335,11 @@ def hints_plane(hints: dict[str, Any] | None, index: int) -> dict[str, Any] | No
         pts = np.asarray(hints["points"])
         keep = np.rint(pts[:, 0]).astype(np.int64) == int(index) if len(pts) else np.zeros(0, bool)
         return {"points": pts[keep][:, 1:]}
+    if "coords" in hints:
+        c = np.asarray(hints["coords"]).reshape(-1, len(hints["shape"]))
+        keep = c[:, 0] == int(index)
+        pick = {k: np.asarray(hints[k])[keep] for k in ("ab", "mask")}
+        return {"shape": list(hints["shape"])[1:], "coords": c[keep][:, 1:], **pick}
     if "ab" in hints:
         return {"ab": np.asarray(hints["ab"])[index], "mask": np.asarray(hints["mask"])[index]}
     raise InputError("hints from a CSV file cannot be split plane by plane; load them with Hints.from_csv")
@@ -328,8 +349,9 @@ def decode_hints(hints: dict[str, Any] | None, shape: tuple[int, ...]) -> Any:
     """The ``hints=`` argument of :func:`napari_colorize.api.colorize` for an image of ``shape``.
 
     ``shape`` is the gray image's (H, W) or (T, H, W).  A table of points stays a table (the
-    API paints it over the image's L), a CSV path stays a path; dense hints become a
-    :class:`~napari_colorize.hints.Hints`.
+    API paints it over the image's L), a CSV path stays a path; hinted pixels become a
+    :class:`~napari_colorize.hints.Hints` as they are (no dense array is made), dense hints
+    one of their pixels.
     """
     if not hints:
         return None
@@ -344,4 +366,11 @@ def decode_hints(hints: dict[str, Any] | None, shape: tuple[int, ...]) -> Any:
                 f"hints on an image of shape {tuple(shape)} need a single stack axis: (T, H, W) at most"
             )
         return pts  # painted by api.colorize over the image's L (a wide hint stops at edges)
+    if "coords" in hints:
+        return Hints.from_pixels(
+            [int(s) for s in hints["shape"]],
+            np.asarray(hints["coords"], np.int64),
+            hints["ab"],
+            hints["mask"],
+        )
     return Hints(np.asarray(hints["ab"], np.float32), np.asarray(hints["mask"], np.float32))

@@ -42,9 +42,15 @@ def check_stack_smoothing(stack_smoothing: Any) -> float:
     return s
 
 
+def _is_dense_hints(hints: Any) -> bool:
+    from .hints import is_dense_hints  # light (numpy, scipy); imported when hints come
+
+    return is_dense_hints(hints)
+
+
 def _points_table(hints: Any) -> np.ndarray | None:
     """``hints`` as a non-empty table of points (N, 5..7) of floats, or None when it is not one."""
-    if hints is None or isinstance(hints, (str, os.PathLike, dict)) or hasattr(hints, "mask"):
+    if hints is None or isinstance(hints, (str, os.PathLike, dict)) or _is_dense_hints(hints):
         return None
     try:
         points = np.asarray(hints, dtype=np.float64)
@@ -210,7 +216,7 @@ def _request_hints(hints: Any) -> Any:
         return None
     if isinstance(hints, (str, os.PathLike)):
         return os.fspath(hints)
-    if hasattr(hints, "mask") or isinstance(hints, dict):
+    if _is_dense_hints(hints) or isinstance(hints, dict):
         raise InputError(
             "the hints of a colorize request are a table of points or a CSV path, "
             f"not {type(hints).__name__} (dense hints travel beside the request)"

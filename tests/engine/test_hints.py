@@ -137,6 +137,123 @@ def test_crop_and_resize():
         h.crop(4, 4, 0, 8)
 
 
+def test_resize_of_the_pixels_equals_the_dense_block_means():
+    from napari_colorize.edge_aware_solver import _block_max, block_mean
+
+    rng = np.random.default_rng(1)
+    mask = (rng.random((2, 37, 53)) < 0.2) * rng.uniform(0.2, 1.0, (2, 37, 53))
+    ab = rng.uniform(-60, 60, (2, 37, 53, 2))
+    h = Hints(ab, mask)
+    for shape in ((10, 13), (37, 1), (5, 53)):
+        r = h.resize(shape)
+        np.testing.assert_array_equal(r.mask, _block_max(h.mask, shape))
+        np.testing.assert_allclose(r.ab, block_mean(h.ab, shape, weights=h.mask), atol=1e-4)
+    # factor=: blocks of whole factors trimmed to the shape (the global anchor's layout)
+    f = h.plane(0).resize((9, 13), factor=(4, 4))
+    np.testing.assert_array_equal(f.mask, _block_max(h.mask[0, :36, :52], (9, 13)))
+    np.testing.assert_allclose(
+        f.ab, block_mean(h.ab[0, :36, :52], (9, 13), weights=h.mask[0, :36, :52]), atol=1e-4
+    )
+    assert h.resize((37, 53)) is h
+
+
+def test_from_pixels_is_the_dense_constructor_of_the_same_pixels():
+    dense = Hints.from_points([(3, 4, RED), (10, 20, BLUE, 2)], (16, 32))
+    h = Hints.from_pixels((16, 32), dense.coords[::-1], dense.pixel_ab[::-1], dense.pixel_mask[::-1])
+    np.testing.assert_array_equal(h.coords, dense.coords)  # C order, as np.nonzero of the mask
+    np.testing.assert_array_equal(h.ab, dense.ab)
+    np.testing.assert_array_equal(h.mask, dense.mask)
+    # a pixel given twice keeps its last value; weight 0 is no hint
+    h = Hints.from_pixels((4, 4), [[1, 1], [2, 2], [1, 1]], [[1, 1], [2, 2], [3, 3]], [1, 0, 0.5])
+    assert len(h) == 1 and h.mask[1, 1] == 0.5 and tuple(h.ab[1, 1]) == (3, 3)
+    assert len(Hints.none((3, 5))) == 0 and Hints.none((3, 5)).mask.shape == (3, 5)
+    with pytest.raises(InputError, match="outside the image"):
+        Hints.from_pixels((4, 4), [[4, 0]], [[0, 0]])
+    with pytest.raises(InputError, match="0..1"):
+        Hints.from_pixels((4, 4), [[0, 0]], [[0, 0]], [2.0])
+    with pytest.raises(InputError, match="integers"):
+        Hints.from_pixels((4, 4), [[0.5, 0]], [[0, 0]])
+    # the dense arrays are the hints' own, read only
+    with pytest.raises(ValueError):
+        h.mask[0, 0] = 1
+
+
+def test_box_of_a_region_equals_the_dense_crop():
+    rng = np.random.default_rng(2)
+    pts = [(int(rng.integers(3)), int(rng.integers(60)), int(rng.integers(90)), RED, 3) for _ in range(25)]
+    h = Hints.from_points(pts, (3, 60, 90))
+    full_ab, full_mask = np.array(h.ab), np.array(h.mask)
+    for y0, x0, y1, x1 in ((0, 0, 60, 90), (10, 20, 41, 77), (59, 89, 60, 90)):
+        b = h.box((y0, x0, y1, x1))
+        assert b.shape == (3, y1 - y0, x1 - x0)
+        np.testing.assert_array_equal(b.ab, full_ab[:, y0:y1, x0:x1])
+        np.testing.assert_array_equal(b.mask, full_mask[:, y0:y1, x0:x1])
+        np.testing.assert_array_equal(h.crop(y0, y1, x0, x1).mask, b.mask)
+    # a box reaching past the image pads it with no hints
+    np.testing.assert_array_equal(h.box((50, 80, 70, 100)).mask[:, :10, :10], full_mask[:, 50:, 80:])
+    np.testing.assert_array_equal(h.plane(1).mask, full_mask[1])
+
+
+def _huge_disc_hints():
+    side, n = 40_000, 200
+    rng = np.random.default_rng(0)
+    pts = np.column_stack([rng.integers(0, side, (n, 2)), rng.integers(0, 256, (n, 3)), np.full(n, 6.0)])
+    return Hints.from_points(pts.astype(np.float64), (side, side)), pts
+
+
+def test_hints_over_a_huge_image_cost_what_their_pixels_cost():
+    import pickle
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        h, pts = _huge_disc_hints()
+        box = h.box((int(pts[0, 0]) - 8, int(pts[0, 1]) - 8, int(pts[0, 0]) + 9, int(pts[0, 1]) + 9))
+        small = box.mask  # only the box is made dense
+        blob = pickle.dumps(h)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert h.shape == (40_000, 40_000) and 200 * 100 < len(h) <= 200 * 113  # discs of radius 6
+    assert h._dense is None  # the 19 GB dense arrays were never made
+    assert h.nbytes == len(h) * (2 * 8 + 2 * 4 + 4)
+    assert peak < 20 * h.nbytes + 2**20
+    assert small.shape == (17, 17) and small[8, 8] == 1
+    assert len(blob) < 2 * h.nbytes
+    back = pickle.loads(blob)
+    np.testing.assert_array_equal(back.coords, h.coords)
+    np.testing.assert_array_equal(back.pixel_ab, h.pixel_ab)
+    # a pickle carries the pixels only, also once the dense arrays were made
+    tiny = Hints.from_points([(1, 1, RED)], (400, 400))
+    assert tiny.mask.sum() == 1 and len(pickle.dumps(tiny)) < 2000
+
+
+def test_the_wire_round_trip_builds_no_dense_array(tmp_path):
+    import itertools
+    import tracemalloc
+
+    from napari_colorize.protocol import decode_arrays, decode_hints, encode_arrays, encode_hints, hints_plane
+
+    h, _ = _huge_disc_hints()
+    tracemalloc.start()
+    try:
+        wire = encode_arrays(encode_hints(h), tmp_path, itertools.count())
+        back = decode_hints(decode_arrays(wire), h.shape)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(back, Hints) and back.shape == h.shape and back._dense is None
+    assert peak < 20 * h.nbytes + 2**20
+    np.testing.assert_array_equal(back.coords, h.coords)
+    np.testing.assert_array_equal(back.pixel_ab, h.pixel_ab)
+    np.testing.assert_array_equal(back.pixel_mask, h.pixel_mask)
+    # a stack's pixels split plane by plane
+    s = Hints.from_points([(0, 1, 2, RED), (2, 3, 4, BLUE)], (3, 5, 6))
+    p = decode_hints(hints_plane(encode_hints(s), 2), (5, 6))
+    np.testing.assert_array_equal(p.mask, s.mask[2])
+    np.testing.assert_array_equal(p.ab, s.ab[2])
+
+
 # -- fusion -----------------------------------------------------------------------------------------
 def test_fusion_without_hints_is_the_model_output_exactly():
     L = _two_regions()

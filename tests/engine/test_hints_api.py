@@ -119,12 +119,12 @@ def test_dask_with_hints_equals_numpy():
         np.testing.assert_allclose(got.compute(), want, atol=1e-5)
 
 
-def test_point_hints_coarsen_as_hints_resize():
+def test_hints_resize_by_factor_as_by_shape():
     rng = np.random.default_rng(3)
     shape = (48, 64)
     pts = [(int(rng.integers(48)), int(rng.integers(64)), tuple(rng.integers(0, 256, 3))) for _ in range(30)]
     hints = nc.Hints.from_points(pts, shape, radius=1)
-    small = engine.HintPoints.of(hints).coarsen((4, 4), (12, 16))
+    small = hints.resize((12, 16), factor=(4, 4))
     ref = hints.resize((12, 16))
     np.testing.assert_allclose(small.mask, ref.mask)
     on = ref.mask > 0
@@ -356,3 +356,9 @@ def test_hints_on_a_process_cluster_equal_the_numpy_path(tmp_path, monkeypatch):
         assert len(cloudpickle.dumps(dict(res.ab.__dask_graph__()))) < 200_000
         ab = client.compute(res.ab, sync=True)
     np.testing.assert_allclose(ab, ref.ab, atol=1e-3)
+
+
+def test_the_callers_hints_stay_small_after_an_untiled_call():
+    hints = nc.Hints.from_points([(10, 10, RED)], (40, 50), radius=2)
+    engine.colorize(np.full((40, 50), 50, np.float32), HintEcho(), hints=hints)
+    assert hints._dense is None  # the whole plane's dense arrays went with the call

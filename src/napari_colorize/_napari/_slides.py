@@ -17,6 +17,7 @@ import numpy as np
 from ..client import Worker, get_worker
 from ..color import DEFAULT_PERCENTILES
 from ..errors import Cancelled, InputError
+from ..hints import is_dense_hints
 from ..protocol import progress_event
 from ._colorize_request import _intensity, _resolve_hints, _resolve_model_arg
 from ._lifecycle import watch_viewer
@@ -252,7 +253,7 @@ def _colorize_multiscale(
         lims = _coarse_limits(levels, intensity.get("normalize", "auto"), pct, None)
     lims = (float(lims[0]), float(lims[1]))
     table = _resolve_hints(viewer, layer, hints, None)
-    if table is not None and (hasattr(table, "mask") or isinstance(table, (str, os.PathLike))):
+    if table is not None and (is_dense_hints(table) or isinstance(table, (str, os.PathLike))):
         raise InputError("hints on a multiscale layer must be points (a Points layer)")
     folder = check_writable_folder(out_dir if out_dir is not None else slides_dir(), what="slides folder")
     out = folder / f"{_store_name(layer.name)}_rgb.zarr"

@@ -119,7 +119,6 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     files_opts: dict[str, Any] = dict(save_lab=args.save_lab, save_confidence=args.save_confidence)
     hints = None
     if args.hints is not None or args.hints_image is not None:
-        from ..engine import HintPoints
         from ..pipeline import hints_for_file
 
         flag = "--hints" if args.hints is not None else "--hints-image"
@@ -129,8 +128,8 @@ def cmd_colorize(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"{flag} needs a file with one image; {files[0].name} holds several (TIFF series)"
             )
-        # as points: a dense Hints of a huge image would be held for the whole run
-        hints = HintPoints.of(hints_for_file(files[0], csv=args.hints, marked=args.hints_image))
+        # a Hints holds only its hinted pixels: small for the whole run, whatever the image's size
+        hints = hints_for_file(files[0], csv=args.hints, marked=args.hints_image)
     if distributed:
         from ..distributed import colorize_files_distributed
 

@@ -13,8 +13,8 @@ folder and its modification time, :mod:`.models`), the tile plan and the options
 loads the model once (:func:`cached_model`).  The blend is the same as on the local path, so
 results are equal.
 
-Color hints (:class:`~napari_colorize.hints.Hints`) travel as points (:class:`HintPoints`) and
-are made dense per tile, cropped to its read box with the halo.  ``global_anchor`` anchors the
+Color hints (:class:`~napari_colorize.hints.Hints`) hold only their hinted pixels; they are made
+dense per tile, over its read box with the halo (:mod:`.hint_points`).  ``global_anchor`` anchors the
 tiles to a low-resolution whole-plane pass (:mod:`.anchor`); a model with
 ``needs_global_anchor = True`` tiled with hints gets it switched on and takes it as hints on the
 border of each tile.  A model with ``stack_aware = True`` gets an untiled stack (T, H, W) with its
@@ -33,7 +33,6 @@ from __future__ import annotations
 from ..tiling import TilingOptions
 from .confidence import has_confidence, predict_confidence, require_confidence
 from .entry import colorize
-from .hint_points import HintPoints
 from .job import EngineResult
 from .models import ModelRef, cached_model, model_ref, remember_folder
 from .predict import Predictor, TileOOMWarning, is_oom_error
@@ -43,7 +42,6 @@ __all__ = [
     "colorize",
     "EngineResult",
     "TilingOptions",
-    "HintPoints",
     "check_stack_smoothing",
     "has_confidence",
     "require_confidence",

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..tiling import Box
+from .hint_points import _some
 from .predict import Predictor, _hints_class, _predict_padded
 
 if TYPE_CHECKING:
-    from .hint_points import HintPoints
+    from ..hints import Hints
 
 
 #: largest anchor pass of a ``needs_global_anchor`` model tiled with hints, px
@@ -189,7 +190,7 @@ def _anchor_from_small(
     block: int,
     factor: tuple[int, int],
     sigma: float,
-    hints: HintPoints | None = None,
+    hints: Hints | None = None,
     shape: tuple[int, int] | None = None,
     border: bool = False,
 ) -> _Anchor:
@@ -199,7 +200,7 @@ def _anchor_from_small(
     plane, tiles are anchored at their border.
     """
     small = np.asarray(small, np.float32)
-    h = None if hints is None else hints.coarsen(factor, small.shape)
+    h = None if hints is None else _some(hints.resize(small.shape, factor=factor))
     ab = _predict_padded(model, small[None], block, None if h is None else [h])[0]
     if h is not None and border:
         return _Anchor(ab, factor, sigma, small, shape)

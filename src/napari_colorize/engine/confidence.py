@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .hint_points import _as_point_hints
+from .hint_points import _checked_hints, _some
 from .models import ModelRef, cached_model
 from .predict import Predictor, _check_array, _is_dask
 
@@ -41,7 +41,7 @@ def predict_confidence(L: Any, model: Predictor | ModelRef, *, hints: Any = None
         Lightness 0..100 (a dask array is computed plane by plane).
     model : Predictor or ModelRef
         A model with ``predict_confidence`` (see :func:`has_confidence`).
-    hints : Hints or HintPoints, optional
+    hints : Hints, optional
         Color hints over ``L.shape``.
 
     Raises
@@ -56,13 +56,13 @@ def predict_confidence(L: Any, model: Predictor | ModelRef, *, hints: Any = None
         L = np.asarray(L)
     _check_array(L)
     shape = tuple(int(s) for s in L.shape)
-    pts = _as_point_hints(hints, shape)
+    pts = _checked_hints(hints, shape)
     out = np.zeros(shape, np.float32)
     for idx in np.ndindex(*shape[:-2]):
         plane = L[idx]
         plane = np.asarray(plane.compute() if hasattr(plane, "compute") else plane, np.float32)
-        p = pts.plane(idx) if pts is not None else None
-        conf = np.asarray(model.predict_confidence(plane, hints=p.dense() if p is not None else None))
+        p = _some(pts.plane(idx)) if pts is not None else None
+        conf = np.asarray(model.predict_confidence(plane, hints=p))
         if conf.shape != plane.shape:
             raise ConfigError(
                 f"predict_confidence gave shape {conf.shape} for a plane of shape {plane.shape}"

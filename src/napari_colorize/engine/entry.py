@@ -8,7 +8,7 @@ out of memory), dask (:mod:`.lazy`), distributed (:mod:`.remote`), or a whole st
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from ..errors import ColorizeError, user_stacklevel
 from ..progress import ProgressCallback, StopCallback, TileProgress
 from ..tiling import TilePlan, TilingOptions
 from .anchor import BORDER_HALO
-from .hint_points import HintPoints, _as_point_hints
+from .hint_points import _checked_hints, _some
 from .job import EngineResult, _Job
 from .lazy import _colorize_dask
 from .models import ModelRef, cached_model, model_ref
@@ -34,6 +34,9 @@ from .remote import _colorize_dask_distributed, _distributed_client
 from .smoothing import _smooth, check_stack_smoothing
 from .tile_loop import _plane_numpy
 from .tile_plan import plan_tiles, resolve_tiling
+
+if TYPE_CHECKING:
+    from ..hints import Hints
 
 
 def colorize(
@@ -59,7 +62,7 @@ def colorize(
     options : TilingOptions or dict, optional
         How to tile and merge (see :class:`~napari_colorize.tiling.TilingOptions`); the
         default colorizes each plane whole.
-    hints : Hints or HintPoints, optional
+    hints : Hints, optional
         Color hints over ``L.shape`` (:class:`~napari_colorize.hints.Hints`).  Each plane gets
         its own (``model.predict_ab(L_plane, hints=...)``; tiles get theirs cropped to the box
         they read); None or empty hints give exactly the output without hints.  A model with
@@ -97,7 +100,7 @@ def colorize(
     if not _is_dask(L):
         L = np.asarray(L)
     _check_array(L)
-    pts = _as_point_hints(hints, tuple(int(s) for s in L.shape))
+    pts = _checked_hints(hints, tuple(int(s) for s in L.shape))
     ref = model if isinstance(model, ModelRef) else None
     if ref is not None:
         model = cached_model(ref)
@@ -119,7 +122,7 @@ def _colorize(
     model: Predictor,
     ref: ModelRef | None,
     opts: TilingOptions,
-    pts: HintPoints | None,
+    pts: Hints | None,
     *,
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
@@ -172,19 +175,19 @@ def _colorize(
     return _colorize_numpy(L, model, plan, job, pts, progress=progress, should_stop=should_stop)
 
 
-def _predict_stack(L: np.ndarray, model: Predictor | ModelRef, pts: HintPoints) -> np.ndarray:
+def _predict_stack(L: np.ndarray, model: Predictor | ModelRef, pts: Hints) -> np.ndarray:
     """ab of a whole stack (T, H, W) from a ``stack_aware`` model, with all its hints in one call."""
     from ..methods.colorizer import check_L
 
     if isinstance(model, ModelRef):
         model = cached_model(model)
     L = check_L(L, ndim=3)
-    ab = np.asarray(model.predict_ab(L, hints=pts.dense()), dtype=np.float32)
+    ab = np.asarray(model.predict_ab(L, hints=pts), dtype=np.float32)
     _check_ab_shape(model, ab.shape, L.shape)
     return ab
 
 
-def _stack_dask(L: Any, model: Predictor | ModelRef, pts: HintPoints) -> EngineResult:
+def _stack_dask(L: Any, model: Predictor | ModelRef, pts: Hints) -> EngineResult:
     """The dask path of a ``stack_aware`` model: the stack is one chunk (the solve couples its planes)."""
     Lw = L.astype(np.float32).rechunk(-1)
     ab = Lw.map_blocks(_predict_stack, model, pts, dtype=np.float32, chunks=Lw.chunks + ((2,),), new_axis=3)
@@ -196,7 +199,7 @@ def _colorize_numpy(
     model: Predictor,
     plan: TilePlan | None,
     job: _Job,
-    pts: HintPoints | None = None,
+    pts: Hints | None = None,
     *,
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
@@ -212,7 +215,7 @@ def _colorize_numpy(
     lead_idx = list(np.ndindex(*lead)) if lead else [()]
     for i in range(n):
         Lp = _check_plane(planes[i])
-        hp = None if pts is None else pts.plane(lead_idx[i])
+        hp = None if pts is None else _some(pts.plane(lead_idx[i]))
         while True:
             try:
                 out[i] = _plane_numpy(Lp, model, plan, job, prog, hp)

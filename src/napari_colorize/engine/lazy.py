@@ -19,12 +19,13 @@ from ..errors import ColorizeError
 from ..progress import ProgressCallback, StopCallback, TileProgress
 from ..tiling import Box, Tile, TilePlan
 from .anchor import _Anchor, _anchor_factor, _anchor_from_small, _anchor_sigma
+from .hint_points import _some
 from .job import EngineResult, _Job
 from .predict import Predictor, _check_plane, _predict_padded, _TileOOM
 from .tile_loop import Merger, _default_batch, _run_tiles, _TileCache
 
 if TYPE_CHECKING:
-    from .hint_points import HintPoints
+    from ..hints import Hints
 
 
 #: target side of a dask output chunk, px (a whole number of tile strides)
@@ -74,7 +75,7 @@ def _chunk_ab(
     prog: TileProgress,
     cache: _TileCache | None = None,
     key: tuple[int, ...] = (),
-    hints: HintPoints | None = None,
+    hints: Hints | None = None,
 ) -> np.ndarray:
     """ab of one output chunk ``box`` from the L of its read ``region``: its tiles, blended."""
     Lreg = _check_plane(np.asarray(Lreg))
@@ -111,7 +112,7 @@ def _colorize_dask(
     model: Predictor,
     plan: TilePlan | None,
     job: _Job,
-    pts: HintPoints | None = None,
+    pts: Hints | None = None,
     *,
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
@@ -153,9 +154,7 @@ def _colorize_dask(
                 boxes.setdefault(idx + (t.index,), []).append(box)
     cache = _TileCache(boxes)
 
-    plane_hints = {idx: pts.plane(idx) for idx in np.ndindex(*lead)} if pts is not None and lead else {}
-    if pts is not None and not lead:
-        plane_hints[()] = pts
+    plane_hints = {idx: _some(pts.plane(idx)) for idx in np.ndindex(*lead)} if pts is not None else {}
 
     def run_chunk(
         Lreg: np.ndarray, region: Box, box: Box, tiles: list[Tile], anchor: Any, key: tuple[int, ...]
@@ -231,8 +230,8 @@ def _hits(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]
 
 
-def _block_hints(pts: HintPoints | None, shape: tuple[int, ...], block_info: Any) -> list[Any]:
-    """Dense hints (or None) of each plane of a dask block of whole planes."""
+def _block_hints(pts: Hints | None, shape: tuple[int, ...], block_info: Any) -> list[Any]:
+    """The hints (or None) of each plane of a dask block of whole planes."""
     n = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
     if pts is None or block_info is None or None not in block_info:
         return [None] * n
@@ -240,6 +239,5 @@ def _block_hints(pts: HintPoints | None, shape: tuple[int, ...], block_info: Any
     ranges = [range(a, b) for a, b in loc]
     out = []
     for idx in np.ndindex(*[len(r) for r in ranges]) if ranges else [()]:
-        hp = pts.plane(tuple(r[k] for r, k in zip(ranges, idx)))
-        out.append(None if hp is None else hp.dense())
+        out.append(_some(pts.plane(tuple(r[k] for r, k in zip(ranges, idx)))))
     return out

@@ -140,10 +140,8 @@ def _hints_class() -> Any:
 
 
 def _pad_hints(h: Any, shape: tuple[int, int]) -> Any:
-    """Dense hints zero-padded at the end of their last two axes to ``shape`` (no hint there)."""
-    ph, pw = shape[0] - h.mask.shape[-2], shape[1] - h.mask.shape[-1]
-    pads = [(0, 0)] * (h.mask.ndim - 2) + [(0, ph), (0, pw)]
-    return _hints_class()(np.pad(h.ab, pads + [(0, 0)]), np.pad(h.mask, pads))
+    """Hints grown at the end of their last two axes to ``shape`` (no hint there)."""
+    return h.box((0, 0) + tuple(shape))
 
 
 def _check_plane(L: np.ndarray) -> np.ndarray:

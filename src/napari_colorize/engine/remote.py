@@ -14,13 +14,14 @@ import numpy as np
 from ..progress import TileProgress
 from ..tiling import Box, Tile, TilePlan
 from .anchor import _Anchor, _anchor_factor, _anchor_from_small, _anchor_sigma
+from .hint_points import _some
 from .job import EngineResult, _Job
 from .lazy import _assemble, _block_hints, _chunk_ab, _chunk_layout
 from .models import ModelRef, cached_model
 from .predict import _check_plane, _predict_padded
 
 if TYPE_CHECKING:
-    from .hint_points import HintPoints
+    from ..hints import Hints
 
 
 def _distributed_client() -> Any:
@@ -41,7 +42,7 @@ def _remote_anchor(
     job: _Job,
     factor: tuple[int, int],
     tile: int,
-    hints: HintPoints | None = None,
+    hints: Hints | None = None,
     shape: tuple[int, int] | None = None,
 ) -> _Anchor:
     model = cached_model(ref)
@@ -66,7 +67,7 @@ def _remote_chunk(
     ref: ModelRef,
     plan: TilePlan,
     job: _Job,
-    hints: HintPoints | None = None,
+    hints: Hints | None = None,
 ) -> np.ndarray:
     return _chunk_ab(
         Lreg, region, box, tiles, anchor, cached_model(ref), plan, job, TileProgress(0), hints=hints
@@ -77,7 +78,7 @@ def _remote_planes(
     block_L: np.ndarray,
     ref: ModelRef,
     block: int,
-    pts: HintPoints | None = None,
+    pts: Hints | None = None,
     block_info: Any = None,
 ) -> np.ndarray:
     model = cached_model(ref)
@@ -89,7 +90,7 @@ def _remote_planes(
 
 
 def _colorize_dask_distributed(
-    L: Any, ref: ModelRef, plan: TilePlan | None, job: _Job, pts: HintPoints | None = None
+    L: Any, ref: ModelRef, plan: TilePlan | None, job: _Job, pts: Hints | None = None
 ) -> EngineResult:
     """The dask path for a distributed cluster: only module-level functions and small values in the graph.
 
@@ -119,7 +120,7 @@ def _colorize_dask_distributed(
     planes_out = []
     for idx in np.ndindex(*lead) if lead else [()]:
         Lp = L[idx]
-        hp = None if pts is None else pts.plane(idx)
+        hp = None if pts is None else _some(pts.plane(idx))
         hp_d = None if hp is None else dask.delayed(hp, pure=True, traverse=False)
         anchor = None
         if job.opts.global_anchor:

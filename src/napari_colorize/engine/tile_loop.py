@@ -22,12 +22,13 @@ from ..errors import ConfigError, InputError, user_stacklevel
 from ..progress import TileProgress
 from ..tiling import BLENDS, Box, Tile, TilePlan
 from .anchor import _anchor_factor, _anchor_from_small, _anchor_sigma, _downscale
+from .hint_points import _some
 from .predict import Predictor, TileOOMWarning, _predict_padded, _TileOOM
 from .tile_plan import plan_tiles
 
 if TYPE_CHECKING:
+    from ..hints import Hints
     from .anchor import _Anchor
-    from .hint_points import HintPoints
     from .job import _Job
 
 
@@ -265,7 +266,7 @@ def _run_tiles(
     cache: _TileCache | None = None,
     cache_key: Any = (),
     split_halo: int | None = None,
-    hints: HintPoints | None = None,
+    hints: Hints | None = None,
 ) -> np.ndarray:
     todo = []
     for t in tiles:
@@ -277,7 +278,7 @@ def _run_tiles(
     for group in _batches(todo, batch_size):
         prog.check()
         x = np.stack([read(t) for t in group])
-        hs = None if hints is None else [hints.box(t.read) for t in group]
+        hs = None if hints is None else [_some(hints.box(t.read)) for t in group]
         if anchor is not None and anchor.border:
             hs = [
                 anchor.border_hints(None if hs is None else hs[k], t.read, x[k]) for k, t in enumerate(group)
@@ -320,12 +321,12 @@ def _plane_numpy(
     plan: TilePlan | None,
     job: _Job,
     prog: TileProgress,
-    hints: HintPoints | None = None,
+    hints: Hints | None = None,
 ) -> np.ndarray:
     block = job.block
     if plan is None:
         prog.check()
-        ab = _predict_padded(model, Lp[None], block, None if hints is None else [hints.dense()])[0]
+        ab = _predict_padded(model, Lp[None], block, None if hints is None else [hints])[0]
         prog.step()
         return ab
     anchor = None
