@@ -350,10 +350,11 @@ def _point_hints(points: Any, L: Any) -> Any:
     paints it (a disc that stops at L's edges), over the small box around it only, so that no
     dense hints of the whole image are ever made.
     """
+    from .hint_painting import point_rows
     from .hints import Hints
 
     H, W = (int(n) for n in L.shape)
-    rows = Hints._point_rows(points, 2, 0.0)  # tuples (y, x, color[, radius]) as rows too
+    rows = point_rows(points, 2, 0.0)  # tuples (y, x, color[, radius]) as rows too
     if rows.ndim != 2 or rows.shape[1] not in (5, 6):
         raise InputError(
             f"hints on a multiscale image are rows y, x, r, g, b[, radius]; got shape {rows.shape}"

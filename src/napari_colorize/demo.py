@@ -115,7 +115,7 @@ def hints_from_truth(
         mask[y, x] = 1.0
     if radius <= 0:
         return Hints(ab, mask)
-    from .hints import _ab2colors
+    from .hint_painting import _ab2colors
 
     ys, xs = np.nonzero(mask)
     points = [(y, x, c, radius) for y, x, c in zip(ys, xs, _ab2colors(ab[ys, xs]))]

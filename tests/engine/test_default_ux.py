@@ -98,8 +98,7 @@ def test_confidence_of_a_model_without_one_is_a_clear_error(lookup):
 def test_confidence_per_plane_with_its_hints(lookup, confident, coffee):
     gray = L2gray(rgb2L(coffee))
     stack = np.stack([gray, gray[::-1]])
-    hints = nc.Hints.none(stack.shape)
-    hints.mask[1, 5, 7] = 1.0
+    hints = nc.Hints.from_pixels(stack.shape, [[1, 5, 7]], [[0.0, 0.0]])  # one gray hint on plane 1
     res = nc.colorize(stack, lookup, hints=hints, confidence=True, normalize="none")
     assert res.confidence.shape == stack.shape and res.confidence.dtype == np.float32
     assert 0 <= res.confidence.min() and res.confidence.max() <= 1
