@@ -11,7 +11,7 @@ import dataclasses
 import json
 import types
 import typing
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from .errors import ConfigError
 
@@ -124,7 +124,7 @@ class Config:
 
     # -- dict / JSON ----------------------------------------------------
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None = None, **overrides: Any) -> Config:
+    def from_dict(cls, data: dict[str, Any] | None = None, **overrides: Any) -> Self:
         """Build a config from a mapping, rejecting unknown keys."""
         data = {**(data or {}), **overrides}
         names = {f.name for f in dataclasses.fields(cls)}
@@ -150,7 +150,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Config:
+    def from_json(cls, text: str) -> Self:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -159,7 +159,7 @@ class Config:
             raise ConfigError("config JSON must be an object")
         return cls.from_dict(data)
 
-    def replace(self, **changes: Any) -> Config:
+    def replace(self, **changes: Any) -> Self:
         """A copy with some values changed (validated, unknown keys rejected)."""
         return type(self).from_dict({**self.to_dict(), **changes})
 

@@ -20,12 +20,15 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from .errors import InputError
 from .propagation import PropagationOptions, _block_max, block_mean, propagate, smooth_stack
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 __all__ = [
     "Hints",
@@ -36,7 +39,13 @@ __all__ = [
     "HINT_EDGE_TOLERANCE",
     "max_hint_radius",
     "check_hint_radii",
+    "PointTable",
 ]
+
+#: Hint points as :meth:`Hints.from_points` takes them: a table (N, columns) of rows
+#: ``[plane,] y, x, r, g, b[, radius]``, or a sequence of rows, each a sequence of numbers or
+#: tuples ``([plane,] y, x, color[, radius])`` whose color is a sequence of 3 numbers.
+PointTable: TypeAlias = "np.ndarray | Sequence[Sequence[float | Sequence[float]]]"
 
 #: A hint wider than a pixel (``radius`` > 0) paints only the pixels of its disc whose lightness is
 #: within this many L* units of the lightness at its centre, when the image's L is known: like a
@@ -78,7 +87,7 @@ def _ab2colors(ab: np.ndarray) -> np.ndarray:
 
 
 def _same_lightness(
-    L: Any, centre: np.ndarray, y: np.ndarray, x: np.ndarray, tolerance: float
+    L: np.ndarray | da.Array, centre: np.ndarray, y: np.ndarray, x: np.ndarray, tolerance: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The disc pixels ``(y, x)`` whose L is within ``tolerance`` of the L at ``centre``.
 
@@ -116,7 +125,7 @@ def _disc_in_image(cy: int, cx: int, radius: float, h: int, w: int) -> tuple[np.
     return ys + y0, xs + x0
 
 
-def check_hint_radii(radii: Any, shape: Sequence[int]) -> None:
+def check_hint_radii(radii: np.ndarray | Sequence[float], shape: Sequence[int]) -> None:
     """Raise :class:`InputError` for a negative hint radius or one above :func:`max_hint_radius`."""
     radii = np.asarray(radii, np.float64)
     if not radii.size:
@@ -192,11 +201,11 @@ class Hints:
     @classmethod
     def from_points(
         cls,
-        points: Any,
+        points: PointTable,
         shape: Sequence[int],
         *,
         radius: float = 0,
-        L: Any = None,
+        L: np.ndarray | da.Array | None = None,
         edge_tolerance: float = HINT_EDGE_TOLERANCE,
     ) -> Hints:
         """Hints from points.
@@ -247,7 +256,8 @@ class Hints:
         return cls._paint(shape, coords, colors / scale, radii, L=L, edge_tolerance=edge_tolerance)
 
     @staticmethod
-    def _point_rows(points: Any, nlead: int, radius: float) -> np.ndarray:
+    def _point_rows(points: PointTable, nlead: int, radius: float) -> np.ndarray:
+        rows: np.ndarray | list[list[Any]]
         if isinstance(points, np.ndarray) and points.dtype != object:
             rows = points
         else:
@@ -285,7 +295,7 @@ class Hints:
         rgb01: np.ndarray,
         radii: np.ndarray,
         *,
-        L: Any = None,
+        L: np.ndarray | da.Array | None = None,
         edge_tolerance: float = HINT_EDGE_TOLERANCE,
     ) -> Hints:
         """Paint discs of color at integer coordinates (later points over earlier ones).
@@ -324,10 +334,10 @@ class Hints:
     @classmethod
     def from_csv(
         cls,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         shape: Sequence[int],
         *,
-        L: Any = None,
+        L: np.ndarray | da.Array | None = None,
         edge_tolerance: float = HINT_EDGE_TOLERANCE,
     ) -> Hints:
         """Read hints from a CSV file with a header ``y,x,r,g,b`` (+ optional ``radius``, ``plane``).
@@ -395,7 +405,7 @@ class Hints:
         except InputError as e:
             raise InputError(f"{path}: {e}") from None
 
-    def to_csv(self, path: str | os.PathLike) -> Path:
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write the hints as CSV (one row per hinted pixel), atomically; :meth:`from_csv` reads it back.
 
         The r, g, b written are a color of the hint's ab (its lightness does not matter), with
@@ -483,7 +493,7 @@ class Hints:
         return self
 
 
-def downscale_points(points: Any, shape: Sequence[int], new_shape: Sequence[int]) -> np.ndarray:
+def downscale_points(points: PointTable, shape: Sequence[int], new_shape: Sequence[int]) -> np.ndarray:
     """Move a table of hint points from an image of ``shape`` onto its downscaled grid ``new_shape``.
 
     The grid is :meth:`Hints.resize`'s (and :func:`~napari_colorize.propagation.block_mean`'s):
