@@ -100,8 +100,8 @@ def test_hints_from_the_truth_never_make_a_result_worse(models, model_name, phot
     gray, truth = PHOTOS[photo]
     model = models[model_name]
     with warnings.catch_warnings():
-        # a weak model's automatic result may be nearly gray (several here are): the hints are
-        # measured against it all the same
+        # an automatic result may be nearly gray (several here are: quickly trained models, the
+        # built-in default on coffee and rocket): the hints are measured against it all the same
         warnings.simplefilter("ignore", nc.NearGrayWarning)
         base = None if model_name == "propagate" else _de(truth, nc.colorize(gray, model).ab)
     gray_de = _de(truth, np.zeros(truth.shape[:2] + (2,), np.float32))
