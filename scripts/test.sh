@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the whole test suite, slow tests included (what CI runs): ruff, then the
+# Run the whole test suite, slow tests included (what CI runs): ruff, mypy, then the
 # engine tests (which import TensorFlow) on the TensorFlow backend, a short run
 # of the backend tests under KERAS_BACKEND=torch, and the napari tests (which
 # must never import TensorFlow: see docs/architecture.md), each a separate pytest process.
@@ -16,6 +16,8 @@ run() {
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=1; fi
 }
 run .venv/bin/python -m ruff check src tests
+# the type check: its files and settings are pyproject.toml's [tool.mypy]
+run .venv/bin/python -m mypy
 run .venv/bin/npe2 validate napari-colorize
 run .venv/bin/python -m pytest tests/engine -p no:xvfb -p no:pytest-qt -ra "$@"
 # the same Keras methods on the PyTorch backend (CPU), and folders that cross backends: about 2 minutes

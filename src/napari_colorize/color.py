@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 from skimage import color as skcolor
 
 from .errors import ConfigError, InputError, user_stacklevel
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+#: an ab image, in memory or lazy: :func:`apply_saturation` returns the same kind
+_AB = TypeVar("_AB", np.ndarray, "da.Array")
 
 __all__ = [
     "check_percentiles",
@@ -147,7 +154,7 @@ def is_gray_rgb(image: np.ndarray, *, atol: float = 1e-3) -> bool:
     )
 
 
-def _image_and_rgb(image: Any, rgb: bool | None) -> tuple[np.ndarray, bool]:
+def _image_and_rgb(image: npt.ArrayLike, rgb: bool | None) -> tuple[np.ndarray, bool]:
     """The image as a non-empty array, and whether its last axis is color (guessed when None)."""
     image = np.asarray(image)
     if image.size == 0:
@@ -272,12 +279,13 @@ def dtype_limits(dtype: np.dtype) -> tuple[float, float]:
     raise InputError(f"images of dtype {dtype} have no intensity range; use normalize='percentile'")
 
 
-def _percentile_sample(image: Any) -> np.ndarray:
+def _percentile_sample(image: np.ndarray | da.Array) -> np.ndarray:
     """The pixels to take percentiles of: all of a numpy array, a strided sample of a dask one."""
     if hasattr(image, "dask"):
-        n = int(np.prod(image.shape))
+        lazy = cast("da.Array", image)
+        n = int(np.prod(lazy.shape))
         step = max(1, int(np.ceil(np.sqrt(n / PERCENTILE_SAMPLE))))
-        sample = image[..., ::step, ::step] if step > 1 else image
+        sample = lazy[..., ::step, ::step] if step > 1 else lazy
         return np.asarray(sample.compute())
     return np.asarray(image)
 
@@ -298,7 +306,7 @@ def check_percentiles(percentiles: Any, *, what: str = "percentiles") -> tuple[f
 
 
 def intensity_limits(
-    image: Any,
+    image: np.ndarray | da.Array,
     *,
     normalize: str = "auto",
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
@@ -429,7 +437,7 @@ def mean_chroma(ab: np.ndarray) -> float:
     return float(np.mean(np.hypot(a, b), dtype=np.float64))
 
 
-def apply_saturation(ab: Any, saturation: float) -> Any:
+def apply_saturation(ab: _AB, saturation: float) -> _AB:
     """``ab`` (numpy or dask) scaled by ``saturation``; the same object when it is 1."""
     s = check_saturation(saturation)
     if s == 1.0:

@@ -13,7 +13,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 from .errors import ConfigError
 
@@ -133,7 +133,7 @@ class Config:
 
     # -- dict / JSON ----------------------------------------------------
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None = None, **overrides: Any) -> Config:
+    def from_dict(cls, data: dict[str, Any] | None = None, **overrides: Any) -> Self:
         """Build a config from a mapping, rejecting unknown keys."""
         data = {**(data or {}), **overrides}
         names = {f.name for f in dataclasses.fields(cls)}
@@ -158,10 +158,10 @@ class Config:
     def coerce(cls: type[C], options: C | dict[str, Any] | None = None, **changes: Any) -> C:
         """``options`` (one of this class, a dict or None) as one of this class, ``changes`` on top."""
         if options is None or isinstance(options, dict):
-            return cls.from_dict({**(options or {}), **changes})  # type: ignore[return-value]
+            return cls.from_dict({**(options or {}), **changes})
         if not isinstance(options, cls):
             raise ConfigError(f"options must be {cls.__name__} or a dict, got {type(options).__name__}")
-        return options.replace(**changes) if changes else options  # type: ignore[return-value]
+        return options.replace(**changes) if changes else options
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
@@ -174,7 +174,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Config:
+    def from_json(cls, text: str) -> Self:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -183,7 +183,7 @@ class Config:
             raise ConfigError("config JSON must be an object")
         return cls.from_dict(data)
 
-    def replace(self, **changes: Any) -> Config:
+    def replace(self, **changes: Any) -> Self:
         """A copy with some values changed (validated, unknown keys rejected)."""
         return type(self).from_dict({**self.to_dict(), **changes})
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import FrameType
 
 __all__ = [
     "ColorizeError",
@@ -63,7 +64,7 @@ def user_stacklevel() -> int:
 
     Call it directly in the function that warns: ``warnings.warn(msg, Cat, stacklevel=user_stacklevel())``.
     """
-    frame = sys._getframe(1)  # the function that warns
+    frame: FrameType | None = sys._getframe(1)  # the function that warns
     level = 1
     while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE_DIR):
         frame = frame.f_back

@@ -12,13 +12,14 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from .errors import InputError
 
 __all__ = [
+    "PointTable",
     "HINT_EDGE_TOLERANCE",
     "CSV_COLUMNS",
     "max_hint_radius",
@@ -29,6 +30,11 @@ __all__ = [
     "write_hints_csv",
     "marked_pixels",
 ]
+
+#: Hint points as :meth:`Hints.from_points <napari_colorize.hints.Hints.from_points>` takes them:
+#: a table (N, columns) of rows ``[plane,] y, x, r, g, b[, radius]``, or a sequence of rows, each a
+#: sequence of numbers or tuples ``([plane,] y, x, color[, radius])`` whose color has 3 numbers.
+PointTable: TypeAlias = "np.ndarray | Sequence[Sequence[float | Sequence[float]]]"
 
 #: A hint wider than a pixel (``radius`` > 0) paints only the pixels of its disc whose lightness is
 #: within this many L* units of the lightness at its centre, when the image's L is known: like a

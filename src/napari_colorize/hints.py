@@ -28,6 +28,7 @@ from .errors import InputError
 from .hint_painting import (
     CSV_COLUMNS,
     HINT_EDGE_TOLERANCE,
+    PointTable,
     check_hint_radii,
     marked_pixels,
     max_hint_radius,
@@ -47,6 +48,7 @@ __all__ = [
     "HINT_EDGE_TOLERANCE",
     "max_hint_radius",
     "check_hint_radii",
+    "PointTable",
 ]
 
 def is_dense_hints(hints: Any) -> bool:
@@ -302,7 +304,7 @@ class Hints:
     @classmethod
     def from_csv(
         cls,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         shape: Sequence[int],
         *,
         L: Any = None,
@@ -329,7 +331,7 @@ class Hints:
             raise InputError(f"{path}: {e}") from None
         return cls.from_pixels(shape, pixels, ab)
 
-    def to_csv(self, path: str | os.PathLike) -> Path:
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write the hints as CSV (one row per hinted pixel), atomically; :meth:`from_csv` reads it back.
 
         The r, g, b written are a color of the hint's ab (its lightness does not matter), with
@@ -467,7 +469,7 @@ def downscale_points(points: Any, shape: Sequence[int], new_shape: Sequence[int]
             f"got {shape} to {tuple(new_shape)}"
         )
     nlead = len(shape)
-    rows = np.array(Hints._point_rows(points, nlead, 0.0), dtype=np.float64, copy=True)
+    rows = np.array(point_rows(points, nlead, 0.0), dtype=np.float64, copy=True)
     if len(rows) == 0:
         return rows
     y, x = np.rint(rows[:, nlead - 2]).astype(np.int64), np.rint(rows[:, nlead - 1]).astype(np.int64)

@@ -15,9 +15,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import Cancelled
+
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
 
 __all__ = [
     "ProgressCallback",
@@ -32,6 +35,10 @@ __all__ = [
 ProgressCallback = Callable[[int, int], None]
 #: polled before each batch; returning True cancels with :class:`~napari_colorize.errors.Cancelled`
 StopCallback = Callable[[], bool]
+#: Keras's ``logs`` of a callback hook: metric name to value (floats, or numbers of another type)
+Logs = dict[str, Any]
+
+_Hooks = TypeVar("_Hooks")
 
 
 class TileProgress:
@@ -98,37 +105,40 @@ def tqdm_progress(desc: str) -> ProgressCallback:
 class TqdmHooks:
     """Keras callback hooks that drive a tqdm bar (one tick per batch)."""
 
-    def __init__(self, *, desc: str = "training", on_log: Callable[[str, dict], None] | None = None) -> None:
+    def __init__(
+        self, *, desc: str = "training", on_log: Callable[[str, dict[str, float]], None] | None = None
+    ) -> None:
         self._desc = desc
-        self._bar = None
+        self._bar: tqdm | None = None
         self._on_log = on_log
 
-    def _make_bar(self, total: int | None) -> None:
+    def _make_bar(self, total: int | None) -> tqdm:
+        """A new bar of ``total`` batches (the current one closed), kept as ``self._bar``."""
         from tqdm.auto import tqdm
 
         if self._bar is not None:
             self._bar.close()
-        self._bar = tqdm(total=total, desc=self._desc, unit="batch", leave=True)
+        self._bar = bar = tqdm(total=total, desc=self._desc, unit="batch", leave=True)
+        return bar
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         pass
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         params = getattr(self, "params", None) or {}
-        self._make_bar(params.get("steps"))
+        bar = self._make_bar(params.get("steps"))
         epochs = params.get("epochs")
-        self._bar.set_description(f"{self._desc} epoch {epoch + 1}" + (f"/{epochs}" if epochs else ""))
+        bar.set_description(f"{self._desc} epoch {epoch + 1}" + (f"/{epochs}" if epochs else ""))
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._bar is None:
-            self._make_bar(None)
-        self._bar.update(1)
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        bar = self._make_bar(None) if self._bar is None else self._bar
+        bar.update(1)
         if logs:
-            self._bar.set_postfix(
+            bar.set_postfix(
                 {k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, (int, float))}, refresh=False
             )
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if self._bar is not None:
             if logs:
                 self._bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items()}, refresh=True)
@@ -137,19 +147,23 @@ class TqdmHooks:
         if self._on_log is not None:
             self._on_log("epoch", {"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
 
-    def on_train_end(self, logs: dict | None = None) -> None:
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
 
 
-def make_callback(hooks: type, *, keras: bool, **kwargs: Any) -> Any:
-    """Instantiate ``hooks`` (a class of Keras hook methods), as a real Keras callback if ``keras``."""
+def make_callback(hooks: type[_Hooks], *, keras: bool, **kwargs: Any) -> _Hooks:
+    """Instantiate ``hooks`` (a class of Keras hook methods), as a real Keras callback if ``keras``.
+
+    With ``keras``, the object is of a subclass of both ``hooks`` and ``keras.callbacks.Callback``.
+    """
     if not keras:
         return hooks(**kwargs)
     import keras as _keras
 
-    cls = type(hooks.__name__ + "Callback", (hooks, _keras.callbacks.Callback), {})
+    # a class made at run time: Any, and the return type says what its instance is
+    cls: Any = type(hooks.__name__ + "Callback", (hooks, _keras.callbacks.Callback), {})
     obj = cls.__new__(cls)
     _keras.callbacks.Callback.__init__(obj)
     hooks.__init__(obj, **kwargs)

@@ -31,13 +31,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import errors as _errors
 from .errors import ColorizeError, InputError
 from .io import jsonable
+
+if TYPE_CHECKING:
+    from .hints import Hints, PointTable
 
 __all__ = [
     "WorkerError",
@@ -201,9 +204,9 @@ def progress_fraction(ev: dict[str, Any]) -> tuple[int, int] | None:
         if stage == "batch":
             return min(int(ev.get("epoch", 0)) * steps + int(ev.get("batch", 0)), total), total
         return min(int(ev.get("epoch", 0)) * steps, total), total
-    total = ev.get("total")
-    if total:
-        return min(int(ev.get("done") or 0), int(total)), int(total)
+    units = ev.get("total")
+    if units:
+        return min(int(ev.get("done") or 0), int(units)), int(units)
     return None
 
 
@@ -280,7 +283,7 @@ def error_from_message(msg: dict[str, Any]) -> Exception:
 _PIXELS = ("shape", "coords", "ab", "mask")
 
 
-def encode_hints(hints: Any) -> dict[str, Any] | None:
+def encode_hints(hints: Hints | PointTable | str | Path | dict[str, Any] | None) -> dict[str, Any] | None:
     """The hints of a colorize request, in a form the protocol carries.
 
     Parameters
@@ -345,7 +348,7 @@ def hints_plane(hints: dict[str, Any] | None, index: int) -> dict[str, Any] | No
     raise InputError("hints from a CSV file cannot be split plane by plane; load them with Hints.from_csv")
 
 
-def decode_hints(hints: dict[str, Any] | None, shape: tuple[int, ...]) -> Any:
+def decode_hints(hints: dict[str, Any] | None, shape: tuple[int, ...]) -> Hints | np.ndarray | str | None:
     """The ``hints=`` argument of :func:`napari_colorize.api.colorize` for an image of ``shape``.
 
     ``shape`` is the gray image's (H, W) or (T, H, W).  A table of points stays a table (the

@@ -224,20 +224,22 @@ class WorkerProcess:
     @staticmethod
     def _read_stdout(proc: subprocess.Popen, events: queue.Queue) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            msg = loads(line)
-            if msg is not None:
-                events.put(msg)
+        with proc.stdout:  # closed when the child is gone (no unclosed pipe left to the collector)
+            for line in proc.stdout:
+                msg = loads(line)
+                if msg is not None:
+                    events.put(msg)
         proc.wait()
         events.put({"id": None, "event": "dead", "returncode": proc.returncode})
 
     def _read_stderr(self, proc: subprocess.Popen) -> None:
         assert proc.stderr is not None
         verbose = os.environ.get("NAPARI_COLORIZE_WORKER_VERBOSE")
-        for line in proc.stderr:
-            self._stderr_tail.append(line.rstrip("\n"))
-            if verbose:
-                sys.__stderr__.write(f"[{self.role} worker] {line}")
+        with proc.stderr:
+            for line in proc.stderr:
+                self._stderr_tail.append(line.rstrip("\n"))
+                if verbose:
+                    sys.__stderr__.write(f"[{self.role} worker] {line}")
 
     def stderr_tail(self, n: int = 15) -> str:
         """The last lines the child wrote to stderr (for error messages)."""

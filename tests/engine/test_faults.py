@@ -150,7 +150,7 @@ def bad_images(tmp_path, gray_png):
     iio.imwrite(tmp_path / "whole.jpg", gray)
     jpg = (tmp_path / "whole.jpg").read_bytes()
     (d / "cut.jpg").write_bytes(jpg[: len(jpg) // 2])
-    tifffile.imwrite(tmp_path / "whole.tif", np.stack([gray] * 3))
+    tifffile.imwrite(tmp_path / "whole.tif", np.stack([gray] * 3), photometric="rgb", planarconfig="separate")
     tif = (tmp_path / "whole.tif").read_bytes()
     (d / "cut.tif").write_bytes(tif[: len(tif) - 100])
     return d
@@ -186,7 +186,9 @@ def test_readable_images_pass_the_check(gray_png, tmp_path):
     gray = iio.imread(gray_png)
     for name, write in {
         "g.jpg": lambda p: iio.imwrite(p, gray),
-        "g.tif": lambda p: tifffile.imwrite(p, np.stack([gray] * 3)),
+        "g.tif": lambda p: tifffile.imwrite(
+            p, np.stack([gray] * 3), photometric="rgb", planarconfig="separate"
+        ),
         "t.tif": lambda p: tifffile.imwrite(p, np.zeros((600, 600), np.uint16), tile=(256, 256)),
     }.items():
         write(tmp_path / name)
@@ -218,10 +220,7 @@ def gray_coffee(coffee):
 
 
 def _dot(shape):
-    hints = nc.Hints.none(shape)
-    hints.ab[50, 60] = (30.0, 40.0)
-    hints.mask[50, 60] = 1.0
-    return hints
+    return nc.Hints.from_pixels(shape, [[50, 60]], [[30.0, 40.0]])
 
 
 def test_a_nearly_gray_automatic_result_says_so(dull, gray_coffee):
@@ -278,6 +277,8 @@ def test_the_cli_names_the_nearly_gray_file(tmp_path, gray_png):
     ], r.stderr
 
 
+# the command line prints the warning (as a "warning:" line): shown as outside the tests, not an error
+@pytest.mark.filterwarnings("default::napari_colorize.errors.NearGrayWarning")
 def test_the_cli_says_a_dull_model_knows_little(tmp_path, gray_png, dull, capsys):
     from napari_colorize.cli import main
 

@@ -9,6 +9,8 @@ few seconds on another photo: weak models are the ones hints must not make worse
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -97,7 +99,11 @@ IMAGENET = pytest.param(
 def test_hints_from_the_truth_never_make_a_result_worse(models, model_name, photo):
     gray, truth = PHOTOS[photo]
     model = models[model_name]
-    base = None if model_name == "propagate" else _de(truth, nc.colorize(gray, model).ab)
+    with warnings.catch_warnings():
+        # an automatic result may be nearly gray (several here are: quickly trained models, the
+        # built-in default on coffee and rocket): the hints are measured against it all the same
+        warnings.simplefilter("ignore", nc.NearGrayWarning)
+        base = None if model_name == "propagate" else _de(truth, nc.colorize(gray, model).ab)
     gray_de = _de(truth, np.zeros(truth.shape[:2] + (2,), np.float32))
     failures = []
     # propagate starts from gray and fills a hint's whole region of similar L (Levin et al.'s
