@@ -45,19 +45,16 @@ This module does not import TensorFlow or Keras at import time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ...color import Lab2rgb, apply_saturation
-from ...errors import ModelFolderError
 from ..keras_colorizer import KerasColorizer
 from .config import _BLOCK_SIZE, DDColorConfig
 
 __all__ = ["DDColorColorizer", "gray_rgb", "colorfulness"]
 
-_WEIGHTS = "ddcolor.weights.h5"
 #: network pixels per forward pass when predicting a batch (bounds memory)
 _PREDICT_PIXELS = 1 << 19
 
@@ -85,6 +82,7 @@ class DDColorColorizer(KerasColorizer):
     """Kang et al. (ICCV 2023) DDColor.  See the module docs."""
 
     name = "ddcolor"
+    weights_file: ClassVar[str] = "ddcolor.weights.h5"
     Config = DDColorConfig
     config: DDColorConfig
     structural_fields: ClassVar[tuple[str, ...]] = ("encoder", "num_queries", "dec_layers")
@@ -216,16 +214,3 @@ class DDColorColorizer(KerasColorizer):
             callbacks=callbacks,
             verbose=verbose,
         )
-
-    # -- model folders -----------------------------------------------------
-    def _save_weights(self, folder: Path) -> None:
-        self._ensure_net().save_weights(str(folder / _WEIGHTS))
-
-    def _load_weights(self, folder: Path) -> None:
-        weights_file = folder / _WEIGHTS
-        if not weights_file.is_file():
-            raise ModelFolderError(f"{folder} is not a complete ddcolor model: {_WEIGHTS} is missing")
-        self._net = None
-        self._ensure_net(for_loading=True).load_weights(str(weights_file))
-
-

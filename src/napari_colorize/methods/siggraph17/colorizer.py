@@ -69,12 +69,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ...errors import ModelFolderError
 from ..colorizer import check_L
 from ..keras_colorizer import KerasColorizer
 from .config import _BLOCK_SIZE, _RECEPTIVE_FIELD, SIGGRAPH17Config, class_bins
@@ -85,13 +83,12 @@ __all__ = ["SIGGRAPH17Colorizer"]
 #: pixels per forward pass when predicting a batch (bounds memory)
 _PREDICT_PIXELS = 1 << 21
 
-_WEIGHTS = "siggraph17.weights.h5"
-
 
 class SIGGRAPH17Colorizer(KerasColorizer):
     """Zhang et al. (SIGGRAPH 2017) user-guided colorizer.  See the module docs."""
 
     name = "siggraph17"
+    weights_file: ClassVar[str] = "siggraph17.weights.h5"
     Config = SIGGRAPH17Config
     config: SIGGRAPH17Config
     #: ``predict_ab`` takes hints itself (no propagation around it)
@@ -366,14 +363,3 @@ class SIGGRAPH17Colorizer(KerasColorizer):
             callbacks=callbacks,
             verbose=verbose,
         )
-
-    # -- model folders -----------------------------------------------------
-    def _save_weights(self, folder: Path) -> None:
-        self._ensure_net().save_weights(str(folder / _WEIGHTS))
-
-    def _load_weights(self, folder: Path) -> None:
-        weights_file = folder / _WEIGHTS
-        if not weights_file.is_file():
-            raise ModelFolderError(f"{folder} is not a complete siggraph17 model: {_WEIGHTS} is missing")
-        self._net = None
-        self._ensure_net(for_loading=True).load_weights(str(weights_file))
