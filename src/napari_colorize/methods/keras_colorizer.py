@@ -109,6 +109,11 @@ class KerasColorizer(Colorizer):
     def _reset_inference(self) -> None:
         """Drop what depends on the network's weights (compiled inference); called when they change."""
 
+    @property
+    def keras_model(self) -> Any:
+        """The Keras network (built on first use); what it maps is the method's (its class docs)."""
+        return self._ensure_net()
+
     def structure(self) -> dict[str, Any]:
         """The values of :attr:`structural_fields` (override to derive them)."""
         return {k: getattr(self.config, k) for k in self.structural_fields}

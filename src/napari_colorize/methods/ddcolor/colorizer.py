@@ -79,7 +79,10 @@ def colorfulness(rgb: Any) -> Any:
 
 
 class DDColorColorizer(KerasColorizer):
-    """Kang et al. (ICCV 2023) DDColor.  See the module docs."""
+    """Kang et al. (ICCV 2023) DDColor.  See the module docs.
+
+    Its :attr:`keras_model` maps gray RGB (N, S, S, 3) to ab (N, S, S, 2).
+    """
 
     name = "ddcolor"
     weights_file: ClassVar[str] = "ddcolor.weights.h5"
@@ -108,11 +111,6 @@ class DDColorColorizer(KerasColorizer):
     @property
     def default_overlap(self) -> int:
         return 256
-
-    @property
-    def keras_model(self) -> Any:
-        """The Keras network gray RGB (N, S, S, 3) -> ab (N, S, S, 2) (built on first use)."""
-        return self._ensure_net()
 
     # -- network -----------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:

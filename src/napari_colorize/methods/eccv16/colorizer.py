@@ -70,7 +70,10 @@ _PRIOR = "ab_prior.npy"
 
 
 class ECCV16Colorizer(KerasColorizer):
-    """Zhang et al. (ECCV 2016) classification colorizer.  See the module docs."""
+    """Zhang et al. (ECCV 2016) classification colorizer.  See the module docs.
+
+    Its :attr:`keras_model` maps L_norm to logits.
+    """
 
     name = "eccv16"
     Config = ECCV16Config
@@ -120,11 +123,6 @@ class ECCV16Colorizer(KerasColorizer):
     @property
     def default_overlap(self) -> int:
         return 192 if self.config.inference == "native" else 128
-
-    @property
-    def keras_model(self) -> Any:
-        """The Keras network L_norm -> logits (built on first use)."""
-        return self._ensure_net()
 
     # -- network -----------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:

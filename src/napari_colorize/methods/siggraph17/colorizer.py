@@ -85,7 +85,10 @@ _PREDICT_PIXELS = 1 << 21
 
 
 class SIGGRAPH17Colorizer(KerasColorizer):
-    """Zhang et al. (SIGGRAPH 2017) user-guided colorizer.  See the module docs."""
+    """Zhang et al. (SIGGRAPH 2017) user-guided colorizer.  See the module docs.
+
+    Its :attr:`keras_model` maps x to [ab, logits].
+    """
 
     name = "siggraph17"
     weights_file: ClassVar[str] = "siggraph17.weights.h5"
@@ -126,11 +129,6 @@ class SIGGRAPH17Colorizer(KerasColorizer):
     @property
     def default_overlap(self) -> int:
         return 192
-
-    @property
-    def keras_model(self) -> Any:
-        """The Keras network x -> [ab, logits] (built on first use)."""
-        return self._ensure_net()
 
     # -- network -----------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:
