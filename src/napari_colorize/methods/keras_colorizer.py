@@ -38,7 +38,7 @@ import dataclasses
 import math
 import warnings
 from abc import abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -321,6 +321,35 @@ class KerasColorizer(Colorizer):
         self._infer_net = None
         self._reset_inference()
         return history
+
+    def _fit_crops(
+        self,
+        net: Any,
+        batches: CropBatches,
+        inputs: Callable[[Any], Iterable[Any]],
+        *,
+        epochs: int,
+        callbacks: Sequence[Any] | None = None,
+        verbose: int = 0,
+        val_inputs: Callable[[Any], Iterable[Any]] | None = None,
+    ) -> dict[str, list[float]]:
+        """:meth:`_fit_net` on the random-crop batches of :meth:`_crop_batches`.
+
+        ``inputs(stream)`` turns a stream of (L, ab) crop batches into the network's batches;
+        ``val_inputs`` does it for the validation stream (``inputs`` by default).  The steps
+        per epoch and the validation steps are the batches' own.
+        """
+        val_inputs = inputs if val_inputs is None else val_inputs
+        return self._fit_net(
+            net,
+            inputs(batches.train),
+            epochs=epochs,
+            steps_per_epoch=batches.steps,
+            validation=None if batches.val is None else val_inputs(batches.val),
+            validation_steps=batches.val_steps,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
 
     # -- model folders -------------------------------------------------------
     def _weights_path(self, folder: Path) -> Path:

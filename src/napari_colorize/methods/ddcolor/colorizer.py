@@ -202,13 +202,4 @@ class DDColorColorizer(KerasColorizer):
                 lab = np.concatenate([L, ab], axis=-1).astype(np.float32)
                 yield gray_rgb(L[..., 0]), lab
 
-        return self._fit_net(
-            net,
-            inputs(batches.train),
-            epochs=epochs,
-            steps_per_epoch=batches.steps,
-            validation=None if batches.val is None else inputs(batches.val),
-            validation_steps=batches.val_steps,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        return self._fit_crops(net, batches, inputs, epochs=epochs, callbacks=callbacks, verbose=verbose)

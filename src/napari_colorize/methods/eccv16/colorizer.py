@@ -207,16 +207,7 @@ class ECCV16Colorizer(KerasColorizer):
             for L, ab in stream:
                 yield L2norm(L), ab
 
-        history = self._fit_net(
-            net,
-            norm(batches.train),
-            epochs=epochs,
-            steps_per_epoch=batches.steps,
-            validation=None if batches.val is None else norm(batches.val),
-            validation_steps=batches.val_steps,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        history = self._fit_crops(net, batches, norm, epochs=epochs, callbacks=callbacks, verbose=verbose)
         self.info.setdefault("n_bins", self.n_bins)
         return history
 

@@ -351,13 +351,12 @@ class SIGGRAPH17Colorizer(KerasColorizer):
                 )
                 yield x, (ab, ab)
 
-        return self._fit_net(
+        return self._fit_crops(
             net,
-            with_hints(batches.train, batches.seed),
+            batches,
+            lambda stream: with_hints(stream, batches.seed),
+            val_inputs=lambda stream: with_hints(stream, batches.seed + 7),
             epochs=epochs,
-            steps_per_epoch=batches.steps,
-            validation=None if batches.val is None else with_hints(batches.val, batches.seed + 7),
-            validation_steps=batches.val_steps,
             callbacks=callbacks,
             verbose=verbose,
         )
