@@ -76,7 +76,14 @@ import numpy as np
 from ..colorizer import check_L
 from ..keras_colorizer import KerasColorizer
 from .config import _BLOCK_SIZE, _RECEPTIVE_FIELD, SIGGRAPH17Config, class_bins
-from .user_hints import agreement, check_hints, count_hints, hint_inputs, hint_proximity, sample_hints
+from .user_hints import (
+    agreement,
+    check_hints,
+    count_hints,
+    hint_inputs,
+    hint_proximity,
+    simulated_hint_inputs,
+)
 
 __all__ = ["SIGGRAPH17Colorizer"]
 
@@ -332,24 +339,7 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         def with_hints(stream: Any, seed: int) -> Any:
             rng = np.random.default_rng(seed)
             for L, ab in stream:
-                hints = [
-                    sample_hints(
-                        a,
-                        rng,
-                        p_none=cfg.p_none,
-                        p_stop=cfg.p_stop,
-                        p_uniform=cfg.p_uniform,
-                        max_patch=cfg.max_patch,
-                    )
-                    for a in ab
-                ]
-                x = hint_inputs(
-                    L[..., 0],
-                    np.stack([h[0] for h in hints]),
-                    np.stack([h[1] for h in hints]),
-                    mask_center=cfg.mask_center,
-                )
-                yield x, (ab, ab)
+                yield simulated_hint_inputs(L[..., 0], ab, rng, cfg), (ab, ab)
 
         return self._fit_crops(
             net,

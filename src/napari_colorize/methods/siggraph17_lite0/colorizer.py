@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...errors import InputError
-from ..siggraph17 import SIGGRAPH17Colorizer, hint_inputs, sample_hints
+from ..siggraph17 import SIGGRAPH17Colorizer, hint_inputs, simulated_hint_inputs
 from .config import _BLOCK_SIZE, SIGGRAPH17Lite0Config
 from .encoder_weights import read_encoder_state
 
@@ -268,23 +268,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
                 order = rng.permutation(n)
                 for i in range(0, n - bs + 1, bs):
                     idx = np.sort(order[i : i + bs])
-                    hints = [
-                        sample_hints(
-                            ab[j],
-                            rng,
-                            p_none=cfg.p_none,
-                            p_stop=cfg.p_stop,
-                            p_uniform=cfg.p_uniform,
-                            max_patch=cfg.max_patch,
-                        )
-                        for j in idx
-                    ]
-                    x = hint_inputs(
-                        L[idx],
-                        np.stack([h[0] for h in hints]),
-                        np.stack([h[1] for h in hints]),
-                        mask_center=cfg.mask_center,
-                    )
+                    x = simulated_hint_inputs(L[idx], ab[idx], rng, cfg)
                     inputs = (*(f[idx].astype(np.float32) for f in feats), x) if cached else x
                     yield inputs, (ab[idx], cls[idx])
 
