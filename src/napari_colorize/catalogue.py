@@ -42,12 +42,16 @@ def builtin_models_dir() -> Path:
     return Path(__file__).parent / "models"
 
 
-def builtin_models() -> dict[str, Path]:
-    """Built-in models shipped in the package: name -> folder."""
-    d = builtin_models_dir()
+def _model_folders(d: Path) -> dict[str, Path]:
+    """The model folders (those with a ``config.json``) directly in ``d``: name -> folder."""
     if not d.is_dir():
         return {}
     return {p.name: p for p in sorted(d.iterdir()) if (p / "config.json").is_file()}
+
+
+def builtin_models() -> dict[str, Path]:
+    """Built-in models shipped in the package: name -> folder."""
+    return _model_folders(builtin_models_dir())
 
 
 def untrained_models() -> dict[str, Path]:
@@ -56,10 +60,7 @@ def untrained_models() -> dict[str, Path]:
     Each is a ``config.json`` with the method's default config (``"config": {}``), shipped in
     ``models/untrained``, so ``--model propagate`` works like any model folder.
     """
-    d = builtin_models_dir() / "untrained"
-    if not d.is_dir():
-        return {}
-    return {p.name: p for p in sorted(d.iterdir()) if (p / "config.json").is_file()}
+    return _model_folders(builtin_models_dir() / "untrained")
 
 
 def user_models_dir() -> Path:
@@ -150,6 +151,19 @@ def check_model_out(path: str | os.PathLike, *, overwrite: bool = False, resume:
     return path
 
 
+def _all_builtin_models() -> dict[str, Path]:
+    """Every built-in model, untrained or trained (a trained one wins a shared name): name -> folder."""
+    return {**untrained_models(), **builtin_models()}
+
+
+def _named_model(name: str) -> Path | None:
+    """The folder of a model name: the user models folder's, else a built-in one; None if neither."""
+    user = user_models_dir() / name
+    if user.is_dir():
+        return user
+    return _all_builtin_models().get(name)
+
+
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     """The model folder that a name or a path stands for.
 
@@ -175,12 +189,9 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     if path.exists():
         return path
     name = os.fspath(name_or_path)
-    user = user_models_dir() / name
-    if user.is_dir():
-        return user
-    builtins = {**untrained_models(), **builtin_models()}
-    if name in builtins:
-        return builtins[name]
+    found = _named_model(name)
+    if found is not None:
+        return found
     from .pretrained import pretrained_models
 
     entry = None
@@ -191,7 +202,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
             f"the pretrained model {name!r} is not installed: fetch it with "
             f"'napari-colorize fetch {name}' or napari_colorize.fetch({name!r}) ({entry.size_text})"
         )
-    known = sorted(set(builtins) | set(_user_models()))
+    known = sorted(set(_all_builtin_models()) | set(_user_models()))
     raise ModelFolderError(
         f"no such model folder or model name: {name!r}"
         + (f" (model names: {', '.join(known)})" if known else "")
@@ -209,12 +220,9 @@ def default_model_path() -> Path:
     ModelFolderError
         When no model of that name is installed.
     """
-    user = user_models_dir() / DEFAULT_MODEL
-    if user.is_dir():
-        return user
-    builtins = {**untrained_models(), **builtin_models()}
-    if DEFAULT_MODEL in builtins:
-        return builtins[DEFAULT_MODEL]
+    found = _named_model(DEFAULT_MODEL)
+    if found is not None:
+        return found
     raise ModelFolderError(f"the model {DEFAULT_MODEL!r} is not installed")
 
 

@@ -353,7 +353,6 @@ class ColorizeWidget(ModelChoice, LiveMode, _Base):
                 _notify(self, e)
                 self.status.value = ""
             return None
-        self._tw = tw
         self._live_run = live
         self._refining = refine
         self._run_preview = getattr(tw, "preview", None) is not None
@@ -361,6 +360,15 @@ class ColorizeWidget(ModelChoice, LiveMode, _Base):
             self.live_refines += 1
         elif live:
             self.live_runs += 1
+        return self._start_task(tw)
+
+    def _start_task(self, tw: Any) -> Any:
+        """Start ``tw`` (a napari worker, not started yet) as this widget's task and return it.
+
+        Its progress goes to the progress bar and the status line; Run is disabled and Cancel
+        enabled until it finishes (:meth:`_finished`).
+        """
+        self._tw = tw
         tw.yielded.connect(self._progress)
         tw.finished.connect(self._finished)
         self.run_button.enabled = False

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 from ..client import Worker, get_worker
 from ._lifecycle import refresh_model_lists
-from ._notifications import _notify_error
-from ._task_runner import _feed, _progress_bar
+from ._task_runner import _run
 
 __all__ = ["fetch_model"]
 
@@ -48,54 +46,24 @@ def fetch_model(
 
     entry = get_pretrained(name)  # an unknown name: one line, before the worker
     worker = worker or get_worker("interactive")
-    stop = threading.Event()
 
-    def gen() -> Generator[dict, None, dict]:
-        return (yield from worker.iter_request("fetch", should_stop=stop.is_set, name=entry.name))
+    def gen(should_stop: Callable[[], bool] | None = None) -> Generator[dict, None, dict]:
+        return (yield from worker.iter_request("fetch", should_stop=should_stop, name=entry.name))
 
-    if blocking:
-        g = gen()
-        pbar = _progress_bar(f"downloading {entry.name}")
-        try:
-            while True:
-                _feed(pbar, next(g))
-        except StopIteration as s:
-            res = s.value
-        finally:
-            pbar.close()
+    def finish(res: dict) -> Path:
         refresh_model_lists()
         return Path(res["path"])
 
-    from napari.qt.threading import create_worker
-
-    tw = create_worker(gen, _start_thread=False, _connect={"errored": on_error or _notify_error})
-    state: dict[str, Any] = {"pbar": None}
-
-    def yielded(ev: dict) -> None:
-        if state["pbar"] is None:
-            state["pbar"] = _progress_bar(f"downloading {entry.name}")
-        _feed(state["pbar"], ev)
-
-    def close(*_: Any) -> None:
-        if state["pbar"] is not None:
-            state["pbar"].close()
-            state["pbar"] = None
-
-    def returned(res: dict) -> None:
-        refresh_model_lists()
-        if on_done is not None:
-            on_done(Path(res["path"]))
-
-    tw.yielded.connect(yielded)
-    tw.returned.connect(returned)
-    tw.finished.connect(close)
-    tw.engine_worker = worker  # type: ignore[attr-defined]
-
-    def request_stop() -> None:
-        stop.set()
-        worker.stop()
-
-    tw.request_stop = request_stop  # type: ignore[attr-defined]
-    if start:
-        tw.start()
-    return tw
+    return _run(
+        gen,
+        (),
+        worker=worker,
+        desc=f"downloading {entry.name}",
+        finish=finish,
+        blocking=blocking,
+        start=start,
+        preview=None,
+        on_done=on_done,
+        on_error=on_error,
+        label_stages=False,
+    )

@@ -111,13 +111,7 @@ class ModelChoice:
         except ColorizeError as e:
             _notify(self, e)
             return None
-        self._tw = tw
-        tw.yielded.connect(self._progress)
-        tw.finished.connect(self._finished)
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
-        tw.start()
-        return tw
+        return self._start_task(tw)
 
     @_while_open
     def _fetched(self, path: Path) -> None:

@@ -7,7 +7,7 @@ in place, and the viewer's selection stays as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -99,6 +99,46 @@ def _set_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
     """
     with _keep_selection(viewer):
         return _put_layer(viewer, name, data, kind, **kw)
+
+
+#: the colormaps of the a and b layers: (negative, positive) ends, through gray
+_AB_COLORS = {"a": ((0.0, 0.6, 0.3), (0.85, 0.1, 0.55)), "b": ((0.1, 0.3, 0.9), (0.95, 0.8, 0.1))}
+
+
+def _set_lab_layers(
+    viewer: Any,
+    name: str,
+    layers: dict[str, Any],
+    *,
+    ab_limit: float,
+    metadata: Callable[[str], dict[str, Any]],
+    **common: Any,
+) -> list[Any]:
+    """Add or update the result layers of ``name`` given in ``layers``, in the order L, a, b, rgb.
+
+    L (gray, 0..100), a and b (diverging, within ``ab_limit``) are hidden; the RGB result
+    is shown.  ``metadata(role)`` is each layer's metadata; ``common`` (scale, translate)
+    goes to every layer.
+    """
+    out = []
+    for role in ("L", "a", "b", "rgb"):
+        if role not in layers:
+            continue
+        if role == "rgb":
+            style: dict[str, Any] = {"rgb": True}
+        elif role == "L":
+            style = {"colormap": "gray", "contrast_limits": (0.0, 100.0), "visible": False}
+        else:
+            style = {
+                "colormap": _diverging(f"colorize_{role}", *_AB_COLORS[role]),
+                "contrast_limits": (-ab_limit, ab_limit),
+                "visible": False,
+            }
+        layer_name = name + OUTPUT_SUFFIXES[role]
+        out.append(
+            _set_layer(viewer, layer_name, layers[role], "image", metadata=metadata(role), **style, **common)
+        )
+    return out
 
 
 def _put_layer(viewer: Any, name: str, data: Any, kind: str, **kw: Any) -> Any:
@@ -216,50 +256,14 @@ def _add_outputs(
         else 100.0
     )
     common = {"scale": scale, "translate": translate}
-    out = [
-        _set_layer(
-            viewer,
-            name + OUTPUT_SUFFIXES["L"],
-            L,
-            "image",
-            colormap="gray",
-            contrast_limits=(0.0, 100.0),
-            metadata={**meta, "role": "L"},
-            visible=False,
-            **common,
-        ),
-        _set_layer(
-            viewer,
-            name + OUTPUT_SUFFIXES["a"],
-            a,
-            "image",
-            colormap=_diverging("colorize_a", (0.0, 0.6, 0.3), (0.85, 0.1, 0.55)),
-            contrast_limits=(-lim, lim),
-            metadata={**meta, "role": "a"},
-            visible=False,
-            **common,
-        ),
-        _set_layer(
-            viewer,
-            name + OUTPUT_SUFFIXES["b"],
-            b,
-            "image",
-            colormap=_diverging("colorize_b", (0.1, 0.3, 0.9), (0.95, 0.8, 0.1)),
-            contrast_limits=(-lim, lim),
-            metadata={**meta, "role": "b"},
-            visible=False,
-            **common,
-        ),
-        _set_layer(
-            viewer,
-            name + OUTPUT_SUFFIXES["rgb"],
-            rgb,
-            "image",
-            rgb=True,
-            metadata={**meta, "role": "rgb"},
-            **common,
-        ),
-    ]
+    out = _set_lab_layers(
+        viewer,
+        name,
+        {"L": L, "a": a, "b": b, "rgb": rgb},
+        ab_limit=lim,
+        metadata=lambda role: {**meta, "role": role},
+        **common,
+    )
     if conf is not None:
         # the model's confidence in its colors (0 unsure .. 1 sure), under the RGB result
         out.insert(

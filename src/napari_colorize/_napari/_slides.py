@@ -21,7 +21,7 @@ from ..hints import is_dense_hints
 from ..protocol import progress_event
 from ._colorize_request import _intensity, _resolve_hints, _resolve_model_arg
 from ._lifecycle import watch_viewer
-from ._result_layers import META_KEY, OUTPUT_SUFFIXES, _diverging, _preview_geometry, _set_layer
+from ._result_layers import META_KEY, OUTPUT_SUFFIXES, _preview_geometry, _set_lab_layers, _set_layer
 from ._task_runner import _run, warming
 
 __all__ = ["slides_dir", "PREVIEW_PIXELS", "SLIDES_ENV"]
@@ -159,7 +159,7 @@ def _multiscale_outputs(
     name = layer.name
     common = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
     meta = {**meta, "store": res["store"], "limits": res.get("limits"), "model": res.get("describe") or {}}
-    out = []
+    layers: dict[str, Any] = {"rgb": rgb}
     if lab:
         from ..color import gray2L, rgb2lab
 
@@ -169,46 +169,15 @@ def _multiscale_outputs(
             a.map_blocks(lambda b: rgb2lab(b.astype(np.float32) / 255).astype(np.float32), dtype=np.float32)
             for a in rgb
         ]
-        for key, data, cmap, cl in (
-            ("L", Ls, "gray", (0.0, 100.0)),
-            (
-                "a",
-                [x[..., 1] for x in labs],
-                _diverging("colorize_a", (0.0, 0.6, 0.3), (0.85, 0.1, 0.55)),
-                (-100.0, 100.0),
-            ),
-            (
-                "b",
-                [x[..., 2] for x in labs],
-                _diverging("colorize_b", (0.1, 0.3, 0.9), (0.95, 0.8, 0.1)),
-                (-100.0, 100.0),
-            ),
-        ):
-            out.append(
-                _set_layer(
-                    viewer,
-                    name + OUTPUT_SUFFIXES[key],
-                    data,
-                    "image",
-                    colormap=cmap,
-                    contrast_limits=cl,
-                    metadata={META_KEY: {**meta, "role": key}},
-                    visible=False,
-                    **common,
-                )
-            )
-    out.append(
-        _set_layer(
-            viewer,
-            name + OUTPUT_SUFFIXES["rgb"],
-            rgb,
-            "image",
-            rgb=True,
-            metadata={META_KEY: {**meta, "role": "rgb"}},
-            **common,
-        )
+        layers.update(L=Ls, a=[x[..., 1] for x in labs], b=[x[..., 2] for x in labs])
+    return _set_lab_layers(
+        viewer,
+        name,
+        layers,
+        ab_limit=100.0,
+        metadata=lambda role: {META_KEY: {**meta, "role": role}},
+        **common,
     )
-    return out
 
 
 def _lazy(a: Any) -> Any:

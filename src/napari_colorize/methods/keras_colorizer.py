@@ -22,7 +22,10 @@ network (:meth:`KerasColorizer._build_net`), its loss (given to
 - fitting with callbacks (:meth:`KerasColorizer._fit_net`): one seed per fit,
   the optimizer's state restored on resume, the history as plain floats, and
   the bookkeeping in ``info`` (``fits``, ``epochs_done``);
-- the optimizer's state in the model folder (``optimizer.npz``).
+- the optimizer's state in the model folder (``optimizer.npz``);
+- for a method whose model folder holds just its network's weights, that file
+  (:attr:`KerasColorizer.weights_file`, written and read by
+  :meth:`KerasColorizer._save_weights` and :meth:`KerasColorizer._load_weights`).
 
 Everything here is written in ``keras`` and ``keras.ops``; this module does
 not import Keras at import time (the napari process must not import
@@ -35,13 +38,13 @@ import dataclasses
 import math
 import warnings
 from abc import abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelFolderError
 from .colorizer import Colorizer
 
 __all__ = ["KerasColorizer", "CropBatches", "OPTIMIZER_FILE", "save_optimizer_state", "load_optimizer_state"]
@@ -79,6 +82,10 @@ class KerasColorizer(Colorizer):
     #: 0.3 of float32 on the bundled photos, ``benchmarks/bfloat16.py``): ``precision="auto"``
     #: may choose it.  A method that infers through :meth:`_inference_net` and passed sets it.
     bfloat16_checked: ClassVar[bool] = False
+    #: the model folder's file of the network's weights, for a method whose folder holds just
+    #: those (the base's :meth:`_save_weights` and :meth:`_load_weights`); "" for one that
+    #: writes its own
+    weights_file: ClassVar[str] = ""
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -101,6 +108,11 @@ class KerasColorizer(Colorizer):
 
     def _reset_inference(self) -> None:
         """Drop what depends on the network's weights (compiled inference); called when they change."""
+
+    @property
+    def keras_model(self) -> Any:
+        """The Keras network (built on first use); what it maps is the method's (its class docs)."""
+        return self._ensure_net()
 
     def structure(self) -> dict[str, Any]:
         """The values of :attr:`structural_fields` (override to derive them)."""
@@ -309,6 +321,57 @@ class KerasColorizer(Colorizer):
         self._infer_net = None
         self._reset_inference()
         return history
+
+    def _fit_crops(
+        self,
+        net: Any,
+        batches: CropBatches,
+        inputs: Callable[[Any], Iterable[Any]],
+        *,
+        epochs: int,
+        callbacks: Sequence[Any] | None = None,
+        verbose: int = 0,
+        val_inputs: Callable[[Any], Iterable[Any]] | None = None,
+    ) -> dict[str, list[float]]:
+        """:meth:`_fit_net` on the random-crop batches of :meth:`_crop_batches`.
+
+        ``inputs(stream)`` turns a stream of (L, ab) crop batches into the network's batches;
+        ``val_inputs`` does it for the validation stream (``inputs`` by default).  The steps
+        per epoch and the validation steps are the batches' own.
+        """
+        val_inputs = inputs if val_inputs is None else val_inputs
+        return self._fit_net(
+            net,
+            inputs(batches.train),
+            epochs=epochs,
+            steps_per_epoch=batches.steps,
+            validation=None if batches.val is None else val_inputs(batches.val),
+            validation_steps=batches.val_steps,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+
+    # -- model folders -------------------------------------------------------
+    def _weights_path(self, folder: Path) -> Path:
+        if not self.weights_file:
+            raise NotImplementedError(
+                f"{type(self).__name__} names no weights_file: it saves its own weights"
+            )
+        return Path(folder) / self.weights_file
+
+    def _save_weights(self, folder: Path) -> None:
+        """Write the network's weights to :attr:`weights_file` in ``folder``."""
+        self._ensure_net().save_weights(str(self._weights_path(folder)))
+
+    def _load_weights(self, folder: Path) -> None:
+        """Build the network anew and read its weights from :attr:`weights_file` in ``folder``."""
+        weights_file = self._weights_path(folder)
+        if not weights_file.is_file():
+            raise ModelFolderError(
+                f"{folder} is not a complete {self.name} model: {self.weights_file} is missing"
+            )
+        self._net = None
+        self._ensure_net(for_loading=True).load_weights(str(weights_file))
 
     # -- optimizer state -----------------------------------------------------
     def forget_optimizer_state(self) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
@@ -35,7 +33,7 @@ def import_torch_weights(
     DDColorColorizer
         Trained; ``save`` it to make a model folder.
     """
-    from ..torch_state import read_torch_state
+    from ..torch_state import adopt_torch_state, read_torch_state
 
     state = read_torch_state(state_dict_or_path)
     from . import network as K
@@ -48,20 +46,14 @@ def import_torch_weights(
         if k in config and config[k] != v:
             raise InputError(f"{k}={config[k]!r} does not match the state dict's {v!r}")
     model = DDColorColorizer(DDColorConfig.from_dict({**config, **found}))
-    try:
-        K.torch_state_to_keras(model._ensure_net(), state)
-    except KeyError as e:
-        raise InputError(f"not a DDColor {found['encoder']} state dict: missing {e}") from None
-    except ValueError as e:
-        raise InputError(f"does not match the DDColor architecture: {e}") from None
-    model.trained = True
-    info: dict[str, Any] = {
-        "source": "Kang et al.: DDColor: Towards Photo-Realistic Image Colorization via Dual Decoders "
+    adopt_torch_state(
+        model,
+        state,
+        state_dict_or_path,
+        convert=K.torch_state_to_keras,
+        not_a=f"not a DDColor {found['encoder']} state dict",
+        architecture="DDColor",
+        citation="Kang et al.: DDColor: Towards Photo-Realistic Image Colorization via Dual Decoders "
         "(ICCV 2023), piddnad/DDColor PyTorch weights",
-    }
-    if not isinstance(state_dict_or_path, dict):
-        path = Path(state_dict_or_path)
-        info["imported_from"] = path.name
-        info["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    model.info = info
+    )
     return model

@@ -45,19 +45,16 @@ This module does not import TensorFlow or Keras at import time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ...color import Lab2rgb, apply_saturation
-from ...errors import ModelFolderError
 from ..keras_colorizer import KerasColorizer
 from .config import _BLOCK_SIZE, DDColorConfig
 
 __all__ = ["DDColorColorizer", "gray_rgb", "colorfulness"]
 
-_WEIGHTS = "ddcolor.weights.h5"
 #: network pixels per forward pass when predicting a batch (bounds memory)
 _PREDICT_PIXELS = 1 << 19
 
@@ -82,9 +79,13 @@ def colorfulness(rgb: Any) -> Any:
 
 
 class DDColorColorizer(KerasColorizer):
-    """Kang et al. (ICCV 2023) DDColor.  See the module docs."""
+    """Kang et al. (ICCV 2023) DDColor.  See the module docs.
+
+    Its :attr:`keras_model` maps gray RGB (N, S, S, 3) to ab (N, S, S, 2).
+    """
 
     name = "ddcolor"
+    weights_file: ClassVar[str] = "ddcolor.weights.h5"
     Config = DDColorConfig
     config: DDColorConfig
     structural_fields: ClassVar[tuple[str, ...]] = ("encoder", "num_queries", "dec_layers")
@@ -110,11 +111,6 @@ class DDColorColorizer(KerasColorizer):
     @property
     def default_overlap(self) -> int:
         return 256
-
-    @property
-    def keras_model(self) -> Any:
-        """The Keras network gray RGB (N, S, S, 3) -> ab (N, S, S, 2) (built on first use)."""
-        return self._ensure_net()
 
     # -- network -----------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:
@@ -206,26 +202,4 @@ class DDColorColorizer(KerasColorizer):
                 lab = np.concatenate([L, ab], axis=-1).astype(np.float32)
                 yield gray_rgb(L[..., 0]), lab
 
-        return self._fit_net(
-            net,
-            inputs(batches.train),
-            epochs=epochs,
-            steps_per_epoch=batches.steps,
-            validation=None if batches.val is None else inputs(batches.val),
-            validation_steps=batches.val_steps,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-
-    # -- model folders -----------------------------------------------------
-    def _save_weights(self, folder: Path) -> None:
-        self._ensure_net().save_weights(str(folder / _WEIGHTS))
-
-    def _load_weights(self, folder: Path) -> None:
-        weights_file = folder / _WEIGHTS
-        if not weights_file.is_file():
-            raise ModelFolderError(f"{folder} is not a complete ddcolor model: {_WEIGHTS} is missing")
-        self._net = None
-        self._ensure_net(for_loading=True).load_weights(str(weights_file))
-
-
+        return self._fit_crops(net, batches, inputs, epochs=epochs, callbacks=callbacks, verbose=verbose)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ColorizeError, ConfigError, InputError
+from ..torch_state import weights_file_info
 from .colorizer import ECCV16Colorizer
 from .config import ECCV16Config
 
@@ -101,11 +101,9 @@ def import_torch_weights(
         K.torch_state_to_keras(model._ensure_net(), state)
     except (KeyError, ValueError) as e:
         raise InputError(f"{path} does not match the ECCV16 architecture: {e}") from None
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     model.trained = True
     model.info = {
-        "imported_from": path.name,
-        "sha256": digest,
+        **weights_file_info(path),
         "source": "Zhang, Isola, Efros: Colorful Image Colorization (ECCV 2016), "
         "richzhang/colorization PyTorch weights",
         "n_bins": len(bins),

@@ -70,7 +70,10 @@ _PRIOR = "ab_prior.npy"
 
 
 class ECCV16Colorizer(KerasColorizer):
-    """Zhang et al. (ECCV 2016) classification colorizer.  See the module docs."""
+    """Zhang et al. (ECCV 2016) classification colorizer.  See the module docs.
+
+    Its :attr:`keras_model` maps L_norm to logits.
+    """
 
     name = "eccv16"
     Config = ECCV16Config
@@ -120,11 +123,6 @@ class ECCV16Colorizer(KerasColorizer):
     @property
     def default_overlap(self) -> int:
         return 192 if self.config.inference == "native" else 128
-
-    @property
-    def keras_model(self) -> Any:
-        """The Keras network L_norm -> logits (built on first use)."""
-        return self._ensure_net()
 
     # -- network -----------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:
@@ -209,16 +207,7 @@ class ECCV16Colorizer(KerasColorizer):
             for L, ab in stream:
                 yield L2norm(L), ab
 
-        history = self._fit_net(
-            net,
-            norm(batches.train),
-            epochs=epochs,
-            steps_per_epoch=batches.steps,
-            validation=None if batches.val is None else norm(batches.val),
-            validation_steps=batches.val_steps,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        history = self._fit_crops(net, batches, norm, epochs=epochs, callbacks=callbacks, verbose=verbose)
         self.info.setdefault("n_bins", self.n_bins)
         return history
 

@@ -11,7 +11,7 @@
 from .authors_weights import import_torch_weights
 from .colorizer import SIGGRAPH17Colorizer
 from .config import BLOCK_NAMES, SIGGRAPH17Config, class_bins
-from .user_hints import hint_inputs, hint_proximity, sample_hints
+from .user_hints import hint_inputs, hint_proximity, sample_hints, simulated_hint_inputs
 
 __all__ = [
     "SIGGRAPH17Config",
@@ -19,6 +19,7 @@ __all__ = [
     "import_torch_weights",
     "sample_hints",
     "hint_inputs",
+    "simulated_hint_inputs",
     "hint_proximity",
     "class_bins",
     "BLOCK_NAMES",

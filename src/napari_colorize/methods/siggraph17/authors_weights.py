@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
-from ..torch_state import read_torch_state
+from ..torch_state import adopt_torch_state, read_torch_state
 from .colorizer import SIGGRAPH17Colorizer
 from .config import SIGGRAPH17Config, class_bins
 
@@ -55,20 +53,14 @@ def import_torch_weights(
     model = SIGGRAPH17Colorizer(SIGGRAPH17Config(width=float(width), mask_center=0.0))
     from . import network as K
 
-    try:
-        K.torch_state_to_keras(model._ensure_net(), state)
-    except KeyError as e:
-        raise InputError(f"not a SIGGRAPH17 state dict of width {width}: missing {e}") from None
-    except ValueError as e:
-        raise InputError(f"does not match the SIGGRAPH17 architecture: {e}") from None
-    model.trained = True
-    info: dict[str, Any] = {
-        "source": "Zhang et al.: Real-Time User-Guided Image Colorization with Learned Deep Priors "
+    adopt_torch_state(
+        model,
+        state,
+        state_dict_or_path,
+        convert=K.torch_state_to_keras,
+        not_a=f"not a SIGGRAPH17 state dict of width {width}",
+        architecture="SIGGRAPH17",
+        citation="Zhang et al.: Real-Time User-Guided Image Colorization with Learned Deep Priors "
         "(SIGGRAPH 2017), richzhang/colorization PyTorch weights",
-    }
-    if not isinstance(state_dict_or_path, dict):
-        path = Path(state_dict_or_path)
-        info["imported_from"] = path.name
-        info["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    model.info = info
+    )
     return model

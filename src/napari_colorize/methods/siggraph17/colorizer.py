@@ -69,29 +69,36 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ...errors import ModelFolderError
 from ..colorizer import check_L
 from ..keras_colorizer import KerasColorizer
 from .config import _BLOCK_SIZE, _RECEPTIVE_FIELD, SIGGRAPH17Config, class_bins
-from .user_hints import agreement, check_hints, count_hints, hint_inputs, hint_proximity, sample_hints
+from .user_hints import (
+    agreement,
+    check_hints,
+    count_hints,
+    hint_inputs,
+    hint_proximity,
+    simulated_hint_inputs,
+)
 
 __all__ = ["SIGGRAPH17Colorizer"]
 
 #: pixels per forward pass when predicting a batch (bounds memory)
 _PREDICT_PIXELS = 1 << 21
 
-_WEIGHTS = "siggraph17.weights.h5"
-
 
 class SIGGRAPH17Colorizer(KerasColorizer):
-    """Zhang et al. (SIGGRAPH 2017) user-guided colorizer.  See the module docs."""
+    """Zhang et al. (SIGGRAPH 2017) user-guided colorizer.  See the module docs.
+
+    Its :attr:`keras_model` maps x to [ab, logits].
+    """
 
     name = "siggraph17"
+    weights_file: ClassVar[str] = "siggraph17.weights.h5"
     Config = SIGGRAPH17Config
     config: SIGGRAPH17Config
     #: ``predict_ab`` takes hints itself (no propagation around it)
@@ -129,11 +136,6 @@ class SIGGRAPH17Colorizer(KerasColorizer):
     @property
     def default_overlap(self) -> int:
         return 192
-
-    @property
-    def keras_model(self) -> Any:
-        """The Keras network x -> [ab, logits] (built on first use)."""
-        return self._ensure_net()
 
     # -- network -----------------------------------------------------------
     def _build_net(self, *, for_loading: bool = False) -> Any:
@@ -337,43 +339,14 @@ class SIGGRAPH17Colorizer(KerasColorizer):
         def with_hints(stream: Any, seed: int) -> Any:
             rng = np.random.default_rng(seed)
             for L, ab in stream:
-                hints = [
-                    sample_hints(
-                        a,
-                        rng,
-                        p_none=cfg.p_none,
-                        p_stop=cfg.p_stop,
-                        p_uniform=cfg.p_uniform,
-                        max_patch=cfg.max_patch,
-                    )
-                    for a in ab
-                ]
-                x = hint_inputs(
-                    L[..., 0],
-                    np.stack([h[0] for h in hints]),
-                    np.stack([h[1] for h in hints]),
-                    mask_center=cfg.mask_center,
-                )
-                yield x, (ab, ab)
+                yield simulated_hint_inputs(L[..., 0], ab, rng, cfg), (ab, ab)
 
-        return self._fit_net(
+        return self._fit_crops(
             net,
-            with_hints(batches.train, batches.seed),
+            batches,
+            lambda stream: with_hints(stream, batches.seed),
+            val_inputs=lambda stream: with_hints(stream, batches.seed + 7),
             epochs=epochs,
-            steps_per_epoch=batches.steps,
-            validation=None if batches.val is None else with_hints(batches.val, batches.seed + 7),
-            validation_steps=batches.val_steps,
             callbacks=callbacks,
             verbose=verbose,
         )
-
-    # -- model folders -----------------------------------------------------
-    def _save_weights(self, folder: Path) -> None:
-        self._ensure_net().save_weights(str(folder / _WEIGHTS))
-
-    def _load_weights(self, folder: Path) -> None:
-        weights_file = folder / _WEIGHTS
-        if not weights_file.is_file():
-            raise ModelFolderError(f"{folder} is not a complete siggraph17 model: {_WEIGHTS} is missing")
-        self._net = None
-        self._ensure_net(for_loading=True).load_weights(str(weights_file))

@@ -1,7 +1,8 @@
 """How ``siggraph17`` takes hints: as network input, simulated for training, and reconciled.
 
 - :func:`hint_inputs` builds the network's input channels from L and the hints;
-- :func:`sample_hints` simulates a user's hints from the true ab, as the authors' training does;
+- :func:`sample_hints` simulates a user's hints from the true ab, as the authors' training does,
+  and :func:`simulated_hint_inputs` makes a training batch's input with them;
 - :func:`hint_proximity` and :func:`agreement` are what the colorizer's calibration and fusion
   use: the confidence near a hint, and how far the hints confirm the automatic prediction.
 """
@@ -16,7 +17,15 @@ from ...color import L2norm, ab2norm
 from ...errors import InputError
 from .config import _AB_SCALE
 
-__all__ = ["agreement", "check_hints", "count_hints", "hint_inputs", "hint_proximity", "sample_hints"]
+__all__ = [
+    "agreement",
+    "check_hints",
+    "count_hints",
+    "hint_inputs",
+    "hint_proximity",
+    "sample_hints",
+    "simulated_hint_inputs",
+]
 
 
 def sample_hints(
@@ -109,6 +118,32 @@ def hint_inputs(
         ],
         axis=-1,
     ).astype(np.float32)
+
+
+def simulated_hint_inputs(L: np.ndarray, ab: np.ndarray, rng: np.random.Generator, config: Any) -> np.ndarray:
+    """The network input (N, H, W, 4) of a training batch, with hints simulated from its true ab.
+
+    ``L`` is (N, H, W) and ``ab`` (N, H, W, 2); each image gets one draw of :func:`sample_hints`
+    (in order, from ``rng``) with ``config``'s ``p_none``, ``p_stop``, ``p_uniform`` and
+    ``max_patch``, and the input uses its ``mask_center`` (:func:`hint_inputs`).
+    """
+    hints = [
+        sample_hints(
+            a,
+            rng,
+            p_none=config.p_none,
+            p_stop=config.p_stop,
+            p_uniform=config.p_uniform,
+            max_patch=config.max_patch,
+        )
+        for a in ab
+    ]
+    return hint_inputs(
+        L,
+        np.stack([h[0] for h in hints]),
+        np.stack([h[1] for h in hints]),
+        mask_center=config.mask_center,
+    )
 
 
 def hint_proximity(mask: np.ndarray, *, radius: float) -> np.ndarray:

@@ -43,14 +43,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...errors import InputError, ModelFolderError
-from ..siggraph17 import SIGGRAPH17Colorizer, hint_inputs, sample_hints
+from ...errors import InputError
+from ..siggraph17 import SIGGRAPH17Colorizer, hint_inputs, simulated_hint_inputs
 from .config import _BLOCK_SIZE, SIGGRAPH17Lite0Config
 from .encoder_weights import read_encoder_state
 
 __all__ = ["SIGGRAPH17Lite0Colorizer", "gamut_bins", "nearest_bins"]
 
-_WEIGHTS = "siggraph17_lite0.weights.h5"
 _NOTICE = "NOTICE-efficientnet-lite0.txt"
 
 _NOTICE_TEXT = """The encoder weights in this model folder (layers enc_*) are EfficientNet-Lite0's ImageNet
@@ -108,6 +107,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
     """SIGGRAPH17 hints on a frozen EfficientNet-Lite0 (ImageNet) encoder.  See the module docs."""
 
     name = "siggraph17_lite0"
+    weights_file: ClassVar[str] = "siggraph17_lite0.weights.h5"
     Config = SIGGRAPH17Lite0Config
     config: SIGGRAPH17Lite0Config
     native_hints: ClassVar[bool] = True
@@ -268,23 +268,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
                 order = rng.permutation(n)
                 for i in range(0, n - bs + 1, bs):
                     idx = np.sort(order[i : i + bs])
-                    hints = [
-                        sample_hints(
-                            ab[j],
-                            rng,
-                            p_none=cfg.p_none,
-                            p_stop=cfg.p_stop,
-                            p_uniform=cfg.p_uniform,
-                            max_patch=cfg.max_patch,
-                        )
-                        for j in idx
-                    ]
-                    x = hint_inputs(
-                        L[idx],
-                        np.stack([h[0] for h in hints]),
-                        np.stack([h[1] for h in hints]),
-                        mask_center=cfg.mask_center,
-                    )
+                    x = simulated_hint_inputs(L[idx], ab[idx], rng, cfg)
                     inputs = (*(f[idx].astype(np.float32) for f in feats), x) if cached else x
                     yield inputs, (ab[idx], cls[idx])
 
@@ -304,16 +288,7 @@ class SIGGRAPH17Lite0Colorizer(SIGGRAPH17Colorizer):
                     break
 
     def _save_weights(self, folder: Path) -> None:
-        self._ensure_net().save_weights(str(folder / _WEIGHTS))
+        super()._save_weights(folder)
         enc = self.info.get("encoder")
         if enc and enc.get("sha256"):
             (folder / _NOTICE).write_text(_NOTICE_TEXT.format(**enc))
-
-    def _load_weights(self, folder: Path) -> None:
-        weights_file = folder / _WEIGHTS
-        if not weights_file.is_file():
-            raise ModelFolderError(
-                f"{folder} is not a complete siggraph17_lite0 model: {_WEIGHTS} is missing"
-            )
-        self._net = None
-        self._ensure_net(for_loading=True).load_weights(str(weights_file))
