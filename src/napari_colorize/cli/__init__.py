@@ -29,7 +29,7 @@ from ..errors import ColorizeError
 from .commands import COMMANDS
 from .messages import _one_line, _warning_printer
 from .parser import UsageError, build_parser
-from .signals import _SIGNALS, Terminated, _command_thread_pool, _exit_at_once, _signals_stop_cleanly
+from .signals import _SIGNALS, Terminated, _exit_at_once, _release_dask_threads, _signals_stop_cleanly
 
 __all__ = ["main", "build_parser"]
 
@@ -79,7 +79,7 @@ def _main(argv: Sequence[str] | None) -> int:
     tune_allocator()  # long tiled runs: freed tiles go back to the system
     try:
         backends.apply_backend(getattr(args, "backend", None))
-        with warnings.catch_warnings(), _command_thread_pool():
+        with warnings.catch_warnings():
             warnings.filterwarnings("default", category=UserWarning, module="napari_colorize")
             warnings.showwarning = _warning_printer(args.command)
             rc = COMMANDS[args.command](args)
@@ -95,6 +95,7 @@ def _main(argv: Sequence[str] | None) -> int:
         from ..io import remove_temporaries
 
         remove_temporaries()
+        _release_dask_threads()
         signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
         how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
         print(f"napari-colorize {args.command}: {how}", file=sys.stderr)

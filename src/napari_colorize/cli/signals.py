@@ -64,27 +64,20 @@ def _signals_stop_cleanly() -> Iterator[None]:
         sys.unraisablehook = old_hook
 
 
-@contextlib.contextmanager
-def _command_thread_pool() -> Iterator[None]:
-    """Run dask's threaded computations of one command on a pool the command owns and shuts down.
+def _release_dask_threads() -> None:
+    """After a stop by a signal: end the threads of dask's default pool, and let dask make a new one.
 
-    A signal that arrives while dask's default pool is starting a worker thread can leave that
-    thread unregistered: nobody tells it to stop, and the interpreter then waits for it forever at
-    exit (seen as a hang after ``stopped by SIGHUP``). Shutting the command's own pool down on the
-    way out wakes every one of its threads, such an orphan included; a thread still computing a
+    A signal that arrives while that pool is starting a worker thread can leave the thread
+    unregistered: nobody tells it to stop, and the interpreter then waits for it forever at exit
+    (seen as a hang after ``stopped by SIGHUP``). Shutting the pool down wakes every one of its
+    threads, such an orphan included (they share one work queue); a thread still computing a
     chunk ends with that chunk.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    import dask
-    from dask.system import CPU_COUNT
-
-    pool = ThreadPoolExecutor(CPU_COUNT, thread_name_prefix="napari-colorize")
-    try:
-        with dask.config.set(pool=pool):
-            yield
-    finally:
+    threaded = sys.modules.get("dask.threaded")
+    pool = getattr(threaded, "default_pool", None)
+    if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
+        threaded.default_pool = None  # a later compute makes a new one
 
 
 def _exit_at_once(signum: int, frame: Any) -> None:
