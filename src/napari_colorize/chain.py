@@ -14,7 +14,7 @@ The block functions are module-level: a dask graph on a cluster pickles them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -24,6 +24,14 @@ from .progress import ProgressCallback, StopCallback
 from .request import ColorizeRequest
 
 __all__ = ["lightness", "colorize_lightness", "lab_to_rgb", "is_dask"]
+
+
+class _Normalization(TypedDict):
+    """The request's keywords of :func:`~napari_colorize.color.intensity_limits` (and image2L)."""
+
+    normalize: str
+    percentiles: tuple[float, float]
+    limits: tuple[float, float] | None
 
 
 def is_dask(a: Any) -> bool:
@@ -40,7 +48,7 @@ def lightness(image: Any, request: ColorizeRequest, *, lut: bool = False) -> tup
     color, no limits).  ``lut`` maps 8/16-bit gray through a lookup table (the same values,
     faster: the files of the command line).
     """
-    norm = dict(normalize=request.normalize, percentiles=request.percentiles, limits=request.limits)
+    norm = _Normalization(normalize=request.normalize, percentiles=request.percentiles, limits=request.limits)
     if not is_dask(image):
         image = np.asarray(image)
         if not lut:

@@ -135,6 +135,7 @@ def point_rows(points: Any, nlead: int, radius: float) -> np.ndarray:
 
     Tuples with a nested color are flattened, and a missing radius is ``radius``.
     """
+    rows: np.ndarray | list[list[Any]]
     if isinstance(points, np.ndarray) and points.dtype != object:
         rows = points
     else:

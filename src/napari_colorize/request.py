@@ -126,15 +126,17 @@ class ColorizeRequest(Config):
 
     def __post_init__(self) -> None:
         # the domain checks first, so that a bad value gets their one line (not a type error)
-        tiling = self.tiling
+        # a caller may also pass a TilingOptions or None (kept as its dict), and a model folder as
+        # an os.PathLike (kept as a str): the fields' types are what is stored
+        tiling: object = self.tiling
         if tiling is None or isinstance(tiling, TilingOptions):
-            tiling = TilingOptions.coerce(tiling)
+            options = TilingOptions.coerce(tiling)
         elif isinstance(tiling, dict):
-            tiling = TilingOptions.from_dict(tiling)
+            options = TilingOptions.from_dict(tiling)
         else:
             raise ConfigError(f"tiling must be TilingOptions or a dict, got {type(tiling).__name__}")
-        fixed = {
-            "tiling": tiling.to_dict(),
+        fixed: dict[str, object] = {
+            "tiling": options.to_dict(),
             "normalize": check_normalize(self.normalize),
             "percentiles": check_percentiles(self.percentiles),
             "limits": None if self.limits is None else _check_limits(self.limits),
@@ -142,8 +144,9 @@ class ColorizeRequest(Config):
             "stack_smoothing": check_stack_smoothing(self.stack_smoothing),
             "hints": _request_hints(self.hints),
         }
-        if isinstance(self.model, os.PathLike):
-            fixed["model"] = os.fspath(self.model)
+        model: object = self.model
+        if isinstance(model, os.PathLike):
+            fixed["model"] = os.fspath(model)
         for name, value in fixed.items():
             object.__setattr__(self, name, value)
         super().__post_init__()

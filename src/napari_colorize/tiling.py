@@ -186,7 +186,7 @@ class TilePlan:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TilePlan:
         tiles = [
-            Tile(int(t["index"]), tuple(t["grid"]), tuple(t["read"]), tuple(t["write"]), tuple(t["core"]))  # type: ignore[arg-type]
+            Tile(int(t["index"]), tuple(t["grid"]), tuple(t["read"]), tuple(t["write"]), tuple(t["core"]))
             for t in d["tiles"]
         ]
         return cls(
@@ -196,7 +196,7 @@ class TilePlan:
             int(d["halo"]),
             int(d.get("block_size", 1)),
             tiles,
-        )  # type: ignore[arg-type]
+        )
 
     @classmethod
     def whole(cls, shape: Sequence[int]) -> TilePlan:
@@ -226,6 +226,12 @@ def _check_overlap(ov: Any) -> int | float | None:
         or ov < 0
     ):
         raise ConfigError(f"overlap must be pixels >= 0 or a fraction of the tile, got {ov!r}")
+    # numpy scalars become Python numbers (as in _check_tile): the field says int | float, and
+    # to_json cannot write a numpy integer
+    if isinstance(ov, np.integer):
+        return int(ov)
+    if isinstance(ov, np.floating):
+        return float(ov)
     return ov
 
 

@@ -217,6 +217,9 @@ def test_tiling_options_is_a_config_with_its_own_messages():
     opts = TilingOptions(tile=np.int64(64), batch_size=np.int32(2), global_anchor=np.bool_(True))
     assert opts.to_dict() == {**TilingOptions().to_dict(), "tile": 64, "batch_size": 2, "global_anchor": True}
     assert type(opts.tile) is int and type(opts.global_anchor) is bool
+    for overlap, kind in [(np.int64(8), int), (np.float32(0.25), float)]:  # and round-trip as JSON
+        opts = TilingOptions(overlap=overlap)
+        assert type(opts.overlap) is kind and TilingOptions.from_json(opts.to_json()) == opts
     for bad, message in [
         (dict(tile=True), "tile must be a positive whole number of pixels, got True"),
         (dict(tile="big"), "tile must be a number of pixels, 'auto' or None, got 'big'"),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ..errors import ConfigError
 from .hint_points import _checked_hints, _some
 from .models import ModelRef, cached_model
-from .predict import Predictor, _check_array, _is_dask
+from .predict import ConfidencePredictor, Predictor, _check_array, _is_dask
 
 
 def has_confidence(model: Any) -> bool:
@@ -52,6 +52,7 @@ def predict_confidence(L: Any, model: Predictor | ModelRef, *, hints: Any = None
     if isinstance(model, ModelRef):
         model = cached_model(model)
     require_confidence(model)
+    scorer = cast(ConfidencePredictor, model)  # require_confidence checked it has predict_confidence
     if not _is_dask(L):
         L = np.asarray(L)
     _check_array(L)
@@ -62,7 +63,7 @@ def predict_confidence(L: Any, model: Predictor | ModelRef, *, hints: Any = None
         plane = L[idx]
         plane = np.asarray(plane.compute() if hasattr(plane, "compute") else plane, np.float32)
         p = _some(pts.plane(idx)) if pts is not None else None
-        conf = np.asarray(model.predict_confidence(plane, hints=p))
+        conf = np.asarray(scorer.predict_confidence(plane, hints=p))
         if conf.shape != plane.shape:
             raise ConfigError(
                 f"predict_confidence gave shape {conf.shape} for a plane of shape {plane.shape}"

@@ -102,16 +102,15 @@ def colorize(
     _check_array(L)
     pts = _checked_hints(hints, tuple(int(s) for s in L.shape))
     ref = model if isinstance(model, ModelRef) else None
-    if ref is not None:
-        model = cached_model(ref)
+    predictor = cached_model(model) if isinstance(model, ModelRef) else model
     if (
         pts is not None
         and opts.tiled
         and not opts.global_anchor
-        and getattr(model, "needs_global_anchor", False)
+        and getattr(predictor, "needs_global_anchor", False)
     ):
         opts = opts.replace(global_anchor=True)
-    res = _colorize(L, model, ref, opts, pts, progress=progress, should_stop=should_stop)
+    res = _colorize(L, predictor, ref, opts, pts, progress=progress, should_stop=should_stop)
     if smoothing > 0 and L.ndim >= 3:
         res = EngineResult(_smooth(L, res.ab, smoothing), res.plan)
     return res
@@ -149,7 +148,8 @@ def _colorize(
         plan = plan_tiles((H, W), tile=tile_px, overlap=ov, halo=h, block_size=block)
     job = _Job(opts, block, tile_px if tile_px else _model_int(model, "default_tile", 512), border)
     stack_aware = pts is not None and L.ndim == 3 and bool(getattr(model, "stack_aware", False))
-    whole_stack = stack_aware and plan is None
+    # a whole stack in one call: its hints (there are some when stack_aware)
+    stack_pts = pts if stack_aware and plan is None else None
     if stack_aware and plan is not None and L.shape[0] > 1:
         warnings.warn(
             "tiled, each plane of the stack is colored from its own hints only; "
@@ -160,16 +160,16 @@ def _colorize(
     if _is_dask(L):
         if _distributed_client() is not None:
             ref = ref if ref is not None else model_ref(model)
-            if whole_stack:
-                return _stack_dask(L, ref, pts)
+            if stack_pts is not None:
+                return _stack_dask(L, ref, stack_pts)
             return _colorize_dask_distributed(L, ref, plan, job, pts)
-        if whole_stack:
-            return _stack_dask(L, model, pts)
+        if stack_pts is not None:
+            return _stack_dask(L, model, stack_pts)
         return _colorize_dask(L, model, plan, job, pts, progress=progress, should_stop=should_stop)
-    if whole_stack:
+    if stack_pts is not None:
         prog = TileProgress(1, progress, should_stop)
         prog.check()
-        ab = _predict_stack(np.asarray(L), model, pts)
+        ab = _predict_stack(np.asarray(L), model, stack_pts)
         prog.step()
         return EngineResult(ab, None)
     return _colorize_numpy(L, model, plan, job, pts, progress=progress, should_stop=should_stop)

@@ -117,8 +117,8 @@ def _colorize_dask(
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
 ) -> EngineResult:
-    import dask
     import dask.array as da
+    from dask.delayed import delayed
 
     L = L.astype(np.float32) if L.dtype != np.float32 else L
     lead = L.shape[:-2]
@@ -195,9 +195,9 @@ def _colorize_dask(
                         prog.step()
                     return anchor_cache[key]
 
-            anchor = dask.delayed(get_anchor)(idx)
+            anchor = delayed(get_anchor)(idx)
         planes_out.append(
-            _assemble(Lp, layout, ycuts, xcuts, lambda *a, idx=idx: dask.delayed(run_chunk)(*a, idx), anchor)
+            _assemble(Lp, layout, ycuts, xcuts, lambda *a, idx=idx: delayed(run_chunk)(*a, idx), anchor)
         )
     ab = da.stack(planes_out).reshape(lead + (H, W, 2)) if lead else planes_out[0]
     return EngineResult(ab, plan)

@@ -37,7 +37,7 @@ class ModelRef:
     mtime: float
 
     @classmethod
-    def of(cls, folder: str | os.PathLike) -> ModelRef:
+    def of(cls, folder: str | os.PathLike[str]) -> ModelRef:
         """A reference to the model folder ``folder`` as it is now."""
         f = Path(folder).resolve()
         cfg = f / "config.json"
@@ -72,7 +72,7 @@ def cached_model(ref: ModelRef) -> Predictor:
         return m
 
 
-def remember_folder(model: Predictor, folder: str | os.PathLike) -> None:
+def remember_folder(model: Predictor, folder: str | os.PathLike[str]) -> None:
     """Note that ``model`` was loaded from (or saved as) the model folder ``folder``."""
     try:
         _FOLDERS[model] = str(Path(folder).resolve())

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..errors import ColorizeError, InputError, user_stacklevel
 from ..tiling import pad_to_block
+
+if TYPE_CHECKING:
+    from ..hints import Hints
 
 
 @runtime_checkable
@@ -32,8 +35,17 @@ class Predictor(Protocol):
     and ``stack_aware`` (see the module docstring) are read when present.
     """
 
-    def predict_ab(self, L: np.ndarray) -> np.ndarray:
+    def predict_ab(self, L: np.ndarray, *, hints: Hints | None = None) -> np.ndarray:
         """(h, w) float32 L in 0..100 -> (h, w, 2) float32 ab (``hints=`` only when hints are given)."""
+        ...
+
+
+class ConfidencePredictor(Predictor, Protocol):
+    """A :class:`Predictor` with the optional ``predict_confidence`` (see
+    :func:`~napari_colorize.engine.confidence.predict_confidence`)."""
+
+    def predict_confidence(self, L: np.ndarray, *, hints: Hints | None = None) -> np.ndarray:
+        """(h, w) float32 L in 0..100 -> (h, w) float32 confidence in 0..1."""
         ...
 
 

@@ -97,8 +97,8 @@ def _colorize_dask_distributed(
     Tiles that cross a chunk border run once per chunk (processes share no cache); the
     blend is the same as on the local path, so the result is the same.
     """
-    import dask
     import dask.array as da
+    from dask.delayed import delayed
 
     L = L.astype(np.float32) if L.dtype != np.float32 else L
     lead = L.shape[:-2]
@@ -116,22 +116,22 @@ def _colorize_dask_distributed(
         )
         return EngineResult(ab, None)
     ycuts, xcuts, layout = _chunk_layout(plan, (H, W), job.opts.blend)
-    plan_d = dask.delayed(plan, pure=True)
+    plan_d = delayed(plan, pure=True)
     planes_out = []
     for idx in np.ndindex(*lead) if lead else [()]:
         Lp = L[idx]
         hp = None if pts is None else _some(pts.plane(idx))
-        hp_d = None if hp is None else dask.delayed(hp, pure=True, traverse=False)
+        hp_d = None if hp is None else delayed(hp, pure=True, traverse=False)
         anchor = None
         if job.opts.global_anchor:
             factor = _anchor_factor((H, W), job.anchor_size, job.border_anchor)
             small = da.coarsen(np.mean, Lp, {0: factor[0], 1: factor[1]}, trim_excess=True)
-            anchor = dask.delayed(_remote_anchor, pure=True)(
+            anchor = delayed(_remote_anchor, pure=True)(
                 small, ref, job, factor, max(plan.tile), hp_d, (H, W)
             )
 
         def task(*a: Any, hp_d: Any = hp_d) -> Any:
-            return dask.delayed(_remote_chunk, pure=True)(*a, ref, plan_d, job, hp_d)
+            return delayed(_remote_chunk, pure=True)(*a, ref, plan_d, job, hp_d)
 
         planes_out.append(_assemble(Lp, layout, ycuts, xcuts, task, anchor))
     ab = da.stack(planes_out).reshape(lead + (H, W, 2)) if lead else planes_out[0]

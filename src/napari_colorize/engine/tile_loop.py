@@ -98,7 +98,7 @@ class Merger:
             raise ConfigError(f"unknown blend {blend!r}; choose one of {', '.join(BLENDS)}")
         self.plan = plan
         self.blend = blend
-        self.box = box if box is not None else (0, 0) + tuple(plan.shape)  # type: ignore[assignment]
+        self.box: Box = box if box is not None else (0, 0, *plan.shape)
         h, w = self.box[2] - self.box[0], self.box[3] - self.box[1]
         self.out = np.zeros((h, w, 2), np.float32)
         if blend in ("average", "gaussian", "hann"):

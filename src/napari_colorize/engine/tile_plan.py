@@ -185,7 +185,7 @@ def plan_tiles(
             reads = [(min(max(s - halo, 0), n - r), min(max(s - halo, 0), n - r) + r) for s in starts]
         per_axis.append((t, starts, cores, reads))
     (th, ys, ycores, yreads), (tw, xs, xcores, xreads) = per_axis
-    tiles = []
+    tiles: list[Tile] = []
     for i, (y, yc, yr) in enumerate(zip(ys, ycores, yreads)):
         for j, (x, xc, xr) in enumerate(zip(xs, xcores, xreads)):
             tiles.append(
