@@ -8,7 +8,6 @@ float32 out, any leading shape.  All colorization methods work in CIELAB
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -16,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from skimage import color as skcolor
 
+from .config import check_nonnegative
 from .errors import ConfigError, InputError, user_stacklevel
 
 if TYPE_CHECKING:
@@ -411,13 +411,7 @@ def check_normalize(normalize: Any) -> str:
 
 def check_saturation(saturation: Any) -> float:
     """``saturation`` as a finite float >= 0, else a ConfigError."""
-    try:
-        s = float(saturation)
-    except (TypeError, ValueError):
-        s = float("nan")
-    if isinstance(saturation, bool) or not (math.isfinite(s) and s >= 0):
-        raise ConfigError(f"saturation must be a number >= 0 (0 = gray, 1 = the model's), got {saturation!r}")
-    return s
+    return check_nonnegative(saturation, "saturation", meaning="0 = gray, 1 = the model's")
 
 
 def mean_chroma(ab: np.ndarray) -> float:

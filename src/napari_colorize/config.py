@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -26,6 +27,21 @@ __all__ = [
     "parse_value",
     "config_fields",
 ]
+
+def check_nonnegative(value: Any, name: str, *, meaning: str = "") -> float:
+    """``value`` as a finite float >= 0 (booleans refused), else a ConfigError naming ``name``.
+
+    ``meaning`` (e.g. ``"0 = gray, 1 = the model's"``) is added to the message in parentheses.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not (math.isfinite(number) and number >= 0):
+        what = f" ({meaning})" if meaning else ""
+        raise ConfigError(f"{name} must be a number >= 0{what}, got {value!r}")
+    return number
+
 
 C = TypeVar("C", bound="Config")
 

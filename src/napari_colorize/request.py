@@ -17,14 +17,13 @@ This module imports neither the engine, the methods, TensorFlow nor napari.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .color import DEFAULT_PERCENTILES, _check_limits, check_normalize, check_percentiles, check_saturation
-from .config import Config
+from .config import Config, check_nonnegative
 from .errors import ConfigError, InputError
 from .tiling import TILING_KEYS, TilingOptions
 
@@ -33,13 +32,7 @@ __all__ = ["ColorizeRequest", "REQUEST_KEYS", "split_hints", "check_normalize", 
 
 def check_stack_smoothing(stack_smoothing: Any) -> float:
     """``stack_smoothing`` as a float >= 0, else a ConfigError."""
-    try:
-        s = float(stack_smoothing)
-    except (TypeError, ValueError):
-        s = float("nan")
-    if isinstance(stack_smoothing, bool) or not (math.isfinite(s) and s >= 0):
-        raise ConfigError(f"stack_smoothing must be a number >= 0, got {stack_smoothing!r}")
-    return s
+    return check_nonnegative(stack_smoothing, "stack_smoothing")
 
 
 def _is_dense_hints(hints: Any) -> bool:
