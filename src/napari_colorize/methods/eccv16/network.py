@@ -213,7 +213,8 @@ def make_loss(bins: np.ndarray, weights: np.ndarray | None, *, k: int, sigma: fl
 
     def loss(y_true: Any, y_pred: Any) -> Any:
         ab = ops.average_pool(ops.cast(y_true, "float32"), OUTPUT_STRIDE, OUTPUT_STRIDE, padding="valid")
-        d2 = ops.sum(ab * ab, axis=-1, keepdims=True) - 2.0 * ops.tensordot(ab, c, [[3], [1]]) + c2
+        cross = ops.tensordot(ab, ops.convert_to_tensor(c), [[3], [1]])
+        d2 = ops.sum(ab * ab, axis=-1, keepdims=True) - 2.0 * cross + ops.convert_to_tensor(c2)
         d2 = ops.maximum(d2, 0.0)
         kth = -ops.top_k(-d2, k=k, sorted=True)[0]  # ascending distances
         dmin, dk = kth[..., :1], kth[..., -1:]
