@@ -38,7 +38,6 @@ def test_methods_lists_every_method_with_options(capsys):
 
 # the command line prints the warning for a color input (as a "warning:" line): shown as outside
 # the tests, not an error
-@pytest.mark.filterwarnings("default::napari_colorize.color.GrayWarning")
 def test_train_colorize_evaluate_round_trip(tmp_path, lookup_model, ref_png, coffee, capsys):
     assert json.loads((lookup_model / "config.json").read_text())["method"] == "lookup"
     gray = tmp_path / "in" / "coffee.png"

@@ -292,7 +292,6 @@ def test_engine_tiles_and_whole_image(tiny128):
 
 
 # the command line prints the near-gray warning of the tiny test network: shown as outside the tests
-@pytest.mark.filterwarnings("default::napari_colorize.errors.NearGrayWarning")
 def test_colorize_on_the_command_line_with_an_imported_model(tiny128, tmp_path):
     from napari_colorize.cli import main
 

@@ -278,7 +278,6 @@ def test_the_cli_names_the_nearly_gray_file(tmp_path, gray_png):
 
 
 # the command line prints the warning (as a "warning:" line): shown as outside the tests, not an error
-@pytest.mark.filterwarnings("default::napari_colorize.errors.NearGrayWarning")
 def test_the_cli_says_a_dull_model_knows_little(tmp_path, gray_png, dull, capsys):
     from napari_colorize.cli import main
 

@@ -621,7 +621,6 @@ def test_every_malformed_config_json_field_is_one_line_before_tensorflow(
 
 
 # the command line prints propagate's near-gray warning (no hints): shown as outside the tests
-@pytest.mark.filterwarnings("default::napari_colorize.errors.NearGrayWarning")
 def test_a_default_folder_in_the_current_directory_never_shadows_the_built_in(
     tmp_path, ref_png, monkeypatch, capsys
 ):

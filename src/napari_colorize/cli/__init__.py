@@ -46,6 +46,15 @@ def quiet_tensorflow(*, verbose: bool = False) -> None:
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
+def _package_warnings() -> tuple[type[Warning], ...]:
+    """The warnings the package gives its users (``GrayWarning``, ``NearGrayWarning``, ...)."""
+    from ..color import GrayWarning
+    from ..errors import NearGrayWarning
+    from ..install import UnverifiedDownloadWarning
+
+    return GrayWarning, NearGrayWarning, UnverifiedDownloadWarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0, 1 for a failure, 2 for a user error).
 
@@ -80,7 +89,10 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         backends.apply_backend(getattr(args, "backend", None))
         with warnings.catch_warnings():
-            warnings.filterwarnings("default", category=UserWarning, module="napari_colorize")
+            # the package's warnings are shown as one line each, whatever filters the caller set
+            # (their stack level points at the caller, so a module filter would miss them)
+            for category in _package_warnings():
+                warnings.filterwarnings("default", category=category)
             warnings.showwarning = _warning_printer(args.command)
             rc = COMMANDS[args.command](args)
         if _SIGNALS:  # an interrupt that a __del__ swallowed still stops with its status
