@@ -148,7 +148,7 @@ PLUGIN_WIDGETS = (
 #: ... and those that scripts use without a widget (they never reach a widget module)
 PLUGIN_SCRIPTED = (
     "_colorize_layer",
-    "_colorize_request",
+    "_layer_request",
     "_slides",
     "_train_from_layers",
     "_evaluate_layers",

@@ -121,14 +121,14 @@ def test_an_unknown_key_or_keyword_is_one_line():
 def test_the_cli_and_the_api_build_equal_requests(monkeypatch, tmp_path):
     import napari_colorize as nc
     from napari_colorize import api
-    from napari_colorize.cli.commands import colorize_request
+    from napari_colorize.cli.commands import request_from_args
     from napari_colorize.cli.parser import build_parser
 
     argv = ["colorize", "x.png", "--model", "default", "--out-dir", str(tmp_path), "--tile", "256"]
     argv += ["--overlap", "32", "--blend", "hann", "--global-anchor", "--normalize", "percentile"]
     argv += ["--percentiles", "2", "99", "--saturation", "1.5", "--stack-smoothing", "0.5"]
     args = build_parser().parse_args(argv)
-    cli = colorize_request(args, percentiles=tuple(args.percentiles)).replace(model="default")
+    cli = request_from_args(args, percentiles=tuple(args.percentiles)).replace(model="default")
 
     seen = []
 

@@ -530,7 +530,7 @@ def test_the_plugin_builds_the_request_the_api_builds(make_napari_viewer, monkey
     """colorize_layer's request (tiling, intensity, saturation, a Points layer's table) equals the
     one nc.colorize builds for the same inputs (tests/engine/test_request.py ties the CLI to the API)."""
     from napari_colorize import api
-    from napari_colorize._napari._colorize_request import _split_tiling, layer_request
+    from napari_colorize._napari._layer_request import _split_tiling, layer_request
 
     viewer = make_napari_viewer()
     image = viewer.add_image(_two_regions(), name="gray")

@@ -25,8 +25,8 @@ from ..client import Worker, get_worker
 from ..errors import Cancelled, InputError
 from ..protocol import progress_event
 from ..request import ColorizeRequest, split_hints
-from ._colorize_request import _resolve_model_arg, _split_tiling, layer_request
 from ._layer_input import _gray_data, check_gray_layer
+from ._layer_request import _resolve_model_arg, _split_tiling, layer_request
 from ._lifecycle import watch_viewer
 from ._result_layers import _add_outputs
 from ._slides import PREVIEW_PIXELS, _colorize_multiscale

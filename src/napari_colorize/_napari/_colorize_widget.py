@@ -28,8 +28,8 @@ from ..protocol import progress_fraction, progress_message
 from ..tiling import BLENDS
 from . import _hint_layers
 from ._colorize_layer import colorize_layer
-from ._colorize_request import CONTRAST_LIMITS
 from ._layer_input import rgb_layer_to_gray
+from ._layer_request import CONTRAST_LIMITS
 from ._lifecycle import register_model_list
 from ._live_mode import LIVE_DELAY_MS, LiveMode
 from ._model_choice import FETCH, LOAD_FOLDER, ModelChoice

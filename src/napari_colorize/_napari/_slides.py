@@ -19,7 +19,7 @@ from ..color import DEFAULT_PERCENTILES
 from ..errors import Cancelled, InputError
 from ..hints import is_dense_hints
 from ..protocol import progress_event
-from ._colorize_request import _intensity, _resolve_hints, _resolve_model_arg
+from ._layer_request import _intensity, _resolve_hints, _resolve_model_arg
 from ._lifecycle import watch_viewer
 from ._result_layers import META_KEY, OUTPUT_SUFFIXES, _preview_geometry, _set_lab_layers, _set_layer
 from ._task_runner import _run, warming

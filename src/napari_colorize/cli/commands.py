@@ -100,7 +100,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     total = len(files) + len(unreadable)
     if not files:  # nothing to colorize: each bad file was reported
         return _batch_status(unreadable, total)
-    request = colorize_request(args, percentiles=check_percentiles(args.percentiles, what="--percentiles"))
+    request = request_from_args(args, percentiles=check_percentiles(args.percentiles, what="--percentiles"))
     model_spec = _check_model_spec(args.model)
     request = request.replace(model=model_spec)
     distributed = args.workers is not None or args.scheduler
@@ -178,7 +178,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     return _batch_status(bad, total)
 
 
-def colorize_request(args: argparse.Namespace, *, percentiles: tuple[float, float]) -> Any:
+def request_from_args(args: argparse.Namespace, *, percentiles: tuple[float, float]) -> Any:
     """The :class:`~napari_colorize.request.ColorizeRequest` of ``colorize``'s arguments (checked
     without TensorFlow); ``percentiles`` are ``--percentiles``, checked under that name."""
     from ..request import ColorizeRequest
