@@ -84,7 +84,7 @@ def _user_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(d.iterdir()) if not is_leftover(p) and (p / "config.json").is_file()}
 
 
-def is_model_folder(path: str | os.PathLike) -> bool:
+def is_model_folder(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a folder whose ``config.json`` says it is a napari-colorize model folder.
 
     Only the file's shape is checked (a dict with a ``method`` name, a ``config`` dict and a
@@ -108,7 +108,7 @@ def _models_folders() -> list[Path]:
     return [user_models_dir(), builtin_models_dir(), builtin_models_dir() / "untrained"]
 
 
-def check_model_out(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> Path:
+def check_model_out(path: str | os.PathLike[str], *, overwrite: bool = False, resume: bool = False) -> Path:
     """Check, before any work, that a model may be saved at ``path``; returns ``path``.
 
     A model folder is written only where nothing but a model can be lost: a new or empty
@@ -164,7 +164,7 @@ def _named_model(name: str) -> Path | None:
     return _all_builtin_models().get(name)
 
 
-def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
     """The model folder that a name or a path stands for.
 
     The rule, in order:
@@ -256,7 +256,7 @@ def list_models() -> dict[str, str]:
     return out
 
 
-def describe_model_folder(path: str | os.PathLike) -> dict[str, Any]:
+def describe_model_folder(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Method, config and provenance of a model folder (reads its ``config.json`` only).
 
     Raises

@@ -9,6 +9,7 @@ float32 out, any leading shape.  All colorization methods work in CIELAB
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
@@ -258,7 +259,7 @@ def L2gray(L: np.ndarray) -> np.ndarray:
     return np.clip(g, 0.0, 1.0).astype(np.float32)
 
 
-def _check_limits(limits: tuple[float, float]) -> tuple[float, float]:
+def _check_limits(limits: Sequence[float]) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in limits)
     except (TypeError, ValueError):

@@ -52,7 +52,18 @@ class Source:
     box: tuple[int, int, int, int] | None = None
 
     def describe(self) -> str:
-        return str(self.path) if self.path is not None else f"array{tuple(self.array.shape)}"
+        if self.path is not None:
+            return str(self.path)
+        return f"array{tuple(self.array.shape) if self.array is not None else ()}"
+
+
+def _check_box(box: Sequence[int]) -> tuple[int, int, int, int]:
+    """``box`` as ``(y0, x0, y1, x1)`` of ints, else an InputError."""
+    try:
+        y0, x0, y1, x1 = (int(v) for v in box)
+    except (TypeError, ValueError):
+        raise InputError(f"a crop box is (y0, x0, y1, x1) in pixels, got {box!r}") from None
+    return y0, x0, y1, x1
 
 
 def as_sources(data: Any, *, box: Sequence[int] | None = None) -> list[Source]:
@@ -71,7 +82,7 @@ def as_sources(data: Any, *, box: Sequence[int] | None = None) -> list[Source]:
     if data is None:
         raise InputError("no training images given")
     out: list[Source] = []
-    b = tuple(int(v) for v in box) if box is not None else None
+    b = _check_box(box) if box is not None else None
     for item in data:
         if isinstance(item, Source):
             out.append(item if item.box is not None or b is None else Source(item.path, item.array, b))

@@ -160,7 +160,7 @@ def laplacian(
         a, b = _slices(off)
         if L3[a].size == 0:
             continue
-        pair_s2 = s2 if np.ndim(s2) == 0 else 0.5 * (s2[a] + s2[b])
+        pair_s2 = s2 if np.ndim(s2) == 0 else 0.5 * (np.asarray(s2)[a] + np.asarray(s2)[b])
         w = np.exp(-((L3[a] - L3[b]) ** 2) / pair_s2)
         if off[0]:
             w *= np.float32(opts.stack_weight)

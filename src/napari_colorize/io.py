@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -43,7 +43,7 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp") + TIFF_SUFFIXES
 
 
-def list_images(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+def list_images(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Expand files and folders into a sorted list of image files.
 
     Raises
@@ -72,7 +72,7 @@ def list_images(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
     return out
 
 
-def _existing_file(path: str | os.PathLike) -> Path:
+def _existing_file(path: str | os.PathLike[str]) -> Path:
     """``path`` as a Path; one line when it is missing or empty."""
     path = Path(path)
     if not path.is_file():
@@ -82,7 +82,7 @@ def _existing_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def read_image(path: str | os.PathLike, *, series: int = 0) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], *, series: int = 0) -> np.ndarray:
     """Read an image file into a numpy array (its own dtype).
 
     TIFF files are read with tifffile (all pages of the image ``series``: a multi-page TIFF
@@ -117,7 +117,7 @@ def _unreadable(path: Path, e: BaseException) -> InputError:
     return InputError(f"cannot read image {path}: not a readable image file ({type(e).__name__}: {first})")
 
 
-def check_image(path: str | os.PathLike) -> None:
+def check_image(path: str | os.PathLike[str]) -> None:
     """Raise the :func:`read_image` error for a file it could not read, cheaply and before any model loads.
 
     A TIFF is opened with tifffile and its first and last pages' headers read (the file must
@@ -168,7 +168,7 @@ def check_image(path: str | os.PathLike) -> None:
         raise _unreadable(path, e) from None
 
 
-def check_writable_folder(path: str | os.PathLike, *, what: str = "output folder") -> Path:
+def check_writable_folder(path: str | os.PathLike[str], *, what: str = "output folder") -> Path:
     """Create the folder ``path`` if needed and check that files can be written in it.
 
     Raises
@@ -240,7 +240,7 @@ def _new_name(parent: Path, name: str, suffix: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     On any error (a full disk included) the temporary file is removed and
@@ -275,13 +275,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; rename it onto ``path`` on success."""
     with atomic_path(path) as tmp, open(tmp, mode) as f:
         yield f
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, *, tiled: bool = False) -> Path:
+def write_image(path: str | os.PathLike[str], image: np.ndarray, *, tiled: bool = False) -> Path:
     """Write an image atomically; the format follows the suffix.
 
     Float images in 0..1 are written as uint8 for PNG/JPEG; TIFF keeps float32
@@ -294,7 +294,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, tiled: bool = Fal
         import tifffile
 
         with atomic_path(path) as f:
-            kwargs = {"tile": (256, 256)} if tiled and image.ndim >= 2 and min(image.shape[:2]) >= 256 else {}
+            tiling = tiled and image.ndim >= 2 and min(image.shape[:2]) >= 256
+            kwargs: dict[str, Any] = {"tile": (256, 256)} if tiling else {}
             photometric = "rgb" if image.ndim == 3 and image.shape[-1] in (3, 4) else "minisblack"
             tifffile.imwrite(f, image, photometric=photometric, **kwargs)
     else:
@@ -325,13 +326,15 @@ def remove_temporaries() -> None:
 LEFTOVER_SUFFIXES = (".tmp", ".old")
 
 
-def is_leftover(path: str | os.PathLike) -> bool:
+def is_leftover(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a temporary sibling of an :func:`atomic_dir` save (``.NAME.XXXX.tmp/.old``)."""
     name = Path(path).name
     return name.startswith(".") and name.endswith(LEFTOVER_SUFFIXES) and name.count(".") >= 3
 
 
-def clean_leftovers(folder: str | os.PathLike, *, name: str | None = None, age: float = 0.0) -> list[Path]:
+def clean_leftovers(
+    folder: str | os.PathLike[str], *, name: str | None = None, age: float = 0.0
+) -> list[Path]:
     """Remove stale temporary folders of killed saves (``.NAME.XXXX.tmp``/``.old``) in ``folder``.
 
     Only folders whose save lock (``.NAME.lock``) nobody holds are removed, so a save under
@@ -384,7 +387,7 @@ def _lock_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def dir_lock(path: str | os.PathLike, *, blocking: bool = False) -> Iterator[None]:
+def dir_lock(path: str | os.PathLike[str], *, blocking: bool = False) -> Iterator[None]:
     """Hold the save lock of the folder ``path`` (a file lock ``.NAME.lock`` beside it).
 
     Reentrant in one thread; another process or thread that saves into the same folder
@@ -413,7 +416,7 @@ def _refuse_existing(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, *, check: Callable[[Path], Any] | None = None) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike[str], *, check: Callable[[Path], Any] | None = None) -> Iterator[Path]:
     """Build a folder in a temporary sibling and move it onto ``path`` on success.
 
     Yields the temporary folder to write into.  If the block raises (a full

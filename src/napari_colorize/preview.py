@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .color import DEFAULT_PERCENTILES, intensity_limits
+from .color import DEFAULT_PERCENTILES, _check_limits, check_percentiles, intensity_limits
 from .errors import InputError
 
 __all__ = [
@@ -141,8 +141,8 @@ def preview_request(
     lims = intensity_limits(
         sample,
         normalize=normalize,
-        percentiles=tuple(percentiles) if percentiles is not None else DEFAULT_PERCENTILES,
-        limits=tuple(limits) if limits is not None else None,
+        percentiles=check_percentiles(percentiles) if percentiles is not None else DEFAULT_PERCENTILES,
+        limits=_check_limits(limits) if limits is not None else None,
     )
     small = block_mean(image[..., None], (h, w))[..., 0]
     return small, preview_hints(hints, (H, W), (h, w)), (float(lims[0]), float(lims[1]))

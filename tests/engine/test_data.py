@@ -20,6 +20,12 @@ def test_as_sources_files_folders_arrays_and_box(tmp_path, coffee):
         data.load_rgb(data.Source(array=coffee, box=(10, 10, 10, 20)))
 
 
+@pytest.mark.parametrize("box", [(0, 0, 10), (0, 0, 10, 10, 3), ("top", 0, 10, 10), 5])
+def test_a_bad_crop_box_is_one_clear_line(coffee, box):
+    with pytest.raises(InputError, match=r"a crop box is \(y0, x0, y1, x1\) in pixels"):
+        data.as_sources(coffee, box=box)
+
+
 def test_split_sources_holds_out_whole_images():
     src = data.as_sources([np.zeros((4, 4, 3))] * 10)
     train, val = data.split_sources(src, 0.2, seed=1)
