@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from .color import Lab2rgb, apply_saturation, gray2L, image2L, intensity_limits
+from .color import Lab2rgb, apply_saturation, gray2L, image2L, intensity_limits, is_color
 from .io import to_uint8
 from .progress import ProgressCallback, StopCallback
 from .request import ColorizeRequest
@@ -53,16 +53,14 @@ def lightness(image: Any, request: ColorizeRequest, *, lut: bool = False) -> tup
         image = np.asarray(image)
         if not lut:
             return image2L(image, rgb=request.rgb, **norm)
-        is_rgb = request.rgb if request.rgb is not None else (image.ndim >= 3 and image.shape[-1] in (3, 4))
-        if is_rgb:
+        if is_color(image, request.rgb):
             return image2L(image, rgb=True)
         lims = intensity_limits(image, **norm)
         return gray_block_to_L(image, lims, True), lims
     import dask.array as da
 
     image = da.asarray(image)
-    is_rgb = request.rgb if request.rgb is not None else (image.ndim >= 3 and image.shape[-1] in (3, 4))
-    if is_rgb:
+    if is_color(image, request.rgb):
         return image.map_blocks(gray2L, rgb=True, dtype=np.float32, drop_axis=image.ndim - 1), None
     lims = intensity_limits(image, **norm)
     return image.map_blocks(gray_block_to_L, lims, lut, dtype=np.float32), lims

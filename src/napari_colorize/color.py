@@ -27,6 +27,7 @@ _AB = TypeVar("_AB", np.ndarray, "da.Array")
 
 __all__ = [
     "check_percentiles",
+    "is_color",
     "check_saturation",
     "apply_saturation",
     "rgb2lab",
@@ -155,14 +156,20 @@ def is_gray_rgb(image: np.ndarray, *, atol: float = 1e-3) -> bool:
     )
 
 
+def is_color(image: Any, rgb: bool | None = None) -> bool:
+    """Whether the last axis of ``image`` (numpy or dask) is color: ``rgb``, or guessed when None
+    (3 or 4 channels on an image of at least 3 axes)."""
+    if rgb is not None:
+        return bool(rgb)
+    return len(image.shape) >= 3 and image.shape[-1] in (3, 4)
+
+
 def _image_and_rgb(image: npt.ArrayLike, rgb: bool | None) -> tuple[np.ndarray, bool]:
     """The image as a non-empty array, and whether its last axis is color (guessed when None)."""
     image = np.asarray(image)
     if image.size == 0:
         raise InputError(f"empty image (shape {image.shape})")
-    if rgb is None:
-        rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
-    return image, bool(rgb)
+    return image, is_color(image, rgb)
 
 
 def gray2L(

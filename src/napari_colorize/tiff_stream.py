@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .color import is_color
 from .errors import InputError, user_stacklevel
 from .io import atomic_write
 from .progress import ProgressCallback
@@ -59,7 +60,7 @@ def _open_lazy(path: Path, series: int = 0) -> Any:
     # merge small stored chunks (TIFF tiles/strips) into ~2048 px chunks
     target = (
         {a.ndim - 2: 2048, a.ndim - 1: 2048}
-        if not (a.ndim >= 3 and a.shape[-1] in (3, 4))
+        if not is_color(a)
         else {a.ndim - 3: 2048, a.ndim - 2: 2048}
     )
     return a.rechunk(target), dtype
