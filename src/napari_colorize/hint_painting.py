@@ -293,20 +293,10 @@ def write_hints_csv(path: Path, shape: tuple[int, ...], coords: np.ndarray, ab: 
 def marked_pixels(
     marked: np.ndarray, gray: np.ndarray, *, threshold: float = 0.01
 ) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
-    """The painted pixels of Levin et al.'s format: ``marked`` equals ``gray`` except there.
+    """The painted pixels of Levin et al.'s format: ``(shape, coords (N, 2), ab (N, 2))``.
 
-    Parameters
-    ----------
-    marked : ndarray, (H, W, 3|4)
-        The gray image with colored scribbles (uint8, uint16 or float 0..1).
-    gray : ndarray, (H, W) or (H, W, 3|4)
-        The gray image itself.
-    threshold : float
-        A pixel is a hint where a channel differs from the gray by more than this (0..1 units).
-
-    Returns
-    -------
-    shape, coords (N, 2), ab (N, 2)
+    The arguments are those of :meth:`Hints.from_marked_image
+    <napari_colorize.hints.Hints.from_marked_image>`, which holds these pixels.
     """
     from .color import to_float01
 

@@ -355,7 +355,6 @@ class Hints:
         shape, coords, ab = marked_pixels(marked, gray, threshold=threshold)
         return cls._of_pixels(shape, coords, ab, np.ones(len(coords), np.float32))
 
-
     # -- geometry --------------------------------------------------------------------------------
     def box(self, box: Sequence[int]) -> Hints:
         """The hints inside ``box`` (y0, x0, y1, x1) of the last two axes, as Hints over the box.
