@@ -30,13 +30,13 @@ This package imports neither TensorFlow nor napari.
 
 from __future__ import annotations
 
+from ..request import check_stack_smoothing
 from ..tiling import TilingOptions
 from .confidence import has_confidence, predict_confidence, require_confidence
 from .entry import colorize
 from .job import EngineResult
 from .models import ModelRef, cached_model, model_ref, remember_folder
 from .predict import Predictor, TileOOMWarning, is_oom_error
-from .smoothing import check_stack_smoothing
 
 __all__ = [
     "colorize",

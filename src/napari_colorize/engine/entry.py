@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ColorizeError, user_stacklevel
 from ..progress import ProgressCallback, StopCallback, TileProgress
+from ..request import check_stack_smoothing
 from ..tiling import TilePlan, TilingOptions
 from .anchor import BORDER_HALO
 from .hint_points import _checked_hints, _some
@@ -31,7 +32,7 @@ from .predict import (
     _TileOOM,
 )
 from .remote import _colorize_dask_distributed, _distributed_client
-from .smoothing import _smooth, check_stack_smoothing
+from .smoothing import _smooth
 from .tile_loop import _plane_numpy
 from .tile_plan import plan_tiles, resolve_tiling
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from ..request import check_stack_smoothing as check_stack_smoothing  # the one check, shared with the request
 from .predict import _is_dask
 
 
